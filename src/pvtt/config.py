@@ -1,0 +1,151 @@
+"""The validated configuration of a run.
+
+One pydantic model per stage; :class:`PipelineConfig` composes them. Precedence: ``--set`` on the
+command line, then the YAML file, then the defaults here. Unknown keys and invalid values are
+errors that name the key (``normalize.fsp: unknown key``).
+
+Each stage's output is cached under a key hashed from its inputs and :func:`settings_key` of the
+settings that affect it, so changing ``normalize.fps`` redoes normalization and everything after
+it but not shot detection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pvtt.errors import ConfigError
+
+
+class Settings(BaseModel):
+    """Base of every settings model: unknown keys are rejected, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class MediaSettings(Settings):
+    max_pixels: int = Field(4096 * 4096, gt=0, description="Reject videos with more pixels per frame than this.")
+    max_image_pixels: int = Field(8192 * 8192, gt=0, description="Reject product photos with more pixels than this.")
+    crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor of every written video (lower is better).")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"] = Field(
+        "veryfast", description="x264 preset: speed against file size at the same quality."
+    )
+
+
+class ShotSettings(Settings):
+    detector: Literal["content", "adaptive"] = Field(
+        "adaptive",
+        description="PySceneDetect detector: 'adaptive' tolerates camera motion better; 'content' is a fixed threshold.",
+    )
+    threshold: float = Field(27.0, gt=0, description="ContentDetector threshold (detector='content').")
+    adaptive_threshold: float = Field(3.0, gt=0, description="AdaptiveDetector ratio threshold (detector='adaptive').")
+    min_content_val: float = Field(15.0, ge=0, description="AdaptiveDetector minimum content change for a cut.")
+    min_gap: float = Field(0.5, ge=0, description="Seconds that must pass after a cut before another can be detected.")
+    min_duration: float = Field(1.0, ge=0, description="Drop shots shorter than this many seconds.")
+    detect_width: int = Field(256, ge=32, description="Frames are downscaled to this width for detection.")
+
+
+class NormalizeSettings(Settings):
+    fps: float = Field(20.0, gt=0, le=240, description="Output frame rate (frames are resampled by timestamp).")
+    short_side: int = Field(720, ge=16, description="Output short side in pixels before rounding to `multiple`.")
+    multiple: int = Field(16, ge=2, description="Both output sides are rounded to a multiple of this.")
+    allow_upscale: bool = Field(True, description="Upscale videos whose short side is below `short_side`.")
+    max_frames: int = Field(101, ge=1, description="Frames per window (clip).")
+    min_frames: int = Field(16, ge=1, description="Drop windows with fewer frames than this.")
+    windows: Literal["first", "all"] = Field("first", description="Keep the first window of each shot, or all.")
+
+    @field_validator("multiple")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"must be even (yuv420p needs even sides), got {value}")
+        return value
+
+
+class RunnerSettings(Settings):
+    workers: int = Field(1, ge=1, description="Processes for per-item work (1 = in-process).")
+    progress: bool = Field(True, description="Show progress bars.")
+    retry_failed: bool = Field(True, description="On a re-run, retry items that failed before.")
+
+
+class PipelineConfig(Settings):
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    shots: ShotSettings = Field(default_factory=ShotSettings)
+    normalize: NormalizeSettings = Field(default_factory=NormalizeSettings)
+    runner: RunnerSettings = Field(default_factory=RunnerSettings)
+
+
+def settings_key(*parts: Any) -> str:
+    """A stable hex digest of settings models, plain values and upstream keys."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json")
+        if isinstance(value, Path):
+            return str(value)
+        return value
+
+    blob = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _format_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "<root>"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key")
+        else:
+            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid config:\n  " + "\n  ".join(lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"normalize.fps=24"`` → ``(["normalize", "fps"], 24)``; the value is parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from None
+    return [p.strip() for p in key.split(".")], value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Defaults, updated by the YAML file at ``path``, updated by ``overrides`` (``key.sub=value``)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(loaded).__name__}")
+        data = loaded or {}
+    for text in overrides or []:
+        keys, value = parse_override(text)
+        node = data
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {key} is not a section")
+            node = child
+        node[keys[-1]] = value
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc)) from None
+
+
+def dump_config(config: PipelineConfig) -> str:
+    """The effective config as YAML, defaults included."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

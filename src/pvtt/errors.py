@@ -1,0 +1,27 @@
+"""Exceptions with a meaning for the runner.
+
+A stage raises :class:`RejectItem` when its input is valid but fails a quality bar (the item is
+recorded as *rejected* with the message as the reason) and :class:`BadInput` when the input is
+broken (recorded as *failed*). Any other exception is also recorded as *failed*, with its type and
+message; neither stops the run.
+"""
+
+
+class PvttError(Exception):
+    """Base class of pvtt's own errors."""
+
+
+class RejectItem(PvttError):
+    """Valid input that does not meet a quality bar; the message is the reason."""
+
+
+class BadInput(PvttError):
+    """Broken input (unreadable file, wrong format, missing data); the message says what and where."""
+
+
+class ConfigError(PvttError):
+    """An invalid setting; the message names the key."""
+
+
+class WorkspaceBusy(PvttError):
+    """Another pvtt process holds the workspace lock."""

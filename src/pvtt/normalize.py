@@ -1,0 +1,311 @@
+"""One decoding pass per template: shot detection, fps resampling, resize, windowing, H.264 encode.
+
+A template video is decoded once. Each frame goes to the shot detector (unless the cuts are
+already known from a cached shots record); frames are held back for the detector's lag, then
+committed to the current shot, whose resampler picks the frame nearest in time to each output
+tick (``start + k / fps``) — this is what makes variable-frame-rate input come out at a constant
+rate. Only picked frames are resized and encoded, and with ``windows: first`` nothing after the
+first window of a shot is resized or encoded at all.
+
+Output clips of a shot are written under temporary names and renamed into place only when the
+shot ends and passes ``shots.min_duration``; windows shorter than ``normalize.min_frames`` are
+dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pvtt.config import MediaSettings, NormalizeSettings, ShotSettings, settings_key
+from pvtt.errors import BadInput, RejectItem
+from pvtt.media.video import VideoWriter, iter_frames, probe
+from pvtt.shots import ShotDetector
+from pvtt.stage import Stage
+from pvtt.store import TMP_MARK, Workspace, file_fingerprint
+from pvtt.types import ItemRecord, Shot, Status, Template
+
+
+def output_size(width: int, height: int, settings: NormalizeSettings) -> tuple[int, int]:
+    """Output ``(width, height)``: short side ``settings.short_side``, both sides multiples of ``settings.multiple``.
+
+    The aspect ratio is kept up to the rounding of the long side (at most ``multiple / 2`` pixels).
+    """
+    if width <= 0 or height <= 0:
+        raise ValueError(f"`width` and `height` must be positive but are {width}x{height}")
+    m = settings.multiple
+    short = min(width, height)
+    target = settings.short_side if settings.allow_upscale else min(settings.short_side, short)
+    target = max(m, target // m * m)
+    scale = target / short
+    if width <= height:
+        out_w, out_h = target, max(m, int(round(height * scale / m)) * m)
+    else:
+        out_w, out_h = max(m, int(round(width * scale / m)) * m), target
+    return out_w, out_h
+
+
+@dataclass
+class ClipInfo:
+    """A written clip, as stored in the normalize record."""
+
+    clip_id: str
+    path: str  # absolute here; the pipeline stores it relative to the workspace
+    shot_index: int
+    window_index: int
+    start_time: float  # seconds into the template video
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+
+
+@dataclass
+class NormalizeResult:
+    shots: list[Shot]
+    clips: list[ClipInfo]
+    source_frames: int
+    source_fps: float
+    source_size: tuple[int, int]
+    rotation: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class _ShotWriter:
+    """Receives the output frames of one shot and writes its windows."""
+
+    def __init__(self, shot_index: int, start: float, out_dir: Path, clip_prefix: str, size: tuple[int, int],
+                 norm: NormalizeSettings, media: MediaSettings):
+        self.shot_index, self.start = shot_index, start
+        self.out_dir, self.prefix, self.size = out_dir, clip_prefix, size
+        self.norm, self.media = norm, media
+        self.windows: list[tuple[ClipInfo, Path]] = []  # finished windows, still under temporary names
+        self._writer: VideoWriter | None = None
+        self._count = 0  # frames in the current window
+        self.emitted = 0  # output frames seen in this shot
+
+    @property
+    def accepting(self) -> bool:
+        """False once the policy wants no more frames from this shot."""
+        return not (self.norm.windows == "first" and self.windows)
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Take the shot's next output frame (only counted once the policy stopped accepting)."""
+        if not self.accepting:
+            self.emitted += 1
+            return
+        if self._writer is None:
+            window = len(self.windows)
+            final = self.out_dir / f"{self.prefix}-s{self.shot_index:02d}-w{window:02d}.mp4"
+            tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}")
+            self._writer = VideoWriter(tmp, self.norm.fps, *self.size, crf=self.media.crf, preset=self.media.preset)
+            self._final, self._tmp, self._window_start = final, tmp, self.start + self.emitted / self.norm.fps
+        self._writer.write(_resize(rgb, self.size))
+        self._count += 1
+        self.emitted += 1
+        if self._count == self.norm.max_frames:
+            self._close_window()
+
+    def _close_window(self) -> None:
+        assert self._writer is not None
+        self._writer.close()
+        info = ClipInfo(self._final.stem, str(self._final), self.shot_index, len(self.windows),
+                        round(self._window_start, 6), self._count, self.norm.fps, *self.size)
+        self.windows.append((info, self._tmp))
+        self._writer, self._count = None, 0
+
+    def finish(self, duration: float, min_duration: float) -> list[ClipInfo]:
+        """Close the shot: keep its windows (rename into place) if the shot and each window are long enough."""
+        if self._writer is not None:
+            self._close_window()
+        kept = []
+        for info, tmp in self.windows:
+            if duration >= min_duration and info.num_frames >= self.norm.min_frames:
+                os.replace(tmp, info.path)
+                kept.append(info)
+            else:
+                tmp.unlink(missing_ok=True)
+        return kept
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+        for _, tmp in self.windows:
+            tmp.unlink(missing_ok=True)
+
+
+def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    if (width, height) == size:
+        return rgb
+    interp = cv2.INTER_AREA if size[0] < width else cv2.INTER_CUBIC
+    return cv2.resize(rgb, size, interpolation=interp)
+
+
+class _Resampler:
+    """Nearest-in-time frame for each output tick ``start + k / fps`` of one shot."""
+
+    def __init__(self, start: float, fps: float):
+        self.start, self.fps = start, fps
+        self.k = 0
+        self.prev: tuple[float, np.ndarray] | None = None
+
+    def _tick(self) -> float:
+        return self.start + self.k / self.fps
+
+    def push(self, t: float, rgb: np.ndarray) -> list[np.ndarray]:
+        out = []
+        if self.prev is not None:
+            midpoint = (self.prev[0] + t) / 2.0
+            while self._tick() < midpoint:
+                out.append(self.prev[1])
+                self.k += 1
+        self.prev = (t, rgb)
+        return out
+
+    def finish(self, end: float) -> list[np.ndarray]:
+        out = []
+        if self.prev is not None:
+            while self._tick() < end - 1e-9:
+                out.append(self.prev[1])
+                self.k += 1
+        return out
+
+
+def normalize_video(
+    path: str | Path,
+    out_dir: str | Path,
+    clip_prefix: str,
+    shots: ShotSettings,
+    norm: NormalizeSettings,
+    media: MediaSettings,
+    known_cuts: list[int] | None = None,
+) -> NormalizeResult:
+    """Split ``path`` into shots and write its normalized clips into ``out_dir``.
+
+    ``known_cuts`` (source frame indices) skips detection, e.g. when only normalize settings changed.
+    Raises :class:`BadInput` for unreadable video and :class:`RejectItem` when no clip survives.
+    """
+    info = probe(path, max_pixels=media.max_pixels)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = output_size(info.width, info.height, norm)
+    detector = ShotDetector(shots, info.fps) if known_cuts is None else None
+    lag = detector.lag if detector else 0
+    frame_period = 1.0 / (info.fps or 25.0)
+
+    pending_cuts: list[int] = sorted(known_cuts or [])
+    held: deque[tuple[int, float, np.ndarray]] = deque()  # frames waiting for the detector's lag
+    shot_list: list[Shot] = []
+    clips: list[ClipInfo] = []
+    state: dict = {"writer": None, "resampler": None, "start_frame": 0, "start": 0.0}
+
+    def open_shot(index: int, t: float) -> None:
+        state["writer"] = _ShotWriter(len(shot_list), t, out_dir, clip_prefix, size, norm, media)
+        state["resampler"] = _Resampler(t, norm.fps)
+        state["start_frame"], state["start"] = index, t
+
+    def close_shot(end_frame: int, end: float) -> None:
+        writer: _ShotWriter = state["writer"]
+        sampler: _Resampler = state["resampler"]
+        for rgb in sampler.finish(end):
+            writer.write(rgb)
+        shot = Shot(len(shot_list), state["start_frame"], end_frame, state["start"], end)
+        clips.extend(writer.finish(shot.duration, shots.min_duration))
+        shot_list.append(shot)
+
+    def commit(index: int, t: float, rgb: np.ndarray) -> None:
+        if state["writer"] is None:
+            open_shot(index, t)
+        elif pending_cuts and pending_cuts[0] <= index:
+            while pending_cuts and pending_cuts[0] <= index:
+                pending_cuts.pop(0)
+            close_shot(index, t)
+            open_shot(index, t)
+        for out in state["resampler"].push(t, rgb):
+            state["writer"].write(out)
+
+    count = 0
+    last_t = 0.0
+    try:
+        for index, (t, rgb) in enumerate(iter_frames(path)):
+            count, last_t = index + 1, t
+            if detector is not None:
+                pending_cuts.extend(detector.push(index, rgb))
+                pending_cuts.sort()
+            held.append((index, t, rgb))
+            while len(held) > lag:
+                commit(*held.popleft())
+        if detector is not None:
+            pending_cuts.extend(detector.finish())
+            pending_cuts.sort()
+        while held:
+            commit(*held.popleft())
+        if count == 0:
+            raise BadInput(f"no frames could be decoded from {path}")
+        close_shot(count, last_t + frame_period)
+    except BaseException:
+        if state["writer"] is not None:
+            state["writer"].abort()
+        raise
+
+    result = NormalizeResult(shot_list, clips, count, info.fps, (info.width, info.height), info.rotation)
+    if not clips:
+        longest = max((s.duration for s in shot_list), default=0.0)
+        raise RejectItem(
+            f"no usable shot: {len(shot_list)} shot(s) from {count} frame(s), longest {longest:.2f}s "
+            f"(need shots.min_duration >= {shots.min_duration}s and normalize.min_frames >= {norm.min_frames})"
+        )
+    return result
+
+
+class NormalizeStage(Stage[Template]):
+    """Per template: shots → normalized clips. Also writes the ``shots`` record, reused when only
+    normalize settings change (the video is then decoded once more, but shots are not re-detected)."""
+
+    name = "normalize"
+    version = "1"
+
+    def __init__(self, workspace: Workspace, shots: ShotSettings, norm: NormalizeSettings, media: MediaSettings,
+                 retry_failed: bool = True):
+        super().__init__(workspace, retry_failed)
+        self.shots, self.norm, self.media = shots, norm, media
+
+    def shots_key(self, template: Template) -> str:
+        return settings_key("shots", self.version, file_fingerprint(template.video), self.shots, self.media.max_pixels)
+
+    def key(self, template: Template) -> str:
+        return settings_key("normalize", self.version, self.shots_key(template), self.norm, self.media.crf,
+                            self.media.preset)
+
+    def run(self, template: Template, key: str) -> tuple[dict, dict]:
+        ws = self.workspace
+        shots_key = self.shots_key(template)
+        shots_record = ws.cached("shots", template.id, shots_key)
+        known_cuts = shots_record.outputs["cuts"] if shots_record and shots_record.status is Status.DONE else None
+        out_dir = ws.artifact_dir("clips", template.id, key)
+        result = normalize_video(template.video, out_dir, template.id, self.shots, self.norm, self.media, known_cuts)
+        cuts = [shot.start_frame for shot in result.shots[1:]]
+        if shots_record is None:
+            ws.write_record(ItemRecord("shots", template.id, shots_key, Status.DONE,
+                                       outputs={"cuts": cuts, "shots": [asdict(s) for s in result.shots]},
+                                       metrics={"num_shots": len(result.shots)}))
+        clips = []
+        for clip in result.clips:
+            entry = asdict(clip)
+            entry["path"] = ws.rel(clip.path)
+            clips.append(entry)
+        outputs = {"clips": clips, "source_size": list(result.source_size), "rotation": result.rotation}
+        metrics = {"source_frames": result.source_frames, "source_fps": round(result.source_fps, 4),
+                   "num_shots": len(result.shots), "num_clips": len(clips), "cuts_cached": known_cuts is not None}
+        return outputs, metrics

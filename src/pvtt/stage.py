@@ -1,0 +1,83 @@
+"""The unit a runner executes: a stage applied to one item.
+
+A :class:`Stage` says what it does (:meth:`run`), what identifies an item's output (:meth:`key`)
+and what it needs (:attr:`resources`), and nothing about where it runs. It is cheap to construct
+and picklable; :meth:`setup` loads heavy state once per worker. :meth:`process` is the same for
+every stage and every runner: return the cached record when the item's key is unchanged,
+otherwise run, turn exceptions into a record, and write the record after the artifacts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pvtt.errors import BadInput, RejectItem
+from pvtt.store import Workspace
+from pvtt.types import ItemRecord, Status
+
+log = logging.getLogger("pvtt")
+
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one call of a stage needs; runners use it for placement (Ray), the local runner ignores GPUs."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    gpu_memory_gb: float = 0.0
+
+
+class Stage(Generic[Item]):
+    name: str = ""
+    resources: Resources = Resources()
+
+    def __init__(self, workspace: Workspace, retry_failed: bool = True):
+        self.workspace = workspace
+        self.retry_failed = retry_failed
+
+    def setup(self) -> None:
+        """Load heavy state (weights) once per worker."""
+
+    def item_id(self, item: Item) -> str:
+        return str(item.id)  # type: ignore[attr-defined]
+
+    def key(self, item: Item) -> str:
+        """Hash of the item's inputs and the settings that affect this stage's output."""
+        raise NotImplementedError
+
+    def run(self, item: Item, key: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Do the work; return ``(outputs, metrics)``. Raise RejectItem / BadInput for item-level problems."""
+        raise NotImplementedError
+
+    def process(self, item: Item) -> ItemRecord:
+        item_id = self.item_id(item)
+        try:
+            key = self.key(item)
+        except (BadInput, OSError) as exc:
+            record = ItemRecord(self.name, item_id, "", Status.FAILED, reason=str(exc))
+            self.workspace.write_record(record)
+            return record
+        cached = self.workspace.cached(self.name, item_id, key, self.retry_failed)
+        if cached is not None:
+            cached.metrics["cached"] = True
+            return cached
+        start = time.perf_counter()
+        try:
+            outputs, metrics = self.run(item, key)
+            record = ItemRecord(self.name, item_id, key, Status.DONE, outputs=outputs, metrics=metrics)
+        except RejectItem as exc:
+            record = ItemRecord(self.name, item_id, key, Status.REJECTED, reason=str(exc))
+        except BadInput as exc:
+            record = ItemRecord(self.name, item_id, key, Status.FAILED, reason=str(exc))
+        except Exception as exc:  # one bad item never stops the run
+            log.debug("%s failed on %s:\n%s", self.name, item_id, traceback.format_exc())
+            record = ItemRecord(self.name, item_id, key, Status.FAILED, reason=f"{type(exc).__name__}: {exc}")
+        record.seconds = round(time.perf_counter() - start, 3)
+        self.workspace.write_record(record)
+        return record

@@ -1,0 +1,53 @@
+"""The command line: exit codes, config errors naming the key, status output, the lock message."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from pvtt.cli import app
+from pvtt.store import Workspace
+from pvtt.synth import multi_shot_video
+
+runner = CliRunner()
+FAST = ["--set", "normalize.short_side=48", "--set", "normalize.fps=10", "--set", "media.preset=ultrafast",
+        "--set", "shots.min_duration=0.3", "--no-progress"]
+
+
+def test_config_show_prints_effective_values():
+    result = runner.invoke(app, ["config", "show", "--set", "normalize.fps=24"])
+    assert result.exit_code == 0
+    assert "fps: 24.0" in result.stdout and "short_side: 720" in result.stdout
+
+
+def test_bad_setting_exits_2_and_names_the_key():
+    result = runner.invoke(app, ["config", "show", "--set", "normalize.fsp=24"])
+    assert result.exit_code == 2 and "normalize.fsp: unknown key" in result.output
+
+
+def test_prepare_then_status(tmp_path):
+    (tmp_path / "cat" / "videos").mkdir(parents=True)
+    multi_shot_video(tmp_path / "cat" / "videos" / "a.mp4", [30, 30], height=48, width=64)
+    (tmp_path / "cat" / "videos" / "b.mp4").write_text("not a video")
+    result = runner.invoke(app, ["prepare", "--catalog", str(tmp_path / "cat"), "--out", str(tmp_path / "ws"), *FAST])
+    assert result.exit_code == 0, result.output
+    status = runner.invoke(app, ["status", str(tmp_path / "ws")])
+    assert status.exit_code == 0
+    assert "normalize" in status.stdout and "not a readable video" in status.stdout
+
+
+def test_unknown_catalog_layout_exits_2(tmp_path):
+    result = runner.invoke(app, ["prepare", "--catalog", str(tmp_path), "--out", str(tmp_path / "ws"), *FAST])
+    assert result.exit_code == 2 and "cannot tell the layout" in result.output
+
+
+def test_busy_workspace_exits_3(tmp_path):
+    (tmp_path / "cat" / "videos").mkdir(parents=True)
+    with Workspace(tmp_path / "ws").lock():
+        # the lock is per open file description, so a second open in this process is refused too
+        result = runner.invoke(app, ["prepare", "--catalog", str(tmp_path / "cat"), "--out", str(tmp_path / "ws")])
+    assert result.exit_code == 3 and "is in use" in result.output
+
+
+def test_status_of_a_non_workspace(tmp_path):
+    result = runner.invoke(app, ["status", str(tmp_path)])
+    assert result.exit_code == 2 and "not a pvtt workspace" in result.output

@@ -1,0 +1,120 @@
+"""Video IO: decoding in display orientation, timestamps, frame-accurate seeks, clear errors on bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pvtt.errors import BadInput
+from pvtt.media.video import VideoWriter, iter_frames, probe, read_video, write_video
+from pvtt.synth import panning_frames, textured_background
+from pvtt.synth import write_video as write_synth
+
+
+@pytest.fixture
+def ramp_video(tmp_path):
+    """20 fps, 30 frames; frame i has mean brightness close to 8 * i, so frames can be identified."""
+    frames = np.stack([np.full((32, 48, 3), 8 * i, np.uint8) for i in range(30)])
+    return write_synth(tmp_path / "ramp.mp4", frames, fps=20)
+
+
+def test_probe_reports_size_rate_and_length(ramp_video):
+    info = probe(ramp_video)
+    assert (info.width, info.height) == (48, 32)
+    assert info.fps == pytest.approx(20.0)
+    assert info.estimated_frames == 30
+
+
+def test_seek_is_frame_accurate(ramp_video):
+    got = list(iter_frames(ramp_video, start=0.5, end=0.75))
+    times = [t for t, _ in got]
+    assert times == pytest.approx([0.5, 0.55, 0.6, 0.65, 0.7])
+    assert [round(float(f.mean()) / 8) for _, f in got] == [10, 11, 12, 13, 14]
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    frames = np.zeros((5, 32, 64, 3), np.uint8)
+    frames[:, :, :16] = 255  # a white band on the left of the stored frame
+    path = write_synth(tmp_path / "rot.mp4", frames, rotation=90)
+    info = probe(path)
+    assert (info.width, info.height, info.rotation) == (32, 64, 90)
+    decoded, _ = read_video(path)
+    assert decoded.shape == (5, 64, 32, 3)
+    # rotated 90 degrees counter-clockwise: the left band ends up at the bottom
+    assert decoded[0, -10:].mean() > 200 and decoded[0, :40].mean() < 30
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path):
+    times = [0.0, 0.02, 0.1, 0.13, 0.3, 0.31, 0.5]
+    frames = np.stack([np.full((16, 16, 3), 30 * i, np.uint8) for i in range(len(times))])
+    path = write_synth(tmp_path / "vfr.mp4", frames, times=times)
+    assert [t for t, _ in iter_frames(path)] == pytest.approx(times, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "empty"), (b"this is not a video\n" * 50, "not a readable video")],
+    ids=["zero-bytes", "text-file"],
+)
+def test_broken_files_raise_bad_input(tmp_path, content, message):
+    path = tmp_path / "broken.mp4"
+    path.write_bytes(content)
+    with pytest.raises(BadInput, match=message):
+        probe(path)
+
+
+def test_missing_file_raises_bad_input(tmp_path):
+    with pytest.raises(BadInput, match="not found"):
+        probe(tmp_path / "nope.mp4")
+
+
+def test_truncated_video_is_an_error_not_a_crash(tmp_path):
+    frames = panning_frames(textured_background(128, 128, 1), 40, 64, 64)
+    path = write_synth(tmp_path / "full.mp4", frames)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadInput):
+        read_video(cut)  # either the header or the payload is gone: both are reported as BadInput
+
+
+def test_resolution_guard(ramp_video):
+    with pytest.raises(BadInput, match="exceeds the limit"):
+        probe(ramp_video, max_pixels=100)
+
+
+def test_write_then_read_round_trip(tmp_path):
+    frames = panning_frames(textured_background(96, 96, 2), 12, 48, 64)
+    write_video(tmp_path / "out.mp4", frames, fps=12.5, crf=10)
+    decoded, fps = read_video(tmp_path / "out.mp4")
+    assert decoded.shape == frames.shape and fps == pytest.approx(12.5)
+    assert np.abs(decoded.astype(int) - frames).mean() < 4
+
+
+def test_writer_rejects_wrong_frames(tmp_path):
+    with pytest.raises(ValueError, match="even"):
+        VideoWriter(tmp_path / "x.mp4", 20, 33, 32)
+    with VideoWriter(tmp_path / "y.mp4", 20, 32, 32) as writer, pytest.raises(ValueError, match="shape"):
+        writer.write(np.zeros((16, 16, 3), np.uint8))
+
+
+def test_truncated_payload_with_intact_header_is_detected(tmp_path):
+    """A 'faststart' MP4 cut in half still opens and decodes without an FFmpeg error; the frame count tells."""
+    import av
+
+    frames = panning_frames(textured_background(256, 256, 1), 60, 128, 128)
+    path = tmp_path / "faststart.mp4"
+    with av.open(str(path), "w", format="mp4", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 128, 128, "yuv420p"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    assert probe(cut).num_frames == 60  # the header survived
+    with pytest.raises(BadInput, match="truncated: decoded"):
+        read_video(cut)

@@ -1,0 +1,109 @@
+"""Shots and normalize: cuts found where they are, fps resampled by time, sizes and windows as configured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pvtt.config import MediaSettings, NormalizeSettings, ShotSettings
+from pvtt.errors import RejectItem
+from pvtt.media.video import read_video
+from pvtt.normalize import normalize_video, output_size
+from pvtt.shots import detect_shots
+from pvtt.synth import multi_shot_video, write_video
+
+
+@pytest.mark.parametrize(
+    "size, expected",
+    [((1280, 720), (1280, 720)), ((720, 1280), (720, 1280)), ((1080, 1080), (720, 720)),
+     ((1280, 1024), (896, 720)), ((736, 800), (720, 784)), ((360, 640), (720, 1280)), ((101, 67), (1088, 720))],
+)
+def test_output_size_short_side_and_multiples(size, expected):
+    out = output_size(*size, NormalizeSettings())
+    assert out == expected
+    assert out[0] % 16 == 0 and out[1] % 16 == 0
+
+
+def test_output_size_without_upscale_keeps_small_videos_small():
+    assert output_size(360, 640, NormalizeSettings(allow_upscale=False)) == (352, 624)
+
+
+def test_detect_shots_finds_hard_cuts(tmp_path):
+    path = multi_shot_video(tmp_path / "cuts.mp4", [30, 25, 35], fps=20)
+    shots = detect_shots(path, ShotSettings(min_gap=0.3))
+    assert [s.start_frame for s in shots] == [0, 30, 55]
+    assert shots[-1].end_frame == 90
+    assert shots[1].start == pytest.approx(1.5)
+
+
+def _settings(**norm):
+    base = dict(fps=10, short_side=64, max_frames=101, min_frames=2)
+    base.update(norm)
+    return ShotSettings(min_gap=0.3, min_duration=0.5), NormalizeSettings(**base), MediaSettings(preset="ultrafast")
+
+
+def test_normalize_splits_resamples_and_windows(tmp_path):
+    path = multi_shot_video(tmp_path / "v.mp4", [40, 8, 30], fps=20, height=48, width=64)
+    shots, norm, media = _settings(max_frames=8, windows="all", min_frames=3)
+    result = normalize_video(path, tmp_path / "out", "v", shots, norm, media)
+    assert [(s.start_frame, s.end_frame) for s in result.shots] == [(0, 40), (40, 48), (48, 78)]
+    # shot 0: 2 s at 10 fps = 20 frames -> windows 8, 8, 4; shot 1 (0.4 s) is dropped; shot 2: 15 -> 8, 7
+    assert [(c.clip_id, c.num_frames) for c in result.clips] == [
+        ("v-s00-w00", 8), ("v-s00-w01", 8), ("v-s00-w02", 4), ("v-s02-w00", 8), ("v-s02-w01", 7)]
+    frames, fps = read_video(result.clips[0].path)
+    assert frames.shape == (8, 64, 80, 3) and fps == pytest.approx(10)
+    assert result.clips[3].start_time == pytest.approx(2.4)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{c.clip_id}.mp4" for c in result.clips)
+
+
+def test_first_window_policy_keeps_one_window_per_shot(tmp_path):
+    path = multi_shot_video(tmp_path / "v.mp4", [40, 30], fps=20, height=48, width=64)
+    shots, norm, media = _settings(max_frames=8, windows="first")
+    result = normalize_video(path, tmp_path / "out", "v", shots, norm, media)
+    assert [(c.clip_id, c.num_frames) for c in result.clips] == [("v-s00-w00", 8), ("v-s01-w00", 8)]
+
+
+def test_known_cuts_give_the_same_clips_as_detection(tmp_path):
+    path = multi_shot_video(tmp_path / "v.mp4", [30, 30], fps=20, height=48, width=64)
+    shots, norm, media = _settings()
+    detected = normalize_video(path, tmp_path / "a", "v", shots, norm, media)
+    known = normalize_video(path, tmp_path / "b", "v", shots, norm, media, known_cuts=[30])
+    assert [(c.clip_id, c.num_frames) for c in detected.clips] == [(c.clip_id, c.num_frames) for c in known.clips]
+    a, _ = read_video(detected.clips[1].path)
+    b, _ = read_video(known.clips[1].path)
+    assert np.array_equal(a, b)
+
+
+def test_variable_frame_rate_is_resampled_by_time(tmp_path):
+    # frame i shown from times[i]; its brightness identifies it
+    times = [0.0, 0.05, 0.3, 0.35, 0.4, 0.9, 1.0, 1.05, 1.5, 1.95]
+    frames = np.stack([np.full((48, 64, 3), 20 + 22 * i, np.uint8) for i in range(len(times))])
+    path = write_video(tmp_path / "vfr.mp4", frames, times=times)
+    shots, norm, media = _settings(fps=10)
+    clip = normalize_video(path, tmp_path / "out", "v", shots, norm, media).clips[0]
+    decoded, _ = read_video(clip.path)
+    picked = [int(round((f.mean() - 20) / 22)) for f in decoded]
+    ticks = np.arange(len(picked)) / 10
+    expected = [int(np.argmin(np.abs(np.array(times) - t))) for t in ticks]
+    assert picked == expected
+    # 0 .. 1.95 s, plus the last frame shown for one average frame period (the container does not say more)
+    assert 20 <= len(picked) <= 22
+
+
+def test_only_short_shots_is_a_rejection_with_the_numbers(tmp_path):
+    path = multi_shot_video(tmp_path / "v.mp4", [5], fps=20, height=48, width=64)
+    shots, norm, media = _settings()
+    with pytest.raises(RejectItem, match=r"no usable shot: 1 shot\(s\) from 5 frame\(s\), longest 0.25s"):
+        normalize_video(path, tmp_path / "out", "v", shots, norm, media)
+    assert list((tmp_path / "out").iterdir()) == []  # nothing half-written left behind
+
+
+def test_real_template_normalizes_to_spec(dev_data, tmp_path):
+    shots, media = ShotSettings(), MediaSettings(preset="ultrafast")
+    result = normalize_video(dev_data / "videos/jewelry/JEW002.mp4", tmp_path, "JEW002", shots,
+                             NormalizeSettings(), media)
+    assert len(result.shots) >= 2  # the template has several shots
+    first = result.clips[0]
+    assert (first.width, first.height, first.num_frames, first.fps) == (896, 720, 101, 20.0)
+    frames, _ = read_video(first.path)
+    assert frames.shape == (101, 720, 896, 3)
