@@ -51,3 +51,11 @@ def test_busy_workspace_exits_3(tmp_path):
 def test_status_of_a_non_workspace(tmp_path):
     result = runner.invoke(app, ["status", str(tmp_path)])
     assert result.exit_code == 2 and "not a pvtt workspace" in result.output
+
+
+def test_demo_renders_a_catalog_and_prepares_it(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--count", "2", *FAST])
+    assert result.exit_code == 0, result.output
+    records = Workspace(tmp_path / "workspace").records("normalize")
+    assert [r.item_id for r in records] == ["DEMO001", "DEMO002"]
+    assert all(len(r.outputs["clips"]) == 2 for r in records)  # every demo template has two shots

@@ -97,6 +97,34 @@ def prepare(
 
 
 @app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the rendered catalog and the workspace.")] = Path(
+        "pvtt-demo"),
+    count: Annotated[int, typer.Option(help="Templates to render.")] = 4,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: WorkersOpt = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+) -> None:
+    """Render a small catalog (templates + product photos) and run the pipeline on it."""
+    from pvtt.demo import make_demo_catalog
+    from pvtt.pipeline import prepare as run_prepare
+
+    cfg = _config(config, set_, workers, no_progress)
+    catalog = out / "catalog"
+    if not (catalog / "annotations" / "metadata.json").is_file():
+        make_demo_catalog(catalog, count=count)
+        log.info("rendered %d demo templates and product photos into %s", count, catalog)
+    try:
+        summary = run_prepare(catalog, out / "workspace", cfg)
+    except WorkspaceBusy as exc:
+        _fail(str(exc), 3)
+    _print_counts({stage: dict(c) for stage, c in summary.counts.items()}, "demo")
+    _print_problems(summary.problems)
+    console.print(f"catalog: {catalog}\nworkspace: {summary.workspace}")
+
+
+@app.command()
 def status(
     workspace: Annotated[Path, typer.Argument(help="Workspace directory.")],
     all_: Annotated[bool, typer.Option("--all", help="List rejected items too, not only failures.")] = False,
@@ -140,6 +168,14 @@ def _print_problems(records: list) -> None:
 def config_show(config: ConfigOpt = None, set_: SetOpt = None) -> None:
     """Print the effective config (defaults, then the file, then --set) as YAML."""
     console.print(dump_config(_config(config, set_)), end="", highlight=False, markup=False)
+
+
+@config_app.command("reference")
+def config_reference_cmd() -> None:
+    """Print every setting with its default and meaning, as a Markdown table."""
+    from pvtt.config import config_reference
+
+    console.print(config_reference(), end="", highlight=False, markup=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -149,3 +149,26 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 def dump_config(config: PipelineConfig) -> str:
     """The effective config as YAML, defaults included."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def config_reference() -> str:
+    """The config reference as a Markdown table (embedded in the README; a test keeps them equal)."""
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            annotation = info.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name}.")
+                continue
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel):
+                default = default.model_dump(mode="json")
+            text = (info.description or "").replace("|", "\\|")
+            choices = getattr(annotation, "__args__", None)
+            if choices and all(isinstance(c, str) for c in choices):
+                text += f" One of: {', '.join(choices)}."
+            lines.append(f"| `{prefix}{name}` | `{json.dumps(default)}` | {text} |")
+
+    walk(PipelineConfig, "")
+    return "\n".join(lines) + "\n"

@@ -20,12 +20,11 @@ from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
+import av
 
 from pvtt.config import MediaSettings, NormalizeSettings, ShotSettings, settings_key
 from pvtt.errors import BadInput, RejectItem
-from pvtt.media.video import VideoWriter, iter_frames, probe
+from pvtt.media.video import VideoWriter, decode_frames, probe, to_rgb
 from pvtt.shots import ShotDetector
 from pvtt.stage import Stage
 from pvtt.store import TMP_MARK, Workspace, file_fingerprint
@@ -97,7 +96,7 @@ class _ShotWriter:
         """False once the policy wants no more frames from this shot."""
         return not (self.norm.windows == "first" and self.windows)
 
-    def write(self, rgb: np.ndarray) -> None:
+    def write(self, frame: av.VideoFrame) -> None:
         """Take the shot's next output frame (only counted once the policy stopped accepting)."""
         if not self.accepting:
             self.emitted += 1
@@ -108,7 +107,7 @@ class _ShotWriter:
             tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}")
             self._writer = VideoWriter(tmp, self.norm.fps, *self.size, crf=self.media.crf, preset=self.media.preset)
             self._final, self._tmp, self._window_start = final, tmp, self.start + self.emitted / self.norm.fps
-        self._writer.write(_resize(rgb, self.size))
+        self._writer.write(to_rgb(frame, self.size))
         self._count += 1
         self.emitted += 1
         if self._count == self.norm.max_frames:
@@ -144,36 +143,28 @@ class _ShotWriter:
             tmp.unlink(missing_ok=True)
 
 
-def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    if (width, height) == size:
-        return rgb
-    interp = cv2.INTER_AREA if size[0] < width else cv2.INTER_CUBIC
-    return cv2.resize(rgb, size, interpolation=interp)
-
-
 class _Resampler:
     """Nearest-in-time frame for each output tick ``start + k / fps`` of one shot."""
 
     def __init__(self, start: float, fps: float):
         self.start, self.fps = start, fps
         self.k = 0
-        self.prev: tuple[float, np.ndarray] | None = None
+        self.prev: tuple[float, av.VideoFrame] | None = None
 
     def _tick(self) -> float:
         return self.start + self.k / self.fps
 
-    def push(self, t: float, rgb: np.ndarray) -> list[np.ndarray]:
+    def push(self, t: float, frame: av.VideoFrame) -> list[av.VideoFrame]:
         out = []
         if self.prev is not None:
             midpoint = (self.prev[0] + t) / 2.0
             while self._tick() < midpoint:
                 out.append(self.prev[1])
                 self.k += 1
-        self.prev = (t, rgb)
+        self.prev = (t, frame)
         return out
 
-    def finish(self, end: float) -> list[np.ndarray]:
+    def finish(self, end: float) -> list[av.VideoFrame]:
         out = []
         if self.prev is not None:
             while self._tick() < end - 1e-9:
@@ -205,7 +196,7 @@ def normalize_video(
     frame_period = 1.0 / (info.fps or 25.0)
 
     pending_cuts: list[int] = sorted(known_cuts or [])
-    held: deque[tuple[int, float, np.ndarray]] = deque()  # frames waiting for the detector's lag
+    held: deque[tuple[int, float, av.VideoFrame]] = deque()  # frames waiting for the detector's lag
     shot_list: list[Shot] = []
     clips: list[ClipInfo] = []
     state: dict = {"writer": None, "resampler": None, "start_frame": 0, "start": 0.0}
@@ -218,13 +209,13 @@ def normalize_video(
     def close_shot(end_frame: int, end: float) -> None:
         writer: _ShotWriter = state["writer"]
         sampler: _Resampler = state["resampler"]
-        for rgb in sampler.finish(end):
-            writer.write(rgb)
+        for frame in sampler.finish(end):
+            writer.write(frame)
         shot = Shot(len(shot_list), state["start_frame"], end_frame, state["start"], end)
         clips.extend(writer.finish(shot.duration, shots.min_duration))
         shot_list.append(shot)
 
-    def commit(index: int, t: float, rgb: np.ndarray) -> None:
+    def commit(index: int, t: float, frame: av.VideoFrame) -> None:
         if state["writer"] is None:
             open_shot(index, t)
         elif pending_cuts and pending_cuts[0] <= index:
@@ -232,18 +223,18 @@ def normalize_video(
                 pending_cuts.pop(0)
             close_shot(index, t)
             open_shot(index, t)
-        for out in state["resampler"].push(t, rgb):
+        for out in state["resampler"].push(t, frame):
             state["writer"].write(out)
 
     count = 0
     last_t = 0.0
     try:
-        for index, (t, rgb) in enumerate(iter_frames(path)):
+        for index, (t, frame) in enumerate(decode_frames(path)):
             count, last_t = index + 1, t
             if detector is not None:
-                pending_cuts.extend(detector.push(index, rgb))
+                pending_cuts.extend(detector.push(index, frame))
                 pending_cuts.sort()
-            held.append((index, t, rgb))
+            held.append((index, t, frame))
             while len(held) > lag:
                 commit(*held.popleft())
         if detector is not None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
+import av
 import numpy as np
 from scenedetect import AdaptiveDetector, ContentDetector, FrameTimecode
 
 from pvtt.config import ShotSettings
-from pvtt.media.video import iter_frames
+from pvtt.media.video import decode_frames, display_size, to_rgb
 from pvtt.types import Shot
 
 
@@ -41,15 +41,16 @@ class ShotDetector:
         """How many frames late a cut may be reported."""
         return int(self._detector.event_buffer_length) + 2
 
-    def _small_bgr(self, rgb: np.ndarray) -> np.ndarray:
-        height, width = rgb.shape[:2]
+    def _small_bgr(self, frame: av.VideoFrame) -> np.ndarray:
+        width, height = display_size(frame)
         target = min(self.settings.detect_width, width)
-        small = cv2.resize(rgb, (target, max(1, round(height * target / width))), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        return to_rgb(frame, (target, max(1, round(height * target / width))), fmt="bgr24",
+                      interpolation="FAST_BILINEAR")
 
-    def push(self, index: int, rgb: np.ndarray) -> list[int]:
+    def push(self, index: int, frame: av.VideoFrame) -> list[int]:
+        """Feed decoded frame ``index``; returns cuts confirmed so far (frame indices, possibly in the past)."""
         self._last_index = index
-        cuts = self._detector.process_frame(FrameTimecode(index, fps=self.fps), self._small_bgr(rgb))
+        cuts = self._detector.process_frame(FrameTimecode(index, fps=self.fps), self._small_bgr(frame))
         return [int(c.frame_num) for c in cuts if int(c.frame_num) > 0]
 
     def finish(self) -> list[int]:
@@ -68,9 +69,9 @@ def detect_shots(path: str | Path, settings: ShotSettings | None = None) -> list
     detector = ShotDetector(settings, info.fps)
     times: list[float] = []
     cuts: list[int] = []
-    for index, (t, rgb) in enumerate(iter_frames(path)):
+    for index, (t, frame) in enumerate(decode_frames(path)):
         times.append(t)
-        cuts.extend(detector.push(index, rgb))
+        cuts.extend(detector.push(index, frame))
     cuts.extend(detector.finish())
     frame_period = 1.0 / (info.fps or 25.0)
     return shots_from_cuts(sorted(set(cuts)), times, frame_period)

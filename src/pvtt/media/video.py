@@ -110,12 +110,31 @@ def probe(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
         container.close()
 
 
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    rgb = frame.to_ndarray(format="rgb24")
+def to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None, fmt: str = "rgb24",
+           interpolation: str | None = None) -> np.ndarray:
+    """A decoded frame as ``uint8`` ``(H, W, 3)`` in display orientation, optionally resized to ``size`` (w, h).
+
+    Resizing happens in libswscale together with the colour conversion, which is several times
+    faster than converting at full size and resizing with OpenCV. ``interpolation`` defaults to
+    area averaging when shrinking and bicubic when enlarging.
+    """
     k = int(round(frame.rotation or 0)) % 360 // 90
+    if size is not None:
+        width, height = size if k % 2 == 0 else (size[1], size[0])  # swscale works before rotation
+        if (width, height) != (frame.width, frame.height):
+            if interpolation is None:
+                interpolation = "AREA" if width * height < frame.width * frame.height else "BICUBIC"
+            frame = frame.reformat(width=width, height=height, format=fmt, interpolation=interpolation)
+    array = frame.to_ndarray(format=fmt)
     if k:
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=k))
-    return rgb
+        array = np.ascontiguousarray(np.rot90(array, k=k))
+    return array
+
+
+def display_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """``(width, height)`` of ``frame`` after its display rotation."""
+    rotated = int(round(frame.rotation or 0)) % 180 == 90
+    return (frame.height, frame.width) if rotated else (frame.width, frame.height)
 
 
 def iter_frames(
@@ -130,6 +149,17 @@ def iter_frames(
     before ``start`` are decoded and dropped. A decode error in the middle of the file (a truncated
     or corrupt video) raises :class:`BadInput` naming the time where decoding stopped.
     """
+    for t, frame in decode_frames(path, start, end, threads):
+        yield t, to_rgb(frame)
+
+
+def decode_frames(
+    path: str | Path,
+    start: float | None = None,
+    end: float | None = None,
+    threads: bool = True,
+) -> Iterator[tuple[float, av.VideoFrame]]:
+    """Like :func:`iter_frames` but yields PyAV frames, to convert (and resize) only the frames that are used."""
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -160,7 +190,7 @@ def iter_frames(
                     continue
                 if end is not None and t >= end - eps:
                     break
-                yield t, _to_rgb(frame)
+                yield t, frame
             else:
                 if start is None and end is None:
                     _check_complete(stream, decoded, last_time, path)
