@@ -1,0 +1,220 @@
+"""Export: the finished dataset in the layout of DESIGN.md, its manifest, statistics, card and review page.
+
+::
+
+    <out>/
+      videos/source/<clip_id>.mp4          videos/background/<clip_id>.mp4
+      videos/synthesized/<pair_id>.mp4     masks/<clip_id>.mp4
+      images/target/<product_id>.png       tracks/<clip_id>.npz
+      images/keyframe/<pair_id>.png
+      annotations/pairs.jsonl  annotations/pairs.parquet  annotations/statistics.json
+      shards/pvtt-000000.tar …             (optional WebDataset shards)
+      report/index.html                    README.md (the dataset card)
+
+Files are hard-linked from the workspace when it is on the same file system (copied otherwise), so
+an export costs almost no space or time and can be redone at will. Only kept pairs enter the
+dataset; rejected pairs appear on the review page with their reasons.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tarfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pvtt.report import write_review_page
+from pvtt.store import atomic_path, write_json, write_text
+
+# row["artifacts"] key -> (dataset folder, name from which id, suffix)
+LAYOUT = {
+    "source_video": ("videos/source", "clip_id", ".mp4"),
+    "background_video": ("videos/background", "clip_id", ".mp4"),
+    "edited_video": ("videos/synthesized", "pair_id", ".mp4"),
+    "mask_video": ("masks", "clip_id", ".mp4"),
+    "tracks": ("tracks", "clip_id", ".npz"),
+    "target_image": ("images/target", "product_id", ".png"),
+    "keyframe": ("images/keyframe", "pair_id", ".png"),
+    "depth_video": ("depth", "clip_id", ".mp4"),
+    "overlay_video": ("report/media", "pair_id", "_overlay.mp4"),
+    "source_edited_video": ("videos/synthesized", "source_pair_id", ".mp4"),
+}
+
+
+def _place(src: Path, dst: Path) -> None:
+    """Hard-link ``src`` to ``dst`` (copy across file systems); replace whatever ``dst`` was."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def _statistics(rows: list[dict[str, Any]], kept: list[dict[str, Any]]) -> dict[str, Any]:
+    def table(key: str) -> dict[str, dict[str, int]]:
+        out: dict[str, Counter] = {}
+        for row in rows:
+            out.setdefault(str(row.get(key) or "unknown"), Counter())[row.get("verdict") or "unknown"] += 1
+        return {k: dict(v) for k, v in sorted(out.items())}
+
+    score_names = sorted({k for row in kept for k in row.get("scores", {})})
+    means = {}
+    for name in score_names:
+        values = [row["scores"][name] for row in kept if isinstance(row["scores"].get(name), (int, float))]
+        if values:
+            means[name] = round(sum(values) / len(values), 4)
+    return {
+        "pairs": len(rows),
+        "kept": len(kept),
+        "rejected": len(rows) - len(kept),
+        "clips": len({r["clip_id"] for r in kept}),
+        "products": len({r["product_id"] for r in kept}),
+        "frames": sum(int(r.get("num_frames") or 0) for r in kept),
+        "by_category": table("target_category"),
+        "by_difficulty": table("difficulty"),
+        "by_mode": table("mode"),
+        "by_strategy": table("strategy"),
+        "rejection_reasons": dict(Counter(reason.split(":")[0] for r in rows if r.get("verdict") != "keep"
+                                          for reason in r.get("reasons", [])).most_common()),
+        "mean_scores_of_kept": means,
+    }
+
+
+def _card(stats: dict[str, Any], settings_hash: str) -> str:
+    def md_table(title: str, table: dict[str, dict[str, int]]) -> str:
+        columns = sorted({c for row in table.values() for c in row})
+        lines = [f"### {title}", "", "| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [f"| {k} | " + " | ".join(str(v.get(c, 0)) for c in columns) + " |" for k, v in table.items()]
+        return "\n".join(lines) + "\n"
+
+    scores = "\n".join(f"| {k} | {v} |" for k, v in stats["mean_scores_of_kept"].items())
+    reasons = "\n".join(f"| {k} | {v} |" for k, v in stats["rejection_reasons"].items()) or "| none | 0 |"
+    return f"""# PVTT dataset (built by pvtt)
+
+Product Video Template Transfer triplets: a source clip showing product A, a photo of product B, and the
+same clip with A replaced by B (same camera motion, lighting and background), with the instruction, masks,
+point tracks, the erased background and quality scores.
+
+- pairs kept: **{stats['kept']}** of {stats['pairs']} built ({stats['rejected']} rejected by the judge)
+- clips: {stats['clips']}, products: {stats['products']}, frames in kept pairs: {stats['frames']}
+- settings hash: `{settings_hash}`
+
+## Files
+
+| path | content |
+| --- | --- |
+| `videos/source/<clip_id>.mp4` | the source clip (normalized template shot) |
+| `videos/synthesized/<pair_id>.mp4` | the edited clip |
+| `videos/background/<clip_id>.mp4` | the source clip with the product erased |
+| `masks/<clip_id>.mp4` | the source product's mask per frame (white = product) |
+| `tracks/<clip_id>.npz` | semantic points on the source product: `points` (T, K, 2) x, y; `visible` (T, K) |
+| `images/target/<product_id>.png` | the target product, RGBA cutout |
+| `images/keyframe/<pair_id>.png` | the edited first frame |
+| `annotations/pairs.jsonl`, `pairs.parquet` | one record per pair (ids, categories, difficulty, instruction, strategy, scores, verdict, files) |
+| `annotations/statistics.json` | the numbers on this page |
+| `report/index.html` | review page: source, edited and mask overlay side by side; open it in a browser |
+
+{md_table("Pairs by target category and verdict", stats['by_category'])}
+{md_table("Pairs by difficulty and verdict", stats['by_difficulty'])}
+{md_table("Pairs by mode and verdict", stats['by_mode'])}
+### Mean scores of kept pairs
+
+| score | mean |
+| --- | --- |
+{scores}
+
+### Rejection reasons
+
+| reason | pairs |
+| --- | --- |
+{reasons}
+"""
+
+
+def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> bool:
+    """A flat Parquet copy of the manifest (scores as ``score_<name>`` columns); False without pyarrow."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return False
+    flat = []
+    for row in rows:
+        entry = {k: v for k, v in row.items() if k not in ("scores", "files", "reasons", "info")}
+        entry.update({f"score_{k}": v for k, v in row.get("scores", {}).items()})
+        entry["reasons"] = "; ".join(row.get("reasons", []))
+        entry.update({f"file_{k}": v for k, v in row.get("files", {}).items()})
+        flat.append(entry)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(flat), tmp)
+    return True
+
+
+def _write_shards(out: Path, rows: list[dict[str, Any]], per_shard: int) -> list[str]:
+    """WebDataset tars: per pair ``<pair_id>.{source.mp4, edited.mp4, target.png, keyframe.png, json}``."""
+    names = []
+    for start in range(0, len(rows), per_shard):
+        name = f"shards/pvtt-{start // per_shard:06d}.tar"
+        with atomic_path(out / name) as tmp, tarfile.open(tmp, "w") as tar:
+            for row in rows[start:start + per_shard]:
+                key = row["pair_id"].replace(".", "_")
+                files = row["files"]
+                for field, suffix in (("source_video", "source.mp4"), ("edited_video", "edited.mp4"),
+                                      ("target_image", "target.png"), ("keyframe", "keyframe.png")):
+                    if files.get(field):
+                        tar.add(out / files[field], arcname=f"{key}.{suffix}")
+                meta = json.dumps(row, default=str).encode()
+                info = tarfile.TarInfo(f"{key}.json")
+                info.size = len(meta)
+                tar.addfile(info, io.BytesIO(meta))
+        names.append(name)
+    return names
+
+
+def export_dataset(rows: list[dict[str, Any]], out: str | Path, settings_hash: str = "",
+                   shard_size: int = 0, include_rejected: bool = False) -> dict[str, Any]:
+    """Write the dataset for ``rows`` (pair records whose ``artifacts`` hold absolute workspace paths).
+
+    Returns the statistics. Rows get a ``files`` mapping of dataset-relative paths.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    all_rows = []
+    for row in rows:
+        row = dict(row)
+        files = {}
+        keep = row.get("verdict") == "keep" or include_rejected
+        for field, src in (row.pop("artifacts", None) or {}).items():
+            if src is None or field not in LAYOUT:
+                continue
+            folder, id_key, suffix = LAYOUT[field]
+            if not keep and not folder.startswith("report/"):
+                folder = f"report/rejected/{folder}"  # shown on the review page, not part of the dataset
+            rel = f"{folder}/{row[id_key]}{suffix}"
+            _place(Path(src), out / rel)
+            files[field] = rel
+        row["files"] = files
+        all_rows.append(row)
+    kept = [r for r in all_rows if r.get("verdict") == "keep" or include_rejected]
+    stats = _statistics(all_rows, kept)
+    annotations = out / "annotations"
+    write_text(annotations / "pairs.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in kept))
+    stats["parquet"] = _write_parquet(annotations / "pairs.parquet", kept)
+    if shard_size > 0:
+        stats["shards"] = _write_shards(out, kept, shard_size)
+    write_json(annotations / "statistics.json", stats)
+    write_text(out / "README.md", _card(stats, settings_hash))
+    report_rows = []
+    for row in all_rows:  # the page lives in report/: its media paths go up one level
+        view = dict(row)
+        view["files"] = {k: (v[len("report/"):] if v.startswith("report/") else f"../{v}")
+                         for k, v in row["files"].items()}
+        report_rows.append(view)
+    page_stats = {k: v for k, v in stats.items() if k not in ("shards", "parquet")}
+    write_review_page(out / "report" / "index.html", report_rows, page_stats, title="pvtt dataset review")
+    return stats
