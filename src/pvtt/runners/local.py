@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from rich.console import Console
@@ -69,14 +70,44 @@ class LocalRunner:
                 for index, item in enumerate(items):
                     done(index, stage.process(item))
             else:
-                context = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(
-                    max_workers=min(self.workers, len(items)),
-                    mp_context=context,
-                    initializer=_init_worker,
-                    initargs=(stage,),
-                ) as pool:
-                    futures = {pool.submit(_process_in_worker, item): i for i, item in enumerate(items)}
-                    for future in as_completed(futures):
-                        done(futures[future], future.result())
+                self._run_pool(stage, items, done)
         return [r for r in results if r is not None]
+
+    def _run_pool(self, stage: Stage, items: Sequence[Any], done) -> None:
+        """Process items in a spawn-started pool, at most ``workers`` in flight.
+
+        If a worker process dies (out of memory, a crash in a native library), the pool is rebuilt
+        and the items that were in flight are tried again; an item in flight at two crashes is
+        recorded as failed, so one poisonous file cannot stop the run.
+        """
+        context = multiprocessing.get_context("spawn")
+        pending = list(range(len(items)))
+        crashes: dict[int, int] = {}
+        while pending:
+            in_flight: dict[Any, int] = {}
+            with ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=context,
+                                     initializer=_init_worker, initargs=(stage,)) as pool:
+                try:
+                    while pending or in_flight:
+                        # items that were in flight at a crash run alone, so the culprit is found
+                        suspects = any(i in crashes for i in [*pending[:1], *in_flight.values()])
+                        limit = 1 if suspects else self.workers
+                        while pending and len(in_flight) < limit:
+                            index = pending.pop(0)
+                            in_flight[pool.submit(_process_in_worker, items[index])] = index
+                        finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            record = future.result()
+                            done(in_flight.pop(future), record)
+                except BrokenProcessPool:
+                    for index in in_flight.values():
+                        crashes[index] = crashes.get(index, 0) + 1
+                        if crashes[index] >= 2:
+                            record = ItemRecord(stage.name, stage.item_id(items[index]), "", Status.FAILED,
+                                                reason="the worker process died twice while processing this item "
+                                                       "(out of memory or a crash in a native library)")
+                            stage.workspace.write_record(record)
+                            done(index, record)
+                        else:
+                            pending.insert(0, index)
+                    log.warning("%s: a worker process died; restarting the pool", stage.name)
