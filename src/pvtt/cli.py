@@ -33,6 +33,10 @@ SetOpt = Annotated[
     Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: section.key=value (repeatable).")
 ]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (runner.workers).")]
+RunnerOpt = Annotated[Optional[str], typer.Option("--runner", help="local or ray (runner.kind).")]
+RayAddressOpt = Annotated[
+    Optional[str], typer.Option("--ray-address", help="auto or ray://head:10001 (runner.ray.address).")
+]
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -47,8 +51,12 @@ def _fail(message: str, code: int) -> None:
 
 
 def _config(config: Path | None, overrides: list[str] | None, workers: int | None = None,
-            no_progress: bool = False) -> PipelineConfig:
+            no_progress: bool = False, runner: str | None = None, ray_address: str | None = None) -> PipelineConfig:
     extra = list(overrides or [])
+    if runner is not None:
+        extra.append(f"runner.kind={runner}")
+    if ray_address is not None:
+        extra.append(f"runner.ray.address={ray_address}")
     if workers is not None:
         extra.append(f"runner.workers={workers}")
     if no_progress:
@@ -81,15 +89,17 @@ def prepare(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workers: WorkersOpt = None,
+    runner: RunnerOpt = None,
+    ray_address: RayAddressOpt = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
 ) -> None:
     """Ingest a catalog, split templates into shots, normalize them into clips, store product photos."""
     from pvtt.pipeline import prepare as run_prepare
 
-    cfg = _config(config, set_, workers, no_progress)
+    cfg = _config(config, set_, workers, no_progress, runner, ray_address)
     try:
         summary = run_prepare(catalog, out, cfg)
-    except (BadInput, WorkspaceBusy) as exc:
+    except (BadInput, ConfigError, WorkspaceBusy) as exc:
         _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
     _print_counts({stage: dict(c) for stage, c in summary.counts.items()}, "this run")
     _print_problems(summary.problems)
@@ -117,8 +127,8 @@ def demo(
         log.info("rendered %d demo templates and product photos into %s", count, catalog)
     try:
         summary = run_prepare(catalog, out / "workspace", cfg)
-    except WorkspaceBusy as exc:
-        _fail(str(exc), 3)
+    except (ConfigError, WorkspaceBusy) as exc:
+        _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
     _print_counts({stage: dict(c) for stage, c in summary.counts.items()}, "demo")
     _print_problems(summary.problems)
     console.print(f"catalog: {catalog}\nworkspace: {summary.workspace}")
@@ -176,6 +186,11 @@ def config_reference_cmd() -> None:
     from pvtt.config import config_reference
 
     console.print(config_reference(), end="", highlight=False, markup=False, soft_wrap=True)
+
+
+from pvtt.estimate import estimate_command  # noqa: E402  (registered as `pvtt estimate`)
+
+app.command("estimate")(estimate_command)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pvtt.errors import ConfigError
+from pvtt.runners.ray import RaySettings
 
 
 class Settings(BaseModel):
@@ -68,9 +69,13 @@ class NormalizeSettings(Settings):
 
 
 class RunnerSettings(Settings):
+    kind: Literal["local", "ray"] = Field(
+        "local", description="Where per-item work runs: this machine (local) or a Ray cluster (ray, needs pvtt[ray])."
+    )
     workers: int = Field(1, ge=1, description="Processes for per-item work (1 = in-process).")
     progress: bool = Field(True, description="Show progress bars.")
     retry_failed: bool = Field(True, description="On a re-run, retry items that failed before.")
+    ray: RaySettings = Field(default_factory=RaySettings, description="Settings of the Ray runner (runner.kind=ray).")
 
 
 class PipelineConfig(Settings):

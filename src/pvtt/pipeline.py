@@ -7,6 +7,7 @@ workspace, so ``pvtt status`` can tell what happened and a re-run picks up where
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections import Counter
@@ -18,7 +19,7 @@ from pvtt.catalog import Catalog, load_catalog
 from pvtt.config import PipelineConfig, dump_config
 from pvtt.normalize import NormalizeStage
 from pvtt.products import ProductStage
-from pvtt.runners.local import LocalRunner
+from pvtt.runners.factory import Runner, make_runner
 from pvtt.store import Workspace, write_json, write_text
 from pvtt.types import ItemRecord, Status
 
@@ -64,13 +65,16 @@ def _record_catalog(ws: Workspace, catalog: Catalog, catalog_path: Path) -> list
 
 
 def prepare(catalog_path: str | Path, workspace: str | Path, config: PipelineConfig,
-            runner: LocalRunner | None = None) -> RunSummary:
+            runner: Runner | None = None) -> RunSummary:
     """Ingest a catalog, split and normalize its templates, and store its product photos."""
     ws = Workspace(workspace)
-    runner = runner or LocalRunner(config.runner.workers, config.runner.progress)
     retry = config.runner.retry_failed
     summary = RunSummary(ws.root)
-    with ws.lock():
+    with ws.lock(), contextlib.ExitStack() as stack:
+        if runner is None:
+            runner = make_runner(config.runner)
+            if hasattr(runner, "close"):
+                stack.callback(runner.close)
         write_text(ws.root / "config.yaml", f"# pvtt {__version__}: effective config of the last run\n"
                    + dump_config(config))
         # 1. ingest

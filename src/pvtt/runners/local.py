@@ -10,8 +10,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from pvtt.runners.progress import note, progress_bar
 from pvtt.stage import Stage
 from pvtt.types import ItemRecord, Status
 
@@ -45,23 +45,12 @@ class LocalRunner:
             return []
         description = description or stage.name
         results: list[ItemRecord | None] = [None] * len(items)
-        with Progress(
-            TextColumn("[bold]{task.description:<12}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not self.progress,
-            transient=False,
-        ) as bar:
+        with progress_bar(self.console, self.progress) as bar:
             task = bar.add_task(description, total=len(items), last="")
 
             def done(index: int, record: ItemRecord) -> None:
                 results[index] = record
-                note = "cached" if record.metrics.get("cached") else record.status.value
-                bar.update(task, advance=1, last=f"{record.item_id}: {note}")
+                bar.update(task, advance=1, last=note(record))
                 if record.status is Status.FAILED:
                     log.warning("%s failed on %s: %s", stage.name, record.item_id, record.reason)
 

@@ -1,0 +1,200 @@
+"""The Ray runner: the same records and byte-identical clips as the local runner, input order kept, a
+killed worker's item retried (nothing lost), a poisonous item failed after ``max_retries``, and a
+workspace started by one runner finished by the other.
+
+One small local Ray instance (2 CPUs, 300 MB object store, no dashboard) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'pvtt[ray]')")
+
+from test_prepare import FAST, make_messy_catalog  # noqa: E402  (tests/ is on sys.path via its conftest)
+
+from pvtt.catalog import load_catalog  # noqa: E402
+from pvtt.config import load_config  # noqa: E402
+from pvtt.normalize import NormalizeStage  # noqa: E402
+from pvtt.pipeline import prepare  # noqa: E402
+from pvtt.runners.local import LocalRunner  # noqa: E402
+from pvtt.runners.ray import RayRunner  # noqa: E402
+from pvtt.stage import Stage  # noqa: E402
+from pvtt.store import Workspace  # noqa: E402
+from pvtt.synth import multi_shot_video  # noqa: E402
+from pvtt.types import Status  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_instance():
+    """One local Ray instance for the module; test stages defined here travel to the workers by value."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024 * 1024, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _runner(**kw) -> RayRunner:
+    return RayRunner(progress=False, **kw)
+
+
+@dataclass
+class Item:
+    id: str
+
+
+class FragileStage(Stage[Item]):
+    """Kills its own worker process with SIGKILL on 'poison' (always) and on 'flaky' (first attempt only)."""
+
+    name = "fragile"
+
+    def key(self, item: Item) -> str:
+        return "k"
+
+    def run(self, item: Item, key: str):
+        marker = self.workspace.root / f"attempted-{item.id}"
+        first = not marker.exists()
+        marker.touch()
+        if item.id == "poison" or (item.id == "flaky" and first):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return {"value": item.id.upper(), "pid": os.getpid()}, {}
+
+
+def test_records_come_back_in_input_order_and_a_killed_worker_is_replaced(tmp_path):
+    items = [Item(f"i{n}") for n in range(4)] + [Item("flaky")] + [Item(f"j{n}") for n in range(4)]
+    runner = _runner()
+    records = runner.run(FragileStage(Workspace(tmp_path)), items)
+    assert [r.item_id for r in records] == [i.id for i in items]
+    assert all(r.status is Status.DONE for r in records)
+    assert records[4].outputs["value"] == "FLAKY"
+    assert runner.stats["fragile"] == {"actors": 2, "worker_deaths": 1, "items_retried": 1}
+
+
+def test_an_item_that_kills_every_worker_fails_after_max_retries(tmp_path):
+    items = [Item("a"), Item("poison"), Item("b"), Item("c")]
+    runner = _runner(max_retries=1)
+    records = {r.item_id: r for r in runner.run(FragileStage(Workspace(tmp_path)), items)}
+    assert records["poison"].status is Status.FAILED and "worker process died 2 times" in records["poison"].reason
+    assert all(records[i].status is Status.DONE for i in "abc")
+    assert Workspace(tmp_path).read_record("fragile", "poison").status is Status.FAILED
+    assert runner.stats["fragile"]["worker_deaths"] == 2
+
+
+class BrokenSetupStage(FragileStage):
+    name = "broken"
+
+    def setup(self) -> None:
+        raise FileNotFoundError("weights not found: /models/sam2 (download them first)")
+
+
+def test_a_failing_setup_stops_the_run_with_its_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights not found"):
+        _runner().run(BrokenSetupStage(Workspace(tmp_path)), [Item("a"), Item("b")])
+
+
+def test_a_gpu_stage_on_a_cluster_without_gpus_is_a_config_error(tmp_path):
+    from pvtt.errors import ConfigError
+    from pvtt.stage import Resources
+
+    class GpuStage(FragileStage):
+        name = "gpu"
+        resources = Resources(cpus=1, gpus=1)
+
+    with pytest.raises(ConfigError, match="runner.ray.actors.gpu"):
+        _runner().run(GpuStage(Workspace(tmp_path)), [Item("a")])
+
+
+# -- the real pipeline ------------------------------------------------------------------------------------------
+def _digest(root: Path, pattern: str) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob(pattern))}
+
+
+def _records(root: Path, stage: str) -> dict:
+    return {r.item_id: (r.status, r.key, r.reason, r.outputs) for r in Workspace(root).records(stage)}
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    return make_messy_catalog(tmp_path_factory.mktemp("catalog"))
+
+
+def test_prepare_on_ray_gives_the_records_and_bytes_of_the_local_runner(messy, tmp_path):
+    config = load_config(None, FAST)
+    local = prepare(messy, tmp_path / "local", config)
+    on_ray = prepare(messy, tmp_path / "ray", config, runner=_runner())
+    assert on_ray.counts == local.counts
+    for stage in ("ingest", "normalize", "product"):
+        assert _records(tmp_path / "ray", stage) == _records(tmp_path / "local", stage)
+    clips = _digest(tmp_path / "local", "*.mp4")
+    assert len(clips) >= 4 and _digest(tmp_path / "ray", "*.mp4") == clips
+    assert _digest(tmp_path / "ray", "*.png") == _digest(tmp_path / "local", "*.png")
+
+
+@pytest.fixture(scope="module")
+def six(tmp_path_factory):
+    catalog = tmp_path_factory.mktemp("six")
+    (catalog / "videos").mkdir()
+    for i in range(6):
+        multi_shot_video(catalog / "videos" / f"v{i}.mp4", [40, 30], height=96, width=128, seed=i)
+    return catalog
+
+
+def test_a_worker_killed_midway_through_prepare_loses_nothing(six, tmp_path):
+    config = load_config(None, FAST)
+    prepare(six, tmp_path / "clean", config)
+    runner = _runner()
+    records = tmp_path / "killed" / "records" / "normalize"
+    killed: list[int] = []
+
+    def kill_one_worker_midway() -> None:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            done = len(list(records.glob("*.json"))) if records.is_dir() else 0
+            pids = runner.worker_pids
+            if 1 <= done < 5 and pids:
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=kill_one_worker_midway)
+    watcher.start()
+    summary = prepare(six, tmp_path / "killed", config, runner=runner)
+    watcher.join()
+    assert killed, "the kill should land while normalize runs"
+    assert runner.stats["normalize"]["worker_deaths"] == 1
+    assert summary.counts["normalize"]["done"] == 6
+    assert _digest(tmp_path / "killed", "*.mp4") == _digest(tmp_path / "clean", "*.mp4")
+    assert _records(tmp_path / "killed", "normalize") == _records(tmp_path / "clean", "normalize")
+    assert not list((tmp_path / "killed").rglob("*.tmp-*"))
+
+
+@pytest.mark.parametrize("first,second", [("local", "ray"), ("ray", "local")])
+def test_a_run_started_on_one_runner_is_finished_on_the_other(six, tmp_path, first, second):
+    config = load_config(None, FAST)
+    prepare(six, tmp_path / "clean", config)
+    runners = {"local": LocalRunner(1, progress=False), "ray": _runner()}
+    templates = load_catalog(six).templates
+    ws = Workspace(tmp_path / "ws")
+    stage = NormalizeStage(ws, config.shots, config.normalize, config.media)
+    with ws.lock():  # as if the first run had been killed after three templates
+        runners[first].run(stage, templates[:3])
+    records = runners[second].run(stage, templates)
+    assert [bool(r.metrics.get("cached")) for r in records] == [True] * 3 + [False] * 3
+    assert _digest(ws.root, "*.mp4") == _digest(tmp_path / "clean", "*.mp4")
+    assert _records(ws.root, "normalize") == _records(tmp_path / "clean", "normalize")
+    # and the whole prepare on the second runner now redoes nothing
+    before = {p: p.stat().st_mtime_ns for p in ws.root.rglob("*") if p.suffix in (".mp4", ".png")}
+    prepare(six, ws.root, config, runner=runners[second])
+    assert {p: p.stat().st_mtime_ns for p in ws.root.rglob("*") if p.suffix in (".mp4", ".png")} == before
