@@ -17,16 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from pvtt.depth import DepthSettings
+from pvtt.embed import EmbedSettings
 from pvtt.errors import ConfigError
 from pvtt.runners.ray import RaySettings
-
-
-class Settings(BaseModel):
-    """Base of every settings model: unknown keys are rejected, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from pvtt.settings import Settings
+from pvtt.vlm import VlmSettings
 
 
 class MediaSettings(Settings):
@@ -82,6 +80,9 @@ class PipelineConfig(Settings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     shots: ShotSettings = Field(default_factory=ShotSettings)
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings)
+    depth: DepthSettings = Field(default_factory=DepthSettings)
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)
+    vlm: VlmSettings = Field(default_factory=VlmSettings)
     runner: RunnerSettings = Field(default_factory=RunnerSettings)
 
 

@@ -1,0 +1,118 @@
+"""Text-prompted product box on the first frame: OWLv2 or Grounding DINO (transformers).
+
+The prompt is the template's subcategory and description ("a mug", "a glazed ceramic mug …"). The
+frame is preprocessed here on the device (OWLv2: padded to a square with grey, resized to the
+model's input; Grounding DINO: short side 800, long side at most 1333), the text goes through the
+model's tokenizer, and the highest-scoring box over all queries is returned in frame pixels, or
+``None`` when no box scores above ``threshold``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from pvtt.models import ModelBackend, ModelSettings
+from pvtt.models.loading import load_pretrained
+from pvtt.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, fit_multiple, frames_to_tensor, resize_normalize
+from pvtt.types import Box, Clip
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+DEFAULT_MODELS = {"owlv2": "google/owlv2-base-patch16-ensemble", "grounding-dino": "IDEA-Research/grounding-dino-tiny"}
+
+
+class DetectorSettings(ModelSettings):
+    family: Literal["owlv2", "grounding-dino"] = Field("owlv2", description="Open-vocabulary detector family.")
+    model: str = Field("", description="Weights: a local directory or a cached hub id (empty: the family's default).")
+    threshold: float = Field(0.1, ge=0, le=1, description="Lowest detection score accepted as the product.")
+    frame_index: int = Field(0, ge=0, description="Frame of the clip to detect on.")
+
+
+def prompts_for(subcategory: str | None, description: str | None) -> list[str]:
+    """Text queries for a product: its subcategory and its description, whichever exist."""
+    queries = [f"a photo of {t}" if not t.lower().startswith(("a ", "an ", "the ")) else t
+               for t in (subcategory, description) if t and t.strip()]
+    return queries or ["a product"]
+
+
+class DetectorLocator(ModelBackend):
+    """First-frame product box from a text-prompted open-vocabulary detector."""
+
+    name = "detector"
+    stage = "locate"
+    settings_class = DetectorSettings
+
+    @property
+    def model_id(self) -> str:
+        return self.settings.model or DEFAULT_MODELS[self.settings.family]
+
+    def load(self) -> tuple[Any, Any]:
+        from transformers import AutoModelForZeroShotObjectDetection, AutoTokenizer
+
+        s = self.settings
+        model = load_pretrained(AutoModelForZeroShotObjectDetection, self.model_id, s.allow_download, self.stage,
+                                dtype=self.dtype)
+        return model, load_pretrained(AutoTokenizer, self.model_id, s.allow_download, self.stage)
+
+    def locate(self, clip: Clip, subcategory: str | None = None, description: str | None = None) -> Box | None:
+        frame = clip.frames[min(self.settings.frame_index, clip.num_frames - 1)]
+        return self.detect(frame, prompts_for(subcategory, description))
+
+    def detect(self, frame: np.ndarray, queries: list[str]) -> Box | None:
+        """The best box for any of ``queries`` in ``frame`` (RGB uint8), or ``None`` below ``threshold``."""
+        import torch
+
+        self._require_setup()
+        if not queries:
+            raise ValueError("at least one text query is needed")
+        with torch.inference_mode():
+            if self.settings.family == "owlv2":
+                score, box = self._owlv2(frame, queries)
+            else:
+                score, box = self._grounding_dino(frame, queries)
+        if score < self.settings.threshold:
+            return None
+        height, width = frame.shape[:2]
+        return Box(*box, confidence=score, source=f"detector:{self.settings.family}").clip_to(width, height)
+
+    def _owlv2(self, frame: np.ndarray, queries: list[str]) -> tuple[float, tuple[float, float, float, float]]:
+        import torch
+
+        height, width = frame.shape[:2]
+        side = max(height, width)
+        square = np.full((side, side, 3), 128, np.uint8)  # OWLv2 pads bottom/right with grey
+        square[:height, :width] = frame
+        size = self.model.config.vision_config.image_size
+        pixels = resize_normalize(frames_to_tensor(square[None], self.device), (size, size), self.dtype,
+                                  CLIP_MEAN, CLIP_STD, mode="bilinear")
+        text = self.processor(queries, padding="max_length", max_length=16, truncation=True, return_tensors="pt")
+        out = self.model(input_ids=text["input_ids"].to(self.device),
+                         attention_mask=text["attention_mask"].to(self.device), pixel_values=pixels)
+        scores = torch.sigmoid(out.logits[0].float()).amax(dim=-1)  # (patches,)
+        best = int(scores.argmax())
+        cx, cy, w, h = (out.pred_boxes[0, best].float() * side).tolist()
+        return float(scores[best]), (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+    def _grounding_dino(self, frame: np.ndarray, queries: list[str]) -> tuple[float, tuple[float, float, float, float]]:
+        import torch
+
+        height, width = frame.shape[:2]
+        new_h, new_w = fit_multiple(height, width, 800, 1, keep="short")
+        if max(new_h, new_w) > 1333:
+            new_h, new_w = fit_multiple(height, width, 1333, 1, keep="long")
+        pixels = resize_normalize(frames_to_tensor(frame[None], self.device), (new_h, new_w), self.dtype,
+                                  IMAGENET_MEAN, IMAGENET_STD, mode="bilinear")
+        prompt = " . ".join(q.lower().strip(". ") for q in queries) + " ."  # Grounding DINO's phrase format
+        text = self.processor([prompt], return_tensors="pt")
+        inputs = {k: v.to(self.device) for k, v in text.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        out = self.model(pixel_values=pixels, **inputs)
+        logits = torch.sigmoid(out.logits[0].float())  # (queries, text positions)
+        valid = inputs["attention_mask"][0].bool()
+        scores = logits[:, : valid.numel()][:, valid].amax(dim=-1)
+        best = int(scores.argmax())
+        cx, cy, w, h = out.pred_boxes[0, best].float().tolist()
+        return float(scores[best]), ((cx - w / 2) * width, (cy - h / 2) * height,
+                                     (cx + w / 2) * width, (cy + h / 2) * height)

@@ -1,0 +1,103 @@
+"""SAM2 video propagation from the first-frame box (transformers ``Sam2VideoModel``).
+
+The inference session is fed here rather than through ``Sam2VideoProcessor`` (which needs
+torchvision): frames are resized to the model's square input and normalized on the device, the
+box is scaled to that square and added as SAM2's box prompt (point labels 2 and 3), and the image
+encoder runs on ``batch_size`` frames at a time ahead of the propagation — the session's feature
+cache is filled one chunk ahead, so the memory-attention loop never waits on a batch-1 encoder call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from pvtt.models import ModelBackend, ModelSettings
+from pvtt.models.loading import load_pretrained
+from pvtt.models.preprocess import frames_to_tensor, resize_normalize
+from pvtt.types import Box, Clip, Masks
+
+
+class Sam2Settings(ModelSettings):
+    model: str = Field("facebook/sam2.1-hiera-large", description="SAM2 / SAM2.1 weights: a local directory or a cached hub id.")
+    batch_size: int = Field(8, ge=1, description="Frames per image-encoder batch.")
+    mask_threshold: float = Field(0.0, description="Logit above which a pixel is in the mask.")
+
+
+class _FramesOnDemand(dict):
+    """The session's frame store: preprocesses a frame only if the encoder ever asks for one not cached."""
+
+    def __init__(self, count: int, make: Any):
+        super().__init__((i, None) for i in range(count))
+        self._make = make
+
+    def __getitem__(self, index: int) -> Any:
+        return self._make(index)
+
+
+class Sam2Segmenter(ModelBackend):
+    """Per-frame masks of the object in ``box`` on frame 0, propagated through the clip by SAM2's memory."""
+
+    name = "sam2"
+    stage = "segment"
+    settings_class = Sam2Settings
+
+    def load(self) -> tuple[Any, Any]:
+        from transformers import Sam2VideoModel
+
+        s = self.settings
+        return load_pretrained(Sam2VideoModel, s.model, s.allow_download, self.stage, dtype=self.dtype), None
+
+    def _pixels(self, frames: np.ndarray) -> Any:
+        size = self.model.config.image_size
+        return resize_normalize(frames_to_tensor(frames, self.device), (size, size), self.dtype)
+
+    def _encode_chunk(self, session: Any, frames: np.ndarray, start: int) -> None:
+        features = self.model.get_image_features(self._pixels(frames), return_dict=True)
+        for j in range(len(frames)):  # features are (HW, N, C): the frame is dimension 1
+            session.cache.cache_vision_features(start + j, {
+                "vision_feats": [f[:, j:j + 1] for f in features.fpn_hidden_states],
+                "vision_pos_embeds": [p[:, j:j + 1] for p in features.fpn_position_encoding],
+            })
+
+    def segment(self, clip: Clip, box: Box) -> Masks:
+        import torch
+        import torch.nn.functional as F
+        from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+        self._require_setup()
+        # 1. check inputs
+        frames, height, width = clip.frames, clip.height, clip.width
+        box = box.clip_to(width, height)
+        if box.area <= 0:
+            raise ValueError(f"box {box.as_tuple()} has no area inside the {width}x{height} frame")
+        # 2. session with the box prompt on frame 0
+        size, chunk, count = self.model.config.image_size, self.settings.batch_size, clip.num_frames
+        session = Sam2VideoInferenceSession(
+            video=None, video_height=height, video_width=width, inference_device=self.device,
+            inference_state_device=self.device, video_storage_device=self.device, dtype=self.dtype,
+            max_vision_features_cache_size=2 * chunk)
+        session.processed_frames = _FramesOnDemand(count, lambda i: self._pixels(frames[i:i + 1])[0])
+        obj_idx = session.obj_id_to_idx(1)
+        corners = torch.tensor([[[[box.x0 * size / width, box.y0 * size / height],
+                                  [box.x1 * size / width, box.y1 * size / height]]]], dtype=torch.float32)
+        session.add_point_inputs(obj_idx, 0, {"point_coords": corners,
+                                              "point_labels": torch.tensor([[[2, 3]]], dtype=torch.int32)})
+        session.obj_with_new_inputs = [1]
+        # 3. propagate, encoding frames a chunk ahead
+        masks = np.zeros((count, height, width), bool)
+        confidence = np.zeros(count, np.float32)
+        with torch.inference_mode():
+            self._encode_chunk(session, frames[0:chunk], 0)
+            for out in self.model.propagate_in_video_iterator(inference_session=session, start_frame_idx=0):
+                t = int(out.frame_idx)
+                if (t + 1) % chunk == 0 and t + 1 < count:
+                    self._encode_chunk(session, frames[t + 1:t + 1 + chunk], t + 1)
+                logits = F.interpolate(out.pred_masks[:1].float(), size=(height, width), mode="bilinear",
+                                       align_corners=False)[0, 0]
+                masks[t] = (logits > self.settings.mask_threshold).cpu().numpy()
+                if out.object_score_logits is not None:
+                    confidence[t] = float(torch.sigmoid(out.object_score_logits.float()).reshape(-1)[0])
+        return Masks(masks, confidence)

@@ -1,0 +1,79 @@
+"""segment ``sam2`` and locate ``detector`` end to end on tiny random models."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from conftest import tiny_clip, tiny_grounding_dino, tiny_owlv2, tiny_sam2_video, tiny_tokenizer  # noqa: E402
+
+from pvtt.locate.detector import DetectorLocator, prompts_for  # noqa: E402
+from pvtt.models import ModelNotAvailable  # noqa: E402
+from pvtt.segment.sam2 import Sam2Segmenter  # noqa: E402
+from pvtt.types import Box  # noqa: E402
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 8])
+def test_sam2_propagates_a_box_into_masks_for_every_frame(chunk):
+    clip = tiny_clip(num_frames=5)
+    segmenter = Sam2Segmenter(device="cpu", batch_size=chunk)
+    segmenter.setup(model=tiny_sam2_video())
+    masks = segmenter.segment(clip, Box(10, 5, 40, 30))
+    assert masks.data.shape == (clip.num_frames, clip.height, clip.width) and masks.data.dtype == bool
+    assert masks.confidence.shape == (clip.num_frames,)
+    assert ((masks.confidence >= 0) & (masks.confidence <= 1)).all()
+
+
+def test_sam2_chunked_encoder_gives_the_same_masks_as_one_frame_at_a_time():
+    clip = tiny_clip(num_frames=5)
+    model = tiny_sam2_video()
+    one, many = Sam2Segmenter(device="cpu", batch_size=1), Sam2Segmenter(device="cpu", batch_size=4)
+    one.setup(model=model)
+    many.setup(model=model)
+    a, b = one.segment(clip, Box(10, 5, 40, 30)), many.segment(clip, Box(10, 5, 40, 30))
+    assert (a.data == b.data).mean() > 0.999
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
+
+
+def test_sam2_rejects_a_box_outside_the_frame_and_loads_from_a_directory(tmp_path):
+    clip = tiny_clip(num_frames=3)
+    tiny_sam2_video().save_pretrained(tmp_path / "sam2")
+    segmenter = Sam2Segmenter(model=str(tmp_path / "sam2"), device="cpu")
+    segmenter.setup()
+    with pytest.raises(ValueError, match="no area"):
+        segmenter.segment(clip, Box(100, 100, 200, 200))
+    assert segmenter.segment(clip, Box(0, 0, 20, 20)).data.shape == (3, clip.height, clip.width)
+    assert pickle.loads(pickle.dumps(segmenter)).model is None
+
+
+@pytest.mark.parametrize("family,build", [("owlv2", tiny_owlv2), ("grounding-dino", tiny_grounding_dino)])
+def test_detector_returns_a_box_inside_the_frame(family, build):
+    clip = tiny_clip()
+    locator = DetectorLocator(device="cpu", family=family, threshold=0.0)
+    locator.setup(model=build(), processor=tiny_tokenizer())
+    box = locator.locate(clip, "mug", "a glazed ceramic mug")
+    assert box is not None and box.source == f"detector:{family}" and 0 <= box.confidence <= 1
+    assert 0 <= box.x0 <= box.x1 <= clip.width and 0 <= box.y0 <= box.y1 <= clip.height
+
+
+def test_detector_threshold_and_prompts():
+    clip = tiny_clip()
+    locator = DetectorLocator(device="cpu", family="owlv2", threshold=1.0)
+    locator.setup(model=tiny_owlv2(), processor=tiny_tokenizer())
+    # a random tiny model can saturate at 1.0: only check the contract on a threshold no score passes
+    box = locator.locate(clip, "mug")
+    assert box is None or box.confidence >= 1.0
+    assert prompts_for("mug", None) == ["a photo of mug"]
+    assert prompts_for(None, "a red box") == ["a red box"] and prompts_for(None, " ") == ["a product"]
+
+
+def test_detector_without_weights_names_the_default_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotAvailable, match="IDEA-Research/grounding-dino-tiny"):
+        DetectorLocator(device="cpu", family="grounding-dino").setup()
