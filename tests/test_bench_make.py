@@ -1,0 +1,60 @@
+"""The ground-truth case generator: shapes, reproducibility, and masks/points that match the rendered products."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pvtt.bench.make import draw_params, make_case
+from pvtt.demo import render_product
+from pvtt.media.video import read_video
+from pvtt.synth import textured_background
+
+
+def _case(tmp_path, seed=0, name="case", occluder=True):
+    rng = np.random.default_rng(seed)
+    params = draw_params(rng, 12, 160, 96, occluder=occluder, lighting=True, num_points=8)
+    return make_case(tmp_path / name, textured_background(96, 160, seed), render_product(0, 120, 1),
+                     render_product(1, 120, 2), params)
+
+
+def test_case_files_and_shapes(tmp_path):
+    out = _case(tmp_path)
+    truth = np.load(out / "truth.npz")
+    assert truth["masks_a"].shape == truth["masks_b"].shape == (12, 96, 160)
+    assert truth["points_a"].shape == (12, 8, 2) and truth["visible_b"].shape == (12, 8)
+    a, _ = read_video(out / "video_a.mp4")
+    assert a.shape == (12, 96, 160, 3)
+    for name in ("product_a.png", "product_b.png", "photo_a.png", "photo_b.png", "case.json"):
+        assert (out / name).is_file()
+
+
+def test_same_seed_same_case(tmp_path):
+    one, two = _case(tmp_path, name="one"), _case(tmp_path, name="two")
+    for key in ("masks_a", "points_b", "homographies"):
+        assert np.array_equal(np.load(one / "truth.npz")[key], np.load(two / "truth.npz")[key])
+    assert (one / "case.json").read_text() == (two / "case.json").read_text()
+
+
+def test_masks_mark_where_the_two_renders_differ(tmp_path):
+    """Outside both masks the videos share background, lighting and occluder; inside a mask the product shows."""
+    out = _case(tmp_path, occluder=False)
+    truth = np.load(out / "truth.npz")
+    a, _ = read_video(out / "video_a.mp4")
+    b, _ = read_video(out / "video_b.mp4")
+    diff = np.abs(a.astype(int) - b.astype(int)).mean(-1)
+    union = truth["masks_a"] | truth["masks_b"]
+    grown = np.stack([np.pad(m, 2)[:-4, 2:-2] | np.pad(m, 2)[4:, 2:-2] | np.pad(m, 2)[2:-2, :-4] | np.pad(m, 2)[2:-2, 4:]
+                      | m for m in union])
+    assert diff[~grown].mean() < 2.0  # same background outside (video coding noise only)
+    assert diff[truth["masks_a"] ^ truth["masks_b"]].mean() > 20  # where only one product is, the renders differ
+    assert truth["masks_a"].sum(axis=(1, 2)).min() > 200
+
+
+def test_points_lie_on_the_product(tmp_path):
+    out = _case(tmp_path, occluder=False)
+    truth = np.load(out / "truth.npz")
+    for t in range(12):
+        for (x, y), visible in zip(truth["points_a"][t], truth["visible_a"][t]):
+            if visible:
+                y0, x0 = int(round(y)), int(round(x))
+                assert truth["masks_a"][t, max(0, y0 - 2):y0 + 3, max(0, x0 - 2):x0 + 3].any()
