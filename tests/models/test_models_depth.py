@@ -61,7 +61,7 @@ def test_depth_video_frames_use_one_normalization_for_the_clip():
 def test_depth_anything_backend_on_a_tiny_model(clip):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from conftest import tiny_depth_anything
+    from tiny_models import tiny_depth_anything
 
     estimator = make_depth(DepthSettings(device="cpu", batch_size=4, input_size=28))
     estimator.setup(model=tiny_depth_anything())
@@ -75,7 +75,7 @@ def test_depth_anything_backend_on_a_tiny_model(clip):
 def test_depth_anything_loads_a_saved_model_through_its_settings(tmp_path, clip):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from conftest import tiny_depth_anything
+    from tiny_models import tiny_depth_anything
 
     tiny_depth_anything().save_pretrained(tmp_path / "da")
     estimator = make_depth(DepthSettings(model=str(tmp_path / "da"), device="cpu", input_size=28))

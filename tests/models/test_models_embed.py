@@ -10,7 +10,7 @@ from pvtt.embed import EmbedSettings, make_embedder
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import tiny_clip, tiny_dinov2  # noqa: E402
+from tiny_models import tiny_clip, tiny_dinov2  # noqa: E402
 
 
 @pytest.mark.parametrize("pooling,dim", [("cls", 32), ("mean", 32), ("cls+mean", 64)])

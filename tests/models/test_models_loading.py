@@ -66,7 +66,7 @@ def test_auto_device_and_dtype_on_cpu():
 
 def test_backends_pickle_without_their_weights():
     pytest.importorskip("torch")
-    from conftest import tiny_dinov2
+    from tiny_models import tiny_dinov2
 
     from pvtt.embed.dinov2 import Dinov2Embedder
 

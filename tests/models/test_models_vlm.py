@@ -60,7 +60,7 @@ def test_settings_reject_an_inverted_scale():
 
 
 def _tiny_vlm(**kw):
-    from conftest import tiny_qwen, tiny_tokenizer
+    from tiny_models import tiny_qwen, tiny_tokenizer
 
     vlm = make_vlm(VlmSettings(device="cpu", batch_size=2, num_frames=4, judge_frames=2, frame_size=56,
                                caption_tokens=6, instruction_tokens=5, judge_tokens=6, **kw))
@@ -71,7 +71,7 @@ def _tiny_vlm(**kw):
 def test_qwen_two_step_instructions_and_batching_on_a_tiny_model():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from conftest import tiny_clip
+    from tiny_models import tiny_clip
 
     vlm = _tiny_vlm()
     clips = [tiny_clip(num_frames=5, kind=k, seed=k) for k in range(3)]  # odd frame count: temporal padding
@@ -85,7 +85,7 @@ def test_qwen_two_step_instructions_and_batching_on_a_tiny_model():
 def test_qwen_judge_with_garbage_text_falls_back():
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from conftest import tiny_clip
+    from tiny_models import tiny_clip
 
     vlm = _tiny_vlm()
     src, edit = tiny_clip(kind=0), tiny_clip(kind=1)
@@ -98,7 +98,7 @@ def test_qwen_judge_with_garbage_text_falls_back():
 
 def test_qwen_judge_parses_the_models_json(monkeypatch):
     pytest.importorskip("torch")
-    from conftest import tiny_clip
+    from tiny_models import tiny_clip
 
     vlm = _tiny_vlm()
     seen = {}
@@ -116,7 +116,7 @@ def test_qwen_judge_parses_the_models_json(monkeypatch):
 
 
 def test_sample_frames_spreads_over_the_clip():
-    from conftest import tiny_clip
+    from tiny_models import tiny_clip
 
     frames, fps = sample_frames(tiny_clip(num_frames=9), 3)
     assert len(frames) == 3 and fps == pytest.approx(20.0 / 4)
@@ -125,7 +125,7 @@ def test_sample_frames_spreads_over_the_clip():
 def test_qwen_loads_from_a_saved_directory(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from conftest import tiny_clip, tiny_qwen, tiny_tokenizer
+    from tiny_models import tiny_clip, tiny_qwen, tiny_tokenizer
 
     tiny_qwen().save_pretrained(tmp_path / "qwen")
     tiny_tokenizer().save_pretrained(tmp_path / "qwen")

@@ -17,7 +17,8 @@ from pydantic import Field
 from pvtt.models import ModelBackend, ModelSettings
 from pvtt.models.loading import load_pretrained
 from pvtt.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, fit_multiple, frames_to_tensor, resize_normalize
-from pvtt.types import Box, Clip
+from pvtt.errors import RejectItem
+from pvtt.types import Box, Clip, ProductImage
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -57,9 +58,23 @@ class DetectorLocator(ModelBackend):
                                 dtype=self.dtype)
         return model, load_pretrained(AutoTokenizer, self.model_id, s.allow_download, self.stage)
 
-    def locate(self, clip: Clip, subcategory: str | None = None, description: str | None = None) -> Box | None:
+    def locate(self, clip: Clip, product: ProductImage | None = None, hint: Box | None = None) -> Box:
+        """The catalog ``hint`` when given, else the detector's best box for ``product``'s subcategory and
+        description; :class:`RejectItem` when nothing scores above ``threshold``."""
+        if isinstance(product, str) or isinstance(hint, str):  # the older (clip, subcategory, description) form
+            frame = clip.frames[min(self.settings.frame_index, clip.num_frames - 1)]
+            return self.detect(frame, prompts_for(product, hint))  # type: ignore[arg-type]
+        if hint is not None:
+            from pvtt.locate import hint_box
+
+            return hint_box(clip, hint)
         frame = clip.frames[min(self.settings.frame_index, clip.num_frames - 1)]
-        return self.detect(frame, prompts_for(subcategory, description))
+        queries = prompts_for(product.subcategory if product else None, product.description if product else None)
+        box = self.detect(frame, queries)
+        if box is None or box.width < 1 or box.height < 1:
+            raise RejectItem(f"product not found: no detection for {queries} scores above "
+                             f"{self.settings.threshold} ({self.settings.family})")
+        return box
 
     def detect(self, frame: np.ndarray, queries: list[str]) -> Box | None:
         """The best box for any of ``queries`` in ``frame`` (RGB uint8), or ``None`` below ``threshold``."""

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from pvtt.errors import RejectItem
 from pvtt.models import ModelBackend, ModelSettings
 from pvtt.models.loading import load_pretrained
 from pvtt.models.preprocess import frames_to_tensor, resize_normalize
@@ -71,8 +72,8 @@ class Sam2Segmenter(ModelBackend):
         # 1. check inputs
         frames, height, width = clip.frames, clip.height, clip.width
         box = box.clip_to(width, height)
-        if box.area <= 0:
-            raise ValueError(f"box {box.as_tuple()} has no area inside the {width}x{height} frame")
+        if box.width < 1 or box.height < 1:
+            raise RejectItem(f"box {box.as_tuple()} is outside the {width}x{height} frame")
         # 2. session with the box prompt on frame 0
         size, chunk, count = self.model.config.image_size, self.settings.batch_size, clip.num_frames
         session = Sam2VideoInferenceSession(
@@ -100,4 +101,6 @@ class Sam2Segmenter(ModelBackend):
                 masks[t] = (logits > self.settings.mask_threshold).cpu().numpy()
                 if out.object_score_logits is not None:
                     confidence[t] = float(torch.sigmoid(out.object_score_logits.float()).reshape(-1)[0])
+        if not masks[0].any():
+            raise RejectItem(f"empty first-frame mask: SAM2 found nothing in box {box.as_tuple()}")
         return Masks(masks, confidence)

@@ -1,0 +1,76 @@
+"""Curate: keep clips that move the right amount, are sharp and well exposed, and show the product.
+
+:func:`curate` measures one clip (motion from a tracked grid, as Ditto-1M's mean cumulative
+displacement; camera vs object motion; blur; exposure; product visibility) and returns a
+:class:`CurateResult` whose reasons each carry the measured value and the threshold.
+:func:`clip_embedding` and :func:`find_near_duplicates` find near-duplicate clips across a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import Field
+
+from pvtt.curate.metrics import (clip_embedding, exposure, find_near_duplicates, mask_presence, motion_scores,
+                                 sharpness)
+from pvtt.settings import Settings
+from pvtt.types import Clip, Masks, Tracks
+
+
+class CurateSettings(Settings):
+    grid_step: int = Field(32, ge=4, description="Spacing (px) of the grid of points tracked for the motion score.")
+    min_motion: float = Field(0.0005, ge=0, description="Below this the clip is too static: mean per-frame displacement of grid points, as a fraction of the frame diagonal (0.0005 ≈ 0.7 px/frame at 1280x720).")
+    max_motion: float = Field(0.03, gt=0, description="Above this the clip moves too fast: mean per-frame displacement of grid points, as a fraction of the frame diagonal (0.03 ≈ 44 px/frame at 1280x720).")
+    min_tracked_fraction: float = Field(0.05, ge=0, le=1, description="Fraction of grid-point steps that must stay trackable; below it the clip is rejected as too fast or chaotic.")
+    min_sharpness: float = Field(20.0, ge=0, description="Below this the clip is blurry: median over sampled frames of the variance of the Laplacian of the luma (0-255 scale) at the clip's resolution.")
+    min_brightness: float = Field(30.0, ge=0, le=255, description="Below this the clip is too dark: mean luma (0-255).")
+    max_brightness: float = Field(230.0, ge=0, le=255, description="Above this the clip is overexposed: mean luma (0-255).")
+    max_clipped: float = Field(0.3, ge=0, le=1, description="Largest fraction of pixels at luma <= 5 or >= 250 (each side).")
+    min_mask_fraction: float = Field(0.002, ge=0, le=1, description="A frame whose product mask covers less than this fraction of the frame counts as 'product absent'.")
+    max_absent_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of frames where the product may be absent or tiny.")
+    sample_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for blur and exposure.")
+    near_duplicate_threshold: float = Field(0.95, ge=-1, le=1, description="Cosine similarity of clip embeddings (see clip_embedding) at or above which a later clip is a near-duplicate of an earlier one.")
+
+
+@dataclass
+class CurateResult:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings) -> CurateResult:
+    """Measure ``clip`` and check it against ``settings``; every failed check adds a reason."""
+    s = settings
+    metrics: dict[str, float] = {}
+    metrics.update(motion_scores(clip, masks, tracks, s.grid_step))
+    metrics.update(sharpness(clip, s.sample_frames))
+    metrics.update(exposure(clip, s.sample_frames))
+    metrics.update(mask_presence(masks, s.min_mask_fraction))
+    reasons: list[str] = []
+    unit = "(fraction of the diagonal per frame)"
+    if metrics["motion"] < s.min_motion:
+        reasons.append(f"too static: motion {metrics['motion']:.5f} < {s.min_motion} {unit}")
+    if metrics["motion"] > s.max_motion:
+        reasons.append(f"too fast: motion {metrics['motion']:.4f} > {s.max_motion} {unit}")
+    elif metrics["grid_tracked"] < s.min_tracked_fraction:
+        reasons.append(f"too fast or chaotic: {metrics['grid_tracked']:.3f} of grid-point steps tracked "
+                       f"< {s.min_tracked_fraction}")
+    if metrics["sharpness"] < s.min_sharpness:
+        reasons.append(f"blurry: sharpness {metrics['sharpness']:.1f} < {s.min_sharpness} (variance of Laplacian)")
+    if metrics["brightness"] < s.min_brightness:
+        reasons.append(f"too dark: mean luma {metrics['brightness']:.1f} < {s.min_brightness}")
+    if metrics["brightness"] > s.max_brightness:
+        reasons.append(f"overexposed: mean luma {metrics['brightness']:.1f} > {s.max_brightness}")
+    for side in ("dark", "bright"):
+        if metrics[f"clipped_{side}"] > s.max_clipped:
+            reasons.append(f"clipped {side}: {metrics[f'clipped_{side}']:.3f} of pixels > {s.max_clipped}")
+    if metrics["absent_fraction"] > s.max_absent_fraction:
+        reasons.append(f"product not visible: mask < {s.min_mask_fraction} of the frame in "
+                       f"{metrics['absent_fraction']:.2f} of frames > {s.max_absent_fraction}")
+    return CurateResult(not reasons, reasons, {k: float(v) for k, v in metrics.items()})
+
+
+__all__ = ["CurateResult", "CurateSettings", "clip_embedding", "curate", "find_near_duplicates"]

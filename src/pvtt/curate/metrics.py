@@ -1,0 +1,142 @@
+"""Clip measurements for curation: motion (grid tracks), blur, exposure, product presence, embeddings."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pvtt.types import Clip, Masks, Tracks
+
+
+def _steps(tracks: Tracks) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step displacement (T-1, K) px and whether the point was visible at both ends."""
+    if tracks.points.shape[0] < 2 or tracks.points.shape[1] == 0:
+        return np.zeros((0, tracks.points.shape[1])), np.zeros((0, tracks.points.shape[1]), bool)
+    d = np.linalg.norm(np.diff(tracks.points, axis=0), axis=2)
+    return d, tracks.visible[1:] & tracks.visible[:-1]
+
+
+def mean_speed(tracks: Tracks) -> tuple[float, float]:
+    """Mean per-frame displacement (px) over visible steps, and the fraction of steps that were visible."""
+    d, ok = _steps(tracks)
+    if ok.size == 0:
+        return 0.0, 0.0
+    return (float(d[ok].mean()) if ok.any() else 0.0), float(ok.mean())
+
+
+def motion_scores(clip: Clip, masks: Masks, tracks: Tracks, step: int = 32) -> dict[str, float]:
+    """Motion as fractions of the frame diagonal per frame.
+
+    ``motion``: all grid points (Ditto-1M's mean cumulative displacement, per frame); ``camera_motion``:
+    grid points outside the dilated product mask; ``object_motion``: the product's points relative to the
+    background's median motion of the same frame.
+    """
+    from pvtt.track import track_grid
+
+    diag = float(np.hypot(clip.width, clip.height))
+    grid = track_grid(clip, step, max_side=480)
+    motion, tracked = mean_speed(grid)
+    out = {"motion": motion / diag, "grid_tracked": tracked}
+    # background = grid points that never touch the dilated mask
+    data = np.asarray(masks.data, bool)
+    margin = max(1, int(0.03 * min(clip.width, clip.height)))
+    xi = np.clip(grid.points[..., 0].astype(int), 0, clip.width - 1)
+    yi = np.clip(grid.points[..., 1].astype(int), 0, clip.height - 1)
+    on_product = np.zeros_like(grid.visible)
+    f = 4  # dilate at a quarter of the resolution
+    small_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (margin // f) + 1, 2 * (margin // f) + 1))
+    for t in range(clip.num_frames):
+        small = data[t, ::f, ::f].astype(np.uint8)
+        dil = cv2.dilate(small, small_kernel) > 0
+        on_product[t] = dil[np.minimum(yi[t] // f, dil.shape[0] - 1), np.minimum(xi[t] // f, dil.shape[1] - 1)]
+    bg = Tracks(grid.points, grid.visible & ~on_product, grid.labels)
+    camera, _ = mean_speed(bg)
+    out["camera_motion"] = camera / diag
+    # object motion: product points relative to the background's median step
+    obj = 0.0
+    if tracks.points.shape[0] > 1 and tracks.points.shape[1]:
+        dp = np.diff(tracks.points, axis=0)
+        okp = tracks.visible[1:] & tracks.visible[:-1]
+        db = np.diff(bg.points, axis=0)
+        okb = bg.visible[1:] & bg.visible[:-1]
+        rel = []
+        for t in range(dp.shape[0]):
+            ref = np.median(db[t][okb[t]], axis=0) if okb[t].sum() >= 3 else np.zeros(2)
+            if okp[t].any():
+                rel.append(np.linalg.norm(dp[t][okp[t]] - ref, axis=1).mean())
+        obj = float(np.mean(rel)) if rel else 0.0
+    out["object_motion"] = obj / diag
+    out["product_visible_last"] = float(tracks.visible[-1].mean()) if tracks.visible.size else 0.0
+    return out
+
+
+def _sample(clip: Clip, n: int) -> np.ndarray:
+    idx = np.unique(np.linspace(0, clip.num_frames - 1, min(n, clip.num_frames)).round().astype(int))
+    return clip.frames[idx]
+
+
+def _luma(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def sharpness(clip: Clip, n: int = 8) -> dict[str, float]:
+    """Median over ``n`` sampled frames of the variance of the Laplacian of the luma."""
+    values = [float(cv2.Laplacian(_luma(f), cv2.CV_64F).var()) for f in _sample(clip, n)]
+    return {"sharpness": float(np.median(values))}
+
+
+def exposure(clip: Clip, n: int = 8) -> dict[str, float]:
+    """Mean luma (0-255) and the fractions of pixels clipped dark (<= 5) and bright (>= 250)."""
+    lum = np.stack([_luma(f) for f in _sample(clip, n)])
+    return {"brightness": float(lum.mean()), "clipped_dark": float((lum <= 5).mean()),
+            "clipped_bright": float((lum >= 250).mean())}
+
+
+def mask_presence(masks: Masks, min_fraction: float) -> dict[str, float]:
+    """Median mask area (fraction of the frame) and the fraction of frames below ``min_fraction``."""
+    data = np.asarray(masks.data, bool)
+    frac = data.reshape(data.shape[0], -1).mean(axis=1)
+    return {"mask_fraction": float(np.median(frac)), "absent_fraction": float((frac < min_fraction).mean())}
+
+
+def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:
+    """A compact L2-normalised descriptor: ``frames`` evenly spaced frames as ``size``x``size`` Lab
+    thumbnails (each channel mean-centred, so a global brightness change barely moves it) plus a coarse
+    hue/saturation histogram. 4 x 16 x 16 x 3 + 64 = 3136 float32."""
+    parts = []
+    hist = np.zeros(64, np.float32)
+    for f in _sample(clip, frames):
+        thumb = cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA)
+        lab = cv2.cvtColor(thumb, cv2.COLOR_RGB2LAB).astype(np.float32)
+        lab -= lab.reshape(-1, 3).mean(axis=0)
+        parts.append(lab.ravel())
+        hsv = cv2.cvtColor(cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2HSV)
+        hist += cv2.calcHist([hsv], [0, 1], None, [8, 8], [0, 180, 0, 256]).ravel()
+    while len(parts) < frames:  # very short clips: repeat the last frame
+        parts.append(parts[-1])
+    thumbs = np.concatenate(parts)
+    thumbs /= max(1e-6, float(np.linalg.norm(thumbs)))
+    hist = np.sqrt(hist / max(1e-6, hist.sum()))
+    vec = np.concatenate([thumbs, 0.5 * hist]).astype(np.float32)
+    return vec / max(1e-6, float(np.linalg.norm(vec)))
+
+
+def find_near_duplicates(embeddings: dict[str, np.ndarray], threshold: float) -> dict[str, tuple[str, float]]:
+    """``id -> (earlier id it duplicates, cosine similarity)`` for every clip at or above ``threshold``
+    against an earlier clip (dict order) that is not itself a duplicate; the most similar one is named."""
+    ids = list(embeddings)
+    if not ids:
+        return {}
+    mat = np.stack([np.asarray(embeddings[i], np.float32).ravel() for i in ids])
+    mat /= np.maximum(1e-6, np.linalg.norm(mat, axis=1, keepdims=True))
+    sims = mat @ mat.T
+    out: dict[str, tuple[str, float]] = {}
+    kept: list[int] = []
+    for j in range(len(ids)):
+        if kept:
+            best = max(kept, key=lambda i: sims[i, j])
+            if sims[best, j] >= threshold:
+                out[ids[j]] = (ids[best], float(sims[best, j]))
+                continue
+        kept.append(j)
+    return out

@@ -1,0 +1,44 @@
+"""The CPU locate backend: catalog hint → product-photo match → saliency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvtt.errors import RejectItem
+from pvtt.locate import LocateSettings, Locator, hint_box
+from pvtt.locate.matching import match_photo
+from pvtt.locate.saliency import salient_box
+from pvtt.types import Box, Clip, ProductImage
+
+
+class AutoLocator(Locator):
+    """First-frame box from the catalog, the template's own product photo, or saliency (in that order)."""
+
+    name = "auto"
+
+    def __init__(self, settings: LocateSettings | dict[str, Any] | None = None, **overrides: Any):
+        if isinstance(settings, LocateSettings):
+            settings = settings.model_dump()
+        self.settings = LocateSettings.model_validate({**(settings or {}), **overrides})
+        self.last_attempts: list[str] = []  # what was tried on the last call, for logs and reports
+
+    def locate(self, clip: Clip, product: ProductImage | None = None, hint: Box | None = None) -> Box:
+        s = self.settings
+        tried: list[str] = []
+        self.last_attempts = tried
+        if hint is not None:
+            return hint_box(clip, hint)
+        frame = clip.frames[0]
+        if float(frame.std()) < 2.0:
+            raise RejectItem(f"product not found: frame 0 is a flat image (pixel std {frame.std():.2f} < 2)")
+        if product is not None and s.use_photo:
+            match = match_photo(frame, product.rgba, s.min_inliers, s.ratio, s.match_long_side, s.min_area, s.max_area)
+            if match.box is not None:
+                return match.box
+            tried.append(f"photo match failed: {match.reason}")
+        if s.use_saliency:
+            box, contrast = salient_box(frame)
+            if box is not None and contrast >= s.min_saliency:
+                return box
+            tried.append(f"saliency contrast {contrast:.3f} < {s.min_saliency}")
+        raise RejectItem("product not found: " + ("; ".join(tried) or "no catalog box, no photo, saliency disabled"))

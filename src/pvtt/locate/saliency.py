@@ -1,0 +1,75 @@
+"""Saliency fallback: spectral residual (NumPy FFT) + colour distinctiveness against the border + a centre prior.
+
+The map is computed at a small working size; it is thresholded with Otsu, the largest connected
+component becomes the box, and the box's confidence is its contrast: mean saliency inside the box
+minus mean outside (in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pvtt.types import Box
+
+
+def spectral_residual(gray: np.ndarray) -> np.ndarray:
+    """Hou & Zhang's spectral residual saliency of a small float image, normalised to [0, 1]."""
+    spectrum = np.fft.fft2(gray)
+    log_amp = np.log1p(np.abs(spectrum))
+    phase = np.angle(spectrum)
+    residual = log_amp - cv2.blur(log_amp, (3, 3))
+    sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * phase))) ** 2
+    sal = cv2.GaussianBlur(sal, (0, 0), 2.5)
+    return _normalise(sal)
+
+
+def _normalise(a: np.ndarray) -> np.ndarray:
+    lo, hi = float(a.min()), float(a.max())
+    return np.zeros_like(a, np.float32) if hi - lo < 1e-9 else ((a - lo) / (hi - lo)).astype(np.float32)
+
+
+def saliency_map(frame: np.ndarray, size: int = 128) -> np.ndarray:
+    """Saliency of an RGB frame at long side ``size`` (float32 in [0, 1])."""
+    h, w = frame.shape[:2]
+    scale = size / max(h, w)
+    small = cv2.resize(frame, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+    sr = spectral_residual(lab[..., 0] / 255.0)
+    # colour distinctiveness: distance to the nearest of a few border colours
+    border = np.concatenate([lab[:3].reshape(-1, 3), lab[-3:].reshape(-1, 3), lab[:, :3].reshape(-1, 3),
+                             lab[:, -3:].reshape(-1, 3)])
+    k = min(4, len(border))
+    _, _, centres = cv2.kmeans(border, k, None, (cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0), 2, cv2.KMEANS_PP_CENTERS)
+    dist = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=-1), axis=-1)
+    colour = np.clip(dist / 60.0, 0, 1)  # ~60 Lab units = clearly distinct
+    colour = cv2.GaussianBlur(colour.astype(np.float32), (0, 0), 1.5)
+    yy, xx = np.mgrid[0:small.shape[0], 0:small.shape[1]].astype(np.float32)
+    cy, cx = (small.shape[0] - 1) / 2, (small.shape[1] - 1) / 2
+    centre = np.exp(-(((xx - cx) / (0.45 * small.shape[1])) ** 2 + ((yy - cy) / (0.45 * small.shape[0])) ** 2))
+    return (centre * (0.65 * colour + 0.35 * sr)).astype(np.float32)
+
+
+def salient_box(frame: np.ndarray) -> tuple[Box | None, float]:
+    """The box of the most salient region and its contrast (``None`` when the map is flat)."""
+    h, w = frame.shape[:2]
+    sal = saliency_map(frame)
+    if float(sal.max()) < 1e-3:
+        return None, 0.0
+    u8 = (255 * sal / sal.max()).astype(np.uint8)
+    _, binary = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
+    if count < 2:
+        return None, 0.0
+    # the component with the most saliency mass, not just the largest
+    mass = np.bincount(labels.ravel(), weights=sal.ravel(), minlength=count)
+    best = 1 + int(np.argmax(mass[1:]))
+    x, y, bw, bh = stats[best, :4]
+    inside = np.zeros_like(binary, bool)
+    inside[y:y + bh, x:x + bw] = True
+    contrast = float(sal[inside].mean() - (sal[~inside].mean() if (~inside).any() else 0.0)) / float(sal.max())
+    sx, sy = w / sal.shape[1], h / sal.shape[0]
+    box = Box(x * sx, y * sy, (x + bw) * sx, (y + bh) * sy, confidence=float(np.clip(contrast, 0, 1)),
+              source="saliency")
+    return box, contrast

@@ -1,0 +1,68 @@
+"""Segment: per-frame product masks from the first-frame box.
+
+Backends (chosen by ``segment.backend``):
+
+- ``classical`` (CPU, no weights): GrabCut on frame 0 seeded by the box, carried through the clip by
+  dense optical flow (DIS) and re-refined by GrabCut every few frames, with temporal majority smoothing.
+- ``sam2``: the SAM2 video predictor (GPU).
+
+A backend returns :class:`~pvtt.types.Masks` (``data`` (T,H,W) bool, ``confidence`` (T,) in [0, 1]) and
+raises :class:`~pvtt.errors.RejectItem` when the box is outside the frame or the first mask is empty.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from pvtt.errors import RejectItem
+from pvtt.registry import Backend, load_backend
+from pvtt.segment.sam2 import Sam2Settings
+from pvtt.settings import Settings
+from pvtt.types import Box, Clip, Masks
+
+BACKENDS = {"classical": "pvtt.segment.classical:ClassicalSegmenter", "sam2": "pvtt.segment.sam2:Sam2Segmenter"}
+
+
+class SegmentSettings(Settings):
+    backend: str = Field("classical", description="'classical' (GrabCut + optical flow, CPU) or 'sam2' (GPU).")
+    work_long_side: int = Field(480, ge=64, description="Classical: long side (px) of the working resolution; masks are upsampled to the clip's size.")
+    first_long_side: int = Field(960, ge=64, description="Classical: long side (px) at which frame 0 is segmented (thin products need the detail).")
+    prior_distance: float = Field(12.0, ge=0, description="Classical: box pixels within this Lab distance of the margin's main colours start as probable background on frame 0 (0: plain GrabCut box init).")
+    flow_preset: Literal["ultrafast", "fast", "medium"] = Field("fast", description="Classical: DIS optical-flow preset (medium is ~4x slower).")
+    grabcut_iterations: int = Field(5, ge=1, description="Classical: GrabCut iterations on frame 0.")
+    refine_every: int = Field(4, ge=0, description="Classical: re-refine the flow-warped mask with GrabCut every N frames (0: never).")
+    refine_iterations: int = Field(2, ge=1, description="Classical: GrabCut iterations of a re-refinement.")
+    refine_below: float = Field(0.8, ge=0, le=1, description="Classical: also re-refine when the previous frame's confidence falls below this.")
+    min_refine_agreement: float = Field(0.6, ge=0, le=1, description="Classical: a re-refined mask whose IoU with the warped mask is below this is discarded (GrabCut drifted).")
+    band: float = Field(0.08, ge=0, le=1, description="Classical: width of the uncertain band around the warped mask, as a fraction of its box's diagonal.")
+    smooth: bool = Field(True, description="Classical: majority vote over the flow-aligned masks of frames t-1, t, t+1.")
+    min_first_area: float = Field(0.0005, ge=0, le=1, description="Smallest first-frame mask accepted, as a fraction of the frame.")
+    sam2: Sam2Settings = Field(default_factory=Sam2Settings, description="Settings of the 'sam2' backend.")
+
+
+class Segmenter(Backend):
+    """Base of segment backends."""
+
+    def segment(self, clip: Clip, box: Box) -> Masks:
+        raise NotImplementedError
+
+
+def check_box(clip: Clip, box: Box) -> Box:
+    """``box`` clipped to the frame; :class:`RejectItem` when less than a pixel of it is inside."""
+    inside = box.clip_to(clip.width, clip.height)
+    if inside.width < 1 or inside.height < 1:
+        raise RejectItem(f"box {tuple(round(v, 1) for v in box.as_tuple())} is outside the "
+                         f"{clip.width}x{clip.height} frame")
+    return inside
+
+
+def make_segmenter(settings: SegmentSettings) -> Segmenter:
+    """The segment backend named by ``settings.backend``."""
+    if settings.backend == "sam2":
+        return load_backend("segment", BACKENDS, settings.backend, settings=settings.sam2)
+    return load_backend("segment", BACKENDS, settings.backend, settings=settings)
+
+
+__all__ = ["BACKENDS", "SegmentSettings", "Segmenter", "check_box", "make_segmenter"]

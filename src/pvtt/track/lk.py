@@ -1,0 +1,183 @@
+"""Semantic points tracked by pyramidal Lucas-Kanade with forward-backward checks and re-detection.
+
+1. Points: K - E distinctive corners inside the eroded first-frame mask, spread by farthest-point
+   sampling, plus E extremal points of the outline (top/bottom/left/right-most, nudged 3 px inward).
+2. Each frame, visible points go forward by LK and come back; a point whose forward-backward error
+   exceeds ``fb_threshold``, or that leaves the frame or the (dilated) mask, becomes invisible.
+3. Lost points are re-detected: a similarity fitted (RANSAC) from the visible points' first-frame
+   positions to their current ones projects each lost point; it is visible again when the projection
+   lies in the mask and its patch (in first-frame geometry) correlates with the first-frame patch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pvtt.errors import RejectItem
+from pvtt.track import Tracker, TrackSettings, _gray, inside, lk_pair
+from pvtt.types import Clip, Masks, Tracks
+
+PATCH = 7  # half-size of the re-detection patch
+
+
+def farthest_point_sampling(candidates: np.ndarray, k: int, seeds: np.ndarray | None = None) -> np.ndarray:
+    """``k`` of ``candidates`` (N,2), each the farthest from those already chosen (``seeds`` count as chosen)."""
+    if k <= 0 or len(candidates) == 0:
+        return np.zeros((0, 2), np.float32)
+    dist = np.full(len(candidates), np.inf)
+    chosen: list[int] = []
+    if seeds is not None and len(seeds):
+        for s in seeds:
+            dist = np.minimum(dist, np.linalg.norm(candidates - s, axis=1))
+    else:
+        chosen.append(0)  # candidates come best-first
+        dist = np.linalg.norm(candidates - candidates[0], axis=1)
+    while len(chosen) < k:
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.linalg.norm(candidates - candidates[nxt], axis=1))
+    return candidates[chosen].astype(np.float32)
+
+
+def extremal_points(mask: np.ndarray, count: int = 4, inset: float = 3.0) -> np.ndarray:
+    """Top, bottom, left and right-most points of the mask's largest outline, ``inset`` px towards its centre."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours or count == 0:
+        return np.zeros((0, 2), np.float32)
+    c = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float32)
+    picks = [c[c[:, 1].argmin()], c[c[:, 1].argmax()], c[c[:, 0].argmin()], c[c[:, 0].argmax()]][:count]
+    centre = np.argwhere(mask)[:, ::-1].mean(axis=0)
+    out = []
+    for p in picks:
+        d = centre - p
+        n = np.linalg.norm(d)
+        out.append(p + (d / n * min(inset, n) if n > 0 else 0))
+    return np.asarray(out, np.float32)
+
+
+def _patch(gray: np.ndarray, p: np.ndarray) -> np.ndarray | None:
+    x, y = int(round(p[0])), int(round(p[1]))
+    if x - PATCH < 0 or y - PATCH < 0 or x + PATCH >= gray.shape[1] or y + PATCH >= gray.shape[0]:
+        return None
+    return gray[y - PATCH:y + PATCH + 1, x - PATCH:x + PATCH + 1].astype(np.float32)
+
+
+def _ncc(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    if a is None or b is None:
+        return -1.0
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / denom) if denom > 1e-6 else -1.0
+
+
+class _Near:
+    """"Within ``margin`` px of the mask" tested at the points only (no full-frame dilation)."""
+
+    def __init__(self, mask: np.ndarray, margin: int):
+        self.mask, self.margin = mask, margin
+
+    def test(self, pts: np.ndarray) -> np.ndarray:
+        h, w = self.mask.shape
+        m = self.margin
+        out = np.zeros(len(pts), bool)
+        for i, (x, y) in enumerate(np.round(pts).astype(int)):
+            out[i] = bool(self.mask[max(0, y - m):max(0, y + m + 1), max(0, x - m):max(0, x + m + 1)].any())
+        return out
+
+
+class LKTracker(Tracker):
+    """K semantic points per clip, Lucas-Kanade with visibility (CPU)."""
+
+    name = "lk"
+
+    def __init__(self, settings: TrackSettings | dict[str, Any] | None = None, **overrides: Any):
+        if isinstance(settings, TrackSettings):
+            settings = settings.model_dump()
+        self.settings = TrackSettings.model_validate({**(settings or {}), **overrides})
+
+    def select_points(self, gray0: np.ndarray, mask0: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        s = self.settings
+        area = float(mask0.sum())
+        r = int(s.erode * np.sqrt(area))
+        core = mask0.astype(np.uint8)
+        if r > 0:
+            eroded = cv2.erode(core, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+            if eroded.sum() >= 0.1 * area:
+                core = eroded
+        n_ext = min(s.num_extremal, s.num_points)
+        ext = extremal_points(mask0, n_ext)
+        corners = cv2.goodFeaturesToTrack(gray0, s.max_candidates, s.quality_level, 3, mask=core * 255, blockSize=5)
+        cand = np.zeros((0, 2), np.float32) if corners is None else corners.reshape(-1, 2)
+        n_feat = s.num_points - len(ext)
+        if len(cand) < n_feat:  # textureless product: fill with spread-out mask pixels
+            ys, xs = np.nonzero(core)
+            step = max(1, len(xs) // 2000)
+            cand = np.concatenate([cand, np.stack([xs[::step], ys[::step]], 1).astype(np.float32)])
+        feats = farthest_point_sampling(cand, n_feat, seeds=ext if len(ext) else None)
+        points = np.concatenate([feats, ext]).astype(np.float32)
+        return points, ["feature"] * len(feats) + ["extremal"] * len(ext)
+
+    def track(self, clip: Clip, masks: Masks) -> Tracks:
+        s = self.settings
+        # 1. check inputs
+        data = np.asarray(masks.data, bool)
+        if data.shape != (clip.num_frames, clip.height, clip.width):
+            raise ValueError(f"`masks.data` has shape {data.shape} but the clip is "
+                             f"{(clip.num_frames, clip.height, clip.width)}")
+        if not data[0].any():
+            raise RejectItem("no points to track: the first-frame mask is empty")
+        count, height, width = clip.num_frames, clip.height, clip.width
+        gray = _gray(clip.frames)
+        # 2. points on frame 0
+        start, labels = self.select_points(gray[0], data[0])
+        k = len(start)
+        patches0 = [_patch(gray[0], p) for p in start]
+        margin = max(1, int(s.mask_margin * min(height, width)))
+        points = np.zeros((count, k, 2), np.float32)
+        visible = np.zeros((count, k), bool)
+        points[0], visible[0] = start, True
+        # 3. LK frame to frame
+        feature = np.array([lab == "feature" for lab in labels])
+        for t in range(1, count):
+            allowed = _Near(data[t], margin)
+            q, ok, fb = lk_pair(gray[t - 1], gray[t], points[t - 1], s.window, s.levels)
+            ok &= feature & visible[t - 1] & (fb < s.fb_threshold) & inside(q, width, height)
+            ok &= self._in(allowed, q)
+            points[t] = np.where(ok[:, None], q, points[t - 1])
+            visible[t] = ok
+            # 4. outline points ride on the features' similarity (LK on an outline follows the background);
+            #    lost features are re-detected through it
+            sim = None
+            if ok.sum() >= s.min_support:
+                sim, _ = cv2.estimateAffinePartial2D(start[ok], q[ok], method=cv2.RANSAC, ransacReprojThreshold=3.0)
+            if sim is None:
+                if ok.any():  # too few for a similarity: the features' mean shift
+                    shift = (q[ok] - points[t - 1][ok]).mean(axis=0)
+                    points[t, ~feature] = points[t - 1, ~feature] + shift
+                    visible[t, ~feature] = visible[t - 1, ~feature] & inside(points[t, ~feature], width, height) \
+                        & self._in(allowed, points[t, ~feature])
+                continue
+            proj = start @ sim[:, :2].T + sim[:, 2]
+            points[t, ~feature] = proj[~feature]
+            visible[t, ~feature] = inside(proj[~feature], width, height) & self._in(allowed, proj[~feature])
+            lost = feature & ~ok
+            if s.redetect and lost.any():
+                back = cv2.warpAffine(gray[t], sim, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
+                for j in np.flatnonzero(lost):
+                    points[t, j] = proj[j]
+                    if (inside(proj[j:j + 1], width, height)[0] and self._in(data[t], proj[j:j + 1])[0]
+                            and _ncc(patches0[j], _patch(back, start[j])) >= s.min_ncc):
+                        visible[t, j] = True
+        return Tracks(points, visible, labels)
+
+    @staticmethod
+    def _in(mask: "np.ndarray | _Near", pts: np.ndarray) -> np.ndarray:
+        if isinstance(mask, _Near):
+            return mask.test(pts)
+        h, w = mask.shape
+        xi = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+        yi = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+        return mask[yi, xi]
