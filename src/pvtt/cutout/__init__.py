@@ -1,0 +1,79 @@
+"""cutout: a product photo → an RGBA cutout of the product (background removal).
+
+Interface: :class:`Cutter` — ``cut_out(image) -> CutoutResult``; raises
+:class:`~pvtt.errors.RejectItem` ("no separable product: …") when no product can be told apart
+from the background.
+
+Backends (chosen by ``cutout.backend``):
+
+- ``classical``: border colour model + GrabCut + guided-filter alpha refinement for plain / studio
+  backgrounds; a centre prior (flagged low confidence) for busy ones; an existing meaningful alpha
+  channel is used as is. CPU, no weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from pvtt.registry import Backend, load_backend
+from pvtt.settings import Settings
+from pvtt.types import ProductImage
+
+BACKENDS: dict[str, str] = {
+    "classical": "pvtt.cutout.classical:ClassicalCutter",
+}
+
+
+class CutoutSettings(Settings):
+    backend: str = Field("classical", description="Cutout backend. One of: classical.")
+    work_size: int = Field(480, ge=64, description="Long side (pixels) at which the segmentation runs; the alpha is "
+                                                  "refined back at full resolution.")
+    border: float = Field(0.03, gt=0, lt=0.3, description="Width of the image border used as the background colour "
+                                                         "model, as a fraction of the short side.")
+    plain_threshold: float = Field(0.85, ge=0, le=1, description="Fraction of border pixels close to the border's "
+                                                                 "dominant colours above which the background counts "
+                                                                 "as plain (studio).")
+    grabcut_iters: int = Field(5, ge=1, description="GrabCut iterations.")
+    refine_radius: float = Field(0.006, ge=0, description="Guided-filter radius as a fraction of the long side "
+                                                          "(0 = no edge-aware refinement).")
+    min_area: float = Field(0.005, gt=0, lt=1, description="Smallest product area (fraction of the image) accepted.")
+    max_area: float = Field(0.95, gt=0, le=1, description="Largest product area (fraction of the image) accepted.")
+    margin: float = Field(0.02, ge=0, description="Margin kept around the product's bbox, fraction of its long side.")
+    low_confidence: float = Field(0.5, ge=0, le=1, description="Confidence below which a cutout is flagged "
+                                                               "low-confidence.")
+
+
+@dataclass
+class CutoutResult:
+    rgba: np.ndarray  # (h, w, 4) uint8, trimmed to the product's bbox (+ small margin)
+    confidence: float  # in [0, 1]
+    low_confidence: bool
+    notes: str = ""
+
+
+class Cutter(Backend):
+    """Interface of cutout backends: cheap to construct, picklable."""
+
+    stage = "cutout"
+
+    def __init__(self, settings: CutoutSettings | dict[str, Any] | None = None, **overrides: Any):
+        if isinstance(settings, Settings):
+            settings = settings.model_dump()
+        self.settings = CutoutSettings.model_validate({**(settings or {}), **overrides})
+
+    def cut_out(self, image: ProductImage) -> CutoutResult:
+        raise NotImplementedError
+
+
+def make_cutter(settings: CutoutSettings | None = None, **overrides: Any) -> Cutter:
+    settings = settings or CutoutSettings()
+    if overrides:
+        settings = CutoutSettings.model_validate({**settings.model_dump(), **overrides})
+    return load_backend("cutout", BACKENDS, settings.backend, settings=settings)
+
+
+__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "make_cutter"]

@@ -1,0 +1,205 @@
+"""Classical product cutout: border colour model + GrabCut + guided-filter alpha refinement.
+
+1. An alpha channel that already separates the product (some transparent, some opaque pixels) is
+   used as is.
+2. The border strip is clustered (k-means in Lab); the background is *plain* when most border
+   pixels sit close to a few dominant colours (studio shots).
+3. Plain: a smooth backdrop (quadratic colour gradient fitted to the border) — pixels far from the
+   backdrop's colour at their position, or textured (backdrops are smooth), seed GrabCut as
+   probable foreground (sure foreground when far / strongly textured), the border as sure
+   background. Busy: GrabCut from a centred rectangle (centre prior), flagged low confidence.
+4. Small specks are dropped, small holes filled; the binary mask is refined into a soft alpha at
+   full resolution with a guided filter (box filters), which follows the photo's edges.
+5. Confidence: plain-ness × separation, lowered when the product touches the border or breaks into
+   confetti.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+
+from pvtt.cutout import CutoutResult, Cutter
+from pvtt.errors import RejectItem
+from pvtt.types import ProductImage
+
+log = logging.getLogger("pvtt")
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with a grey guide (float32 in [0, 1]), via box filters."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(src)
+    cov_ip = box(guide * src) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def _meaningful_alpha(alpha: np.ndarray) -> bool:
+    transparent = float((alpha < 16).mean())
+    opaque = float((alpha > 240).mean())
+    return transparent > 0.01 and opaque > 0.01
+
+
+def _trim(rgba: np.ndarray, margin: float) -> np.ndarray:
+    ys, xs = np.nonzero(rgba[..., 3] > 25)
+    if len(xs) == 0:
+        return rgba
+    pad = int(round(margin * max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)))
+    y0, y1 = max(0, ys.min() - pad), min(rgba.shape[0], ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(rgba.shape[1], xs.max() + 1 + pad)
+    return np.ascontiguousarray(rgba[y0:y1, x0:x1])
+
+
+def _backdrop_distance(lab: np.ndarray, border: np.ndarray) -> tuple[np.ndarray, float]:
+    """Lab distance of every pixel to a quadratic backdrop fitted to the ``border`` pixels (3 robust passes),
+    and the fit's noise (95th percentile of the inlier residuals)."""
+    h, w = border.shape
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    xx, yy = xx / w, yy / h
+    basis = np.stack([np.ones_like(xx), xx, yy, xx * xx, yy * yy, xx * yy], -1)
+    a, b = basis[border], lab[border]
+    keep = np.ones(len(a), bool)
+    for _ in range(3):
+        coef, *_ = np.linalg.lstsq(a[keep], b[keep], rcond=None)
+        res = np.linalg.norm(b - a @ coef, axis=1)
+        keep = res < max(3.0, float(np.percentile(res, 80)) * 2)
+    return np.linalg.norm(lab - basis @ coef, axis=-1), float(np.percentile(res[keep], 95))
+
+
+def _fill_small_holes(fg: np.ndarray, fraction: float) -> np.ndarray:
+    """``fg`` with its holes smaller than ``fraction`` of its area filled."""
+    count, comp, stats, _ = cv2.connectedComponentsWithStats((~fg).astype(np.uint8), 4)
+    if count <= 1:
+        return fg
+    h, w = fg.shape
+    x, y, bw, bh, area = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3], stats[:, 4]
+    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    small = (area < fraction * max(1, int(fg.sum()))) & ~touches
+    small[0] = small[0] and not touches[0]
+    return fg | small[comp]
+
+
+class ClassicalCutter(Cutter):
+    """Background removal without weights (see the module docstring)."""
+
+    name = "classical"
+
+    def cut_out(self, image: ProductImage) -> CutoutResult:
+        s = self.settings
+        # 1. check inputs; use an existing alpha
+        rgba = np.asarray(getattr(image, "rgba", image))
+        if rgba.ndim != 3 or rgba.shape[-1] not in (3, 4) or rgba.dtype != np.uint8:
+            raise ValueError(f"image.rgba must be (H, W, 4) uint8, got {rgba.shape} {rgba.dtype}")
+        if rgba.shape[-1] == 3:
+            rgba = np.concatenate([rgba, np.full(rgba.shape[:2] + (1,), 255, np.uint8)], -1)
+        if _meaningful_alpha(rgba[..., 3]):
+            return CutoutResult(_trim(rgba, s.margin), 1.0, False, "existing alpha channel used as is")
+        rgb = np.ascontiguousarray(rgba[..., :3])
+        height, width = rgb.shape[:2]
+
+        # 2. work resolution and the border colour model
+        scale = min(1.0, s.work_size / max(height, width))
+        small = cv2.resize(rgb, (max(8, round(width * scale)), max(8, round(height * scale))),
+                           interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
+        sh, sw = small.shape[:2]
+        lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+        bw = max(2, int(round(s.border * min(sh, sw))))
+        border = np.zeros((sh, sw), bool)
+        border[:bw], border[-bw:], border[:, :bw], border[:, -bw:] = True, True, True, True
+        samples = lab[border]
+        k = 3
+        criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+        _, labels, centres = cv2.kmeans(samples, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+        counts = np.bincount(labels.ravel(), minlength=k)
+        major = centres[counts >= 0.1 * len(samples)]
+        cluster_dist = np.min(np.linalg.norm(lab[..., None, :] - major[None, None], axis=-1), axis=-1)
+        plain_fraction = float((cluster_dist[border] < 12).mean())
+        spread = float(np.std(samples, axis=0).mean())
+        plain = plain_fraction >= s.plain_threshold
+        # a smooth backdrop model (quadratic in x, y per Lab channel, fitted robustly to the border): studio
+        # backdrops are gradients, and a product part close to one of the border's colours (a white vase on a
+        # white-to-grey sweep) still stands out from the backdrop's colour *at its own position*
+        dist, noise = _backdrop_distance(lab, border)
+        # texture: backdrops are smooth, products have edges (thin silver chains, speckles)
+        grey_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        grad = np.hypot(cv2.Sobel(grey_small, cv2.CV_32F, 1, 0), cv2.Sobel(grey_small, cv2.CV_32F, 0, 1))
+        grad = cv2.GaussianBlur(grad, (0, 0), 2)
+        grad_thr = max(8.0, float(np.percentile(grad[border], 99)) * 1.5)
+
+        # 3. GrabCut seeded by the colour model (plain) or by a centre rectangle (busy)
+        mask = np.full((sh, sw), cv2.GC_PR_BGD, np.uint8)
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        if plain:
+            thr = max(10.0, 2.5 * noise)
+            strong = (dist > thr * 2) | (grad > grad_thr * 2)
+            fg_seed = (dist > thr) | (grad > grad_thr)
+            fg_seed = cv2.morphologyEx(fg_seed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+            if fg_seed.mean() < s.min_area * 0.5:
+                raise RejectItem(f"no separable product: only {fg_seed.mean() * 100:.2f}% of the image differs from "
+                                 f"the plain background colour (need {s.min_area * 100:.1f}%)")
+            mask[fg_seed] = cv2.GC_PR_FGD
+            mask[strong & fg_seed] = cv2.GC_FGD
+            mask[border & (dist < thr * 0.5)] = cv2.GC_BGD
+            cv2.grabCut(small, mask, None, bgd, fgd, s.grabcut_iters, cv2.GC_INIT_WITH_MASK)
+        else:
+            mx, my = int(sw * 0.08), int(sh * 0.08)
+            cv2.grabCut(small, mask, (mx, my, sw - 2 * mx, sh - 2 * my), bgd, fgd, s.grabcut_iters,
+                        cv2.GC_INIT_WITH_RECT)
+        fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+        if plain:  # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) not
+            fg = _fill_small_holes(fg, 0.01)
+
+        # 4. keep the main components, fill tiny holes
+        count, comp, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), 8)
+        if count > 1:
+            areas = stats[1:, cv2.CC_STAT_AREA]
+            keep = np.zeros(count, bool)
+            keep[1:] = areas >= max(0.03 * areas.max(), 0.0005 * sh * sw)
+            if not plain:  # centre prior: the component(s) near the centre
+                cx, cy = stats[1:, 0] + stats[1:, 2] / 2, stats[1:, 1] + stats[1:, 3] / 2
+                near = (np.abs(cx - sw / 2) < sw * 0.35) & (np.abs(cy - sh / 2) < sh * 0.35)
+                keep[1:] &= near | (areas == areas.max())
+            fg = keep[comp]
+        kept = np.sort(stats[1:, cv2.CC_STAT_AREA][keep[1:]])[::-1] if count > 1 else np.zeros(0)
+        # a product is one to three pieces; confetti (black beads on black cloth found by their highlights) is not
+        fragmentation = float(1.0 - kept[:3].sum() / kept.sum()) if kept.size else 0.0
+        area = float(fg.mean())
+        if not s.min_area <= area <= s.max_area:
+            raise RejectItem(f"no separable product: foreground covers {area * 100:.1f}% of the image "
+                             f"(accepted {s.min_area * 100:.1f}%–{s.max_area * 100:.0f}%)")
+        touching = float(np.concatenate([fg[0], fg[-1], fg[:, 0], fg[:, -1]]).mean())
+
+        # 5. soft alpha at full resolution (guided filter on the upsampled mask)
+        alpha = cv2.resize(fg.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        radius = int(round(s.refine_radius * max(height, width)))
+        if radius > 0:
+            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+            alpha = guided_filter(grey, alpha, radius, 1e-3)
+        alpha = np.clip((alpha - 0.5) * 1.6 + 0.5, 0, 1)  # tighten the soft band a little
+
+        # 6. confidence
+        if plain:
+            inside = dist[fg]
+            separation = float(np.clip(np.median(inside) / 40.0, 0, 1)) if inside.size else 0.0
+            confidence = plain_fraction * (0.5 + 0.5 * separation) * (1.0 - min(1.0, touching * 2))
+            notes = f"plain background ({plain_fraction * 100:.0f}% of the border matches {len(major)} colour(s))"
+        else:
+            confidence = 0.3 * (1.0 - min(1.0, touching * 2))
+            notes = (f"busy background (border: {plain_fraction * 100:.0f}% near its dominant colours, spread "
+                     f"{spread:.0f}); centre prior used")
+        confidence *= 1.0 - fragmentation
+        if fragmentation > 0.2:
+            notes += f"; fragmented ({fragmentation * 100:.0f}% of the foreground outside its 3 largest pieces)"
+        if touching > 0.05:
+            notes += f"; product touches the image border ({touching * 100:.0f}% of the border)"
+        out = np.dstack([rgb, (alpha * 255).round().astype(np.uint8)])
+        return CutoutResult(_trim(out, s.margin), float(confidence), confidence < s.low_confidence, notes)

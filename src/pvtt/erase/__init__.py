@@ -1,0 +1,82 @@
+"""erase: remove product A from a clip → a clean background video (video inpainting).
+
+Interface: :class:`Eraser` — ``erase(clip, masks) -> EraseResult``.
+
+Backends (chosen by ``erase.backend``):
+
+- ``classical``: A's masks dilated to cover contact shadows; each frame's hole filled from other
+  frames where the background is visible, aligned by the background's motion (RANSAC homographies
+  from features outside the masks); what is never visible is inpainted once in a reference frame
+  and warped to the other frames (no flicker); feathered blend. CPU, no weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from pvtt.registry import Backend, load_backend
+from pvtt.settings import Settings
+from pvtt.types import Clip, Masks
+
+BACKENDS: dict[str, str] = {
+    "classical": "pvtt.erase.classical:ClassicalEraser",
+}
+
+
+class EraseSettings(Settings):
+    backend: str = Field("classical", description="Erase backend. One of: classical.")
+    dilate: float = Field(0.04, ge=0, le=0.5, description="Dilation of A's mask, as a fraction of its box diagonal "
+                                                         "(covers edges and motion blur).")
+    shadow: float = Field(0.06, ge=0, le=0.5, description="Extra extension of the region below A (contact shadows), "
+                                                         "as a fraction of its box height.")
+    feather: float = Field(0.015, ge=0, description="Width of the blend between fill and frame, as a fraction of the "
+                                                   "frame's short side.")
+    work_short_side: int = Field(360, ge=64, description="Short side (pixels) at which background motion is "
+                                                         "estimated and never-visible parts are inpainted.")
+    max_sources: int = Field(14, ge=1, description="Other frames consulted per frame (at offsets ±1, ±2, ±4, ...).")
+    patience: int = Field(4, ge=1, description="Stop consulting other frames for a frame after this many in a row "
+                                                "filled < 1% of what is left (the rest is never visible).")
+    inpaint: Literal["telea", "membrane"] = Field(
+        "membrane", description="Fill of what no frame shows: 'membrane' (smooth interpolation from the region's "
+                                "border; best on plain / smooth backgrounds) or 'telea' (cv2.inpaint).")
+    seam_correction: bool = Field(True, description="Add each frame's own colour difference, measured around the "
+                                                    "region, to the warped reference fill (follows lighting changes; "
+                                                    "no seam).")
+    inpaint_radius: int = Field(5, ge=1, description="cv2.inpaint radius (work resolution pixels).")
+    color_match: bool = Field(True, description="Match each borrowed fill's mean colour to the frame around the hole "
+                                                "(lighting changes over the clip).")
+
+
+@dataclass
+class EraseResult:
+    frames: np.ndarray  # (T, H, W, 3) uint8 clean background
+    region: np.ndarray  # (T, H, W) bool, the dilated region that was filled
+    info: dict = field(default_factory=dict)
+
+
+class Eraser(Backend):
+    """Interface of erase backends: cheap to construct, picklable."""
+
+    stage = "erase"
+
+    def __init__(self, settings: EraseSettings | dict[str, Any] | None = None, **overrides: Any):
+        if isinstance(settings, Settings):
+            settings = settings.model_dump()
+        self.settings = EraseSettings.model_validate({**(settings or {}), **overrides})
+
+    def erase(self, clip: Clip, masks: Masks) -> EraseResult:
+        raise NotImplementedError
+
+
+def make_eraser(settings: EraseSettings | None = None, **overrides: Any) -> Eraser:
+    settings = settings or EraseSettings()
+    if overrides:
+        settings = EraseSettings.model_validate({**settings.model_dump(), **overrides})
+    return load_backend("erase", BACKENDS, settings.backend, settings=settings)
+
+
+__all__ = ["BACKENDS", "EraseResult", "EraseSettings", "Eraser", "make_eraser"]

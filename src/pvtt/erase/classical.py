@@ -1,0 +1,270 @@
+"""Classical video erase: temporal fill along the background's motion, then one inpaint, warped.
+
+1. Region: A's mask per frame, dilated by a fraction of its box diagonal and extended downwards
+   (contact shadows).
+2. Background motion (work resolution): features outside the regions tracked frame to frame with
+   Lucas-Kanade, one RANSAC homography per consecutive pair, chained to ``G_t`` (frame t → frame 0).
+3. Temporal fill (full resolution, inside each region's bbox): other frames at offsets ±1, ±2, ±4, …
+   are warped into frame t by ``G_t⁻¹ G_s``; their pixels where *their* region is absent fill the
+   hole, nearest frames first, each shifted to the mean colour of the frame around the hole.
+4. What no frame shows is inpainted once (cv2.inpaint Telea, or a smooth membrane) in frame 0's
+   coordinates and warped to every frame, so the fill does not flicker.
+5. Seam correction: each frame's own difference to the borrowed / reference fill, measured in a band
+   just outside the region, is interpolated smoothly across the region and added (lighting changes
+   over the clip, no visible seam); feathered blend of the fill into the frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import numpy as np
+
+from pvtt.erase import EraseResult, Eraser
+from pvtt.types import Clip, Masks
+
+log = logging.getLogger("pvtt")
+
+
+def _box_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    ys = np.flatnonzero(mask.any(axis=1))
+    if len(ys) == 0:
+        return None
+    xs = np.flatnonzero(mask.any(axis=0))
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def dilate_region(mask: np.ndarray, dilate: float, shadow: float) -> np.ndarray:
+    """``mask`` dilated by ``dilate`` × its box diagonal and extended down by ``shadow`` × its box height."""
+    box = _box_of(mask)
+    if box is None:
+        return mask.copy()
+    x0, y0, x1, y1 = box
+    out = mask.astype(np.uint8)
+    down = int(round(shadow * (y1 - y0)))
+    if down > 0:
+        out = cv2.dilate(out, np.ones((down + 1, 1), np.uint8), anchor=(0, down))
+    r = int(round(dilate * np.hypot(x1 - x0, y1 - y0)))
+    if r > 0:
+        out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return out > 0
+
+
+def membrane(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Smooth interpolation of ``values`` (H, W, C) float32 from the ``known`` pixels into the rest (push-pull:
+    normalised averages down an image pyramid, blended back up); known pixels keep their values."""
+    weight = known.astype(np.float32)
+    levels = [(values * weight[..., None], weight)]
+    while min(levels[-1][1].shape) > 2:
+        v, w = levels[-1]
+        size = (max(1, w.shape[1] // 2), max(1, w.shape[0] // 2))
+        levels.append((cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1),
+                       cv2.resize(w, size, interpolation=cv2.INTER_AREA)))
+    v, w = levels[-1]
+    total = float(w.sum())
+    mean = v.reshape(-1, v.shape[-1]).sum(0) / max(total, 1e-6)
+    est = np.where(w[..., None] > 1e-6, v / np.maximum(w, 1e-6)[..., None], mean)
+    for v, w in reversed(levels[:-1]):
+        up = cv2.resize(est, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(v.shape)
+        a = np.clip(w, 0, 1)[..., None]
+        est = np.where(a > 1e-6, v / np.maximum(w, 1e-6)[..., None], 0) * a + up * (1 - a)
+    return est.astype(np.float32)
+
+
+def _translate(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]])
+
+
+def background_motion(grey: list[np.ndarray], avoid: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """``(T, 3, 3)`` maps frame t → frame 0 chained from consecutive RANSAC homographies, and inlier counts."""
+    t_count = len(grey)
+    chain = np.tile(np.eye(3), (t_count, 1, 1))
+    inliers = [0] * t_count
+    for t in range(t_count - 1):
+        h_step = np.eye(3)
+        pts = cv2.goodFeaturesToTrack(grey[t], 400, 0.01, 6, mask=(~avoid[t]).astype(np.uint8) * 255)
+        if pts is not None and len(pts) >= 8:
+            nxt, status, _ = cv2.calcOpticalFlowPyrLK(grey[t], grey[t + 1], pts, None, winSize=(21, 21), maxLevel=3)
+            ok = status.ravel() == 1
+            p0, p1 = pts[ok].reshape(-1, 2), nxt[ok].reshape(-1, 2)
+            h, w = avoid.shape[1:]
+            xi = np.clip(p1[:, 0].astype(int), 0, w - 1)
+            yi = np.clip(p1[:, 1].astype(int), 0, h - 1)
+            keep = ~avoid[t + 1][yi, xi]
+            p0, p1 = p0[keep], p1[keep]
+            if len(p0) >= 8:
+                h_est, inl = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)  # frame t+1 → frame t
+                if h_est is not None and inl is not None and inl.sum() >= 8:
+                    h_step = h_est
+                    inliers[t + 1] = int(inl.sum())
+        chain[t + 1] = chain[t] @ h_step
+        chain[t + 1] /= chain[t + 1][2, 2]
+    return chain, inliers
+
+
+class ClassicalEraser(Eraser):
+    """Video inpainting without weights (see the module docstring)."""
+
+    name = "classical"
+
+    def erase(self, clip: Clip, masks: Masks) -> EraseResult:
+        s = self.settings
+        started = time.perf_counter()
+        # 1. check inputs
+        frames = np.asarray(clip.frames)
+        data = np.asarray(getattr(masks, "data", masks), bool)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"clip.frames must be (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+        if data.shape != frames.shape[:3]:
+            raise ValueError(f"masks.data must be {frames.shape[:3]}, got {data.shape}")
+        t_count, height, width = frames.shape[:3]
+
+        # 2. regions (full resolution) and work-resolution copies
+        region = np.stack([dilate_region(m, s.dilate, s.shadow) for m in data])
+        scale = min(1.0, s.work_short_side / min(height, width))
+        wsize = (max(16, round(width * scale)), max(16, round(height * scale)))
+        grey = [cv2.cvtColor(cv2.resize(f, wsize, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY) for f in frames]
+        small_region = np.stack([cv2.resize(r.astype(np.uint8), wsize, interpolation=cv2.INTER_NEAREST) for r in region])
+        avoid = np.stack([cv2.dilate(r, np.ones((9, 9), np.uint8)) > 0 for r in small_region])
+        chain_small, inliers = background_motion(grey, avoid)
+        to_small = np.diag([wsize[0] / width, wsize[1] / height, 1.0])
+        chain = np.linalg.inv(to_small) @ chain_small @ to_small  # full resolution, frame t → frame 0
+        inv_chain = np.linalg.inv(chain)
+        t_motion = time.perf_counter()
+
+        # 3. temporal fill, nearest frames first
+        sigma = max(1.0, s.feather * min(height, width) / 2)
+        band = int(np.ceil(3 * sigma))
+        offsets = []
+        step = 1
+        while len(offsets) < s.max_sources and step < t_count:
+            offsets += [step, -step]
+            step = step * 2 if step >= 2 else step + 1
+        offsets = offsets[: s.max_sources]
+        out = frames.copy()
+        holes = np.zeros((t_count, height, width), bool)
+        fills: list[tuple | None] = [None] * t_count
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
+        for t in range(t_count):
+            box = _box_of(region[t])
+            if box is None:
+                continue
+            x0, y0 = max(0, box[0] - band), max(0, box[1] - band)
+            x1, y1 = min(width, box[2] + band), min(height, box[3] + band)
+            bw, bh = x1 - x0, y1 - y0
+            r_crop = region[t, y0:y1, x0:x1]
+            zone = cv2.dilate(r_crop.astype(np.uint8), kernel) > 0
+            ring = zone & ~r_crop
+            fill = frames[t, y0:y1, x0:x1].astype(np.float32)
+            filled = ~zone
+            crop = _translate(-x0, -y0)
+            useless = 0  # consecutive sources that added (almost) nothing: the rest is likely never visible
+            for off in offsets:
+                if useless >= s.patience:
+                    break
+                src = t + off
+                if not 0 <= src < t_count:
+                    continue
+                need = ~filled
+                if not (need & r_crop).any():
+                    break
+                m = crop @ inv_chain[t] @ chain[src]
+                warped = cv2.warpPerspective(frames[src], m, (bw, bh), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_CONSTANT)
+                valid = cv2.warpPerspective((~region[src]).astype(np.uint8), m, (bw, bh), flags=cv2.INTER_NEAREST,
+                                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+                take = need & valid
+                gained = int((take & r_crop).sum())
+                useless = useless + 1 if gained < 0.01 * max(1, int((need & r_crop).sum())) else 0
+                if not take.any():
+                    continue
+                warped = warped.astype(np.float32)
+                if s.color_match:
+                    common = ring & valid
+                    if common.sum() > 30:
+                        shift = (frames[t, y0:y1, x0:x1][common].astype(np.float32) - warped[common]).mean(axis=0)
+                        warped += np.clip(shift, -40, 40)
+                fill[take] = warped[take]
+                filled |= take
+            hole = r_crop & ~filled
+            holes[t, y0:y1, x0:x1] = hole
+            fills[t] = (x0, y0, x1, y1, fill, filled)
+        t_temporal = time.perf_counter()
+
+        # 4. never-visible parts: inpaint once in frame 0's coordinates, warp to every frame
+        never = int(holes.sum())
+        if never:
+            hole_ref = np.zeros((wsize[1], wsize[0]), np.uint8)
+            for t in np.flatnonzero(holes.reshape(t_count, -1).any(axis=1)):
+                small_hole = cv2.resize(holes[t].astype(np.uint8), wsize, interpolation=cv2.INTER_NEAREST)
+                m = chain_small[t]
+                hole_ref |= cv2.warpPerspective(small_hole, m, wsize, flags=cv2.INTER_NEAREST)
+            hole_ref = cv2.dilate(hole_ref, np.ones((5, 5), np.uint8))
+            ref = frames[0].copy()
+            if fills[0] is not None:
+                x0, y0, x1, y1, fill, _ = fills[0]
+                ref[y0:y1, x0:x1] = np.clip(fill, 0, 255).astype(np.uint8)
+            ref_small = cv2.resize(ref, wsize, interpolation=cv2.INTER_AREA)
+            if s.inpaint == "membrane":
+                painted = membrane(ref_small.astype(np.float32), hole_ref == 0)
+                painted = np.clip(painted, 0, 255).round().astype(np.uint8)
+            else:
+                painted = cv2.inpaint(ref_small, hole_ref, s.inpaint_radius, cv2.INPAINT_TELEA)
+            painted_full = cv2.resize(painted, (width, height), interpolation=cv2.INTER_LINEAR)
+            covered_full = cv2.resize(np.ones((wsize[1], wsize[0]), np.uint8), (width, height),
+                                      interpolation=cv2.INTER_NEAREST)
+            for t in range(t_count):
+                if fills[t] is None:
+                    continue
+                x0, y0, x1, y1, fill, filled = fills[t]
+                hole = holes[t, y0:y1, x0:x1]
+                if not hole.any():
+                    continue
+                m = _translate(-x0, -y0) @ inv_chain[t]
+                warped = cv2.warpPerspective(painted_full, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+                inside = cv2.warpPerspective(covered_full, m, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
+                take = hole & inside
+                # the band around the region gets the reference's values too (unless a frame gave them), so
+                # that step 5 can measure this frame's difference to the reference there
+                r_crop = region[t, y0:y1, x0:x1]
+                band_free = ~filled & ~r_crop & inside
+                fill[take | band_free] = warped[take | band_free]
+                filled |= take | band_free
+                rest = hole & ~inside
+                if rest.any():  # outside frame 0's view: inpaint this frame's crop directly
+                    patch = np.clip(fill, 0, 255).astype(np.uint8)
+                    fill[rest] = cv2.inpaint(patch, rest.astype(np.uint8), s.inpaint_radius,
+                                             cv2.INPAINT_TELEA)[rest]
+        t_inpaint = time.perf_counter()
+
+        # 5. seam correction and feathered blend: borrowed / reference pixels carry another frame's lighting;
+        # the frame's own difference to them, measured in the band around the region, is interpolated
+        # smoothly (membrane) across the region and added
+        for t in range(t_count):
+            if fills[t] is None:
+                continue
+            x0, y0, x1, y1, fill, filled = fills[t]
+            r_crop = region[t, y0:y1, x0:x1]
+            zone = cv2.dilate(r_crop.astype(np.uint8), kernel) > 0
+            ring = zone & ~r_crop & filled
+            if s.seam_correction and ring.sum() > 30:
+                diff = frames[t, y0:y1, x0:x1].astype(np.float32) - fill
+                offset = np.clip(membrane(diff, ring), -60, 60)
+                fill[r_crop] += offset[r_crop]
+            w = cv2.GaussianBlur(region[t, y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
+            w = np.minimum(1.0, 2.0 * w)
+            w[region[t, y0:y1, x0:x1]] = 1.0
+            base = frames[t, y0:y1, x0:x1].astype(np.float32)
+            out[t, y0:y1, x0:x1] = np.clip(base + (fill - base) * w[..., None], 0, 255).round().astype(np.uint8)
+        done = time.perf_counter()
+        info = {
+            "never_visible_pixels": never,
+            "never_visible_fraction": float(never / max(1, region.sum())),
+            "motion_inliers_median": float(np.median(inliers[1:])) if t_count > 1 else 0.0,
+            "seconds": {"motion": round(t_motion - started, 3), "temporal": round(t_temporal - t_motion, 3),
+                        "inpaint": round(t_inpaint - t_temporal, 3), "blend": round(done - t_inpaint, 3)},
+        }
+        log.debug("erase %s: %s", clip.id, info)
+        return EraseResult(out, region, info)

@@ -1,0 +1,89 @@
+"""insert: the first-frame edit — product B placed where A was.
+
+Interface: :class:`Inserter` — ``insert(frame, background, mask_a, box_a, product) -> InsertResult``
+where ``frame`` is the source frame 0, ``background`` the erased frame 0, ``mask_a`` A's frame-0
+mask and ``product`` B's cutout RGBA. Raises :class:`~pvtt.errors.RejectItem` when B cannot fit
+A's slot (with the numbers).
+
+Backends (chosen by ``insert.backend``):
+
+- ``composite``: B's box = A's visible area with B's aspect ratio, anchored bottom-centre or centre;
+  luminance / colour harmonised to the surroundings, soft contact shadow, feathered edges. CPU.
+- ``flux-fill``: the composite refined by FLUX.1-Fill (GPU, weights; settings under ``insert.flux_fill``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from pvtt.registry import Backend, load_backend
+from pvtt.settings import Settings
+from pvtt.types import Box
+
+BACKENDS: dict[str, str] = {
+    "composite": "pvtt.insert.composite:CompositeInserter",
+    "flux-fill": "pvtt.insert.flux_fill:FluxFillInserter",
+}
+
+
+class InsertSettings(Settings):
+    backend: str = Field("composite", description="Insert backend. One of: composite, flux-fill.")
+    anchor: Literal["bottom-center", "center"] = Field(
+        "bottom-center", description="Point of A's box that B keeps: bottom-center for standing products, center for "
+                                     "held / hanging ones.")
+    max_scale_change: float = Field(3.0, gt=1, description="Largest ratio between B's and A's box width or height "
+                                                           "(either way) before the pair is rejected.")
+    max_outside: float = Field(0.15, ge=0, le=1, description="Largest fraction of B's box allowed outside the frame "
+                                                             "before the pair is rejected.")
+    harmonize: float = Field(0.35, ge=0, le=1, description="Strength of the luminance mean/std match of B to the "
+                                                          "surroundings of A (0 = none, 1 = full).")
+    color_transfer: float = Field(0.15, ge=0, le=1, description="Strength of the chroma (Lab a/b) shift of B towards "
+                                                               "the surroundings' colour cast.")
+    shadow: float = Field(0.35, ge=0, le=1, description="Opacity of the soft contact shadow under B "
+                                                       "(bottom-center anchor only; 0 = none).")
+    feather: float = Field(1.0, ge=0, description="Gaussian sigma (pixels, at B's placed size) softening B's alpha edge.")
+    ring: float = Field(0.25, gt=0, description="Width of the ring around A that defines the 'surroundings', as a "
+                                                "fraction of A's box diagonal.")
+    flux_fill: dict[str, Any] = Field(default_factory=dict, description="Settings of the flux-fill backend, "
+                                                                         "passed to it as is.")
+
+
+@dataclass
+class InsertResult:
+    frame: np.ndarray  # (H, W, 3) uint8, the edited first frame
+    alpha: np.ndarray  # (H, W) float32 in [0, 1], B's coverage in that frame
+    box: Box  # B's box
+    product: np.ndarray | None = None  # (h, w, 4) uint8, B as placed: scaled + harmonised RGBA
+    transform: np.ndarray | None = None  # (3, 3), from `product` pixels to frame-0 pixels
+    info: dict = field(default_factory=dict)  # e.g. "shadow" (map) + "shadow_transform", "gain", "scale"
+
+
+class Inserter(Backend):
+    """Interface of insert backends: cheap to construct, picklable."""
+
+    stage = "insert"
+
+    def __init__(self, settings: InsertSettings | dict[str, Any] | None = None, **overrides: Any):
+        if isinstance(settings, Settings):
+            settings = settings.model_dump()
+        self.settings = InsertSettings.model_validate({**(settings or {}), **overrides})
+
+    def insert(self, frame: np.ndarray, background: np.ndarray, mask_a: np.ndarray, box_a: Box,
+               product: np.ndarray) -> InsertResult:
+        raise NotImplementedError
+
+
+def make_inserter(settings: InsertSettings | None = None, **overrides: Any) -> Any:
+    settings = settings or InsertSettings()
+    if overrides:
+        settings = InsertSettings.model_validate({**settings.model_dump(), **overrides})
+    if settings.backend == "flux-fill":
+        return load_backend("insert", BACKENDS, settings.backend, settings=settings.flux_fill)
+    return load_backend("insert", BACKENDS, settings.backend, settings=settings)
+
+
+__all__ = ["BACKENDS", "InsertResult", "InsertSettings", "Inserter", "make_inserter"]

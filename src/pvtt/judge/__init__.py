@@ -1,0 +1,49 @@
+"""judge: quality metrics of an edited clip and a keep / reject verdict with reasons.
+
+:func:`judge` (in :mod:`pvtt.judge.metrics`) measures background preservation, temporal
+consistency, product identity and motion fidelity; each failed threshold adds a reason naming the
+value and the threshold ("background: psnr 21.3 < 25.0").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import Field
+
+from pvtt.settings import Settings
+
+
+class JudgeSettings(Settings):
+    stride: int = Field(4, ge=1, description="Judge every stride-th frame (and its successor, for temporal metrics).")
+    work_short_side: int = Field(360, ge=64, description="Short side (pixels) at which frames are compared.")
+    region_dilate: float = Field(0.08, ge=0, description="Dilation of the union of A's and B's regions excluded from "
+                                                          "the background metrics, fraction of the frame's short side.")
+    min_background_psnr: float = Field(25.0, description="Keep only if the PSNR (dB) outside the edited region is at "
+                                                          "least this.")
+    min_background_ssim: float = Field(0.80, ge=-1, le=1, description="Keep only if the SSIM outside the edited "
+                                                                      "region is at least this.")
+    max_temporal_ratio: float = Field(2.0, gt=0, description="Keep only if the flow-warping error of consecutive "
+                                                             "edited frames (in the edited region) is at most this "
+                                                             "multiple of the source's.")
+    min_identity: float = Field(0.45, ge=0, le=1, description="Keep only if B's appearance in the edited frames "
+                                                              "matches the product photo at least this much "
+                                                              "(mean of colour-histogram and gradient-histogram "
+                                                              "similarities, 0..1).")
+    max_motion_error: float = Field(0.10, gt=0, description="Keep only if points tracked inside B on the result stay "
+                                                            "within this fraction of B's box diagonal (median) of "
+                                                            "where the source tracks' motion puts them.")
+    min_motion_points: int = Field(3, ge=1, description="Points needed inside B to measure motion fidelity (fewer: "
+                                                        "not measured).")
+
+
+@dataclass
+class JudgeResult:
+    scores: dict[str, float]
+    verdict: str  # "keep" | "reject"
+    reasons: list[str] = field(default_factory=list)
+
+
+from pvtt.judge.metrics import judge  # noqa: E402
+
+__all__ = ["JudgeResult", "JudgeSettings", "judge"]

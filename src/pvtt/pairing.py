@@ -1,0 +1,141 @@
+"""Pairing: cross clips (product A) with product photos (product B), each pair graded by difficulty.
+
+Strategies (``pairing.strategy``): ``all`` (every clip × every other template's product),
+``same-category`` (only products of the clip's category), ``sampled:K`` (K products per clip, drawn
+from a generator seeded by ``seed`` and the clip's id, so adding clips never changes other clips'
+pairs), and ``same-category:K``. A clip is never paired with its own template's product.
+
+Difficulty: ``easy`` same subcategory; ``medium`` same category; ``hard`` different category with a
+similar silhouette (:func:`shape_similarity` ≥ ``hard_shape_threshold``); ``expert`` otherwise.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from pydantic import Field, field_validator
+
+from pvtt.settings import Settings
+
+
+@dataclass
+class PairClip:
+    clip_id: str
+    template_id: str
+    category: str | None = None
+    subcategory: str | None = None
+    silhouette: np.ndarray | None = None  # A's frame-0 mask cropped to its bbox
+
+
+@dataclass
+class PairProduct:
+    product_id: str
+    template_id: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    silhouette: np.ndarray | None = None  # cutout alpha > 0.5
+
+
+@dataclass
+class Pair:
+    pair_id: str
+    clip_id: str
+    product_id: str
+    difficulty: str  # easy | medium | hard | expert
+    shape_similarity: float  # 0..1; 0 when a silhouette is unknown
+
+
+class PairingSettings(Settings):
+    strategy: str = Field("sampled:2", description="all | same-category | sampled:K | same-category:K (K products "
+                                                   "per clip, drawn reproducibly).")
+    seed: int = Field(0, description="Seed of the sampled strategies.")
+    hard_shape_threshold: float = Field(0.6, ge=0, le=1, description="Silhouette similarity at or above which a "
+                                                                     "cross-category pair is 'hard' (else 'expert').")
+    silhouette_size: int = Field(64, ge=8, description="Side of the square canvas silhouettes are compared on.")
+
+    @field_validator("strategy")
+    @classmethod
+    def _check_strategy(cls, value: str) -> str:
+        _parse(value)
+        return value
+
+
+def _parse(strategy: str) -> tuple[str, int | None]:
+    kind, _, count = strategy.partition(":")
+    if kind not in ("all", "same-category", "sampled") or (kind == "sampled" and not count) or \
+            (kind == "all" and count):
+        raise ValueError(f"pairing.strategy must be all, same-category, sampled:K or same-category:K, got {strategy!r}")
+    if count:
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"pairing.strategy count must be a positive integer, got {count!r} in {strategy!r}")
+        return kind, int(count)
+    return kind, None
+
+
+def _normalise(mask: np.ndarray, size: int) -> np.ndarray | None:
+    mask = np.asarray(mask)
+    mask = mask > (0.5 if mask.dtype != np.uint8 else 127) if mask.dtype != bool else mask
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    crop = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.uint8)
+    h, w = crop.shape
+    side = max(h, w)
+    canvas = np.zeros((side, side), np.uint8)
+    canvas[(side - h) // 2:(side - h) // 2 + h, (side - w) // 2:(side - w) // 2 + w] = crop
+    return cv2.resize(canvas * 255, (size, size), interpolation=cv2.INTER_AREA) > 127
+
+
+def shape_similarity(a: np.ndarray, b: np.ndarray, size: int = 64) -> float:
+    """IoU of two silhouettes, each cropped to its bbox and centred on a square canvas (aspect kept, so different
+    aspect ratios lower the score); the best of B as is and mirrored. 0 when either is empty."""
+    na, nb = _normalise(a, size), _normalise(b, size)
+    if na is None or nb is None:
+        return 0.0
+    best = 0.0
+    for cand in (nb, nb[:, ::-1]):
+        union = (na | cand).sum()
+        best = max(best, float((na & cand).sum() / union) if union else 0.0)
+    return best
+
+
+def _same(x: str | None, y: str | None) -> bool:
+    return x is not None and y is not None and x.strip().lower() == y.strip().lower()
+
+
+def grade(clip: PairClip, product: PairProduct, settings: PairingSettings) -> tuple[str, float]:
+    """(difficulty, shape similarity) of one pair."""
+    sim = 0.0
+    if clip.silhouette is not None and product.silhouette is not None:
+        sim = shape_similarity(clip.silhouette, product.silhouette, settings.silhouette_size)
+    if _same(clip.category, product.category):
+        return ("easy" if _same(clip.subcategory, product.subcategory) else "medium"), sim
+    return ("hard" if sim >= settings.hard_shape_threshold else "expert"), sim
+
+
+def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: PairingSettings | None = None
+               ) -> list[Pair]:
+    """The pairs of ``clips`` × ``products`` chosen by ``settings.strategy``, sorted by pair id."""
+    settings = settings or PairingSettings()
+    kind, count = _parse(settings.strategy)
+    products = sorted(products, key=lambda p: p.product_id)
+    pairs = []
+    for clip in sorted(clips, key=lambda c: c.clip_id):
+        eligible = [p for p in products if p.template_id is None or p.template_id != clip.template_id]
+        if kind == "same-category":
+            eligible = [p for p in eligible if _same(p.category, clip.category)]
+        if count is not None and len(eligible) > count:
+            rng = np.random.default_rng([settings.seed, zlib.crc32(clip.clip_id.encode())])
+            chosen = sorted(rng.choice(len(eligible), count, replace=False))
+            eligible = [eligible[i] for i in chosen]
+        for product in eligible:
+            difficulty, sim = grade(clip, product, settings)
+            pairs.append(Pair(f"{clip.clip_id}__{product.product_id}", clip.clip_id, product.product_id, difficulty,
+                              round(sim, 4)))
+    return sorted(pairs, key=lambda p: p.pair_id)
+
+
+__all__ = ["Pair", "PairClip", "PairProduct", "PairingSettings", "grade", "make_pairs", "shape_similarity"]

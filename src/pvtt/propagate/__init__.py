@@ -1,0 +1,134 @@
+"""propagate: carry the edited first frame through the clip, preserving A's motion.
+
+Interface: :class:`Propagator` — ``propagate(clip, background, masks_a, tracks_a, inserted) ->
+PropagateResult``. Raises :class:`~pvtt.errors.RejectItem` when A's motion cannot be followed
+(e.g. tracks lost for several frames).
+
+Backends (chosen by ``propagate.backend``):
+
+- ``warp``: per-frame frame-0 → frame-t transform from A's visible semantic points (similarity or
+  homography, RANSAC, temporally smoothed); B warped and composited over the erased background with
+  the first frame's harmonisation and shadow; B occluded where A was occluded. CPU.
+- ``motion-lora``: I2VEdit-style per-clip motion LoRA + image-to-video (GPU; settings ``motion_lora``).
+- ``vace-depth`` / ``vace-points``: VACE conditioned on depth / rendered points (GPU; settings ``vace``).
+- ``auto``: per pair from A/B shape similarity (settings ``auto``; its warp settings default to this section's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from pvtt.insert import InsertResult
+from pvtt.registry import Backend, load_backend
+from pvtt.settings import Settings
+from pvtt.types import Clip, Masks, Tracks
+
+BACKENDS: dict[str, str] = {
+    "warp": "pvtt.propagate.warp:WarpPropagator",
+    "motion-lora": "pvtt.propagate.motion_lora:MotionLoraPropagator",
+    "vace-depth": "pvtt.propagate.vace:VaceDepthPropagator",
+    "vace-points": "pvtt.propagate.vace:VacePointsPropagator",
+    "auto": "pvtt.propagate.auto:AutoPropagator",
+}
+
+_WARP_FIELDS = ("model", "smooth", "min_points", "max_lost_frames", "ransac_threshold", "min_inlier_ratio",
+                "occlusion", "occlusion_threshold", "relight", "orientation")
+
+
+class PropagateSettings(Settings):
+    backend: str = Field("warp", description="Propagation strategy. One of: warp, motion-lora, vace-depth, "
+                                             "vace-points, auto.")
+    model: Literal["similarity", "affine", "homography"] = Field(
+        "similarity", description="warp: transform fitted to the tracked points per frame (affine needs 3 points, "
+                                  "homography 4; with fewer a frame falls back to similarity). A product lying on a "
+                                  "table filmed by an orbiting camera moves by a plane homography: use affine or "
+                                  "homography there (a similarity leaves tens of pixels of residual).")
+    orientation: Literal["follow", "upright", "auto"] = Field(
+        "follow", description="warp: 'follow' — B takes A's fitted motion as is (flat or hand-held products); "
+                              "'upright' — B keeps its orientation, scaled by A's motion and anchored on it (a "
+                              "standing product in an orbit shot: no shear or roll from the table plane); 'auto' — "
+                              "upright when the insert anchored B bottom-centre.")
+    smooth: float = Field(1.5, ge=0, description="warp: temporal Gaussian sigma (frames) applied to the transformed "
+                                                 "box corners (0 = no smoothing).")
+    min_points: int = Field(3, ge=2, description="warp: visible points needed to fit a frame's transform.")
+    max_lost_frames: int = Field(3, ge=0, description="warp: consecutive frames with fewer than min_points visible "
+                                                      "points that are bridged (held / interpolated); more → rejected.")
+    ransac_threshold: float = Field(0.02, gt=0, description="warp: RANSAC inlier threshold, fraction of A's box "
+                                                            "diagonal.")
+    min_inlier_ratio: float = Field(0.5, ge=0, le=1, description="warp: a frame whose transform is backed by fewer "
+                                                                 "than this fraction of its visible points (RANSAC "
+                                                                 "inliers) counts as lost: the points disagree.")
+    occlusion: bool = Field(True, description="warp: show the clip's pixels where A was occluded (inside A's expected "
+                                              "footprint but not in its mask).")
+    occlusion_threshold: float = Field(
+        25.0, ge=0, description="warp: a pixel of A's expected footprint missing from A's mask counts as occluded only "
+                                "if the clip there differs from A's frame-0 look carried by the transform by more than "
+                                "this (mean abs RGB after a light blur); a pixel that still looks like A is an "
+                                "under-segmented mask, not an occluder.")
+    relight: bool = Field(True, description="warp: follow the clip's brightness changes (gain of the background "
+                                            "around B relative to frame 0).")
+    motion_lora: dict[str, Any] = Field(default_factory=dict, description="Settings of motion-lora, passed as is.")
+    vace: dict[str, Any] = Field(default_factory=dict, description="Settings of vace-depth / vace-points, passed as is.")
+    auto: dict[str, Any] = Field(default_factory=dict, description="Settings of auto, passed as is.")
+
+
+@dataclass
+class PropagateResult:
+    frames: np.ndarray  # (T, H, W, 3) uint8, the edited clip
+    masks: np.ndarray | None = None  # (T, H, W) bool, B's visible region per frame
+    transforms: np.ndarray | None = None  # (T, 3, 3) frame-0 → frame-t transforms used (warp)
+    info: dict = field(default_factory=dict)  # {"strategy": ..., "reason": ...} and backend details
+    strategy: str = ""
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.info is None:
+            self.info = {}
+        if self.strategy and "strategy" not in self.info:
+            self.info["strategy"] = self.strategy
+        if self.reason and "reason" not in self.info:
+            self.info["reason"] = self.reason
+        self.strategy = self.strategy or str(self.info.get("strategy", ""))
+        self.reason = self.reason or str(self.info.get("reason", ""))
+
+
+class Propagator(Backend):
+    """Interface of propagation backends: cheap to construct, picklable."""
+
+    stage = "propagate"
+
+    def __init__(self, settings: PropagateSettings | dict[str, Any] | None = None, **overrides: Any):
+        if isinstance(settings, Settings):
+            settings = settings.model_dump()
+        self.settings = PropagateSettings.model_validate({**(settings or {}), **overrides})
+
+    def propagate(self, clip: Clip, background: np.ndarray, masks_a: Masks, tracks_a: Tracks,
+                  inserted: InsertResult) -> PropagateResult:
+        raise NotImplementedError
+
+
+def make_propagator(settings: PropagateSettings | None = None, **overrides: Any) -> Any:
+    settings = settings or PropagateSettings()
+    if overrides:
+        settings = PropagateSettings.model_validate({**settings.model_dump(), **overrides})
+    name = settings.backend
+    if name == "warp":
+        return load_backend("propagate", BACKENDS, name, settings=settings)
+    if name == "motion-lora":
+        return load_backend("propagate", BACKENDS, name, settings=settings.motion_lora)
+    if name in ("vace-depth", "vace-points"):
+        return load_backend("propagate", BACKENDS, name, settings=settings.vace)
+    if name == "auto":
+        auto = dict(settings.auto)
+        auto.setdefault("warp", {k: getattr(settings, k) for k in _WARP_FIELDS})
+        if settings.vace:
+            auto.setdefault("vace", settings.vace)
+        return load_backend("propagate", BACKENDS, name, settings=auto)
+    return load_backend("propagate", BACKENDS, name, settings=settings)
+
+
+__all__ = ["BACKENDS", "PropagateResult", "PropagateSettings", "Propagator", "make_propagator"]

@@ -1,0 +1,57 @@
+"""Generated swap cases with known truth for the editing stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pvtt.bench.make import draw_params, make_case
+from pvtt.demo import render_product
+from pvtt.media.image import load_image_rgba
+from pvtt.media.video import read_video
+from pvtt.synth import textured_background
+from pvtt.types import Clip, Masks, Tracks
+
+
+@dataclass
+class Case:
+    root: Path
+    clip: Clip
+    video_b: np.ndarray
+    masks_a: Masks
+    masks_b: np.ndarray
+    tracks_a: Tracks
+    background: np.ndarray  # the true clean background (frames without any product)
+    product_b: np.ndarray  # RGBA as rendered
+    photo_b: np.ndarray  # RGB catalog photo of B
+
+
+def build_case(root: Path, seed: int = 3, occluder: bool = False, frames: int = 24, size=(256, 192)) -> Case:
+    rng = np.random.default_rng(seed)
+    params = draw_params(rng, frames, size[0], size[1], occluder=occluder, lighting=False)
+    still = textured_background(size[1] * 2, size[0] * 2, seed)
+    product_a = render_product(0, 200, seed)  # mug
+    product_b = render_product(1, 200, seed + 1)  # bottle
+    make_case(root, still, product_a, product_b, params)
+    video_a, fps = read_video(root / "video_a.mp4")
+    video_b, _ = read_video(root / "video_b.mp4")
+    truth = np.load(root / "truth.npz")
+    from pvtt.bench.make import backgrounds
+
+    bg = backgrounds(still, params)
+    return Case(root, Clip("case", video_a, fps), video_b, Masks(truth["masks_a"]), truth["masks_b"],
+                Tracks(truth["points_a"].astype(np.float32), truth["visible_a"]), bg,
+                load_image_rgba(root / "product_b.png"), load_image_rgba(root / "photo_b.png")[..., :3])
+
+
+@pytest.fixture(scope="session")
+def case(tmp_path_factory) -> Case:
+    return build_case(tmp_path_factory.mktemp("case"))
+
+
+@pytest.fixture(scope="session")
+def occluded_case(tmp_path_factory) -> Case:
+    return build_case(tmp_path_factory.mktemp("occ"), seed=5, occluder=True)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pvtt.instruction import make_instruction
+from pvtt.pairing import PairClip, PairingSettings, PairProduct, make_pairs, shape_similarity
+
+
+def _box(h, w):
+    return np.ones((h, w), bool)
+
+
+def _disc(n=40):
+    yy, xx = np.mgrid[:n, :n]
+    return (yy - n / 2) ** 2 + (xx - n / 2) ** 2 < (n / 2) ** 2
+
+
+CLIPS = [PairClip(f"c{i}", f"t{i}", cat, sub, sil) for i, (cat, sub, sil) in
+         enumerate([("jewelry", "bracelet", _disc()), ("home", "mug", _box(40, 30)), ("toys", "car", _box(20, 60))])]
+PRODUCTS = [PairProduct(f"p{i}", f"t{i}", cat, sub, sil) for i, (cat, sub, sil) in
+            enumerate([("jewelry", "bracelet", _disc(50)), ("home", "vase", _box(80, 60)), ("toys", "car", _disc(30)),
+                        ("jewelry", "bracelet", _disc(36)), ("art", "print", _box(41, 31))])]
+
+
+def test_pairing_reproducible_and_never_self_pairs():
+    s = PairingSettings(strategy="sampled:2", seed=7)
+    a, b = make_pairs(CLIPS, PRODUCTS, s), make_pairs(list(reversed(CLIPS)), PRODUCTS[::-1], s)
+    assert a == b and len(a) == 2 * len(CLIPS)
+    everything = make_pairs(CLIPS, PRODUCTS, PairingSettings(strategy="all"))
+    assert len(everything) == len(CLIPS) * (len(PRODUCTS) - 1)
+    for pair in everything:
+        assert pair.pair_id == f"{pair.clip_id}__{pair.product_id}"
+        assert pair.clip_id[1:] != pair.product_id[1:]  # c0/p0 share template t0
+
+
+def test_pairing_grades_as_designed():
+    pairs = {p.pair_id: p for p in make_pairs(CLIPS, PRODUCTS, PairingSettings(strategy="all"))}
+    assert pairs["c0__p3"].difficulty == "easy"
+    assert pairs["c1__p1"].difficulty if "c1__p1" in pairs else True
+    assert pairs["c2__p0"].difficulty in ("hard", "expert")
+    assert pairs["c1__p4"].difficulty == "hard"  # same silhouette, different category
+    assert pairs["c2__p1"].difficulty == "expert"  # flat car vs tall vase
+    same = make_pairs(CLIPS, PRODUCTS, PairingSettings(strategy="same-category"))
+    assert {p.difficulty for p in same} <= {"easy", "medium"}
+
+
+def test_shape_similarity():
+    assert shape_similarity(_disc(40), _disc(80)) > 0.9
+    assert shape_similarity(_box(10, 100), _box(100, 10)) < 0.2
+    assert shape_similarity(np.zeros((5, 5), bool), _disc()) == 0.0
+
+
+def test_bad_strategy_rejected():
+    with pytest.raises(ValueError, match="strategy"):
+        PairingSettings(strategy="some:x")
+
+
+def test_instruction_phrasings():
+    text = make_instruction("a Bracelet", "pearl necklace", 0)
+    assert "bracelet" in text and "pearl necklace" in text
+    assert len({make_instruction("bracelet", "necklace", s) for s in range(30)}) >= 3
+    assert make_instruction("bracelet", "necklace", 5) == make_instruction("bracelet", "necklace", 5)
+    assert "product" in make_instruction(None, None, 1)
