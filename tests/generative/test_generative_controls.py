@@ -1,0 +1,113 @@
+"""propagate controls and auto's decision: pure NumPy, no torch."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from pvtt.models import ModelNotAvailable
+from pvtt.propagate import controls
+from pvtt.propagate.auto import AutoPropagator
+from pvtt.types import Box, Tracks
+
+
+def ellipse(h, w, cy, cx, ry, rx):
+    yy, xx = np.mgrid[:h, :w]
+    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
+
+
+def test_silhouette_iou_ignores_position_and_scale_but_not_shape():
+    small = ellipse(64, 64, 20, 20, 8, 4)
+    big = ellipse(128, 128, 70, 60, 40, 20)
+    wide = ellipse(64, 64, 32, 32, 6, 24)
+    assert controls.silhouette_iou(small, big) > 0.8
+    assert controls.silhouette_iou(small, wide) < 0.5
+
+
+def test_render_points_keeps_colour_per_point_and_hides_invisible_points():
+    points = np.float32([[[4, 4], [12, 12]], [[6, 4], [12, 12]]])
+    visible = np.array([[True, True], [True, False]])
+    frames = controls.render_points(points, visible, 16, 16, radius=1, background=0)
+    assert frames.shape == (2, 16, 16, 3)
+    assert (frames[0, 4, 4] == frames[1, 4, 6]).all() and frames[0, 4, 4].any()
+    assert frames[0, 12, 12].any() and not frames[1, 12, 12].any()
+
+
+def test_map_tracks_to_box_scales_motion_with_the_box():
+    tracks = Tracks(np.float32([[[10, 10]], [[14, 10]]]), np.ones((2, 1), bool))
+    moved = controls.map_tracks_to_box(tracks, Box(0, 0, 20, 20), Box(100, 100, 140, 120))
+    assert moved.points[0, 0].tolist() == [120.0, 110.0]
+    assert moved.points[1, 0].tolist() == [128.0, 110.0]  # 4 px of A's motion, x2 horizontally
+
+
+def test_edit_region_covers_b_box_moving_with_a():
+    masks = np.zeros((3, 40, 40), bool)
+    for t in range(3):
+        masks[t, 10:20, 5 + 5 * t:15 + 5 * t] = True
+    region = controls.edit_region(masks, Box(5, 5, 25, 20), dilate_px=0)
+    assert region[0, 5:20, 5:25].all() and region[2, 5:20, 15:35].all()
+    assert not region[2, 30:, :].any()
+
+
+def _auto(**kw):
+    return AutoPropagator(**kw)
+
+
+def test_auto_picks_depth_for_similar_points_for_different_shapes():
+    auto = _auto()
+    mask_a = ellipse(64, 64, 32, 32, 20, 10)
+    tracks = Tracks(np.zeros((2, 3, 2), np.float32), np.ones((2, 3), bool))
+    similar = auto.choose(mask_a, ellipse(80, 80, 40, 40, 30, 15).astype(np.float32), tracks)
+    different = auto.choose(mask_a, ellipse(64, 64, 32, 32, 6, 28).astype(np.uint8) * 255, tracks)
+    assert similar.strategy == "vace-depth" and "IoU" in similar.reason and similar.iou >= 0.75
+    assert different.strategy == "vace-points" and different.iou < 0.75
+
+
+def test_auto_warps_without_configured_weights_or_tracks():
+    mask_a = ellipse(64, 64, 32, 32, 20, 10)
+    wide = ellipse(64, 64, 32, 32, 6, 28)
+    off = _auto(models=False).choose(mask_a, mask_a)
+    assert off.strategy == "warp" and "models is false" in off.reason
+    empty = _auto(vace={"model": ""}).choose(mask_a, mask_a)
+    assert empty.strategy == "warp" and "vace.model is empty" in empty.reason
+    no_tracks = _auto().choose(mask_a, wide, None)
+    assert no_tracks.strategy == "warp" and "no tracked points" in no_tracks.reason
+
+
+def test_auto_warps_when_the_model_weights_are_missing(tmp_path):
+    pytest.importorskip("torch")
+    auto = _auto(vace={"model": str(tmp_path / "nowhere"), "device": "cpu"})
+    auto.setup()  # no error: remembered
+    choice = auto.choose(ellipse(64, 64, 32, 32, 20, 10), ellipse(64, 64, 32, 32, 20, 10))
+    assert choice.strategy == "warp" and "does not exist" in choice.reason
+
+
+def test_backends_are_cheap_to_construct_and_picklable():
+    from pvtt.insert.flux_fill import FluxFillInserter
+    from pvtt.propagate.motion_lora import MotionLoraPropagator
+    from pvtt.propagate.vace import VaceDepthPropagator, VacePointsPropagator
+
+    for backend in (FluxFillInserter(steps=3), MotionLoraPropagator(rank=4), VaceDepthPropagator(steps=2),
+                    VacePointsPropagator(), AutoPropagator(iou_threshold=0.5)):
+        copy = pickle.loads(pickle.dumps(backend))
+        assert copy.settings == backend.settings and type(copy) is type(backend)
+
+
+def test_settings_reject_unknown_keys():
+    from pvtt.propagate.vace import VaceSettings
+
+    with pytest.raises(ValueError, match="stepz"):
+        VaceSettings(stepz=3)
+
+
+def test_missing_pipeline_is_a_clear_error(tmp_path):
+    pytest.importorskip("diffusers")
+    from pvtt.propagate.motion_lora import MotionLoraPropagator
+
+    (tmp_path / "svd").mkdir()
+    with pytest.raises(ModelNotAvailable, match="model_index.json"):
+        MotionLoraPropagator(model=str(tmp_path / "svd"), device="cpu").setup()
+    with pytest.raises(ModelNotAvailable, match="not available locally.*huggingface-cli download"):
+        MotionLoraPropagator(model="nobody/no-such-svd", device="cpu").setup()
