@@ -24,6 +24,8 @@ from pvtt.types import Status
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build Product Video Template Transfer datasets.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(config_app, name="config")
+bench_app = typer.Typer(no_args_is_help=True, help="Ground-truth swap benchmark and per-stage cost profile.")
+app.add_typer(bench_app, name="bench")
 console = Console()
 err_console = Console(stderr=True)
 log = logging.getLogger("pvtt")
@@ -101,14 +103,62 @@ def prepare(
         summary = run_prepare(catalog, out, cfg)
     except (BadInput, ConfigError, WorkspaceBusy) as exc:
         _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
-    _print_counts({stage: dict(c) for stage, c in summary.counts.items()}, "this run")
-    _print_problems(summary.problems)
+    _report(summary, "this run")
     console.print(f"workspace: {summary.workspace}  (details: pvtt status {summary.workspace})")
 
 
 @app.command()
+def build(
+    catalog: Annotated[Path, typer.Option("--catalog", help="PVTT layout folder, plain folder, or CSV/JSONL manifest.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory (created if missing).")],
+    workspace: Annotated[Optional[Path], typer.Option(
+        "--workspace", help="Workspace for cached artifacts and records (default: OUT/.pvtt-workspace).")] = None,
+    pairing: Annotated[Optional[str], typer.Option(
+        "--pairing", help="all | same-category | sampled:K (pairing.strategy).")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: WorkersOpt = None,
+    runner: RunnerOpt = None,
+    ray_address: RayAddressOpt = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+) -> None:
+    """Everything: prepare, analyze, erase, cut out, pair, synthesize, judge and export a dataset into OUT."""
+    from pvtt.pipeline import build as run_build
+
+    overrides = list(set_ or []) + ([f"pairing.strategy={pairing}"] if pairing else [])
+    cfg = _config(config, overrides, workers, no_progress, runner, ray_address)
+    try:
+        summary = run_build(catalog, out, cfg, workspace=workspace)
+    except (BadInput, ConfigError, WorkspaceBusy) as exc:
+        _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
+    _report(summary, "build")
+    console.print(f"dataset: {out}  (review page: {out / 'report' / 'index.html'})")
+
+
+@app.command()
+def analyze(
+    workspace: Annotated[Path, typer.Option("--out", "-o", help="A workspace written by `pvtt prepare`.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workers: WorkersOpt = None,
+    runner: RunnerOpt = None,
+    ray_address: RayAddressOpt = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+) -> None:
+    """Per clip: locate the product, segment it, track semantic points, curate (after `pvtt prepare`)."""
+    from pvtt.pipeline import analyze as run_analyze
+
+    cfg = _config(config, set_, workers, no_progress, runner, ray_address)
+    try:
+        summary = run_analyze(workspace, cfg)
+    except (BadInput, ConfigError, WorkspaceBusy) as exc:
+        _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
+    _report(summary, "analyze")
+
+
+@app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the rendered catalog and the workspace.")] = Path(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the rendered catalog, workspace and dataset.")] = Path(
         "pvtt-demo"),
     count: Annotated[int, typer.Option(help="Templates to render.")] = 4,
     config: ConfigOpt = None,
@@ -116,9 +166,9 @@ def demo(
     workers: WorkersOpt = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
 ) -> None:
-    """Render a small catalog (templates + product photos) and run the pipeline on it."""
+    """Render a small catalog (templates + product photos) and build a dataset from it."""
     from pvtt.demo import make_demo_catalog
-    from pvtt.pipeline import prepare as run_prepare
+    from pvtt.pipeline import build as run_build
 
     cfg = _config(config, set_, workers, no_progress)
     catalog = out / "catalog"
@@ -126,12 +176,19 @@ def demo(
         make_demo_catalog(catalog, count=count)
         log.info("rendered %d demo templates and product photos into %s", count, catalog)
     try:
-        summary = run_prepare(catalog, out / "workspace", cfg)
+        summary = run_build(catalog, out / "dataset", cfg, workspace=out / "workspace")
     except (ConfigError, WorkspaceBusy) as exc:
         _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
-    _print_counts({stage: dict(c) for stage, c in summary.counts.items()}, "demo")
+    _report(summary, "demo")
+    console.print(f"catalog: {catalog}\nworkspace: {out / 'workspace'}\ndataset: {out / 'dataset'}  "
+                  f"(review page: {out / 'dataset' / 'report' / 'index.html'})")
+
+
+def _report(summary, title: str) -> None:
+    _print_counts({stage: dict(c) for stage, c in summary.counts.items()}, title)
     _print_problems(summary.problems)
-    console.print(f"catalog: {catalog}\nworkspace: {summary.workspace}")
+    if summary.dataset:
+        console.print(f"pairs kept: {summary.dataset['kept']} of {summary.dataset['pairs']}")
 
 
 @app.command()
@@ -166,10 +223,12 @@ def _print_counts(counts: dict[str, dict[str, int]], title: str) -> None:
 def _print_problems(records: list) -> None:
     if not records:
         return
-    table = Table(title="not done")
+    limit = 40
+    table = Table(title="not done" + (f" (first {limit} of {len(records)}; all: pvtt status --all)"
+                                      if len(records) > limit else ""))
     for column in ("stage", "item", "status", "reason"):
         table.add_column(column, overflow="fold")
-    for r in records:
+    for r in records[:limit]:
         table.add_row(r.stage, r.item_id, r.status.value, r.reason)
     console.print(table)
 
@@ -186,6 +245,93 @@ def config_reference_cmd() -> None:
     from pvtt.config import config_reference
 
     console.print(config_reference(), end="", highlight=False, markup=False, soft_wrap=True)
+
+
+@bench_app.command("make")
+def bench_make(
+    backgrounds: Annotated[list[Path], typer.Option("--backgrounds", help="Videos or stills (files or folders).")],
+    products: Annotated[list[Path], typer.Option("--products", help="Product photos (files or folders).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the cases.")],
+    count: Annotated[int, typer.Option(help="Cases to render.")] = 12,
+    seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
+    frames: Annotated[int, typer.Option(help="Frames per case.")] = 41,
+    size: Annotated[str, typer.Option(help="WIDTHxHEIGHT, multiples of 16.")] = "640x352",
+) -> None:
+    """Render cases with known truth: the same motion, light and occluder with product A and with B."""
+    from pvtt.bench.make import make_benchmark
+
+    try:
+        width, height = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        _fail(f"--size must look like 640x352, got {size!r}", 2)
+    try:
+        cases = make_benchmark(backgrounds, products, out, count=count, seed=seed, num_frames=frames, width=width,
+                               height=height)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    console.print(f"{len(cases)} cases in {out}")
+
+
+@bench_app.command("run")
+def bench_run(
+    cases: Annotated[Path, typer.Option("--cases", help="Folder written by `pvtt bench make`.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    work: Annotated[Optional[Path], typer.Option(help="Where to build each case (default: a temp folder).")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write per-case scores and the summary here.")] = None,
+) -> None:
+    """Run the pipeline on each case and compare with the truth: mask IoU, track error, PSNR/SSIM, judge."""
+    import dataclasses
+    import json
+
+    from pvtt.bench.run import run_cases, summarize
+
+    cfg = _config(config, set_)
+    scores = run_cases(cases, cfg, work)
+    summary = summarize(scores)
+    table = Table(title=f"pvtt bench: {cases}")
+    for column in ("case", "reached", "verdict", "mask IoU", "track err px", "PSNR", "PSNR product", "SSIM"):
+        table.add_column(column, justify="right")
+
+    def fmt(score, key):
+        value = score.metrics.get(key)
+        return "-" if value is None else f"{value:.3f}" if key in ("mask_iou", "ssim") else f"{value:.2f}"
+
+    for s in scores:
+        table.add_row(s.case, s.stage_reached, s.verdict or "-", fmt(s, "mask_iou"), fmt(s, "track_err_median"),
+                      fmt(s, "psnr"), fmt(s, "psnr_product"), fmt(s, "ssim"))
+    console.print(table)
+    console.print(json.dumps(summary, indent=1))
+    if json_out:
+        json_out.write_text(json.dumps({"summary": summary, "cases": [dataclasses.asdict(s) for s in scores]},
+                                       indent=1, default=str))
+
+
+@bench_app.command("profile")
+def bench_profile(
+    video: Annotated[Path, typer.Option("--video", help="A template video.")],
+    photo: Annotated[Path, typer.Option("--photo", help="The target product photo.")],
+    own_photo: Annotated[Optional[Path], typer.Option("--own-photo", help="The template's own product photo.")] = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the rows here.")] = None,
+) -> None:
+    """Seconds and peak memory per stage on one clip and one product photo."""
+    import json
+
+    from pvtt.bench.profile import profile_clip
+
+    rows = profile_clip(video, photo, _config(config, set_), own_photo)
+    table = Table(title=f"pvtt bench profile: {video.name} ({rows[0]['width']}x{rows[0]['height']}, "
+                        f"{rows[0]['frames']} frames)")
+    for column in ("stage", "seconds", "peak MB"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(row["stage"], f"{row['seconds']:.2f}", f"{row['peak_mb']:.0f}")
+    table.add_row("total", f"{sum(r['seconds'] for r in rows):.2f}", "")
+    console.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=1))
 
 
 from pvtt.estimate import estimate_command  # noqa: E402  (registered as `pvtt estimate`)

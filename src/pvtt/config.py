@@ -19,11 +19,21 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from pvtt.curate import CurateSettings
+from pvtt.cutout import CutoutSettings
 from pvtt.depth import DepthSettings
 from pvtt.embed import EmbedSettings
+from pvtt.erase import EraseSettings
 from pvtt.errors import ConfigError
+from pvtt.insert import InsertSettings
+from pvtt.judge import JudgeSettings
+from pvtt.locate import LocateSettings
+from pvtt.pairing import PairingSettings
+from pvtt.propagate import PropagateSettings
 from pvtt.runners.ray import RaySettings
+from pvtt.segment import SegmentSettings
 from pvtt.settings import Settings
+from pvtt.track import TrackSettings
 from pvtt.vlm import VlmSettings
 
 
@@ -76,10 +86,31 @@ class RunnerSettings(Settings):
     ray: RaySettings = Field(default_factory=RaySettings, description="Settings of the Ray runner (runner.kind=ray).")
 
 
+class ExportSettings(Settings):
+    modes: list[Literal["replace", "double-insert", "reversed"]] = Field(
+        default_factory=lambda: ["replace"],
+        description="Pair modes to export: replace (real A → synthetic B), double-insert (synthetic B → synthetic C on "
+        "the same erased clip), reversed (synthetic B → real A, so the target side is real footage).",
+    )
+    shard_size: int = Field(0, ge=0, description="Pairs per WebDataset shard under shards/ (0: no shards).")
+    include_rejected: bool = Field(False, description="Also put pairs the judge rejected into the dataset.")
+
+
 class PipelineConfig(Settings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     shots: ShotSettings = Field(default_factory=ShotSettings)
     normalize: NormalizeSettings = Field(default_factory=NormalizeSettings)
+    locate: LocateSettings = Field(default_factory=LocateSettings)
+    segment: SegmentSettings = Field(default_factory=SegmentSettings)
+    track: TrackSettings = Field(default_factory=TrackSettings)
+    curate: CurateSettings = Field(default_factory=CurateSettings)
+    erase: EraseSettings = Field(default_factory=EraseSettings)
+    cutout: CutoutSettings = Field(default_factory=CutoutSettings)
+    pairing: PairingSettings = Field(default_factory=PairingSettings)
+    insert: InsertSettings = Field(default_factory=InsertSettings)
+    propagate: PropagateSettings = Field(default_factory=PropagateSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
+    export: ExportSettings = Field(default_factory=ExportSettings)
     depth: DepthSettings = Field(default_factory=DepthSettings)
     embed: EmbedSettings = Field(default_factory=EmbedSettings)
     vlm: VlmSettings = Field(default_factory=VlmSettings)

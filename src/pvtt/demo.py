@@ -87,16 +87,17 @@ def composite(background: np.ndarray, product: np.ndarray, x: float, y_bottom: f
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def render_template(kind: int, seed: int, height: int = 240, width: int = 320, frames_per_shot: int = 60) -> np.ndarray:
+def render_template(kind: int, seed: int, height: int = 720, width: int = 960, frames_per_shot: int = 40) -> np.ndarray:
     """Two shots of the product on a table: a pan with the product sliding, then a closer, slower shot."""
     rng = np.random.default_rng(seed)
     product = render_product(kind, size=height, seed=seed)
     shots = []
     for shot, zoom in enumerate((0.55, 0.8)):
-        table = textured_background(height * 2, width * 2, seed * 10 + shot)
+        table = textured_background(height * 2, width * 2, seed * 10 + shot, detail=10.0)
         wall = np.full((height, width * 2, 3), rng.integers(150, 230, 3), np.uint8)
+        wall = np.clip(wall + rng.normal(0, 6, wall.shape[:2] + (1,)), 0, 255).astype(np.uint8)  # painted plaster
         scene = np.concatenate([wall, table[:height]], axis=0)  # wall on top, table below
-        pan = rng.uniform(0.6, 1.4) * (1 if shot == 0 else -0.5)
+        pan = rng.uniform(0.6, 1.4) * width / 320 * (1 if shot == 0 else -0.5)
         for i in range(frames_per_shot):
             t = i / frames_per_shot
             offset = int(width * 0.2 + pan * i)

@@ -12,7 +12,16 @@ class PvttError(Exception):
 
 
 class RejectItem(PvttError):
-    """Valid input that does not meet a quality bar; the message is the reason."""
+    """Valid input that does not meet a quality bar; the message is the reason.
+
+    ``metrics`` (measured values) and ``outputs`` (artifacts worth keeping, e.g. a rejected pair's
+    video for the review page) are stored on the rejected record.
+    """
+
+    def __init__(self, reason: str, metrics: dict | None = None, outputs: dict | None = None):
+        super().__init__(reason)
+        self.metrics = metrics or {}
+        self.outputs = outputs or {}
 
 
 class BadInput(PvttError):

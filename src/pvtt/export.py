@@ -41,8 +41,13 @@ LAYOUT = {
     "keyframe": ("images/keyframe", "pair_id", ".png"),
     "depth_video": ("depth", "clip_id", ".mp4"),
     "overlay_video": ("report/media", "pair_id", "_overlay.mp4"),
-    "source_edited_video": ("videos/synthesized", "source_pair_id", ".mp4"),
 }
+
+
+def dataset_path(field: str, item_id: str) -> str:
+    """Where an artifact of kind ``field`` (a key of :data:`LAYOUT`) for ``item_id`` goes in the dataset."""
+    folder, _, suffix = LAYOUT[field]
+    return f"{folder}/{item_id}{suffix}"
 
 
 def _place(src: Path, dst: Path) -> None:
@@ -189,13 +194,18 @@ def export_dataset(rows: list[dict[str, Any]], out: str | Path, settings_hash: s
         row = dict(row)
         files = {}
         keep = row.get("verdict") == "keep" or include_rejected
-        for field, src in (row.pop("artifacts", None) or {}).items():
-            if src is None or field not in LAYOUT:
+        for field, value in (row.pop("artifacts", None) or {}).items():
+            if value is None:
                 continue
-            folder, id_key, suffix = LAYOUT[field]
-            if not keep and not folder.startswith("report/"):
-                folder = f"report/rejected/{folder}"  # shown on the review page, not part of the dataset
-            rel = f"{folder}/{row[id_key]}{suffix}"
+            if isinstance(value, (list, tuple)):  # (source path, dataset path) chosen by the caller
+                src, rel = value
+            elif field in LAYOUT:
+                folder, id_key, suffix = LAYOUT[field]
+                src, rel = value, f"{folder}/{row[id_key]}{suffix}"
+            else:
+                continue
+            if not keep and not rel.startswith("report/"):
+                rel = f"report/rejected/{rel}"  # shown on the review page, not part of the dataset
             _place(Path(src), out / rel)
             files[field] = rel
         row["files"] = files

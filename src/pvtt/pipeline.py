@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pvtt import __version__
 from pvtt.catalog import Catalog, load_catalog
-from pvtt.config import PipelineConfig, dump_config
+from pvtt.config import PipelineConfig, dump_config, settings_key
 from pvtt.normalize import NormalizeStage
 from pvtt.products import ProductStage
 from pvtt.runners.factory import Runner, make_runner
@@ -33,6 +33,7 @@ class RunSummary:
     workspace: Path
     counts: dict[str, Counter] = field(default_factory=dict)
     problems: list[ItemRecord] = field(default_factory=list)
+    dataset: dict | None = None  # export statistics, when a dataset was written
 
     def add(self, records: list[ItemRecord]) -> None:
         for record in records:
@@ -68,24 +69,110 @@ def prepare(catalog_path: str | Path, workspace: str | Path, config: PipelineCon
             runner: Runner | None = None) -> RunSummary:
     """Ingest a catalog, split and normalize its templates, and store its product photos."""
     ws = Workspace(workspace)
+    summary = RunSummary(ws.root)
+    with ws.lock(), contextlib.ExitStack() as stack:
+        runner = runner or _own_runner(config, stack)
+        write_text(ws.root / "config.yaml", f"# pvtt {__version__}: effective config of the last run\n"
+                   + dump_config(config))
+        _prepare_steps(ws, Path(catalog_path), config, runner, summary)
+    return summary
+
+
+def _prepare_steps(ws: Workspace, catalog_path: Path, config: PipelineConfig, runner: Runner,
+                   summary: RunSummary) -> None:
+    """ingest → shots + normalize (per template) → product photos (per product)."""
+    retry = config.runner.retry_failed
+    # 1. ingest
+    catalog = load_catalog(catalog_path)
+    summary.add(_record_catalog(ws, catalog, Path(catalog_path)))
+    log.info("catalog %s (%s layout): %d templates, %d products, %d problems", catalog.root, catalog.layout,
+             len(catalog.templates), len(catalog.products), len(catalog.problems))
+    # 2. shots + normalize, one decoding pass per template
+    summary.add(runner.run(NormalizeStage(ws, config.shots, config.normalize, config.media, retry),
+                           catalog.templates, "normalize"))
+    # 3. product photos
+    summary.add(runner.run(ProductStage(ws, config.media, retry), catalog.products, "products"))
+
+
+def _passing(records: list[ItemRecord], items: list) -> list:
+    done = {r.item_id for r in records if r.status is Status.DONE}
+    return [item for item in items if item.id in done]
+
+
+def _analyze_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary) -> list:
+    """Per clip: locate → segment → track → curate → near-duplicates. Returns the clips that passed."""
+    from pvtt.clips import collect_clips
+    from pvtt.stages.clip import CurateStage, LocateStage, SegmentStage, TrackStage, mark_near_duplicates
+
+    retry = config.runner.retry_failed
+    clips = collect_clips(ws, [r.item_id for r in ws.records("normalize") if r.status is Status.DONE])
+    for stage in (LocateStage(ws, config.locate, retry), SegmentStage(ws, config.segment, retry, config.media.crf),
+                  TrackStage(ws, config.track, retry), CurateStage(ws, config.curate, retry)):
+        records = runner.run(stage, clips, stage.name)
+        summary.add(records)
+        clips = _passing(records, clips)
+    records = mark_near_duplicates(ws, clips, config.curate.near_duplicate_threshold)
+    summary.add(records)
+    return _passing(records, clips)
+
+
+def analyze(workspace: str | Path, config: PipelineConfig, runner: Runner | None = None) -> RunSummary:
+    """Run the per-clip perception stages on a prepared workspace."""
+    ws = Workspace(workspace)
+    summary = RunSummary(ws.root)
+    with ws.lock(), contextlib.ExitStack() as stack:
+        runner = runner or _own_runner(config, stack)
+        _analyze_steps(ws, config, runner, summary)
+    return summary
+
+
+def _own_runner(config: PipelineConfig, stack: contextlib.ExitStack) -> Runner:
+    runner = make_runner(config.runner)
+    if hasattr(runner, "close"):
+        stack.callback(runner.close)
+    return runner
+
+
+def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, workspace: str | Path | None = None,
+          runner: Runner | None = None) -> RunSummary:
+    """Everything: prepare → analyze → erase, cutout → pairing → synthesize → export into ``out``."""
+    from pvtt.clips import collect_products
+    from pvtt.export import export_dataset
+    from pvtt.stages.clip import EraseStage
+    from pvtt.stages.pair import SynthesizeStage, make_pair_items, pair_rows
+    from pvtt.stages.product import CutoutStage
+
+    out = Path(out).expanduser().resolve()
+    ws = Workspace(workspace or out / ".pvtt-workspace")
     retry = config.runner.retry_failed
     summary = RunSummary(ws.root)
     with ws.lock(), contextlib.ExitStack() as stack:
-        if runner is None:
-            runner = make_runner(config.runner)
-            if hasattr(runner, "close"):
-                stack.callback(runner.close)
+        runner = runner or _own_runner(config, stack)
         write_text(ws.root / "config.yaml", f"# pvtt {__version__}: effective config of the last run\n"
                    + dump_config(config))
-        # 1. ingest
-        catalog = load_catalog(catalog_path)
-        summary.add(_record_catalog(ws, catalog, Path(catalog_path)))
-        log.info("catalog %s (%s layout): %d templates, %d products, %d problems", catalog.root, catalog.layout,
-                 len(catalog.templates), len(catalog.products), len(catalog.problems))
-        # 2. shots + normalize, one decoding pass per template
-        normalize = NormalizeStage(ws, config.shots, config.normalize, config.media, retry)
-        summary.add(runner.run(normalize, catalog.templates, "normalize"))
-        # 3. product photos
-        products = ProductStage(ws, config.media, retry)
-        summary.add(runner.run(products, catalog.products, "products"))
+        # 1. per template and per product photo
+        _prepare_steps(ws, Path(catalog_path), config, runner, summary)
+        # 2. per clip: perception and curation, then the clean background
+        clips = _analyze_steps(ws, config, runner, summary)
+        records = runner.run(EraseStage(ws, config.erase, retry, config.media.crf), clips, "erase")
+        summary.add(records)
+        clips = _passing(records, clips)
+        # 3. per product: cutout
+        products = collect_products(ws)
+        records = runner.run(CutoutStage(ws, config.cutout, retry), products, "cutout")
+        summary.add(records)
+        products = _passing(records, products)
+        # 4. pairs: cross clips with products, then synthesize and judge each
+        pairs = make_pair_items(ws, clips, products, config)
+        write_json(ws.root / "pairs.json", [{"pair_id": p.id, "clip_id": p.clip.id, "product_id": p.product.id,
+                                             "difficulty": p.difficulty, "instruction": p.instruction}
+                                            for p in pairs])
+        records = runner.run(SynthesizeStage(ws, config.insert, config.propagate, config.judge, retry,
+                                             config.media.crf), pairs, "synthesize")
+        summary.add(records)
+        # 5. export
+        rows = pair_rows(ws, pairs, config)
+        stats = export_dataset(rows, out, settings_hash=settings_key(config), shard_size=config.export.shard_size,
+                               include_rejected=config.export.include_rejected)
+        summary.dataset = stats
     return summary

@@ -72,7 +72,8 @@ class Stage(Generic[Item]):
             outputs, metrics = self.run(item, key)
             record = ItemRecord(self.name, item_id, key, Status.DONE, outputs=outputs, metrics=metrics)
         except RejectItem as exc:
-            record = ItemRecord(self.name, item_id, key, Status.REJECTED, reason=str(exc))
+            record = ItemRecord(self.name, item_id, key, Status.REJECTED, reason=str(exc), outputs=exc.outputs,
+                                metrics=exc.metrics)
         except BadInput as exc:
             record = ItemRecord(self.name, item_id, key, Status.FAILED, reason=str(exc))
         except Exception as exc:  # one bad item never stops the run

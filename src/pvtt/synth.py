@@ -15,8 +15,12 @@ import cv2
 import numpy as np
 
 
-def textured_background(height: int, width: int, seed: int) -> np.ndarray:
-    """A smooth colourful texture with some shapes: enough structure for optical flow and features."""
+def textured_background(height: int, width: int, seed: int, detail: float = 0.0) -> np.ndarray:
+    """A smooth colourful texture with some shapes: enough structure for optical flow and features.
+
+    ``detail`` adds a static fine grain of that standard deviation (like fabric or wood), so that
+    frames look as sharp as real footage to a blur measure.
+    """
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 256, size=(max(2, height // 24), max(2, width // 24), 3), dtype=np.uint8)
     image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -30,6 +34,9 @@ def textured_background(height: int, width: int, seed: int) -> np.ndarray:
             cv2.circle(image, center, radius, color, -1, lineType=cv2.LINE_AA)
         else:
             cv2.rectangle(image, center, (center[0] + radius, center[1] + radius // 2), color, -1)
+    if detail > 0:
+        grain = rng.normal(0.0, detail, size=(height, width, 1))
+        image = np.clip(image.astype(np.float32) + grain, 0, 255).astype(np.uint8)
     return image
 
 

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from pvtt.media.image import write_png
-from pvtt.media.video import write_video
+from pvtt.media.video import read_video, write_video
 
 
 @dataclass
@@ -222,3 +222,69 @@ def make_case(out: str | Path, background: np.ndarray, product_a: np.ndarray, pr
                         visible_a=visible_a, visible_b=visible_b, homographies=hom)
     (out / "case.json").write_text(json.dumps({"params": asdict(params), "fps": fps}, indent=1))
     return out
+
+
+def _load_background(path: Path, max_frames: int) -> np.ndarray:
+    from pvtt.catalog import IMAGE_EXTENSIONS
+    from pvtt.media.image import load_image_rgba
+
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return load_image_rgba(path)[..., :3]
+    frames, _ = read_video(path, max_frames=max_frames)
+    return frames
+
+
+def collect_files(paths: list[Path], extensions: set[str]) -> list[Path]:
+    """Files with ``extensions`` among ``paths`` (folders searched recursively), sorted."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions]
+        elif path.suffix.lower() in extensions:
+            found.append(path)
+    return sorted(set(found))
+
+
+def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Path, count: int = 12, seed: int = 0,
+                   num_frames: int = 41, width: int = 640, height: int = 352, fps: float = 20.0) -> list[Path]:
+    """``count`` cases from real backgrounds (videos or stills) and real product photos cut out by pvtt's cutout.
+
+    Product photos that cutout rejects are skipped (and named in the log); each case pairs two different
+    products. ``width`` and ``height`` should be multiples of 16 so normalization keeps frames 1:1.
+    """
+    import logging
+
+    from pvtt.catalog import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    from pvtt.cutout import CutoutSettings, make_cutter
+    from pvtt.errors import PvttError
+    from pvtt.media.image import load_image_rgba
+    from pvtt.types import ProductImage
+
+    log = logging.getLogger("pvtt")
+    rng = np.random.default_rng(seed)
+    bg_files = collect_files(backgrounds, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)
+    photo_files = collect_files(products, IMAGE_EXTENSIONS)
+    if not bg_files:
+        raise ValueError(f"no background videos or images found in {backgrounds}")
+    cutter = make_cutter(CutoutSettings())
+    cutouts = []
+    for path in photo_files:
+        try:
+            cutouts.append((path.stem, cutter.cut_out(ProductImage(path.stem, load_image_rgba(path))).rgba))
+        except PvttError as exc:
+            log.warning("bench: skipping product photo %s: %s", path, exc)
+    if len(cutouts) < 2:
+        raise ValueError(f"need at least two usable product photos, found {len(cutouts)} in {products}")
+    out = Path(out)
+    made = []
+    for n in range(count):
+        bg_path = bg_files[int(rng.integers(len(bg_files)))]
+        i, j = rng.choice(len(cutouts), 2, replace=False)
+        params = draw_params(rng, num_frames, width, height)
+        case = make_case(out / f"case{n:03d}", _load_background(bg_path, num_frames), cutouts[i][1], cutouts[j][1],
+                         params, fps)
+        meta = json.loads((case / "case.json").read_text())
+        meta.update({"background": str(bg_path), "product_a": cutouts[i][0], "product_b": cutouts[j][0]})
+        (case / "case.json").write_text(json.dumps(meta, indent=1))
+        made.append(case)
+    return made

@@ -1,0 +1,163 @@
+"""Score the pipeline on ground-truth cases (see :mod:`pvtt.bench.make`).
+
+For each case the pipeline gets what a user would give it — the video with A, A's own photo (for
+locate) and the photo of B — and builds the single pair. Its outputs are compared with the truth:
+
+* ``mask_iou``: segment's masks of A against the true masks (mean over frames);
+* ``track_err_median`` / ``track_err_p90``: pixel error of the tracked semantic points against the
+  true positions of the same product points (mapped through the true homographies), where both say
+  the point is visible;
+* ``psnr`` / ``ssim`` over whole frames, and ``psnr_product`` inside the true product region (the
+  union of A's and B's true masks), of the edited clip against the true video with B;
+* the judge's verdict against the truth: a pair is *truly bad* when ``psnr_product`` is below
+  ``bad_psnr`` — does the judge reject those and keep the others?
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from pvtt.config import PipelineConfig
+from pvtt.media.video import read_video
+from pvtt.store import Workspace
+from pvtt.types import Status
+
+
+@dataclass
+class CaseScore:
+    case: str
+    stage_reached: str
+    verdict: str | None
+    reasons: list[str]
+    metrics: dict[str, float]
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(peak_signal_noise_ratio(a, b, data_range=255)) if a.size else float("nan")
+
+
+def track_errors(points: np.ndarray, visible: np.ndarray, homographies: np.ndarray, true_masks: np.ndarray) -> np.ndarray:
+    """Errors (px) of tracked points against where the true motion takes their frame-0 positions."""
+    h0_inv = np.linalg.inv(homographies[0])
+    product = cv2.perspectiveTransform(points[0][None].astype(np.float64), h0_inv)[0]
+    errors = []
+    height, width = true_masks.shape[1:]
+    for t in range(1, len(points)):
+        truth = cv2.perspectiveTransform(product[None], homographies[t])[0]
+        xi = np.clip(truth[:, 0].round().astype(int), 0, width - 1)
+        yi = np.clip(truth[:, 1].round().astype(int), 0, height - 1)
+        truly_visible = true_masks[t][yi, xi]
+        use = visible[t] & truly_visible
+        errors.extend(np.linalg.norm(points[t][use] - truth[use], axis=1).tolist())
+    return np.asarray(errors)
+
+
+def score_case(case: Path, ws: Workspace, bad_psnr: float) -> CaseScore:
+    """Compare one case's pipeline outputs in ``ws`` with its truth."""
+    from pvtt.segment.io import load_masks
+    from pvtt.track import load_tracks
+
+    truth = np.load(case / "truth.npz")
+    metrics: dict[str, Any] = {}
+    reached = "normalize"
+    clip_id = f"{case.name}-s00-w00"
+    seg = ws.read_record("segment", clip_id)
+    if seg is not None and seg.status is Status.DONE:
+        reached = "segment"
+        masks = load_masks(ws.abs(seg.outputs["masks_path"])).data
+        n = min(len(masks), len(truth["masks_a"]))
+        inter = (masks[:n] & truth["masks_a"][:n]).sum(axis=(1, 2))
+        union = (masks[:n] | truth["masks_a"][:n]).sum(axis=(1, 2))
+        metrics["mask_iou"] = float(np.mean(inter / np.maximum(union, 1)))
+    trk = ws.read_record("track", clip_id)
+    if trk is not None and trk.status is Status.DONE:
+        reached = "track"
+        tracks = load_tracks(ws.abs(trk.outputs["tracks_path"]))
+        errors = track_errors(tracks.points, tracks.visible, truth["homographies"], truth["masks_a"])
+        if errors.size:
+            metrics["track_err_median"] = float(np.median(errors))
+            metrics["track_err_p90"] = float(np.percentile(errors, 90))
+    verdict, reasons = None, []
+    pair = next(iter(ws.records("synthesize")), None)
+    if pair is not None:
+        reached = "synthesize"
+        verdict = "keep" if pair.status is Status.DONE else "reject"
+        reasons = pair.metrics.get("reasons") or ([pair.reason] if pair.reason else [])
+        if "edited_path" in pair.outputs:
+            edited, _ = read_video(ws.abs(pair.outputs["edited_path"]))
+            target, _ = read_video(case / "video_b.mp4")
+            n = min(len(edited), len(target))
+            edited, target = edited[:n], target[:n]
+            region = truth["masks_a"][:n] | truth["masks_b"][:n]
+            metrics["psnr"] = _psnr(edited, target)
+            metrics["psnr_product"] = _psnr(edited[region], target[region])
+            stride = max(1, n // 10)
+            metrics["ssim"] = float(np.mean([structural_similarity(edited[t], target[t], channel_axis=2)
+                                             for t in range(0, n, stride)]))
+            metrics["truly_bad"] = bool(metrics["psnr_product"] < bad_psnr)
+    return CaseScore(case.name, reached, verdict, reasons, metrics)
+
+
+def run_cases(cases_dir: str | Path, config: PipelineConfig, work: str | Path | None = None,
+              bad_psnr: float = 20.0) -> list[CaseScore]:
+    """Build each case with ``config`` (its fps and size matched to the case, so normalize keeps frames 1:1)."""
+    from pvtt.pipeline import build
+
+    cases = sorted(p for p in Path(cases_dir).iterdir() if (p / "truth.npz").is_file())
+    root = Path(work) if work else Path(tempfile.mkdtemp(prefix="pvtt-bench-"))
+    scores = []
+    for case in cases:
+        meta = json.loads((case / "case.json").read_text())
+        params = meta["params"]
+        cat = root / case.name / "catalog"
+        (cat).mkdir(parents=True, exist_ok=True)
+        for name in ("video_a.mp4", "photo_a.png", "photo_b.png"):
+            shutil.copyfile(case / name, cat / name)
+        (cat / "manifest.jsonl").write_text(
+            json.dumps({"id": case.name, "video": "video_a.mp4", "image": "photo_a.png", "category": "bench"}) + "\n"
+            + json.dumps({"id": f"{case.name}-B", "image": "photo_b.png", "category": "bench"}) + "\n")
+        cfg = config.model_copy(deep=True)
+        cfg.normalize.fps = meta["fps"]
+        cfg.normalize.short_side = min(params["width"], params["height"])
+        cfg.normalize.max_frames = max(cfg.normalize.max_frames, params["num_frames"])
+        cfg.shots.min_duration = 0.0
+        cfg.pairing.strategy = "all"
+        cfg.runner.progress = False
+        ws_dir = root / case.name / "workspace"
+        build(cat / "manifest.jsonl", root / case.name / "dataset", cfg, workspace=ws_dir)
+        scores.append(score_case(case, Workspace(ws_dir), bad_psnr))
+    return scores
+
+
+def summarize(scores: list[CaseScore]) -> dict[str, Any]:
+    """Medians over cases and the judge's confusion against the truth."""
+    def med(key: str) -> float | None:
+        values = [s.metrics[key] for s in scores if key in s.metrics]
+        return float(np.median(values)) if values else None
+
+    judged = [s for s in scores if s.verdict is not None and "truly_bad" in s.metrics]
+    confusion = {
+        "bad_rejected": sum(s.metrics["truly_bad"] and s.verdict == "reject" for s in judged),
+        "bad_kept": sum(s.metrics["truly_bad"] and s.verdict == "keep" for s in judged),
+        "good_kept": sum(not s.metrics["truly_bad"] and s.verdict == "keep" for s in judged),
+        "good_rejected": sum(not s.metrics["truly_bad"] and s.verdict == "reject" for s in judged),
+    }
+    return {
+        "cases": len(scores),
+        "reached_synthesize": sum(s.stage_reached == "synthesize" for s in scores),
+        "mask_iou_median": med("mask_iou"),
+        "track_err_median_px": med("track_err_median"),
+        "psnr_median": med("psnr"),
+        "psnr_product_median": med("psnr_product"),
+        "ssim_median": med("ssim"),
+        "judge": confusion,
+    }

@@ -1,0 +1,276 @@
+"""Per-clip stages: locate → segment → track → curate → erase (and depth when a strategy needs it).
+
+Each stage reads its inputs from the records of the stages before it, so it can run in any process
+of any runner, and keys its output on those records' keys plus its own settings: changing
+``track.num_points`` redoes tracking and everything after it, not segmentation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pvtt.clips import ClipItem, ProductItem, save_array
+from pvtt.config import settings_key
+from pvtt.curate import CurateSettings, clip_embedding, curate
+from pvtt.errors import BadInput, RejectItem
+from pvtt.locate import LocateSettings, make_locator
+from pvtt.media.image import write_png
+from pvtt.media.video import read_video, write_video
+from pvtt.review import contact_sheet, overlay_frames
+from pvtt.segment import SegmentSettings, make_segmenter
+from pvtt.segment.io import load_masks, save_masks
+from pvtt.stage import Stage
+from pvtt.store import Workspace, atomic_path
+from pvtt.track import TrackSettings, load_tracks, make_tracker, save_tracks
+from pvtt.types import Box, ItemRecord, Masks, Status
+
+
+def upstream(ws: Workspace, stage: str, item_id: str) -> ItemRecord:
+    """The *done* record of ``stage`` for ``item_id``; a missing one is a broken precondition of the caller."""
+    record = ws.read_record(stage, item_id)
+    if record is None or record.status is not Status.DONE:
+        raise BadInput(f"{stage} has no finished result for {item_id} (run the stages in order)")
+    return record
+
+
+def write_mp4(path, frames: np.ndarray, fps: float, crf: int, preset: str = "veryfast") -> None:
+    with atomic_path(path) as tmp:
+        write_video(tmp, frames, fps, crf=crf, preset=preset)
+
+
+def mask_frames(masks: np.ndarray) -> np.ndarray:
+    """(T,H,W) bool → (T,H,W,3) uint8 white-on-black, for a lossless mask video."""
+    return np.repeat(masks[..., None].astype(np.uint8) * 255, 3, axis=3)
+
+
+class ClipStage(Stage[ClipItem]):
+    """Base of the per-clip stages: ``settings`` is the stage's own section of the config."""
+
+    version = "1"
+    after: tuple[str, ...] = ()  # upstream stages whose keys enter this stage's key
+
+    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18):
+        super().__init__(workspace, retry_failed)
+        self.settings = settings
+        self.crf = crf
+
+    def key(self, clip: ClipItem) -> str:
+        keys = [upstream(self.workspace, s, clip.id).key for s in self.after]
+        return settings_key(self.name, self.version, clip.key, clip.path, *keys, self.settings)
+
+    def out(self, clip: ClipItem, key: str, name: str):
+        return self.workspace.artifact_dir(self.name, clip.id, key) / name
+
+
+class LocateStage(ClipStage):
+    """The product's box on the clip's first frame: catalog box → the template's own photo → saliency."""
+
+    name = "locate"
+
+    def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True):
+        super().__init__(workspace, settings, retry_failed)
+        self._locator = None
+
+    def setup(self) -> None:
+        self._locator = make_locator(self.settings)
+        self._locator.setup()
+
+    def key(self, clip: ClipItem) -> str:
+        photo = self._own_product(clip)
+        return settings_key(self.name, self.version, clip.key, clip.path, clip.hint, photo.key if photo else None,
+                            self.settings)
+
+    def _own_product(self, clip: ClipItem) -> ProductItem | None:
+        if not clip.product_id:
+            return None
+        record = self.workspace.read_record("product", clip.product_id)
+        if record is None or record.status is not Status.DONE:
+            return None
+        return ProductItem(clip.product_id, record.outputs["image_path"], record.key, clip.category,
+                           clip.subcategory, clip.description, clip.template_id)
+
+    def run(self, clip: ClipItem, key: str):
+        if self._locator is None:
+            self.setup()
+        video = clip.load(self.workspace)
+        own = self._own_product(clip)
+        product = own.load(self.workspace) if own else None
+        box = self._locator.locate(video, product, clip.hint_box)
+        outputs = {"box": [round(float(v), 2) for v in box.as_tuple()], "source": box.source,
+                   "confidence": round(float(box.confidence), 4)}
+        return outputs, {"box_area_fraction": round(box.area / (clip.width * clip.height), 4)}
+
+
+def load_box(ws: Workspace, clip_id: str) -> Box:
+    out = upstream(ws, "locate", clip_id).outputs
+    return Box(*out["box"], confidence=out["confidence"], source=out["source"])
+
+
+class SegmentStage(ClipStage):
+    """Per-frame product masks from the located box; stored compactly and as a lossless mask video."""
+
+    name = "segment"
+    after = ("locate",)
+
+    def __init__(self, workspace: Workspace, settings: SegmentSettings, retry_failed: bool = True, crf: int = 18):
+        super().__init__(workspace, settings, retry_failed, crf)
+        self._segmenter = None
+
+    def setup(self) -> None:
+        self._segmenter = make_segmenter(self.settings)
+        self._segmenter.setup()
+
+    def run(self, clip: ClipItem, key: str):
+        if self._segmenter is None:
+            self.setup()
+        video = clip.load(self.workspace)
+        masks = self._segmenter.segment(video, load_box(self.workspace, clip.id))
+        areas = masks.areas / float(clip.width * clip.height)
+        if not masks.data[0].any():
+            raise RejectItem("empty mask on the first frame: segmentation found no product in the located box",
+                             metrics={"first_area": 0.0})
+        masks_path = self.out(clip, key, "masks.npz")
+        with atomic_path(masks_path) as tmp:
+            save_masks(tmp, masks)
+        video_path = self.out(clip, key, "masks.mp4")
+        write_mp4(video_path, mask_frames(masks.data), clip.fps, crf=0)
+        outputs = {"masks_path": self.workspace.rel(masks_path), "mask_video_path": self.workspace.rel(video_path)}
+        metrics = {"mean_area": round(float(areas.mean()), 4), "min_area": round(float(areas.min()), 4),
+                   "empty_frames": int((masks.areas == 0).sum())}
+        if masks.confidence is not None:
+            metrics["mean_confidence"] = round(float(np.mean(masks.confidence)), 4)
+        return outputs, metrics
+
+
+def load_clip_masks(ws: Workspace, clip_id: str) -> Masks:
+    return load_masks(ws.abs(upstream(ws, "segment", clip_id).outputs["masks_path"]))
+
+
+class TrackStage(ClipStage):
+    """Semantic points on the product, tracked through the clip with visibility."""
+
+    name = "track"
+    after = ("segment",)
+
+    def __init__(self, workspace: Workspace, settings: TrackSettings, retry_failed: bool = True):
+        super().__init__(workspace, settings, retry_failed)
+        self._tracker = None
+
+    def setup(self) -> None:
+        self._tracker = make_tracker(self.settings)
+        self._tracker.setup()
+
+    def run(self, clip: ClipItem, key: str):
+        if self._tracker is None:
+            self.setup()
+        video = clip.load(self.workspace)
+        tracks = self._tracker.track(video, load_clip_masks(self.workspace, clip.id))
+        path = self.out(clip, key, "tracks.npz")
+        with atomic_path(path) as tmp:
+            save_tracks(tmp, tracks)
+        visible = tracks.visible
+        metrics = {"num_points": tracks.num_points,
+                   "visible_last": round(float(visible[-1].mean()) if visible.size else 0.0, 4),
+                   "visible_mean": round(float(visible.mean()) if visible.size else 0.0, 4)}
+        return {"tracks_path": self.workspace.rel(path)}, metrics
+
+
+class CurateStage(ClipStage):
+    """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
+
+    name = "curate"
+    after = ("segment", "track")
+
+    def __init__(self, workspace: Workspace, settings: CurateSettings, retry_failed: bool = True):
+        super().__init__(workspace, settings, retry_failed)
+
+    def run(self, clip: ClipItem, key: str):
+        video = clip.load(self.workspace)
+        masks = load_clip_masks(self.workspace, clip.id)
+        tracks = load_tracks(self.workspace.abs(upstream(self.workspace, "track", clip.id).outputs["tracks_path"]))
+        result = curate(video, masks, tracks, self.settings)
+        embedding_path = self.out(clip, key, "embedding.npz")
+        save_array(embedding_path, embedding=clip_embedding(video).astype(np.float32))
+        overlay = overlay_frames(video, masks, tracks)
+        small = _half_size(overlay)
+        overlay_path = self.out(clip, key, "overlay.mp4")
+        write_mp4(overlay_path, small, clip.fps, crf=23)
+        sheet_path = self.out(clip, key, "sheet.png")
+        with atomic_path(sheet_path) as tmp:
+            write_png(tmp, contact_sheet(overlay))
+        outputs = {"embedding_path": self.workspace.rel(embedding_path), "overlay_path": self.workspace.rel(overlay_path),
+                   "sheet_path": self.workspace.rel(sheet_path)}
+        metrics = {k: (round(float(v), 5) if isinstance(v, (float, np.floating)) else v)
+                   for k, v in result.metrics.items()}
+        if not result.passed:
+            raise RejectItem("; ".join(result.reasons), metrics=metrics, outputs=outputs)
+        return outputs, metrics
+
+
+def _half_size(frames: np.ndarray) -> np.ndarray:
+    """Review media at half size (even sides), to keep them small."""
+    import cv2
+
+    t, h, w = frames.shape[:3]
+    size = (max(2, w // 4 * 2), max(2, h // 4 * 2))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def mark_near_duplicates(ws: Workspace, clips: list[ClipItem], threshold: float) -> list[ItemRecord]:
+    """Global step after curate: reject clips that nearly duplicate an earlier kept clip (records ``dedup``)."""
+    from pvtt.curate import find_near_duplicates
+
+    embeddings, keys = {}, {}
+    for clip in clips:
+        record = upstream(ws, "curate", clip.id)
+        embeddings[clip.id] = np.load(ws.abs(record.outputs["embedding_path"]))["embedding"]
+        keys[clip.id] = record.key
+    duplicates = find_near_duplicates(embeddings, threshold)
+    records = []
+    for clip in clips:
+        key = settings_key("dedup", keys[clip.id], threshold)
+        if clip.id in duplicates:
+            other, similarity = duplicates[clip.id]
+            record = ItemRecord("dedup", clip.id, key, Status.REJECTED,
+                                reason=f"near-duplicate of {other}: similarity {similarity:.3f} >= {threshold}",
+                                metrics={"similarity": round(float(similarity), 4), "duplicate_of": other})
+        else:
+            record = ItemRecord("dedup", clip.id, key, Status.DONE)
+        ws.write_record(record)
+        records.append(record)
+    return records
+
+
+class EraseStage(ClipStage):
+    """Product A removed: the clean background video (cached per clip, shared by all its pairs)."""
+
+    name = "erase"
+    after = ("segment",)
+
+    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18):
+        super().__init__(workspace, settings, retry_failed, crf)
+        self._eraser = None
+
+    def setup(self) -> None:
+        from pvtt.erase import make_eraser
+
+        self._eraser = make_eraser(self.settings)
+        self._eraser.setup()
+
+    def run(self, clip: ClipItem, key: str):
+        if self._eraser is None:
+            self.setup()
+        video = clip.load(self.workspace)
+        result = self._eraser.erase(video, load_clip_masks(self.workspace, clip.id))
+        path = self.out(clip, key, "background.mp4")
+        write_mp4(path, result.frames, clip.fps, crf=self.crf)
+        metrics = {"filled_fraction": round(float(result.region.mean()), 4)}
+        metrics.update({k: v for k, v in (result.info or {}).items() if isinstance(v, (int, float, str, bool))})
+        return {"background_path": self.workspace.rel(path)}, metrics
+
+
+def load_background(ws: Workspace, clip_id: str) -> np.ndarray:
+    frames, _ = read_video(ws.abs(upstream(ws, "erase", clip_id).outputs["background_path"]))
+    return frames

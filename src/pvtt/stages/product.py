@@ -1,0 +1,50 @@
+"""Per-product stage: the target photo cut out to a clean RGBA (cached per product, shared by its pairs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pvtt.clips import ProductItem
+from pvtt.config import settings_key
+from pvtt.media.image import load_image_rgba, write_png
+from pvtt.stage import Stage
+from pvtt.store import Workspace, atomic_path
+
+
+class CutoutStage(Stage[ProductItem]):
+    name = "cutout"
+    version = "1"
+
+    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True):
+        super().__init__(workspace, retry_failed)
+        self.settings = settings
+        self._cutter = None
+
+    def setup(self) -> None:
+        from pvtt.cutout import make_cutter
+
+        self._cutter = make_cutter(self.settings)
+        self._cutter.setup()
+
+    def key(self, product: ProductItem) -> str:
+        return settings_key(self.name, self.version, product.key, self.settings)
+
+    def run(self, product: ProductItem, key: str):
+        if self._cutter is None:
+            self.setup()
+        result = self._cutter.cut_out(product.load(self.workspace))
+        path = self.workspace.artifact_dir(self.name, product.id, key) / "cutout.png"
+        with atomic_path(path) as tmp:
+            write_png(tmp, result.rgba)
+        outputs = {"cutout_path": self.workspace.rel(path), "width": int(result.rgba.shape[1]),
+                   "height": int(result.rgba.shape[0])}
+        metrics = {"confidence": round(float(result.confidence), 4), "low_confidence": bool(result.low_confidence)}
+        if result.notes:
+            metrics["notes"] = result.notes
+        return outputs, metrics
+
+
+def load_cutout(ws: Workspace, product_id: str):
+    from pvtt.stages.clip import upstream
+
+    return load_image_rgba(ws.abs(upstream(ws, "cutout", product_id).outputs["cutout_path"]))
