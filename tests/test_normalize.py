@@ -79,7 +79,7 @@ def test_variable_frame_rate_is_resampled_by_time(tmp_path):
     times = [0.0, 0.05, 0.3, 0.35, 0.4, 0.9, 1.0, 1.05, 1.5, 1.95]
     frames = np.stack([np.full((48, 64, 3), 20 + 22 * i, np.uint8) for i in range(len(times))])
     path = write_video(tmp_path / "vfr.mp4", frames, times=times)
-    shots, norm, media = _settings(fps=10)
+    shots, norm, media = _settings(fps=10, skip_flat_start=False)  # the frames are flat on purpose
     clip = normalize_video(path, tmp_path / "out", "v", shots, norm, media).clips[0]
     decoded, _ = read_video(clip.path)
     picked = [int(round((f.mean() - 20) / 22)) for f in decoded]
@@ -107,3 +107,21 @@ def test_real_template_normalizes_to_spec(dev_data, tmp_path):
     assert (first.width, first.height, first.num_frames, first.fps) == (896, 720, 101, 20.0)
     frames, _ = read_video(first.path)
     assert frames.shape == (101, 720, 896, 3)
+
+
+def test_a_fade_in_from_black_is_skipped(tmp_path):
+    from pvtt.synth import panning_frames, textured_background
+
+    frames = panning_frames(textured_background(96, 128, 5), 40, 48, 64).astype(np.float32)
+    frames[:10] *= np.linspace(0.0, 0.9, 10)[:, None, None, None]  # a 0.5 s fade-in from black
+    path = write_video(tmp_path / "fade.mp4", frames.astype(np.uint8), fps=20)
+    shots, norm, media = _settings(fps=20)
+    result = normalize_video(path, tmp_path / "out", "v", shots, norm, media)
+    assert len(result.shots) == 1  # a fade is not a cut
+    clip = result.clips[0]
+    decoded, _ = read_video(clip.path)
+    assert decoded[0].std() >= norm.flat_threshold  # the clip starts on content …
+    assert 0.05 <= clip.start_time <= 0.45 and clip.num_frames == 40 - round(clip.start_time * 20)  # … mid-fade
+    kept = normalize_video(path, tmp_path / "out2", "v", shots, _settings(fps=20, skip_flat_start=False)[1],
+                           media).clips[0]
+    assert kept.num_frames == 40 and kept.start_time == 0.0

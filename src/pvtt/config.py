@@ -67,6 +67,11 @@ class NormalizeSettings(Settings):
     max_frames: int = Field(101, ge=1, description="Frames per window (clip).")
     min_frames: int = Field(16, ge=1, description="Drop windows with fewer frames than this.")
     windows: Literal["first", "all"] = Field("first", description="Keep the first window of each shot, or all.")
+    skip_flat_start: bool = Field(
+        True, description="Drop the flat frames a shot starts with (a fade-in from black or white), so clips start on "
+        "content that locate and segment can see.")
+    flat_threshold: float = Field(
+        12.0, ge=0, description="A frame is flat when the standard deviation of its luma (0-255) is below this.")
 
     @field_validator("multiple")
     @classmethod

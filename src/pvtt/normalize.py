@@ -90,6 +90,12 @@ class _ShotWriter:
         self._writer: VideoWriter | None = None
         self._count = 0  # frames in the current window
         self.emitted = 0  # output frames seen in this shot
+        self.leading = True  # no frame kept yet: flat frames are still skipped
+        self.skipped = 0  # flat leading frames dropped
+
+    def _flat(self, frame: av.VideoFrame) -> bool:
+        small = to_rgb(frame, (64, 64), fmt="gray", interpolation="FAST_BILINEAR")
+        return float(small.std()) < self.norm.flat_threshold
 
     @property
     def accepting(self) -> bool:
@@ -98,9 +104,11 @@ class _ShotWriter:
 
     def write(self, frame: av.VideoFrame) -> None:
         """Take the shot's next output frame (only counted once the policy stopped accepting)."""
-        if not self.accepting:
+        if not self.accepting or (self.leading and self.norm.skip_flat_start and self._flat(frame)):
             self.emitted += 1
+            self.skipped += int(self.leading)
             return
+        self.leading = False
         if self._writer is None:
             window = len(self.windows)
             final = self.out_dir / f"{self.prefix}-s{self.shot_index:02d}-w{window:02d}.mp4"
