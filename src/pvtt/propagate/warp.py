@@ -1,7 +1,7 @@
 """Classical propagation: B follows A's semantic points, warped over the erased background.
 
 1. Per frame, the transform frame 0 → frame t is fitted (RANSAC) to A's points visible in both
-   frames: a similarity by default, an affine map or a homography on request (similarity when there
+   frames: an affine map by default, a similarity or a homography on request (similarity when there
    are too few points: 3 for affine, 4 for a homography).
    A frame whose RANSAC inliers are fewer than ``min_inlier_ratio`` of its visible points (the
    points disagree: drifted tracks) counts as lost too. Runs of at most ``max_lost_frames`` lost
