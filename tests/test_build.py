@@ -1,0 +1,65 @@
+"""`pvtt build` end to end on a rendered catalog: every stage recorded, the dataset written, a re-run cached,
+and bad products rejected with a reason rather than crashing the run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pvtt.config import load_config
+from pvtt.demo import make_demo_catalog
+from pvtt.pipeline import build
+from pvtt.store import Workspace
+from pvtt.types import Status
+
+SMALL = ["normalize.short_side=240", "media.preset=ultrafast", "runner.progress=false", "pairing.strategy=all",
+         "export.modes=[replace, double-insert, reversed]", "export.shard_size=4"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("build")
+    catalog = make_demo_catalog(root / "catalog", count=3)
+    # a "product photo" with nothing to cut out: a flat white image
+    Image.fromarray(np.full((200, 200, 3), 255, np.uint8)).save(catalog / "images" / "blank.png")
+    meta = json.loads((catalog / "annotations" / "metadata.json").read_text())
+    meta["samples"].append({"id": "BLANK", "category": "home", "source_product": {"image_path": "images/blank.png"}})
+    (catalog / "annotations" / "metadata.json").write_text(json.dumps(meta))
+    config = load_config(None, SMALL)
+    summary = build(catalog, root / "dataset", config, workspace=root / "ws")
+    return root, config, summary
+
+
+def test_every_stage_has_records_and_the_dataset_is_written(built):
+    root, _, summary = built
+    ws = Workspace(root / "ws")
+    for stage in ("normalize", "locate", "segment", "track", "curate", "dedup", "erase", "cutout", "synthesize"):
+        assert ws.records(stage), stage
+    assert summary.counts["synthesize"]["done"] >= 2
+    rows = [json.loads(line) for line in (root / "dataset/annotations/pairs.jsonl").read_text().splitlines()]
+    assert {r["mode"] for r in rows} >= {"replace", "reversed"}
+    for row in rows:
+        assert row["verdict"] == "keep" and row["instruction"] and row["difficulty"] in ("easy", "medium", "hard",
+                                                                                          "expert")
+        assert row["product_id"] != row["source_product_id"]  # never its own product
+        for rel in row["files"].values():
+            assert (root / "dataset" / rel).is_file(), rel
+    assert (root / "dataset/report/index.html").is_file() and (root / "dataset/README.md").is_file()
+    assert list((root / "dataset/shards").glob("*.tar"))
+
+
+def test_a_photo_with_no_product_is_rejected_with_a_reason(built):
+    root, _, _ = built
+    record = Workspace(root / "ws").read_record("cutout", "BLANK")
+    assert record.status is Status.REJECTED and record.reason
+
+
+def test_rerun_reuses_everything(built):
+    root, config, _ = built
+    summary = build(root / "catalog", root / "dataset", config, workspace=root / "ws")
+    synth = Workspace(root / "ws").records("synthesize")
+    assert synth and all(r.seconds > 0 for r in synth)  # records from the first run, not rewritten
+    assert summary.counts["synthesize"] == built[2].counts["synthesize"]
