@@ -8,10 +8,10 @@
    are warped into frame t by ``G_t⁻¹ G_s``; their pixels where *their* region is absent fill the
    hole, nearest frames first, each shifted to the mean colour of the frame around the hole.
 4. What no frame shows is inpainted once (cv2.inpaint Telea, or a smooth membrane) in frame 0's
-   coordinates and warped to every frame, so the fill does not flicker.
-5. Seam correction: each frame's own difference to the borrowed / reference fill, measured in a band
-   just outside the region, is interpolated smoothly across the region and added (lighting changes
-   over the clip, no visible seam); feathered blend of the fill into the frame.
+   coordinates and warped to every frame, so the fill does not flicker; each frame adds its own
+   difference to that fill, measured in a band just outside the region and interpolated smoothly
+   across the hole (lighting changes over the clip, no seam at the region's border).
+5. Feathered blend of the fill into the frame.
 """
 
 from __future__ import annotations
@@ -71,6 +71,18 @@ def membrane(values: np.ndarray, known: np.ndarray) -> np.ndarray:
         a = np.clip(w, 0, 1)[..., None]
         est = np.where(a > 1e-6, v / np.maximum(w, 1e-6)[..., None], 0) * a + up * (1 - a)
     return est.astype(np.float32)
+
+
+def smooth_offset(diff: np.ndarray, known: np.ndarray, factor: int = 4) -> np.ndarray:
+    """A smooth field (H, W, C) through ``diff`` at the ``known`` pixels: :func:`membrane` at 1/``factor`` of the
+    resolution (area-weighted), upsampled — the field is smooth, so this is ~factor² cheaper."""
+    h, w = known.shape
+    size = (max(2, w // factor), max(2, h // factor))
+    weight = cv2.resize(known.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    summed = cv2.resize(diff * known[..., None], size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    small = summed / np.maximum(weight, 1e-6)[..., None]
+    field = membrane(small.astype(np.float32), weight > 0.05)
+    return cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, -1)
 
 
 def _translate(dx: float, dy: float) -> np.ndarray:
@@ -182,10 +194,12 @@ class ClassicalEraser(Eraser):
                     continue
                 warped = warped.astype(np.float32)
                 if s.color_match:
+                    # the borrowed frame's light differs: its difference to this frame, measured in the band
+                    # around the region, smoothly interpolated across the hole (a mean shift leaves seams)
                     common = ring & valid
                     if common.sum() > 30:
-                        shift = (frames[t, y0:y1, x0:x1][common].astype(np.float32) - warped[common]).mean(axis=0)
-                        warped += np.clip(shift, -40, 40)
+                        diff = frames[t, y0:y1, x0:x1].astype(np.float32) - warped
+                        warped += np.clip(smooth_offset(diff, common), -40, 40)
                 fill[take] = warped[take]
                 filled |= take
             hole = r_crop & ~filled
@@ -226,12 +240,16 @@ class ClassicalEraser(Eraser):
                 warped = cv2.warpPerspective(painted_full, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
                 inside = cv2.warpPerspective(covered_full, m, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
                 take = hole & inside
-                # the band around the region gets the reference's values too (unless a frame gave them), so
-                # that step 5 can measure this frame's difference to the reference there
-                r_crop = region[t, y0:y1, x0:x1]
-                band_free = ~filled & ~r_crop & inside
-                fill[take | band_free] = warped[take | band_free]
-                filled |= take | band_free
+                warped = warped.astype(np.float32)
+                if s.seam_correction:
+                    # the reference fill carries frame 0's lighting: add this frame's own difference to it,
+                    # measured in a band just outside the region, interpolated smoothly across the hole
+                    r_crop = region[t, y0:y1, x0:x1]
+                    ring = (cv2.dilate(r_crop.astype(np.uint8), kernel) > 0) & ~r_crop & inside
+                    if ring.sum() > 30:
+                        diff = frames[t, y0:y1, x0:x1].astype(np.float32) - warped
+                        warped += np.clip(smooth_offset(diff, ring), -60, 60)
+                fill[take] = warped[take]
                 rest = hole & ~inside
                 if rest.any():  # outside frame 0's view: inpaint this frame's crop directly
                     patch = np.clip(fill, 0, 255).astype(np.uint8)
@@ -239,20 +257,11 @@ class ClassicalEraser(Eraser):
                                              cv2.INPAINT_TELEA)[rest]
         t_inpaint = time.perf_counter()
 
-        # 5. seam correction and feathered blend: borrowed / reference pixels carry another frame's lighting;
-        # the frame's own difference to them, measured in the band around the region, is interpolated
-        # smoothly (membrane) across the region and added
+        # 5. feathered blend
         for t in range(t_count):
             if fills[t] is None:
                 continue
-            x0, y0, x1, y1, fill, filled = fills[t]
-            r_crop = region[t, y0:y1, x0:x1]
-            zone = cv2.dilate(r_crop.astype(np.uint8), kernel) > 0
-            ring = zone & ~r_crop & filled
-            if s.seam_correction and ring.sum() > 30:
-                diff = frames[t, y0:y1, x0:x1].astype(np.float32) - fill
-                offset = np.clip(membrane(diff, ring), -60, 60)
-                fill[r_crop] += offset[r_crop]
+            x0, y0, x1, y1, fill, _ = fills[t]
             w = cv2.GaussianBlur(region[t, y0:y1, x0:x1].astype(np.float32), (0, 0), sigma)
             w = np.minimum(1.0, 2.0 * w)
             w[region[t, y0:y1, x0:x1]] = 1.0

@@ -183,7 +183,8 @@ class WarpPropagator(Propagator):
             probe = np.array([[base, base + [8.0, 0.0], base + [0.0, 8.0]]], np.float64)
             for t in range(t_count):
                 q = cv2.perspectiveTransform(probe, transforms[t])[0]
-                scale = float(np.sqrt(abs(np.cross(q[1] - q[0], q[2] - q[0])) / 64.0))
+                (ux, uy), (vx, vy) = q[1] - q[0], q[2] - q[0]
+                scale = float(np.sqrt(abs(ux * vy - uy * vx) / 64.0))
                 placement[t] = (np.array([[1, 0, q[0, 0]], [0, 1, q[0, 1]], [0, 0, 1.0]]) @ np.diag([scale, scale, 1.0])
                                 @ np.array([[1, 0, -base[0]], [0, 1, -base[1]], [0, 0, 1.0]]))
 

@@ -247,6 +247,7 @@ class EraseStage(ClipStage):
     """Product A removed: the clean background video (cached per clip, shared by all its pairs)."""
 
     name = "erase"
+    version = "2"
     after = ("segment",)
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18):

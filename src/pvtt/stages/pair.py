@@ -49,7 +49,7 @@ def review_overlay(edited: np.ndarray, masks_a: np.ndarray, masks_b: np.ndarray)
 
 class SynthesizeStage(Stage[PairItem]):
     name = "synthesize"
-    version = "1"
+    version = "2"
     resources = Resources(cpus=1.0)
 
     def __init__(self, workspace: Workspace, insert: Any, propagate: Any, judge: Any, retry_failed: bool = True,
@@ -93,8 +93,7 @@ class SynthesizeStage(Stage[PairItem]):
         # 3. carry it through the clip
         result = self._propagator.propagate(video, background, masks_a, tracks_a, inserted)
         # 4. judge
-        verdict = judge(video.frames, result.frames, masks_a, result.masks, inserted.product, tracks_a,
-                        self.judge_settings)
+        verdict = judge(video.frames, result.frames, masks_a, result.masks, product, tracks_a, self.judge_settings)
         # 5. write
         out_dir = ws.artifact_dir(self.name, pair.id, key)
         write_mp4(out_dir / "edited.mp4", result.frames, pair.clip.fps, crf=self.crf)

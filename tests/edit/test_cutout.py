@@ -1,0 +1,46 @@
+"""Cutout on plain backdrops where the product is close to the backdrop's colour."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pvtt.cutout import make_cutter
+from pvtt.types import ProductImage
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def _studio_photo(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A white-to-grey sweep with a speckled off-white vase (striped in tan) on it, and the vase's true mask."""
+    rng = np.random.default_rng(seed)
+    h, w = 300, 240
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    sweep = 238 - 30 * (yy / h) - 10 * (xx / w)  # light falloff of a studio sweep
+    img = np.repeat(sweep[..., None], 3, axis=2) + rng.normal(0, 1.5, (h, w, 3))
+    truth = ((xx - 120) / 60) ** 2 + ((yy - 160) / 90) ** 2 < 1
+    vase = np.full((h, w, 3), (226.0, 222.0, 214.0)) + rng.normal(0, 2, (h, w, 3))
+    speckles = rng.random((h, w)) < 0.06
+    vase[speckles] = (120, 100, 80)
+    vase[(xx.astype(int) // 12) % 3 == 0] = (170, 130, 90)  # tan stripes
+    img[truth] = vase[truth]
+    return np.clip(img, 0, 255).astype(np.uint8), truth
+
+
+def test_off_white_product_on_a_white_sweep_is_cut_out_whole():
+    rgb, truth = _studio_photo()
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    cut = make_cutter().cut_out(ProductImage("vase", rgba))
+    assert "plain background" in cut.notes
+    # the result is trimmed to the product (+ margin): compare inside the true box, mapped back
+    ys, xs = np.nonzero(truth)
+    alpha = cut.rgba[..., 3] > 127
+    ay, ax = np.nonzero(alpha)
+    assert abs((ax.max() - ax.min()) - (xs.max() - xs.min())) <= 10
+    assert abs((ay.max() - ay.min()) - (ys.max() - ys.min())) <= 10
+    full = np.zeros_like(truth)
+    full[ys.min():ys.min() + ay.max() - ay.min() + 1, xs.min():xs.min() + ax.max() - ax.min() + 1] = \
+        alpha[ay.min():ay.max() + 1, ax.min():ax.max() + 1]
+    assert _iou(full, truth) > 0.9
+    assert not cut.low_confidence

@@ -1,0 +1,42 @@
+"""Insert: B's slot keeps A's area and B's aspect ratio; slots that cannot hold B reject the pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pvtt.errors import RejectItem
+from pvtt.insert import make_inserter
+from pvtt.propagate.controls import box_of_mask
+
+
+def _scene(mask_box: tuple[int, int, int, int], size: tuple[int, int] = (160, 200)) -> tuple[np.ndarray, np.ndarray]:
+    frame = np.full(size + (3,), 180, np.uint8)
+    mask = np.zeros(size, bool)
+    x0, y0, x1, y1 = mask_box
+    mask[y0:y1, x0:x1] = True
+    frame[mask] = 60
+    return frame, mask
+
+
+def _product(h: int, w: int) -> np.ndarray:
+    rgba = np.zeros((h, w, 4), np.uint8)
+    rgba[..., :3], rgba[..., 3] = (200, 40, 40), 255
+    return rgba
+
+
+def test_b_takes_a_area_with_its_own_aspect_anchored_bottom_centre():
+    frame, mask = _scene((80, 60, 120, 120))  # A: 40 x 60
+    result = make_inserter().insert(frame, frame, mask, box_of_mask(mask), _product(30, 60))  # B: 2:1 wide
+    box = result.box
+    assert box.width / box.height == pytest.approx(2.0, rel=0.05)
+    assert box.area == pytest.approx(40 * 60, rel=0.05)
+    assert box.y1 == pytest.approx(120, abs=0.5) and box.center[0] == pytest.approx(100, abs=0.5)
+    assert result.alpha.shape == mask.shape and result.alpha.max() <= 1.0
+    assert (result.alpha > 0.5).sum() == pytest.approx(40 * 60, rel=0.1)
+
+
+def test_a_slot_at_the_frame_edge_that_cannot_hold_b_is_rejected():
+    frame, mask = _scene((0, 100, 30, 160))  # A tall and thin in the bottom-left corner
+    with pytest.raises(RejectItem, match=r"product would leave the frame: \d+% of B's box .* \(limit 15%\)"):
+        make_inserter(anchor="center").insert(frame, frame, mask, box_of_mask(mask), _product(20, 60))
