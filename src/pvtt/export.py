@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 from collections import Counter
@@ -60,6 +61,11 @@ def _place(src: Path, dst: Path) -> None:
             shutil.copyfile(src, tmp)
 
 
+def _reason_kind(reason: str) -> str:
+    """The kind of a rejection reason, for counting: its text before the first colon, frame numbers dropped."""
+    return re.sub(r" at frame \d+", "", reason.split(":")[0]).strip()
+
+
 def _statistics(rows: list[dict[str, Any]], kept: list[dict[str, Any]]) -> dict[str, Any]:
     def table(key: str) -> dict[str, dict[str, int]]:
         out: dict[str, Counter] = {}
@@ -84,7 +90,7 @@ def _statistics(rows: list[dict[str, Any]], kept: list[dict[str, Any]]) -> dict[
         "by_difficulty": table("difficulty"),
         "by_mode": table("mode"),
         "by_strategy": table("strategy"),
-        "rejection_reasons": dict(Counter(reason.split(":")[0] for r in rows if r.get("verdict") != "keep"
+        "rejection_reasons": dict(Counter(_reason_kind(reason) for r in rows if r.get("verdict") != "keep"
                                           for reason in r.get("reasons", [])).most_common()),
         "mean_scores_of_kept": means,
     }
