@@ -52,6 +52,16 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _run(fn, *args, **kwargs):
+    """Call a library function, mapping pvtt's errors to exit codes: 2 bad input or config, 3 workspace busy."""
+    try:
+        return fn(*args, **kwargs)
+    except WorkspaceBusy as exc:
+        _fail(str(exc), 3)
+    except (BadInput, ConfigError) as exc:
+        _fail(str(exc), 2)
+
+
 def _config(config: Path | None, overrides: list[str] | None, workers: int | None = None,
             no_progress: bool = False, runner: str | None = None, ray_address: str | None = None) -> PipelineConfig:
     extra = list(overrides or [])
@@ -99,10 +109,7 @@ def prepare(
     from pvtt.pipeline import prepare as run_prepare
 
     cfg = _config(config, set_, workers, no_progress, runner, ray_address)
-    try:
-        summary = run_prepare(catalog, out, cfg)
-    except (BadInput, ConfigError, WorkspaceBusy) as exc:
-        _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
+    summary = _run(run_prepare, catalog, out, cfg)
     _report(summary, "this run")
     console.print(f"workspace: {summary.workspace}  (details: pvtt status {summary.workspace})")
 
@@ -127,10 +134,7 @@ def build(
 
     overrides = list(set_ or []) + ([f"pairing.strategy={pairing}"] if pairing else [])
     cfg = _config(config, overrides, workers, no_progress, runner, ray_address)
-    try:
-        summary = run_build(catalog, out, cfg, workspace=workspace)
-    except (BadInput, ConfigError, WorkspaceBusy) as exc:
-        _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
+    summary = _run(run_build, catalog, out, cfg, workspace=workspace)
     _report(summary, "build")
     console.print(f"dataset: {out}  (review page: {out / 'report' / 'index.html'})")
 
@@ -149,10 +153,7 @@ def analyze(
     from pvtt.pipeline import analyze as run_analyze
 
     cfg = _config(config, set_, workers, no_progress, runner, ray_address)
-    try:
-        summary = run_analyze(workspace, cfg)
-    except (BadInput, ConfigError, WorkspaceBusy) as exc:
-        _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
+    summary = _run(run_analyze, workspace, cfg)
     _report(summary, "analyze")
 
 
@@ -175,10 +176,7 @@ def demo(
     if not (catalog / "annotations" / "metadata.json").is_file():
         make_demo_catalog(catalog, count=count)
         log.info("rendered %d demo templates and product photos into %s", count, catalog)
-    try:
-        summary = run_build(catalog, out / "dataset", cfg, workspace=out / "workspace")
-    except (ConfigError, WorkspaceBusy) as exc:
-        _fail(str(exc), 3 if isinstance(exc, WorkspaceBusy) else 2)
+    summary = _run(run_build, catalog, out / "dataset", cfg, workspace=out / "workspace")
     _report(summary, "demo")
     console.print(f"catalog: {catalog}\nworkspace: {out / 'workspace'}\ndataset: {out / 'dataset'}  "
                   f"(review page: {out / 'dataset' / 'report' / 'index.html'})")
