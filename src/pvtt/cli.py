@@ -161,7 +161,7 @@ def analyze(
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the rendered catalog, workspace and dataset.")] = Path(
         "pvtt-demo"),
-    count: Annotated[int, typer.Option(help="Templates to render.")] = 4,
+    count: Annotated[int, typer.Option(help="Templates to render.")] = 3,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workers: WorkersOpt = None,

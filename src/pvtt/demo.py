@@ -114,7 +114,7 @@ def product_photo(kind: int, seed: int, size: int = 400) -> np.ndarray:
     return composite(background, render_product(kind, size=int(size * 0.8), seed=seed), size / 2, size * 0.9, 1.0)
 
 
-def make_demo_catalog(root: str | Path, count: int = 4, seed: int = 0) -> Path:
+def make_demo_catalog(root: str | Path, count: int = 3, seed: int = 0) -> Path:
     """Write ``count`` templates and their product photos in the PVTT benchmark layout under ``root``."""
     root = Path(root)
     samples = []
