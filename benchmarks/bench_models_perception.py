@@ -159,8 +159,9 @@ def bench_depth(clip: Clip, args) -> None:
     row("Depth-Anything-V2-L", "plain model call, batch 16 at 518x924", sec, 16, peak, f16)
     sec, peak, depth = timed(lambda: est.predict(clip.frames), args.repeats)
     row("Depth-Anything-V2-L", "pvtt predict (GPU resize, batch 16, 720p out)", sec, n, peak, f16 / 16 * n)
-    sec, peak, depth = timed(lambda: est.estimate(clip), 1)
-    row("Depth-Anything-V2-L", "pvtt estimate (+ alignment, EMA on CPU)", sec, n, peak, f16 / 16 * n)
+    sec, peak, depth = timed(lambda: est.estimate(clip), args.repeats)
+    row("Depth-Anything-V2-L", "pvtt estimate (alignment + EMA on the GPU at network size, then 720p out)", sec, n,
+        peak, f16 / 16 * n)
     del model, est
     torch.cuda.empty_cache()
 

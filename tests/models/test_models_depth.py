@@ -93,3 +93,29 @@ def test_depth_anything_without_weights_names_the_model(tmp_path, monkeypatch):
     estimator = make_depth(DepthSettings(device="cpu"))
     with pytest.raises(ModelNotAvailable, match="depth-anything/Depth-Anything-V2-Large-hf"):
         estimator.setup()
+
+
+def test_torch_stabilization_matches_the_numpy_one():
+    """The backend stabilizes on the model's device; it must compute what the NumPy reference computes."""
+    torch = pytest.importorskip("torch")
+    from pvtt.depth.temporal import stabilize_depth_torch
+
+    truth = _scene_depth()
+    rng = np.random.default_rng(5)
+    flicker = (truth * rng.uniform(0.5, 2.0, len(truth))[:, None, None]
+               + rng.uniform(-1, 1, len(truth))[:, None, None]).astype(np.float32)
+    flicker += rng.normal(0, 0.05, flicker.shape).astype(np.float32)
+    for ema, align in ((1.0, True), (0.6, True), (0.3, False)):
+        expected = stabilize_depth(flicker, ema=ema, align=align)
+        got = stabilize_depth_torch(torch.from_numpy(flicker), ema=ema, align=align).numpy()
+        assert np.abs(got - expected).max() < 1e-3 * np.ptp(expected)
+
+
+def test_estimate_equals_predict_then_stabilize_up_to_resampling(clip):
+    """Stabilizing at network resolution and upsampling last gives what upsampling first would (bilinear is linear)."""
+    pytest.importorskip("transformers")
+    from tiny_models import tiny_depth_anything
+
+    estimator = make_depth(DepthSettings(device="cpu", batch_size=4, input_size=28, ema=1.0, align=False))
+    estimator.setup(model=tiny_depth_anything())
+    np.testing.assert_allclose(estimator.estimate(clip), estimator.predict(clip.frames), rtol=1e-4, atol=1e-4)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from pvtt.depth import DepthEstimator
-from pvtt.depth.temporal import stabilize_depth
+from pvtt.depth.temporal import stabilize_depth_torch
 from pvtt.models.loading import batches, load_pretrained
 from pvtt.models.preprocess import fit_multiple, frames_to_tensor, resize_normalize
 from pvtt.types import Clip
@@ -45,5 +45,29 @@ class DepthAnythingEstimator(DepthEstimator):
         return out
 
     def estimate(self, clip: Clip) -> np.ndarray:
-        raw = self.predict(clip.frames)
-        return stabilize_depth(raw, ema=self.settings.ema, align=self.settings.align)
+        """Predict, stabilize at the network's resolution on the model's device, then upsample per batch.
+
+        Stabilizing before upsampling keeps the per-frame fit and the EMA on the GPU and sends each
+        full-resolution map to the host once (profiled: the full-size host round trip and a NumPy
+        stabilization cost more than the network itself).
+        """
+        import torch
+        import torch.nn.functional as F
+
+        self._require_setup()
+        frames = clip.frames
+        if frames.ndim != 4 or len(frames) == 0:
+            raise ValueError(f"frames must be a non-empty (T, H, W, 3) array, got shape {frames.shape}")
+        height, width = frames.shape[1:3]
+        size = fit_multiple(height, width, self.settings.input_size, 14, keep="short")
+        with torch.inference_mode():
+            small = []
+            for sl in batches(len(frames), self.settings.batch_size):
+                pixels = resize_normalize(frames_to_tensor(frames[sl], self.device), size, self.dtype)
+                small.append(self.model(pixel_values=pixels).predicted_depth.float())
+            stable = stabilize_depth_torch(torch.cat(small), ema=self.settings.ema, align=self.settings.align)
+            out = np.empty((len(frames), height, width), np.float32)
+            for sl in batches(len(frames), self.settings.batch_size):
+                up = F.interpolate(stable[sl][:, None], size=(height, width), mode="bilinear", align_corners=False)
+                out[sl] = up[:, 0].cpu().numpy()
+        return out

@@ -65,3 +65,50 @@ def stabilize_depth(depth: np.ndarray, ema: float = 0.6, align: bool = True, gri
         state = ema * frame + (1.0 - ema) * state
         out[t] = state
     return out
+
+
+def stabilize_depth_torch(depth, ema: float = 0.6, align: bool = True, grid: int = 64, trim: float = 0.3,
+                          iterations: int = 4):
+    """:func:`stabilize_depth` on a ``(T, h, w)`` torch tensor, on its device.
+
+    The same least-trimmed-squares scale/shift fit (closed form) and EMA, so a GPU backend can
+    stabilize at the network's resolution and upsample last, instead of sending full-resolution
+    maps to the host first.
+    """
+    import torch
+
+    if depth.ndim != 3:
+        raise ValueError(f"depth must be (T, h, w), got shape {tuple(depth.shape)}")
+    if not 0 < ema <= 1:
+        raise ValueError(f"ema must be in (0, 1], got {ema}")
+    depth = depth.float()
+    out = torch.empty_like(depth)
+    step_y = max(1, depth.shape[1] // grid)
+    step_x = max(1, depth.shape[2] // grid)
+    state = depth[0].clone()
+    out[0] = state
+    for t in range(1, depth.shape[0]):
+        frame = depth[t]
+        if align:
+            x_all = frame[::step_y, ::step_x].reshape(-1).double()
+            y_all = state[::step_y, ::step_x].reshape(-1).double()
+            x, y = x_all, y_all
+            s, b = torch.ones((), dtype=torch.float64, device=depth.device), torch.zeros((), dtype=torch.float64,
+                                                                                         device=depth.device)
+            for i in range(max(1, iterations)):
+                var = ((x - x.mean()) ** 2).sum()
+                if var < 1e-12:
+                    break
+                s = ((x - x.mean()) * (y - y.mean())).sum() / var
+                b = y.mean() - s * x.mean()
+                if trim <= 0 or i == iterations - 1:
+                    break
+                residual = (s * x_all + b - y_all).abs()
+                inliers = residual <= torch.quantile(residual, 1.0 - trim)
+                if inliers.sum() < 2:
+                    break
+                x, y = x_all[inliers], y_all[inliers]
+            frame = frame * s.float() + b.float()
+        state = ema * frame + (1.0 - ema) * state
+        out[t] = state
+    return out
