@@ -34,15 +34,28 @@ class DepthAnythingEstimator(DepthEstimator):
             raise ValueError(f"frames must be a non-empty (T, H, W, 3) array, got shape {frames.shape}")
         height, width = frames.shape[1:3]
         size = fit_multiple(height, width, self.settings.input_size, 14, keep="short")
-        out = np.empty((len(frames), height, width), np.float32)
+        out = self._host((len(frames), height, width))
         with torch.inference_mode():
             for sl in batches(len(frames), self.settings.batch_size):
                 pixels = resize_normalize(frames_to_tensor(frames[sl], self.device), size, self.dtype)
                 depth = self.model(pixel_values=pixels).predicted_depth  # (N, h, w)
                 depth = F.interpolate(depth[:, None].float(), size=(height, width), mode="bilinear",
                                       align_corners=False)[:, 0]
-                out[sl] = depth.cpu().numpy()
-        return out
+                out[sl].copy_(depth, non_blocking=True)
+        return self._finish(out)
+
+    def _host(self, shape: tuple[int, ...]):
+        """A host buffer for the output; page-locked on CUDA so the copies run at full bus speed."""
+        import torch
+
+        return torch.empty(shape, dtype=torch.float32, pin_memory=torch.device(self.device).type == "cuda")
+
+    def _finish(self, out) -> np.ndarray:
+        import torch
+
+        if torch.device(self.device).type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return out.numpy()
 
     def estimate(self, clip: Clip) -> np.ndarray:
         """Predict, stabilize at the network's resolution on the model's device, then upsample per batch.
@@ -66,8 +79,8 @@ class DepthAnythingEstimator(DepthEstimator):
                 pixels = resize_normalize(frames_to_tensor(frames[sl], self.device), size, self.dtype)
                 small.append(self.model(pixel_values=pixels).predicted_depth.float())
             stable = stabilize_depth_torch(torch.cat(small), ema=self.settings.ema, align=self.settings.align)
-            out = np.empty((len(frames), height, width), np.float32)
+            out = self._host((len(frames), height, width))
             for sl in batches(len(frames), self.settings.batch_size):
                 up = F.interpolate(stable[sl][:, None], size=(height, width), mode="bilinear", align_corners=False)
-                out[sl] = up[:, 0].cpu().numpy()
-        return out
+                out[sl].copy_(up[:, 0], non_blocking=True)
+        return self._finish(out)

@@ -89,25 +89,21 @@ def stabilize_depth_torch(depth, ema: float = 0.6, align: bool = True, grid: int
     out[0] = state
     for t in range(1, depth.shape[0]):
         frame = depth[t]
-        if align:
-            x_all = frame[::step_y, ::step_x].reshape(-1).double()
-            y_all = state[::step_y, ::step_x].reshape(-1).double()
-            x, y = x_all, y_all
-            s, b = torch.ones((), dtype=torch.float64, device=depth.device), torch.zeros((), dtype=torch.float64,
-                                                                                         device=depth.device)
+        if align:  # written without host synchronisation: masks as weights, no data-dependent branches
+            x = frame[::step_y, ::step_x].reshape(-1).double()
+            y = state[::step_y, ::step_x].reshape(-1).double()
+            w = torch.ones_like(x)
             for i in range(max(1, iterations)):
-                var = ((x - x.mean()) ** 2).sum()
-                if var < 1e-12:
-                    break
-                s = ((x - x.mean()) * (y - y.mean())).sum() / var
-                b = y.mean() - s * x.mean()
+                n = w.sum().clamp_min(1.0)
+                mx, my = (w * x).sum() / n, (w * y).sum() / n
+                var = (w * (x - mx) ** 2).sum()
+                s = torch.where(var > 1e-12, (w * (x - mx) * (y - my)).sum() / var.clamp_min(1e-12),
+                                torch.ones_like(var))
+                b = my - s * mx
                 if trim <= 0 or i == iterations - 1:
                     break
-                residual = (s * x_all + b - y_all).abs()
-                inliers = residual <= torch.quantile(residual, 1.0 - trim)
-                if inliers.sum() < 2:
-                    break
-                x, y = x_all[inliers], y_all[inliers]
+                residual = (s * x + b - y).abs()
+                w = (residual <= torch.quantile(residual, 1.0 - trim)).double()
             frame = frame * s.float() + b.float()
         state = ema * frame + (1.0 - ema) * state
         out[t] = state
