@@ -21,6 +21,7 @@ _PAGE = """<!doctype html>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; background: #fafafa; color: #222; }
 h1 { font-size: 1.4em; margin: 0 0 .5em; }
+#stats { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
 table.stats { border-collapse: collapse; margin: .5em 0 1em; }
 table.stats td, table.stats th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 table.stats th { background: #eee; }
