@@ -13,6 +13,7 @@ from pvtt.config import load_config
 from pvtt.demo import make_demo_catalog
 from pvtt.pipeline import build
 from pvtt.store import Workspace
+from pvtt.synth import textured_background
 from pvtt.types import Status
 
 SMALL = ["normalize.short_side=240", "media.preset=ultrafast", "runner.progress=false", "pairing.strategy=all",
@@ -25,8 +26,11 @@ def built(tmp_path_factory):
     catalog = make_demo_catalog(root / "catalog", count=3)
     # a "product photo" with nothing to cut out: a flat white image
     Image.fromarray(np.full((200, 200, 3), 255, np.uint8)).save(catalog / "images" / "blank.png")
+    # a "product photo" that is all clutter: its cutout is a low-confidence guess and must not enter the dataset
+    Image.fromarray(textured_background(200, 200, 7, detail=10.0)).save(catalog / "images" / "busy.png")
     meta = json.loads((catalog / "annotations" / "metadata.json").read_text())
     meta["samples"].append({"id": "BLANK", "category": "home", "source_product": {"image_path": "images/blank.png"}})
+    meta["samples"].append({"id": "BUSY", "category": "home", "source_product": {"image_path": "images/busy.png"}})
     (catalog / "annotations" / "metadata.json").write_text(json.dumps(meta))
     config = load_config(None, SMALL)
     summary = build(catalog, root / "dataset", config, workspace=root / "ws")
@@ -55,6 +59,14 @@ def test_a_photo_with_no_product_is_rejected_with_a_reason(built):
     root, _, _ = built
     record = Workspace(root / "ws").read_record("cutout", "BLANK")
     assert record.status is Status.REJECTED and record.reason
+
+
+def test_a_low_confidence_cutout_is_kept_out_of_the_pairs(built):
+    root, _, _ = built
+    record = Workspace(root / "ws").read_record("cutout", "BUSY")
+    assert record.status is Status.REJECTED and record.reason.startswith("low-confidence cutout")
+    pairs = json.loads((root / "ws" / "pairs.json").read_text())
+    assert pairs and all(p["product_id"] != "BUSY" for p in pairs)
 
 
 def test_rerun_reuses_everything(built):

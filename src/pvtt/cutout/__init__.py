@@ -30,6 +30,9 @@ BACKENDS: dict[str, str] = {
 
 class CutoutSettings(Settings):
     backend: str = Field("classical", description="Cutout backend. One of: classical.")
+    reject_low_confidence: bool = Field(
+        True, description="In a build, reject photos whose cutout is flagged low confidence (busy backgrounds: the "
+        "classical cutout is then a centre-prior guess and often includes props, hands or the backdrop).")
     work_size: int = Field(480, ge=64, description="Long side (pixels) at which the segmentation runs; the alpha is "
                                                   "refined back at full resolution.")
     border: float = Field(0.03, gt=0, lt=0.3, description="Width of the image border used as the background colour "

@@ -6,6 +6,7 @@ from typing import Any
 
 from pvtt.clips import ProductItem
 from pvtt.config import settings_key
+from pvtt.errors import RejectItem
 from pvtt.media.image import load_image_rgba, write_png
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
@@ -33,6 +34,9 @@ class CutoutStage(Stage[ProductItem]):
         if self._cutter is None:
             self.setup()
         result = self._cutter.cut_out(product.load(self.workspace))
+        if result.low_confidence and self.settings.reject_low_confidence:
+            raise RejectItem(f"low-confidence cutout ({result.confidence:.2f}): {result.notes or 'busy background'}",
+                             metrics={"confidence": round(float(result.confidence), 4)})
         path = self.workspace.artifact_dir(self.name, product.id, key) / "cutout.png"
         with atomic_path(path) as tmp:
             write_png(tmp, result.rgba)
