@@ -72,8 +72,6 @@ def prepare(catalog_path: str | Path, workspace: str | Path, config: PipelineCon
     summary = RunSummary(ws.root)
     with ws.lock(), contextlib.ExitStack() as stack:
         runner = runner or _own_runner(config, stack)
-        write_text(ws.root / "config.yaml", f"# pvtt {__version__}: effective config of the last run\n"
-                   + dump_config(config))
         _prepare_steps(ws, Path(catalog_path), config, runner, summary)
     return summary
 
@@ -82,6 +80,7 @@ def _prepare_steps(ws: Workspace, catalog_path: Path, config: PipelineConfig, ru
                    summary: RunSummary) -> None:
     """ingest → shots + normalize (per template) → product photos (per product)."""
     retry = config.runner.retry_failed
+    write_text(ws.root / "config.yaml", f"# pvtt {__version__}: effective config of the last run\n" + dump_config(config))
     # 1. ingest
     catalog = load_catalog(catalog_path)
     summary.add(_record_catalog(ws, catalog, Path(catalog_path)))
@@ -148,8 +147,6 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
     summary = RunSummary(ws.root)
     with ws.lock(), contextlib.ExitStack() as stack:
         runner = runner or _own_runner(config, stack)
-        write_text(ws.root / "config.yaml", f"# pvtt {__version__}: effective config of the last run\n"
-                   + dump_config(config))
         # 1. per template and per product photo
         _prepare_steps(ws, Path(catalog_path), config, runner, summary)
         # 2. per clip: perception and curation, then the clean background

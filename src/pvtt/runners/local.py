@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from pvtt.runners.progress import note, progress_bar
+from pvtt.runners.progress import stage_run
 from pvtt.stage import Stage
 from pvtt.types import ItemRecord, Status
 
@@ -43,24 +43,14 @@ class LocalRunner:
         """Records for ``items`` in input order."""
         if not items:
             return []
-        description = description or stage.name
-        results: list[ItemRecord | None] = [None] * len(items)
-        with progress_bar(self.console, self.progress) as bar:
-            task = bar.add_task(description, total=len(items), last="")
-
-            def done(index: int, record: ItemRecord) -> None:
-                results[index] = record
-                bar.update(task, advance=1, last=note(record))
-                if record.status is Status.FAILED:
-                    log.warning("%s failed on %s: %s", stage.name, record.item_id, record.reason)
-
+        with stage_run(stage.name, len(items), description, self.console, self.progress) as run:
             if self.workers <= 1 or len(items) == 1:
                 stage.setup()
                 for index, item in enumerate(items):
-                    done(index, stage.process(item))
+                    run.done(index, stage.process(item))
             else:
-                self._run_pool(stage, items, done)
-        return [r for r in results if r is not None]
+                self._run_pool(stage, items, run.done)
+        return run.records()
 
     def _run_pool(self, stage: Stage, items: Sequence[Any], done) -> None:
         """Process items in a spawn-started pool, at most ``workers`` in flight.

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from pvtt.errors import ConfigError
-from pvtt.runners.progress import note, progress_bar
+from pvtt.runners.progress import stage_run
 from pvtt.stage import Stage
 from pvtt.types import ItemRecord, Status
 
@@ -192,25 +192,16 @@ class RayRunner:
         if not items:
             return []
         ray = self._ray()
-        description = description or stage.name
-        results: list[ItemRecord | None] = [None] * len(items)
-        with progress_bar(self.console, self.progress) as bar:
-            task = bar.add_task(description, total=len(items), last="")
-
-            def done(index: int, record: ItemRecord) -> None:
-                results[index] = record
-                bar.update(task, advance=1, last=note(record))
-                if record.status is Status.FAILED:
-                    log.warning("%s failed on %s: %s", stage.name, record.item_id, record.reason)
+        with stage_run(stage.name, len(items), description, self.console, self.progress) as run:
 
             def retrying(index: int, deaths: int) -> None:
                 item_id = stage.item_id(items[index])
-                bar.update(task, last=f"{item_id}: retry {deaths}")
+                run.say(f"{item_id}: retry {deaths}")
                 log.warning("%s: the worker processing %s died (%d of %d allowed); retrying it on a new worker",
                             stage.name, item_id, deaths, self.settings.max_retries)
 
-            self._schedule(ray, stage, items, done, retrying)
-        return [r for r in results if r is not None]
+            self._schedule(ray, stage, items, run.done, retrying)
+        return run.records()
 
     def _schedule(self, ray, stage: Stage, items: Sequence[Any], done: Callable[[int, ItemRecord], None],
                   retrying: Callable[[int, int], None]) -> None:

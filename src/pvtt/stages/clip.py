@@ -194,7 +194,7 @@ class CurateStage(ClipStage):
         embedding_path = self.out(clip, key, "embedding.npz")
         save_array(embedding_path, embedding=clip_embedding(video).astype(np.float32))
         overlay = overlay_frames(video, masks, tracks)
-        small = _half_size(overlay)
+        small = half_size(overlay)
         overlay_path = self.out(clip, key, "overlay.mp4")
         write_mp4(overlay_path, small, clip.fps, crf=23)
         sheet_path = self.out(clip, key, "sheet.png")
@@ -209,7 +209,7 @@ class CurateStage(ClipStage):
         return outputs, metrics
 
 
-def _half_size(frames: np.ndarray) -> np.ndarray:
+def half_size(frames: np.ndarray) -> np.ndarray:
     """Review media at half size (even sides), to keep them small."""
     import cv2
 

@@ -19,7 +19,7 @@ from pvtt.config import settings_key
 from pvtt.errors import RejectItem
 from pvtt.media.image import write_png
 from pvtt.stage import Resources, Stage
-from pvtt.stages.clip import (_half_size, load_background, load_box, load_clip_masks, upstream, write_mp4)
+from pvtt.stages.clip import (half_size, load_background, load_box, load_clip_masks, upstream, write_mp4)
 from pvtt.stages.product import load_cutout
 from pvtt.store import Workspace, atomic_path
 from pvtt.track import load_tracks
@@ -44,7 +44,7 @@ def review_overlay(edited: np.ndarray, masks_a: np.ndarray, masks_b: np.ndarray)
     for t in range(len(out)):
         contours, _ = cv2.findContours(masks_a[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out[t], contours, -1, (230, 40, 40), 2)
-    return _half_size(out)
+    return half_size(out)
 
 
 class SynthesizeStage(Stage[PairItem]):
