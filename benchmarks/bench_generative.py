@@ -111,8 +111,9 @@ def bench_svd(args) -> None:
     print(f"SVD UNet params: {sum(p.numel() for p in pipe.unet.parameters()) / 1e9:.2f} B", flush=True)
     clip = clip_of(14, 576, 1024)
     variants = [
-        ("plain loop: grad checkpointing, rank 16, default SDPA", dict(rank=16, gradient_checkpointing=True)),
-        ("pvtt: no checkpointing, rank 16", dict(rank=16)),
+        ("plain loop: grad checkpointing, rank 16, diffusers' SDPA attention",
+         dict(rank=16, gradient_checkpointing=True, plain=True)),
+        ("pvtt: no checkpointing, rank 32 (I2VEdit), diffusers' SDPA attention", dict(rank=32, plain=True)),
         ("pvtt: no checkpointing, rank 32 (I2VEdit)", dict(rank=32)),
     ]
     if args.compile:
@@ -120,22 +121,26 @@ def bench_svd(args) -> None:
     flops = None
     for name, kw in variants:
         try:
-            backend = MotionLoraPropagator(device="cuda", dtype="bf16", train_steps=args.svd_steps, **kw)
+            plain = kw.pop("plain", False)
+            backend = MotionLoraPropagator(device="cuda", dtype="bf16", **kw)
             backend.setup(model=pipe)
-            times: list[float] = []
+            if plain:  # the stock processors instead of pvtt's short-key attention
+                from diffusers.models.attention_processor import AttnProcessor2_0
+
+                pipe.unet.set_attn_processor(AttnProcessor2_0())
+
+            def run(steps: int) -> float:  # one whole train_lora call: encode, steps, LoRA state to the host
+                backend.settings.train_steps = steps
+                start = sync_time()
+                backend.train_lora(clip)
+                return sync_time() - start
+
+            warmup = run(args.svd_warmup)  # cuDNN plans, allocator, and the compile where asked
             torch.cuda.reset_peak_memory_stats()
-            t0 = [sync_time()]
-
-            def on_step(i, loss):
-                now = sync_time()
-                times.append(now - t0[0])
-                t0[0] = now
-
-            start = sync_time()
-            backend.train_lora(clip, on_step=on_step)
-            total = sync_time() - start
-            warm = times[args.svd_warmup:]
-            step = float(np.median(warm))
+            # per-step cost from two runs of different length: no synchronisation inside the loop
+            short, long = run(args.svd_steps), run(3 * args.svd_steps)
+            step = (long - short) / (2 * args.svd_steps)
+            fixed = short - args.svd_steps * step
             if flops is None:  # one training step (forward + backward), counted once
                 counter = FlopCounterMode(display=False)
                 plain_step = backend.train_step
@@ -145,23 +150,20 @@ def bench_svd(args) -> None:
                         return plain_step(*a)
 
                 backend.train_step = counted
-                backend.settings.train_steps = 1
-                backend.train_lora(clip)
+                run(1)
+                backend.train_step = plain_step
                 flops = float(counter.get_total_flops())
                 print(f"SVD training step: {flops / 1e12:.1f} TFLOP", flush=True)
-            setup_s = total - sum(times)
-            row("SVD-xt motion LoRA (14x576x1024)", name, setup_s + 250 * step, peak(), flops / step / 1e12,
-                note=f"{step:.3f} s/step (median of {len(warm)} after {args.svd_warmup} warm-up), "
-                     f"first steps {[round(t, 2) for t in times[:args.svd_warmup]]}, encode {setup_s:.1f} s; "
-                     f"seconds = encode + 250 x s/step (extrapolated)")
+            row("SVD-xt motion LoRA (14x576x1024)", name, fixed + 250 * step, peak(), flops / step / 1e12,
+                note=f"{step:.3f} s/step (runs of {args.svd_steps} and {3 * args.svd_steps} steps: "
+                     f"{short:.2f} s, {long:.2f} s), encode etc. {fixed:.2f} s, first run of {args.svd_warmup} "
+                     f"steps {warmup:.1f} s; seconds = fixed + 250 x s/step (extrapolated)")
         except Exception as exc:  # noqa: BLE001
             import traceback
 
             traceback.print_exc()
             print(f"svd variant {name!r} FAILED: {type(exc).__name__}: {exc}", flush=True)
-        finally:
-            if kw.get("compile"):
-                pipe.unet = getattr(pipe.unet, "_orig_mod", pipe.unet)
+        finally:  # compilation stays on the UNet: the compiled variant comes last
             torch.cuda.empty_cache()
     del pipe
     torch.cuda.empty_cache()
@@ -229,43 +231,48 @@ def bench_vace(args) -> None:
     base_step = step
 
     variants = [
-        ("pvtt loop, CFG unbatched (= plain)", dict(batch_cfg=False)),
-        ("pvtt loop, CFG batched", dict(batch_cfg=True)),
-        ("pvtt loop, CFG batched, cudnn attention", dict(batch_cfg=True, attention_backend="_native_cudnn")),
-        ("pvtt loop, CFG batched, cudnn, uncond every 2nd step", dict(batch_cfg=True, attention_backend="_native_cudnn",
-                                                                       uncond_every=2)),
+        ("pvtt loop, exact CFG (= plain)", dict(batch_cfg=False)),
+        ("pvtt loop, exact CFG, regional torch.compile", dict(compile=True)),
     ]
-    if args.compile:
-        variants.append(("pvtt loop, CFG batched, cudnn, torch.compile, uncond every 2nd step",
-                         dict(batch_cfg=True, attention_backend="_native_cudnn", compile=True, uncond_every=2)))
+    variants += [(f"pvtt loop, regional torch.compile, unconditional branch every {n} steps",
+                  dict(compile=True, uncond_every=n)) for n in args.uncond_every]
     for name, kw in variants:
         try:
             backend = VacePropagator(device="cuda", dtype="bf16", steps=k, negative_prompt="low quality", **kw)
             backend.setup(model=pipe)
+            every = kw.get("uncond_every", 1)
             times: list[float] = []
-            backend.settings.steps = 2 if kw.get("uncond_every", 1) > 1 else 1
+            backend.settings.steps = 2 if every > 1 else 1
+            t0 = sync_time()
             backend.generate(video, mask, reference, prompt)  # warm-up (and compile)
+            warmup = sync_time() - t0
             backend.settings.steps = k
             torch.cuda.reset_peak_memory_stats()
             t0 = sync_time()
             out = backend.generate(video, mask, reference, prompt, on_step=lambda i: times.append(sync_time()))
             total = sync_time() - t0
-            per = np.diff([t0] + times)[1:]
-            step = float(np.mean(per)) if kw.get("uncond_every", 1) > 1 else float(np.median(per))
+            per = np.diff([t0] + times)  # per[i]: step i (step 0's time also holds the encoding)
+            full = [p for i, p in enumerate(per) if i % every == 0 and i > 0]
+            light = [p for i, p in enumerate(per) if i % every]
+            full_s = float(np.median(full))
+            light_s = float(np.median(light)) if light else full_s
+            n_full = len(range(0, 50, every))  # steps that run both branches in a 50-step call
+            fixed = total - sum(per[1:]) - full_s  # prompt + VAE encoding (in step 0's time) and decoding
+            seconds = fixed + n_full * full_s + (50 - n_full) * light_s
+            step = (seconds - fixed) / 50
             diff = np.abs(out.astype(np.int16) - ref_u8.astype(np.int16))
             mse = float((diff.astype(np.float64) ** 2).mean())
             psnr = 10 * np.log10(255 ** 2 / mse) if mse > 0 else float("inf")
-            row("Wan2.1-VACE-1.3B (81x480x832, CFG)", name, total + (50 - k) * step, peak(),
-                note=f"{step:.3f} s/step ({base_step / step:.2f}x plain), vs plain at {k} steps: mean |diff| "
-                     f"{diff.mean():.2f}/255, max {diff.max()}, PSNR {psnr:.1f} dB")
+            row("Wan2.1-VACE-1.3B (81x480x832, CFG)", name, seconds, peak(),
+                note=f"{step:.3f} s/step averaged over 50 ({base_step / step:.2f}x plain; both branches "
+                     f"{full_s:.3f} s, conditional only {light_s:.3f} s), first call with compile {warmup:.0f} s; "
+                     f"vs plain at {k} steps: mean |diff| {diff.mean():.2f}/255, max {diff.max()}, PSNR {psnr:.1f} dB")
         except Exception as exc:  # noqa: BLE001
             import traceback
 
             traceback.print_exc()
             print(f"vace variant {name!r} FAILED: {type(exc).__name__}: {exc}", flush=True)
-        finally:
-            pipe.transformer.set_attention_backend("native")
-            pipe.transformer = getattr(pipe.transformer, "_orig_mod", pipe.transformer)
+        finally:  # regional compilation stays on the blocks: the compiled variants come last
             torch.cuda.empty_cache()
     del pipe
     torch.cuda.empty_cache()
@@ -333,10 +340,12 @@ def bench_flux(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="svd,vace,flux")
-    parser.add_argument("--svd-steps", type=int, default=8)
-    parser.add_argument("--svd-warmup", type=int, default=2)
+    parser.add_argument("--svd-steps", type=int, default=5, help="svd: steps of the short timed run (long: 3x)")
+    parser.add_argument("--svd-warmup", type=int, default=2, help="svd: steps of the untimed first run")
     parser.add_argument("--vace-steps", type=int, default=5)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--uncond-every", type=lambda v: [int(x) for x in v.split(",")], default=[2, 3, 4, 5],
+                        help="vace: the unconditional-branch refresh periods to time (with compile)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     print(torch.__version__, torch.cuda.get_device_name(), flush=True)

@@ -167,3 +167,24 @@ def test_auto_delegates_and_records_its_choice(wan, small_clip):
     thin[14:18, 2:30] = 1
     result = auto.propagate(small_clip, None, masks, moving_tracks(masks), small_clip.frames[0], product=rgba_of(thin))
     assert result.strategy == "vace-points" and "shapes differ" in result.reason
+
+
+def test_short_key_attention_matches_sdpa():
+    from diffusers.models.attention_processor import Attention, AttnProcessor2_0
+
+    from pvtt.propagate.motion_lora import ShortKeyAttention
+
+    torch.manual_seed(0)
+    attn = Attention(query_dim=32, cross_attention_dim=16, heads=4, dim_head=8)
+    x = torch.randn(3, 50, 32)
+    for context, short in [(torch.randn(3, 1, 16), True), (torch.randn(3, 14, 16), True), (torch.randn(3, 40, 16), False)]:
+        ref = AttnProcessor2_0()(attn, x, context)
+        processor = ShortKeyAttention(max_keys=32)
+        calls = []
+        processor.fallback = lambda *a, **k: calls.append(1) or AttnProcessor2_0()(*a, **k)
+        out = processor(attn, x, context)
+        assert torch.allclose(out, ref, atol=1e-5), (context.shape, (out - ref).abs().max())
+        assert (not calls) == short  # written out for few keys, SDPA for many
+    self_attn = Attention(query_dim=32, heads=4, dim_head=8)
+    frames = torch.randn(6, 14, 32)  # temporal self-attention: 14 keys
+    assert torch.allclose(ShortKeyAttention()(self_attn, frames), AttnProcessor2_0()(self_attn, frames), atol=1e-5)
