@@ -72,6 +72,28 @@ class NormalizeSettings(Settings):
         "content that locate and segment can see.")
     flat_threshold: float = Field(
         12.0, ge=0, description="A frame is flat when the standard deviation of its luma (0-255) is below this.")
+    skip_fade_in: bool = Field(
+        True, description="Also drop the rest of a fade-in from black: leading frames whose mean luma is below "
+        "`fade_ratio` times the brightest of the next `lead_window` seconds (and at least 8 levels below). Unlike the "
+        "flat test this sees through a caption or logo that stays on screen during the fade.")
+    fade_ratio: float = Field(
+        0.75, gt=0, le=1, description="A leading frame is still fading in below this fraction of the brightness to come.")
+    skip_title_cards: bool = Field(
+        True, description="Drop the title card a shot starts with: a run of still, mostly plain frames (text or a logo "
+        "over a flat or gradient background) that other content replaces within `lead_window` seconds. A shot (or a "
+        "whole window) of still plain frames is dropped too, with the reason in the normalize record: a card on its "
+        "own, or a product on a plain backdrop where nothing moves (which curate would reject as too static).")
+    card_plain: float = Field(
+        0.6, ge=0, le=1, description="A title card is at least this fraction plain: 4x4 blocks of a 256 px luma "
+        "thumbnail that are flat or a smooth gradient (|Laplacian| <= 3).")
+    card_change: float = Field(
+        0.01, ge=0, le=1, description="A title card is still: fewer than this fraction of its pixels differ by more than "
+        "4 luma levels from its first frame.")
+    card_replaced: float = Field(
+        0.5, ge=0, le=1, description="A title card is replaced: at least this fraction of its pixels differ `lead_window` "
+        "seconds after it (a hand entering a still studio shot changes far less, so that shot is kept).")
+    lead_window: float = Field(
+        1.0, gt=0, description="Seconds of look-ahead for the fade-in and title-card tests (frames are held that long).")
 
     @field_validator("multiple")
     @classmethod

@@ -7,9 +7,11 @@ tick (``start + k / fps``) — this is what makes variable-frame-rate input come
 rate. Only picked frames are resized and encoded, and with ``windows: first`` nothing after the
 first window of a shot is resized or encoded at all.
 
-Output clips of a shot are written under temporary names and renamed into place only when the
-shot ends and passes ``shots.min_duration``; windows shorter than ``normalize.min_frames`` are
-dropped.
+What a shot opens with before its content — flat frames, the rest of a fade-in, a title card —
+is not written (:mod:`pvtt.leadin`): the first window starts on content, and a shot that is only
+lead-in gives no clip. Output clips of a shot are written under temporary names and renamed into
+place only when the shot ends and passes ``shots.min_duration``; windows shorter than
+``normalize.min_frames`` are dropped. Every shot that gives no clip is named in ``dropped`` with why.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
 
 from pvtt.config import MediaSettings, NormalizeSettings, ShotSettings, settings_key
 from pvtt.errors import BadInput, RejectItem
+from pvtt.leadin import LeadIn
 from pvtt.media.video import VideoWriter, decode_frames, probe, to_rgb
 from pvtt.shots import ShotDetector
 from pvtt.stage import Stage
@@ -63,6 +66,7 @@ class ClipInfo:
     fps: float
     width: int
     height: int
+    lead_in: dict[str, int] = field(default_factory=dict)  # output frames skipped before this window, by reason
 
 
 @dataclass
@@ -73,13 +77,14 @@ class NormalizeResult:
     source_fps: float
     source_size: tuple[int, int]
     rotation: int
+    dropped: list[str] = field(default_factory=list)  # why a shot or window gave no clip
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 class _ShotWriter:
-    """Receives the output frames of one shot and writes its windows."""
+    """Receives the output frames of one shot, drops its lead-in and writes its windows."""
 
     def __init__(self, shot_index: int, start: float, out_dir: Path, clip_prefix: str, size: tuple[int, int],
                  norm: NormalizeSettings, media: MediaSettings):
@@ -90,12 +95,7 @@ class _ShotWriter:
         self._writer: VideoWriter | None = None
         self._count = 0  # frames in the current window
         self.emitted = 0  # output frames seen in this shot
-        self.leading = True  # no frame kept yet: flat frames are still skipped
-        self.skipped = 0  # flat leading frames dropped
-
-    def _flat(self, frame: av.VideoFrame) -> bool:
-        small = to_rgb(frame, (64, 64), fmt="gray", interpolation="FAST_BILINEAR")
-        return float(small.std()) < self.norm.flat_threshold
+        self.lead_in = LeadIn(norm)
 
     @property
     def accepting(self) -> bool:
@@ -103,20 +103,22 @@ class _ShotWriter:
         return not (self.norm.windows == "first" and self.windows)
 
     def write(self, frame: av.VideoFrame) -> None:
-        """Take the shot's next output frame (only counted once the policy stopped accepting)."""
-        if not self.accepting or (self.leading and self.norm.skip_flat_start and self._flat(frame)):
-            self.emitted += 1
-            self.skipped += int(self.leading)
-            return
-        self.leading = False
-        if self._writer is None:
-            window = len(self.windows)
-            final = self.out_dir / f"{self.prefix}-s{self.shot_index:02d}-w{window:02d}.mp4"
-            tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}")
-            self._writer = VideoWriter(tmp, self.norm.fps, *self.size, crf=self.media.crf, preset=self.media.preset)
-            self._final, self._tmp, self._window_start = final, tmp, self.start + self.emitted / self.norm.fps
-        self._writer.write(to_rgb(frame, self.size))
-        self._count += 1
+        """Take the shot's next output frame; it is written once the lead-in test has passed it."""
+        for decided, keep in self.lead_in.push(frame):
+            self._take(decided, keep)
+
+    def _take(self, frame: av.VideoFrame, keep: bool) -> None:
+        """Write a decided frame (only counted when it is lead-in or the policy stopped accepting)."""
+        if keep and self.accepting:
+            if self._writer is None:
+                window = len(self.windows)
+                final = self.out_dir / f"{self.prefix}-s{self.shot_index:02d}-w{window:02d}.mp4"
+                tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}")
+                self._writer = VideoWriter(tmp, self.norm.fps, *self.size, crf=self.media.crf,
+                                           preset=self.media.preset)
+                self._final, self._tmp, self._window_start = final, tmp, self.start + self.emitted / self.norm.fps
+            self._writer.write(to_rgb(frame, self.size))
+            self._count += 1
         self.emitted += 1
         if self._count == self.norm.max_frames:
             self._close_window()
@@ -125,22 +127,39 @@ class _ShotWriter:
         assert self._writer is not None
         self._writer.close()
         info = ClipInfo(self._final.stem, str(self._final), self.shot_index, len(self.windows),
-                        round(self._window_start, 6), self._count, self.norm.fps, *self.size)
+                        round(self._window_start, 6), self._count, self.norm.fps, *self.size,
+                        lead_in=dict(self.lead_in.skipped) if not self.windows else {})
         self.windows.append((info, self._tmp))
         self._writer, self._count = None, 0
 
-    def finish(self, duration: float, min_duration: float) -> list[ClipInfo]:
-        """Close the shot: keep its windows (rename into place) if the shot and each window are long enough."""
+    def finish(self, duration: float, min_duration: float) -> tuple[list[ClipInfo], list[str]]:
+        """Close the shot: keep its windows (rename into place) if the shot and each window are long enough.
+
+        Returns the kept clips and why the others (or the whole shot) were dropped.
+        """
+        for decided, keep in self.lead_in.finish():
+            self._take(decided, keep)
         if self._writer is not None:
             self._close_window()
-        kept = []
+        name = f"shot {self.shot_index}"
+        if not self.windows:
+            skipped = ", ".join(f"{reason} {n}" for reason, n in self.lead_in.skipped.items())
+            return [], [f"{name}: all {self.emitted} frame(s) are lead-in ({skipped})" if self.emitted
+                        else f"{name}: no output frame in {duration:.2f}s"]
+        if duration < min_duration:
+            self.abort()
+            return [], [f"{name}: {duration:.2f}s < shots.min_duration {min_duration}s"]
+        kept, dropped = [], []
         for info, tmp in self.windows:
-            if duration >= min_duration and info.num_frames >= self.norm.min_frames:
+            if info.num_frames >= self.norm.min_frames:
                 os.replace(tmp, info.path)
                 kept.append(info)
-            else:
-                tmp.unlink(missing_ok=True)
-        return kept
+                continue
+            tmp.unlink(missing_ok=True)
+            after = f" after {sum(info.lead_in.values())} lead-in frame(s)" if info.lead_in else ""
+            dropped.append(f"{info.clip_id}: {info.num_frames} frame(s){after} < normalize.min_frames "
+                           f"{self.norm.min_frames}")
+        return kept, dropped
 
     def abort(self) -> None:
         if self._writer is not None:
@@ -207,6 +226,7 @@ def normalize_video(
     held: deque[tuple[int, float, av.VideoFrame]] = deque()  # frames waiting for the detector's lag
     shot_list: list[Shot] = []
     clips: list[ClipInfo] = []
+    dropped: list[str] = []
     state: dict = {"writer": None, "resampler": None, "start_frame": 0, "start": 0.0}
 
     def open_shot(index: int, t: float) -> None:
@@ -220,7 +240,9 @@ def normalize_video(
         for frame in sampler.finish(end):
             writer.write(frame)
         shot = Shot(len(shot_list), state["start_frame"], end_frame, state["start"], end)
-        clips.extend(writer.finish(shot.duration, shots.min_duration))
+        kept, why = writer.finish(shot.duration, shots.min_duration)
+        clips.extend(kept)
+        dropped.extend(why)
         shot_list.append(shot)
 
     def commit(index: int, t: float, frame: av.VideoFrame) -> None:
@@ -258,12 +280,13 @@ def normalize_video(
             state["writer"].abort()
         raise
 
-    result = NormalizeResult(shot_list, clips, count, info.fps, (info.width, info.height), info.rotation)
+    result = NormalizeResult(shot_list, clips, count, info.fps, (info.width, info.height), info.rotation, dropped)
     if not clips:
         longest = max((s.duration for s in shot_list), default=0.0)
         raise RejectItem(
             f"no usable shot: {len(shot_list)} shot(s) from {count} frame(s), longest {longest:.2f}s "
-            f"(need shots.min_duration >= {shots.min_duration}s and normalize.min_frames >= {norm.min_frames})"
+            f"(need shots.min_duration >= {shots.min_duration}s and normalize.min_frames >= {norm.min_frames}): "
+            + "; ".join(dropped)
         )
     return result
 
@@ -304,7 +327,8 @@ class NormalizeStage(Stage[Template]):
             entry = asdict(clip)
             entry["path"] = ws.rel(clip.path)
             clips.append(entry)
-        outputs = {"clips": clips, "source_size": list(result.source_size), "rotation": result.rotation}
+        outputs = {"clips": clips, "source_size": list(result.source_size), "rotation": result.rotation,
+                   "dropped": result.dropped}
         metrics = {"source_frames": result.source_frames, "source_fps": round(result.source_fps, 4),
                    "num_shots": len(result.shots), "num_clips": len(clips), "cuts_cached": known_cuts is not None}
         return outputs, metrics

@@ -2,7 +2,9 @@
 
 :func:`curate` measures one clip (motion from a tracked grid, as Ditto-1M's mean cumulative
 displacement; camera vs object motion; blur; exposure; product visibility) and returns a
-:class:`CurateResult` whose reasons each carry the measured value and the threshold.
+:class:`CurateResult` whose reasons each carry the measured value and the threshold. Blur and
+exposure look at the product region too, so a product shot on black or before a plain backdrop is
+not rejected for its backdrop.
 :func:`clip_embedding` and :func:`find_near_duplicates` find near-duplicate clips across a run.
 """
 
@@ -24,10 +26,10 @@ class CurateSettings(Settings):
     min_motion: float = Field(0.0005, ge=0, description="Below this the clip is too static: mean per-frame displacement of grid points, as a fraction of the frame diagonal (0.0005 ≈ 0.7 px/frame at 1280x720).")
     max_motion: float = Field(0.03, gt=0, description="Above this the clip moves too fast: mean per-frame displacement of grid points, as a fraction of the frame diagonal (0.03 ≈ 44 px/frame at 1280x720).")
     min_tracked_fraction: float = Field(0.05, ge=0, le=1, description="Fraction of grid-point steps that must stay trackable; below it the clip is rejected as too fast or chaotic.")
-    min_sharpness: float = Field(20.0, ge=0, description="Below this the clip is blurry: median over sampled frames of the variance of the Laplacian of the luma (0-255 scale) at the clip's resolution.")
-    min_brightness: float = Field(12.0, ge=0, le=255, description="Below this the clip is too dark: mean luma (0-255). Low on purpose: jewellery and watches are often shot on black.")
-    max_brightness: float = Field(230.0, ge=0, le=255, description="Above this the clip is overexposed: mean luma (0-255).")
-    max_clipped: float = Field(0.8, ge=0, le=1, description="Largest fraction of pixels at luma <= 5 or >= 250 (each side); high because black or white backdrops clip on purpose.")
+    min_sharpness: float = Field(20.0, ge=0, description="Below this the clip is blurry: median over sampled frames of the variance of the Laplacian of the luma (0-255 scale) at the clip's resolution, over the whole frame and over the product region (its mask, dilated so its outline counts); the better of the two is judged, since a product in focus before a plain or defocused backdrop scores low over the whole frame and a sharp but smooth or dark product scores low on its own.")
+    min_brightness: float = Field(30.0, ge=0, le=255, description="Below this the clip is too dark: mean luma (0-255) of the product, inside its masks in the sampled frames (the whole frame when the product is absent from all of them). A bright product on a black backdrop passes.")
+    max_brightness: float = Field(230.0, ge=0, le=255, description="Above this the clip is overexposed: mean luma (0-255) of the product (as for min_brightness).")
+    max_clipped: float = Field(0.3, ge=0, le=1, description="Largest fraction of the product's pixels at luma <= 5 or >= 250 (each side); black or white backdrops around it do not count.")
     min_mask_fraction: float = Field(0.002, ge=0, le=1, description="A frame whose product mask covers less than this fraction of the frame counts as 'product absent'.")
     max_absent_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of frames where the product may be absent or tiny.")
     sample_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for blur and exposure.")
@@ -46,8 +48,8 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings) -
     s = settings
     metrics: dict[str, float] = {}
     metrics.update(motion_scores(clip, masks, tracks, s.grid_step))
-    metrics.update(sharpness(clip, s.sample_frames))
-    metrics.update(exposure(clip, s.sample_frames))
+    metrics.update(sharpness(clip, masks, s.sample_frames, s.min_mask_fraction))
+    metrics.update(exposure(clip, masks, s.sample_frames, s.min_mask_fraction))
     metrics.update(mask_presence(masks, s.min_mask_fraction))
     reasons: list[str] = []
     unit = "(fraction of the diagonal per frame)"
@@ -59,14 +61,16 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings) -
         reasons.append(f"too fast or chaotic: {metrics['grid_tracked']:.3f} of grid-point steps tracked "
                        f"< {s.min_tracked_fraction}")
     if metrics["sharpness"] < s.min_sharpness:
-        reasons.append(f"blurry: sharpness {metrics['sharpness']:.1f} < {s.min_sharpness} (variance of Laplacian)")
+        reasons.append(f"blurry: sharpness {metrics['sharpness']:.1f} < {s.min_sharpness} (variance of Laplacian; "
+                       f"frame {metrics['frame_sharpness']:.1f}, product {metrics['product_sharpness']:.1f})")
+    region = "product" if metrics["exposure_on_product"] else "frame (no product mask)"
     if metrics["brightness"] < s.min_brightness:
-        reasons.append(f"too dark: mean luma {metrics['brightness']:.1f} < {s.min_brightness}")
+        reasons.append(f"too dark: {region} mean luma {metrics['brightness']:.1f} < {s.min_brightness}")
     if metrics["brightness"] > s.max_brightness:
-        reasons.append(f"overexposed: mean luma {metrics['brightness']:.1f} > {s.max_brightness}")
+        reasons.append(f"overexposed: {region} mean luma {metrics['brightness']:.1f} > {s.max_brightness}")
     for side in ("dark", "bright"):
         if metrics[f"clipped_{side}"] > s.max_clipped:
-            reasons.append(f"clipped {side}: {metrics[f'clipped_{side}']:.3f} of pixels > {s.max_clipped}")
+            reasons.append(f"clipped {side}: {metrics[f'clipped_{side}']:.3f} of {region} pixels > {s.max_clipped}")
     if metrics["absent_fraction"] > s.max_absent_fraction:
         reasons.append(f"product not visible: mask < {s.min_mask_fraction} of the frame in "
                        f"{metrics['absent_fraction']:.2f} of frames > {s.max_absent_fraction}")

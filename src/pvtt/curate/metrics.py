@@ -70,26 +70,67 @@ def motion_scores(clip: Clip, masks: Masks, tracks: Tracks, step: int = 32) -> d
     return out
 
 
+def _sample_indices(clip: Clip, n: int) -> np.ndarray:
+    return np.unique(np.linspace(0, clip.num_frames - 1, min(n, clip.num_frames)).round().astype(int))
+
+
 def _sample(clip: Clip, n: int) -> np.ndarray:
-    idx = np.unique(np.linspace(0, clip.num_frames - 1, min(n, clip.num_frames)).round().astype(int))
-    return clip.frames[idx]
+    return clip.frames[_sample_indices(clip, n)]
 
 
 def _luma(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
 
 
-def sharpness(clip: Clip, n: int = 8) -> dict[str, float]:
-    """Median over ``n`` sampled frames of the variance of the Laplacian of the luma."""
-    values = [float(cv2.Laplacian(_luma(f), cv2.CV_64F).var()) for f in _sample(clip, n)]
-    return {"sharpness": float(np.median(values))}
+def _product_regions(clip: Clip, masks: Masks, n: int, min_fraction: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(luma, product mask)`` of the sampled frames where the product covers at least ``min_fraction``."""
+    data = np.asarray(masks.data, bool)
+    out = []
+    for t in _sample_indices(clip, n):
+        if data[t].mean() >= min_fraction:
+            out.append((_luma(clip.frames[t]), data[t]))
+    return out
 
 
-def exposure(clip: Clip, n: int = 8) -> dict[str, float]:
-    """Mean luma (0-255) and the fractions of pixels clipped dark (<= 5) and bright (>= 250)."""
+def sharpness(clip: Clip, masks: Masks, n: int = 8, min_fraction: float = 0.002) -> dict[str, float]:
+    """Variance of the Laplacian of the luma, median over ``n`` sampled frames: of the whole frame, of the
+    product region (its mask dilated by 1% of the short side, so its outline counts), and the better of
+    the two as ``sharpness``.
+
+    Neither alone is fair: a product in focus before a plain or defocused backdrop scores low over the
+    whole frame, and a sharp but smooth or dark product scores low on its own.
+    """
+    frame_values = [float(cv2.Laplacian(_luma(f), cv2.CV_64F).var()) for f in _sample(clip, n)]
+    radius = max(1, round(0.01 * min(clip.width, clip.height)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    product_values = []
+    for luma, mask in _product_regions(clip, masks, n, min_fraction):
+        region = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+        product_values.append(float(cv2.Laplacian(luma, cv2.CV_64F)[region].var()))
+    frame = float(np.median(frame_values))
+    product = float(np.median(product_values)) if product_values else 0.0
+    return {"sharpness": max(frame, product), "frame_sharpness": frame, "product_sharpness": product}
+
+
+def _exposure_of(lum: np.ndarray) -> tuple[float, float, float]:
+    return float(lum.mean()), float((lum <= 5).mean()), float((lum >= 250).mean())
+
+
+def exposure(clip: Clip, masks: Masks, n: int = 8, min_fraction: float = 0.002) -> dict[str, float]:
+    """Mean luma (0-255) and the fractions of pixels clipped dark (<= 5) and bright (>= 250), of the product.
+
+    The product region is the masks of ``n`` sampled frames where the product covers at least
+    ``min_fraction`` of the frame; ``exposure_on_product`` is 0 when there is none and the whole frame
+    is measured instead. The whole frame's values are kept as ``frame_*``: a bright product on a black
+    backdrop has a dark frame but is well exposed.
+    """
     lum = np.stack([_luma(f) for f in _sample(clip, n)])
-    return {"brightness": float(lum.mean()), "clipped_dark": float((lum <= 5).mean()),
-            "clipped_bright": float((lum >= 250).mean())}
+    frame = _exposure_of(lum)
+    regions = _product_regions(clip, masks, n, min_fraction)
+    product = _exposure_of(np.concatenate([luma[mask] for luma, mask in regions])) if regions else frame
+    return {"brightness": product[0], "clipped_dark": product[1], "clipped_bright": product[2],
+            "exposure_on_product": float(bool(regions)), "frame_brightness": frame[0],
+            "frame_clipped_dark": frame[1], "frame_clipped_bright": frame[2]}
 
 
 def mask_presence(masks: Masks, min_fraction: float) -> dict[str, float]:

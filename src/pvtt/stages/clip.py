@@ -181,6 +181,7 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
+    version = "2"
     after = ("segment", "track")
 
     def __init__(self, workspace: Workspace, settings: CurateSettings, retry_failed: bool = True):
