@@ -142,6 +142,63 @@ def test_one_colour_clip_is_rejected_clearly(flat_clip):
     assert "too static" in text and "blurry: sharpness 0.0" in text and "product not visible" in text
 
 
+def studio_clip(backdrop: float, gain: float = 1.0, blur: float = 0.0, frames: int = 16) -> tuple[Clip, Masks]:
+    """The demo's white vase (80 px, its grain softened like a real glaze) sliding over a plain backdrop of luma
+    ``backdrop`` with a little sensor noise; every frame defocused by ``blur`` (Gaussian sigma, px) and scaled by
+    ``gain`` (below 1: under-exposed). Returns the clip and its true masks."""
+    from pvtt.demo import render_product
+
+    rng = np.random.default_rng(0)
+    vase = render_product(3, 80, 1)
+    alpha, rgb, (ph, pw) = vase[..., 3:4] / 255.0, cv2.GaussianBlur(vase[..., :3], (0, 0), 1.0), vase.shape[:2]
+    data = np.zeros((frames, 240, 320, 3), np.uint8)
+    masks = np.zeros((frames, 240, 320), bool)
+    for t in range(frames):
+        frame = np.full((240, 320, 3), float(backdrop)) + rng.normal(0, 0.5, (240, 320, 3))
+        x0, y0 = 80 + 4 * t, 80
+        frame[y0:y0 + ph, x0:x0 + pw] = frame[y0:y0 + ph, x0:x0 + pw] * (1 - alpha) + rgb * alpha
+        if blur:
+            frame = cv2.GaussianBlur(frame, (0, 0), blur)
+        data[t] = np.clip(frame * gain, 0, 255).astype(np.uint8)
+        masks[t, y0:y0 + ph, x0:x0 + pw] = vase[..., 3] >= 128
+    return Clip("studio", data, 20.0), Masks(masks)
+
+
+def _curate(clip: Clip, masks: Masks):
+    return curate(clip, masks, make_tracker(TrackSettings()).track(clip, masks), CurateSettings())
+
+
+def test_exposure_is_judged_on_the_product():
+    settings = CurateSettings()
+    on_black = _curate(*studio_clip(backdrop=4))
+    # the black backdrop makes the frame dark and clipped; the product itself is well exposed
+    assert on_black.metrics["frame_brightness"] < settings.min_brightness < on_black.metrics["brightness"]
+    assert on_black.metrics["frame_clipped_dark"] > settings.max_clipped > on_black.metrics["clipped_dark"]
+    assert on_black.metrics["exposure_on_product"] == 1.0 and on_black.passed, on_black.reasons
+    for backdrop in (4, 60):  # the same shot under-exposed, on black and on grey
+        dark = _curate(*studio_clip(backdrop=backdrop, gain=0.15))
+        assert [r for r in dark.reasons if r.startswith("too dark")] == [
+            f"too dark: product mean luma {dark.metrics['brightness']:.1f} < 30.0"], dark.reasons
+
+
+def test_exposure_falls_back_to_the_frame_without_a_product_mask():
+    clip, masks = studio_clip(backdrop=60, gain=0.15)
+    no_tracks = Tracks(np.zeros((clip.num_frames, 0, 2), np.float32), np.zeros((clip.num_frames, 0), bool))
+    result = curate(clip, Masks(np.zeros_like(masks.data)), no_tracks, CurateSettings())
+    assert result.metrics["exposure_on_product"] == 0.0
+    assert "too dark: frame (no product mask) mean luma" in " | ".join(result.reasons)
+
+
+def test_blur_is_judged_on_the_product_too():
+    settings = CurateSettings()
+    sharp = _curate(*studio_clip(backdrop=200))
+    # the plain backdrop alone would read as blurry; the product in focus keeps the clip
+    assert sharp.metrics["frame_sharpness"] < settings.min_sharpness < sharp.metrics["product_sharpness"]
+    assert sharp.metrics["sharpness"] == sharp.metrics["product_sharpness"] and sharp.passed, sharp.reasons
+    soft = _curate(*studio_clip(backdrop=200, blur=3.0))
+    assert any(r.startswith("blurry: sharpness") and "< 20.0" in r and "product" in r for r in soft.reasons)
+
+
 def test_masks_and_tracks_round_trip(tmp_path, segmented, tracked):
     path = tmp_path / "masks.bin"  # written as is, no suffix added
     save_masks(path, segmented)
@@ -192,5 +249,23 @@ def test_bracelet_first_frame_iou(dev_data):
     box = make_locator(LocateSettings()).locate(clip, photo, None)
     located = iou(segmenter.segment(clip, box).data[0], ref)
     hinted = iou(segmenter.segment(clip, mask_box(ref)).data[0], ref)
-    # honest floors measured on this clip (the 0.75 target is not reached by the classical backend)
-    assert located > 0.55 and hinted > 0.6, (located, hinted)
+    # honest floors measured on this clip (0.65 and 0.77): from the reference mask's box the classical backend
+    # reaches the 0.75 target; the located (saliency) box holds only 77% of the reference mask
+    assert located > 0.6 and hinted > 0.73, (located, hinted)
+
+
+def test_toys014_starts_after_its_fade_not_on_its_caption(dev_data, tmp_path):
+    """Real footage: TOYS014 fades in from black under a caption that stays on screen, so its first frames are
+    the caption on black. The clip starts once the fade is done, and locate finds the toy, not the caption."""
+    from pvtt.config import MediaSettings, NormalizeSettings, ShotSettings
+    from pvtt.media.video import read_video
+    from pvtt.normalize import normalize_video
+
+    result = normalize_video(dev_data / "videos" / "toys" / "TOYS014.mp4", tmp_path, "TOYS014", ShotSettings(),
+                             NormalizeSettings(), MediaSettings(preset="ultrafast"))
+    clip = result.clips[0]
+    assert clip.lead_in.get("fade-in", 0) >= 10 and clip.start_time >= 0.5, clip
+    frames, fps = read_video(clip.path, max_frames=2)
+    box = make_locator(LocateSettings()).locate(Clip("TOYS014", frames, fps), None, None)
+    # the caption box covers about 20-32% of the height; on the caption-on-black frame locate boxed it
+    assert box.y0 > 0.33 * clip.height and box.source == "saliency", box

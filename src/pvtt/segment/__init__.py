@@ -3,7 +3,8 @@
 Backends (chosen by ``segment.backend``):
 
 - ``classical`` (CPU, no weights): GrabCut on frame 0 seeded by the box, carried through the clip by
-  dense optical flow (DIS) and re-refined by GrabCut every few frames, with temporal majority smoothing.
+  dense optical flow (DIS) and re-refined by GrabCut every few frames, with temporal majority smoothing;
+  a colour-likelihood graph cut with a weak boundary term adds back the thin parts GrabCut cuts away.
 - ``sam2``: the SAM2 video predictor (GPU).
 
 A backend returns :class:`~pvtt.types.Masks` (``data`` (T,H,W) bool, ``confidence`` (T,) in [0, 1]) and
@@ -30,6 +31,7 @@ class SegmentSettings(Settings):
     work_long_side: int = Field(480, ge=64, description="Classical: long side (px) of the working resolution; masks are upsampled to the clip's size.")
     first_long_side: int = Field(960, ge=64, description="Classical: long side (px) at which frame 0 is segmented (thin products need the detail).")
     prior_distance: float = Field(12.0, ge=0, description="Classical: box pixels within this Lab distance of the margin's main colours start as probable background on frame 0 (0: plain GrabCut box init).")
+    cut_smoothness: float = Field(8.0, ge=0, description="Classical: boundary weight (nats per pixel of boundary) of the colour-likelihood graph cuts that add back the thin and low-contrast parts GrabCut cuts away (its own weight is 50): over the box on frame 0, over the warped mask in re-refinements (0: GrabCut alone).")
     flow_preset: Literal["ultrafast", "fast", "medium"] = Field("fast", description="Classical: DIS optical-flow preset (medium is ~4x slower).")
     grabcut_iterations: int = Field(5, ge=1, description="Classical: GrabCut iterations on frame 0.")
     refine_every: int = Field(4, ge=0, description="Classical: re-refine the flow-warped mask with GrabCut every N frames (0: never).")
@@ -37,6 +39,7 @@ class SegmentSettings(Settings):
     refine_below: float = Field(0.8, ge=0, le=1, description="Classical: also re-refine when the previous frame's confidence falls below this.")
     min_refine_agreement: float = Field(0.6, ge=0, le=1, description="Classical: a re-refined mask whose IoU with the warped mask is below this is discarded (GrabCut drifted).")
     band: float = Field(0.08, ge=0, le=1, description="Classical: width of the uncertain band around the warped mask, as a fraction of its box's diagonal.")
+    flow_prior: float = Field(4.0, ge=0, description="Classical: when a re-refinement adds back thin parts, the warped mask counts this many nats (log-likelihood ratio) for the product inside it and against it outside, so that only parts the flow carried come back.")
     smooth: bool = Field(True, description="Classical: majority vote over the flow-aligned masks of frames t-1, t, t+1.")
     min_first_area: float = Field(0.0005, ge=0, le=1, description="Smallest first-frame mask accepted, as a fraction of the frame.")
     sam2: Sam2Settings = Field(default_factory=Sam2Settings, description="Settings of the 'sam2' backend.")
