@@ -94,6 +94,27 @@ def test_segment_rejects_a_box_outside_the_frame(case):
         make_segmenter(SegmentSettings()).segment(clip, Box(400, 300, 500, 400))
 
 
+def test_a_rough_box_grows_where_the_product_runs_out_of_it():
+    """A pan whose handle sticks out of a low-confidence box is found with its handle; a box from the catalog is
+    trusted as given; neither a same-coloured object nor a touching one of another colour is taken in."""
+    from pvtt.synth import textured_background
+
+    frame = (0.35 * textured_background(240, 320, seed=3)).astype(np.uint8) + 150  # pale cloth (a pink disc at left)
+    truth = np.zeros((240, 320), np.uint8)
+    cv2.circle(truth, (150, 120), 40, 1, -1)
+    truth[114:126, 150:262] = 1  # the handle
+    truth = truth > 0
+    other = np.zeros((240, 320), bool)
+    other[60:90, 215:245] = True
+    frame[truth | other] = (40, 30, 90)
+    clip = Clip("pan", np.stack([frame] * 3), 10.0)
+    cut = (108, 78, 194, 162)  # the pan's body only
+    rough = make_segmenter(SegmentSettings()).segment(clip, Box(*cut, confidence=0.2, source="saliency")).data[0]
+    trusted = make_segmenter(SegmentSettings()).segment(clip, Box(*cut, confidence=1.0, source="catalog")).data[0]
+    assert iou(rough, truth) > 0.9 and not (rough & other).any() and (rough & ~truth).sum() < 0.03 * truth.sum()
+    assert iou(trusted, truth) < 0.88 and not trusted[:, 200:].any()
+
+
 def test_tracks_follow_the_true_motion(case, tracked):
     clip, truth, _ = case
     hom = truth["homographies"]
@@ -127,6 +148,15 @@ def test_curate_passes_a_moving_case_and_rejects_a_static_one(case, segmented, t
     result = curate(static_clip, still, tracks, CurateSettings())
     assert not result.passed
     assert any(r.startswith("too static: motion 0.0") and "< 0.0005" in r for r in result.reasons), result.reasons
+
+
+def test_curate_rejects_a_mask_that_spreads_over_the_frame(case, segmented, tracked):
+    clip, _, _ = case
+    spread = Masks(segmented.data.copy())
+    spread.data[len(spread.data) // 2:, 10:-10, 10:-10] = True  # half-way through, the mask takes the backdrop
+    result = curate(clip, spread, tracked, CurateSettings())
+    assert result.metrics["mask_fraction_max"] > 0.8 and segmented.data.mean() < 0.3
+    assert any(r.startswith("mask spread over the frame: it covers up to 0.") for r in result.reasons), result.reasons
 
 
 def test_one_colour_clip_is_rejected_clearly(flat_clip):
@@ -249,9 +279,9 @@ def test_bracelet_first_frame_iou(dev_data):
     box = make_locator(LocateSettings()).locate(clip, photo, None)
     located = iou(segmenter.segment(clip, box).data[0], ref)
     hinted = iou(segmenter.segment(clip, mask_box(ref)).data[0], ref)
-    # honest floors measured on this clip (0.65 and 0.77): from the reference mask's box the classical backend
-    # reaches the 0.75 target; the located (saliency) box holds only 77% of the reference mask
-    assert located > 0.6 and hinted > 0.73, (located, hinted)
+    # honest floors measured on this clip (0.80 and 0.77): the located (saliency) box holds only 77% of the
+    # reference mask; the mask runs out of its top and left, which grow until the bracelets fit
+    assert box.source == "saliency" and located > 0.75 and hinted > 0.73, (located, hinted)
 
 
 def test_toys014_starts_after_its_fade_not_on_its_caption(dev_data, tmp_path):

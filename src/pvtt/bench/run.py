@@ -66,10 +66,15 @@ def score_case(case: Path, ws: Workspace, bad_psnr: float) -> CaseScore:
     from pvtt.segment.io import load_masks
     from pvtt.track import load_tracks
 
-    truth = np.load(case / "truth.npz")
-    metrics: dict[str, Any] = {}
-    reached = "normalize"
     clip_id = f"{case.name}-s00-w00"
+    # the clip starts after any lead-in normalize skipped (a fade-in): line the truth up with its first frame
+    norm = ws.read_record("normalize", case.name)
+    clips = {c["clip_id"]: c for c in (norm.outputs.get("clips", []) if norm is not None else [])}
+    start = round(clips[clip_id]["start_time"] * clips[clip_id]["fps"]) if clip_id in clips else 0
+    with np.load(case / "truth.npz") as data:
+        truth = {key: data[key][start:] for key in ("masks_a", "masks_b", "homographies")}
+    metrics: dict[str, Any] = {"start_frame": start}
+    reached = "normalize"
     seg = ws.read_record("segment", clip_id)
     if seg is not None and seg.status is Status.DONE:
         reached = "segment"
@@ -95,6 +100,7 @@ def score_case(case: Path, ws: Workspace, bad_psnr: float) -> CaseScore:
         if "edited_path" in pair.outputs:
             edited, _ = read_video(ws.abs(pair.outputs["edited_path"]))
             target, _ = read_video(case / "video_b.mp4")
+            target = target[start:]
             n = min(len(edited), len(target))
             edited, target = edited[:n], target[:n]
             region = truth["masks_a"][:n] | truth["masks_b"][:n]

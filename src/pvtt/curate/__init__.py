@@ -31,6 +31,7 @@ class CurateSettings(Settings):
     max_brightness: float = Field(230.0, ge=0, le=255, description="Above this the clip is overexposed: mean luma (0-255) of the product (as for min_brightness).")
     max_clipped: float = Field(0.3, ge=0, le=1, description="Largest fraction of the product's pixels at luma <= 5 or >= 250 (each side); black or white backdrops around it do not count.")
     min_mask_fraction: float = Field(0.002, ge=0, le=1, description="A frame whose product mask covers less than this fraction of the frame counts as 'product absent'.")
+    max_mask_fraction: float = Field(0.6, ge=0, le=1, description="Largest fraction of the frame the product mask may cover on any frame. A mask beyond it has most likely spread onto the backdrop or the hands (and a product that large leaves little scene to keep).")
     max_absent_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of frames where the product may be absent or tiny.")
     sample_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for blur and exposure.")
     near_duplicate_threshold: float = Field(0.95, ge=-1, le=1, description="Cosine similarity of clip embeddings (see clip_embedding) at or above which a later clip is a near-duplicate of an earlier one.")
@@ -74,6 +75,9 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings) -
     if metrics["absent_fraction"] > s.max_absent_fraction:
         reasons.append(f"product not visible: mask < {s.min_mask_fraction} of the frame in "
                        f"{metrics['absent_fraction']:.2f} of frames > {s.max_absent_fraction}")
+    if metrics["mask_fraction_max"] > s.max_mask_fraction:
+        reasons.append(f"mask spread over the frame: it covers up to {metrics['mask_fraction_max']:.2f} of the frame "
+                       f"> {s.max_mask_fraction} (most likely backdrop or hands, not the product)")
     return CurateResult(not reasons, reasons, {k: float(v) for k, v in metrics.items()})
 
 

@@ -134,10 +134,11 @@ def exposure(clip: Clip, masks: Masks, n: int = 8, min_fraction: float = 0.002) 
 
 
 def mask_presence(masks: Masks, min_fraction: float) -> dict[str, float]:
-    """Median mask area (fraction of the frame) and the fraction of frames below ``min_fraction``."""
+    """Median and largest mask area (fractions of the frame) and the fraction of frames below ``min_fraction``."""
     data = np.asarray(masks.data, bool)
     frac = data.reshape(data.shape[0], -1).mean(axis=1)
-    return {"mask_fraction": float(np.median(frac)), "absent_fraction": float((frac < min_fraction).mean())}
+    return {"mask_fraction": float(np.median(frac)), "mask_fraction_max": float(frac.max()),
+            "absent_fraction": float((frac < min_fraction).mean())}
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:

@@ -32,6 +32,8 @@ class SegmentSettings(Settings):
     first_long_side: int = Field(960, ge=64, description="Classical: long side (px) at which frame 0 is segmented (thin products need the detail).")
     prior_distance: float = Field(12.0, ge=0, description="Classical: box pixels within this Lab distance of the margin's main colours start as probable background on frame 0 (0: plain GrabCut box init).")
     cut_smoothness: float = Field(8.0, ge=0, description="Classical: boundary weight (nats per pixel of boundary) of the colour-likelihood graph cuts that add back the thin and low-contrast parts GrabCut cuts away (its own weight is 50): over the box on frame 0, over the warped mask in re-refinements (0: GrabCut alone).")
+    grow_below: float = Field(0.5, ge=0, le=1, description="Classical: a box whose confidence is below this (saliency, a weak detection) is a rough hint: where the frame-0 mask runs into one of its sides, that side moves out by a quarter of the box and frame 0 is segmented again (0: never).")
+    grow_steps: int = Field(2, ge=0, description="Classical: most times a rough box grows.")
     flow_preset: Literal["ultrafast", "fast", "medium"] = Field("fast", description="Classical: DIS optical-flow preset (medium is ~4x slower).")
     grabcut_iterations: int = Field(5, ge=1, description="Classical: GrabCut iterations on frame 0.")
     refine_every: int = Field(4, ge=0, description="Classical: re-refine the flow-warped mask with GrabCut every N frames (0: never).")

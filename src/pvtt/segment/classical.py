@@ -3,7 +3,10 @@
 Frame 0 is segmented at up to ``first_long_side``, the rest at ``work_long_side``; the soft masks are
 upsampled at the end.
 
-1. GrabCut seeded by the box (outside = background) on frame 0, local to the box plus a margin.
+1. GrabCut seeded by the box (outside = background) on frame 0, local to the box plus a margin. A box
+   of low confidence (``grow_below``) is a rough hint: the sides the mask runs into move out by a quarter
+   of the box and frame 0 is segmented again (``grow_steps`` times at most), keeping the parts that
+   reach into the first box.
 2. DIS optical flow from each frame back to the previous one; the previous soft mask is pulled along
    it (backward warping leaves no holes; what leaves the frame falls off the border).
 3. Every ``refine_every`` frames, or when confidence drops, GrabCut re-segments the frame with the
@@ -220,6 +223,54 @@ def likelihood_cut(lab: np.ndarray, product: Gmm, background: Gmm, region: np.nd
     return out
 
 
+def sides_crossed(mask: np.ndarray, box: tuple[int, int, int, int], min_run: float = 0.01) -> list[str]:
+    """The sides of ``box`` that ``mask`` runs into: mask pixels within 3 px inside the side along at least
+    ``min_run`` of its length. A product cut off by too small a box crosses the side there."""
+    x0, y0, x1, y1 = box
+    strips = {"top": mask[y0:y0 + 3, x0:x1].any(axis=0), "bottom": mask[max(y0, y1 - 3):y1, x0:x1].any(axis=0),
+              "left": mask[y0:y1, x0:x0 + 3].any(axis=1), "right": mask[y0:y1, max(x0, x1 - 3):x1].any(axis=1)}
+    return [side for side, run in strips.items() if run.size and run.mean() >= min_run]
+
+
+def grow_box(box: tuple[int, int, int, int], sides: list[str], fraction: float, width: int,
+             height: int) -> tuple[int, int, int, int]:
+    """``box`` with each of ``sides`` moved out by ``fraction`` of the box's size, inside the image."""
+    x0, y0, x1, y1 = box
+    dx, dy = max(1, round(fraction * (x1 - x0))), max(1, round(fraction * (y1 - y0)))
+    return (max(0, x0 - dx) if "left" in sides else x0, max(0, y0 - dy) if "top" in sides else y0,
+            min(width, x1 + dx) if "right" in sides else x1, min(height, y1 + dy) if "bottom" in sides else y1)
+
+
+def _parts_in(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The connected parts of ``mask`` that reach into ``box``."""
+    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    x0, y0, x1, y1 = box
+    inside = np.unique(labels[y0:y1, x0:x1])
+    return np.isin(labels, inside[inside > 0])
+
+
+def extension(image: np.ndarray, first: np.ndarray, box: tuple[int, int, int, int],
+              grown: np.ndarray) -> np.ndarray:
+    """``first`` (the mask found in ``box``) plus what ``grown`` (found in a larger box) adds in the product's
+    colours: a new pixel is kept where a colour model of ``first`` explains it better than one of the rest of
+    the box and its margin, and only parts connected into the box are kept. An object that merely touches
+    the product (another item, a hand) is not taken in with it."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box
+    mx, my = max(8, (x1 - x0) // 4), max(8, (y1 - y0) // 4)
+    near = np.zeros((h, w), bool)
+    near[max(0, y0 - my):y1 + my, max(0, x0 - mx):x1 + mx] = True
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    product, background = colour_model(lab, first, 2000), colour_model(lab, near & ~first, 6000)
+    new = grown & ~first
+    if product is None or background is None or not new.any():
+        return first
+    x = lab[new].astype(np.float64)
+    added = np.zeros((h, w), bool)
+    added[new] = _gmm_loglik(x, product) > _gmm_loglik(x, background)
+    return _parts_in(first | added, box)
+
+
 def grabcut_box(image: np.ndarray, box: tuple[int, int, int, int], iterations: int,
                 prior_distance: float = 12.0, smoothness: float = 8.0) -> np.ndarray:
     """Foreground of ``image`` (RGB) inside ``box`` (x0, y0, x1, y1), by GrabCut on the box plus a margin.
@@ -343,7 +394,19 @@ class ClassicalSegmenter(Segmenter):
         frame0 = cv2.resize(clip.frames[0], (w0, h0), interpolation=cv2.INTER_AREA) if s0 < 1 else clip.frames[0]
         rect = (int(np.floor(box.x0 * s0)), int(np.floor(box.y0 * s0)), int(np.ceil(box.x1 * s0)),
                 int(np.ceil(box.y1 * s0)))
-        first_hi = grabcut_box(frame0, rect, s.grabcut_iterations, s.prior_distance, s.cut_smoothness)
+        first_hi = first_hi_box = grabcut_box(frame0, rect, s.grabcut_iterations, s.prior_distance,
+                                              s.cut_smoothness)
+        if box.confidence < s.grow_below:
+            # a rough box (saliency, a weak detection) may cut the product off: move out the sides the mask
+            # runs into and segment again; parts wholly outside the first box are other objects
+            grown = rect
+            for _ in range(s.grow_steps):
+                larger = grow_box(grown, sides_crossed(first_hi, grown), 0.25, w0, h0)
+                if larger == grown:
+                    break
+                grown = larger
+                found = grabcut_box(frame0, grown, s.grabcut_iterations, s.prior_distance, s.cut_smoothness)
+                first_hi = extension(frame0, first_hi_box, rect, found)
         if first_hi.mean() < s.min_first_area:
             raise RejectItem(f"empty first-frame mask: {first_hi.mean():.5f} of the frame kept "
                              f"< {s.min_first_area} inside box {tuple(round(v) for v in box.as_tuple())}")
