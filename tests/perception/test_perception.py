@@ -81,6 +81,18 @@ def test_locate_hint_and_saliency(case):
     assert sal.source == "saliency" and box_iou(sal, mask_box(truth["masks_a"][0])) > 0.2
 
 
+def test_saliency_box_does_not_depend_on_earlier_random_draws(case):
+    """OpenCV's k-means++ draws from a global RNG: whatever ran before, the same frame gives the same box."""
+    clip, _, _ = case
+    locator = make_locator(LocateSettings())
+    boxes = []
+    for seed in (1, 2):
+        cv2.setRNGSeed(seed)
+        cv2.randu(np.zeros((50, 50), np.float32), 0, 1)
+        boxes.append(locator.locate(clip, None, None))
+    assert boxes[0] == boxes[1]
+
+
 def test_segment_follows_the_product(case, segmented):
     _, truth, _ = case
     ious = [iou(segmented.data[t], truth["masks_a"][t]) for t in range(len(segmented.data))]
@@ -279,7 +291,7 @@ def test_bracelet_first_frame_iou(dev_data):
     box = make_locator(LocateSettings()).locate(clip, photo, None)
     located = iou(segmenter.segment(clip, box).data[0], ref)
     hinted = iou(segmenter.segment(clip, mask_box(ref)).data[0], ref)
-    # honest floors measured on this clip (0.80 and 0.77): the located (saliency) box holds only 77% of the
+    # honest floors measured on this clip (0.77 and 0.77): the located (saliency) box holds only 77% of the
     # reference mask; the mask runs out of its top and left, which grow until the bracelets fit
     assert box.source == "saliency" and located > 0.75 and hinted > 0.73, (located, hinted)
 

@@ -118,6 +118,7 @@ class ClassicalCutter(Cutter):
         samples = lab[border]
         k = 3
         criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+        cv2.setRNGSeed(0)  # k-means++ and GrabCut draw from OpenCV's global RNG: same photo, same cutout
         _, labels, centres = cv2.kmeans(samples, k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
         counts = np.bincount(labels.ravel(), minlength=k)
         major = centres[counts >= 0.1 * len(samples)]

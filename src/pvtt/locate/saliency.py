@@ -40,6 +40,7 @@ def saliency_map(frame: np.ndarray, size: int = 128) -> np.ndarray:
     border = np.concatenate([lab[:3].reshape(-1, 3), lab[-3:].reshape(-1, 3), lab[:, :3].reshape(-1, 3),
                              lab[:, -3:].reshape(-1, 3)])
     k = min(4, len(border))
+    cv2.setRNGSeed(0)  # k-means++ draws from OpenCV's global RNG: seed it, or the box depends on earlier calls
     _, _, centres = cv2.kmeans(border, k, None, (cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0), 2, cv2.KMEANS_PP_CENTERS)
     dist = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=-1), axis=-1)
     colour = np.clip(dist / 60.0, 0, 1)  # ~60 Lab units = clearly distinct

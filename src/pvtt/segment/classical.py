@@ -5,8 +5,8 @@ upsampled at the end.
 
 1. GrabCut seeded by the box (outside = background) on frame 0, local to the box plus a margin. A box
    of low confidence (``grow_below``) is a rough hint: the sides the mask runs into move out by a quarter
-   of the box and frame 0 is segmented again (``grow_steps`` times at most), keeping the parts that
-   reach into the first box.
+   of the box (``grow_steps`` times at most) and the new ring is labelled by the colour-likelihood cut
+   below, keeping the parts that connect into the first box.
 2. DIS optical flow from each frame back to the previous one; the previous soft mask is pulled along
    it (backward warping leaves no holes; what leaves the frame falls off the border).
 3. Every ``refine_every`` frames, or when confidence drops, GrabCut re-segments the frame with the
@@ -249,26 +249,37 @@ def _parts_in(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.isin(labels, inside[inside > 0])
 
 
-def extension(image: np.ndarray, first: np.ndarray, box: tuple[int, int, int, int],
-              grown: np.ndarray) -> np.ndarray:
-    """``first`` (the mask found in ``box``) plus what ``grown`` (found in a larger box) adds in the product's
-    colours: a new pixel is kept where a colour model of ``first`` explains it better than one of the rest of
-    the box and its margin, and only parts connected into the box are kept. An object that merely touches
-    the product (another item, a hand) is not taken in with it."""
+def extend_past_box(image: np.ndarray, first: np.ndarray, box: tuple[int, int, int, int], steps: int,
+                    smoothness: float) -> np.ndarray:
+    """``first`` (the mask found in ``box``) followed past the sides of the box it runs into.
+
+    Each step moves those sides out by a quarter of the box and labels the new ring by a
+    :func:`likelihood_cut` between colour models of ``first`` and of the rest of the box and its margin, with
+    ``first`` kept; only parts connected into the box count. An object that merely touches the product (another
+    item, a hand) is not taken in with it, and no GrabCut runs again: a step costs a fraction of a second.
+    """
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     mx, my = max(8, (x1 - x0) // 4), max(8, (y1 - y0) // 4)
     near = np.zeros((h, w), bool)
     near[max(0, y0 - my):y1 + my, max(0, x0 - mx):x1 + mx] = True
+    in_box = np.zeros((h, w), bool)
+    in_box[y0:y1, x0:x1] = True
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
     product, background = colour_model(lab, first, 2000), colour_model(lab, near & ~first, 6000)
-    new = grown & ~first
-    if product is None or background is None or not new.any():
+    if product is None or background is None:
         return first
-    x = lab[new].astype(np.float64)
-    added = np.zeros((h, w), bool)
-    added[new] = _gmm_loglik(x, product) > _gmm_loglik(x, background)
-    return _parts_in(first | added, box)
+    mask, grown = first, box
+    for _ in range(steps):
+        larger = grow_box(grown, sides_crossed(mask, grown), 0.25, w, h)
+        if larger == grown:
+            break
+        grown = larger
+        ring = np.zeros((h, w), bool)
+        ring[grown[1]:grown[3], grown[0]:grown[2]] = True
+        ring &= ~in_box | first
+        mask = _parts_in(first | likelihood_cut(lab, product, background, ring, smoothness, keep=first), box)
+    return mask
 
 
 def grabcut_box(image: np.ndarray, box: tuple[int, int, int, int], iterations: int,
@@ -394,19 +405,9 @@ class ClassicalSegmenter(Segmenter):
         frame0 = cv2.resize(clip.frames[0], (w0, h0), interpolation=cv2.INTER_AREA) if s0 < 1 else clip.frames[0]
         rect = (int(np.floor(box.x0 * s0)), int(np.floor(box.y0 * s0)), int(np.ceil(box.x1 * s0)),
                 int(np.ceil(box.y1 * s0)))
-        first_hi = first_hi_box = grabcut_box(frame0, rect, s.grabcut_iterations, s.prior_distance,
-                                              s.cut_smoothness)
-        if box.confidence < s.grow_below:
-            # a rough box (saliency, a weak detection) may cut the product off: move out the sides the mask
-            # runs into and segment again; parts wholly outside the first box are other objects
-            grown = rect
-            for _ in range(s.grow_steps):
-                larger = grow_box(grown, sides_crossed(first_hi, grown), 0.25, w0, h0)
-                if larger == grown:
-                    break
-                grown = larger
-                found = grabcut_box(frame0, grown, s.grabcut_iterations, s.prior_distance, s.cut_smoothness)
-                first_hi = extension(frame0, first_hi_box, rect, found)
+        first_hi = grabcut_box(frame0, rect, s.grabcut_iterations, s.prior_distance, s.cut_smoothness)
+        if box.confidence < s.grow_below:  # a rough box (saliency, a weak detection) may cut the product off
+            first_hi = extend_past_box(frame0, first_hi, rect, s.grow_steps, s.grow_smoothness)
         if first_hi.mean() < s.min_first_area:
             raise RejectItem(f"empty first-frame mask: {first_hi.mean():.5f} of the frame kept "
                              f"< {s.min_first_area} inside box {tuple(round(v) for v in box.as_tuple())}")

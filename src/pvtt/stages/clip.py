@@ -68,6 +68,7 @@ class LocateStage(ClipStage):
     """The product's box on the clip's first frame: catalog box → the template's own photo → saliency."""
 
     name = "locate"
+    version = "2"
 
     def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True):
         super().__init__(workspace, settings, retry_failed)
@@ -112,6 +113,7 @@ class SegmentStage(ClipStage):
     """Per-frame product masks from the located box; stored compactly and as a lossless mask video."""
 
     name = "segment"
+    version = "2"
     after = ("locate",)
 
     def __init__(self, workspace: Workspace, settings: SegmentSettings, retry_failed: bool = True, crf: int = 18):

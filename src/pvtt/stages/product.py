@@ -14,7 +14,7 @@ from pvtt.store import Workspace, atomic_path
 
 class CutoutStage(Stage[ProductItem]):
     name = "cutout"
-    version = "1"
+    version = "2"
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True):
         super().__init__(workspace, retry_failed)
