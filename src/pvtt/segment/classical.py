@@ -400,7 +400,11 @@ class ClassicalSegmenter(Segmenter):
         small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in clip.frames])
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]
         # 3. frame 0
-        s0 = min(1.0, s.first_long_side / max(height, width))
+        # GrabCut's time grows with the pixels of the box and its margin; a large product keeps its detail at a
+        # lower scale, so the scale is capped by first_max_pixels (never below the working resolution)
+        crop = min(width, 1.5 * (box.x1 - box.x0)) * min(height, 1.5 * (box.y1 - box.y0))
+        s0 = min(1.0, s.first_long_side / max(height, width), float(np.sqrt(s.first_max_pixels / max(crop, 1.0))))
+        s0 = max(s0, scale)
         w0, h0 = max(8, round(width * s0)), max(8, round(height * s0))
         frame0 = cv2.resize(clip.frames[0], (w0, h0), interpolation=cv2.INTER_AREA) if s0 < 1 else clip.frames[0]
         rect = (int(np.floor(box.x0 * s0)), int(np.floor(box.y0 * s0)), int(np.ceil(box.x1 * s0)),
