@@ -43,6 +43,9 @@ def test_every_stage_has_records_and_the_dataset_is_written(built):
     for stage in ("normalize", "locate", "segment", "track", "curate", "dedup", "erase", "cutout", "synthesize"):
         assert ws.records(stage), stage
     assert summary.counts["synthesize"]["done"] >= 2
+    for record in ws.records("track"):  # the demo's products are tracked to well under a pixel
+        if record.status is Status.DONE:
+            assert 0 <= record.metrics["fb_median"] < 1.0 and 0 <= record.metrics["visible_last"] <= 1, record.metrics
     rows = [json.loads(line) for line in (root / "dataset/annotations/pairs.jsonl").read_text().splitlines()]
     assert {r["mode"] for r in rows} >= {"replace", "reversed"}
     for row in rows:

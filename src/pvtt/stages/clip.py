@@ -23,7 +23,7 @@ from pvtt.segment import SegmentSettings, make_segmenter
 from pvtt.segment.io import load_masks, save_masks
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
-from pvtt.track import TrackSettings, load_tracks, make_tracker, save_tracks
+from pvtt.track import TrackSettings, forward_backward_error, load_tracks, make_tracker, save_tracks
 from pvtt.types import Box, ItemRecord, Masks, Status
 
 
@@ -154,6 +154,7 @@ class TrackStage(ClipStage):
     """Semantic points on the product, tracked through the clip with visibility."""
 
     name = "track"
+    version = "2"  # 2: records the forward-backward error
     after = ("segment",)
 
     def __init__(self, workspace: Workspace, settings: TrackSettings, retry_failed: bool = True):
@@ -173,9 +174,12 @@ class TrackStage(ClipStage):
         with atomic_path(path) as tmp:
             save_tracks(tmp, tracks)
         visible = tracks.visible
+        fb = forward_backward_error(video, tracks, self.settings.window, self.settings.levels)
         metrics = {"num_points": tracks.num_points,
                    "visible_last": round(float(visible[-1].mean()) if visible.size else 0.0, 4),
-                   "visible_mean": round(float(visible.mean()) if visible.size else 0.0, 4)}
+                   "visible_mean": round(float(visible.mean()) if visible.size else 0.0, 4),
+                   # px, over visible steps; NaN (no visible step) is written as null
+                   "fb_median": round(float(np.nanmedian(fb)), 3) if np.isfinite(fb).any() else None}
         return {"tracks_path": self.workspace.rel(path)}, metrics
 
 
