@@ -138,17 +138,22 @@ def bench_sam2(clip: Clip, args) -> None:
 
 
 # --- Depth Anything V2 Large -------------------------------------------------------------------------
-def bench_depth(clip: Clip, args) -> None:
+def depth_anything_v2_large():
+    """Depth Anything V2-Large (335 M) from its published config, random weights, bf16 on the GPU."""
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-
-    from pvtt.depth.depth_anything import DepthAnythingEstimator
 
     backbone = Dinov2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, image_size=518,
                             patch_size=14, out_indices=[5, 12, 18, 24], reshape_hidden_states=False,
                             apply_layernorm=True, layerscale_value=1.0)
     config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=1024,
                                  neck_hidden_sizes=[256, 512, 1024, 1024], fusion_hidden_size=256)
-    model = build(DepthAnythingForDepthEstimation, config)
+    return build(DepthAnythingForDepthEstimation, config)
+
+
+def bench_depth(clip: Clip, args) -> None:
+    from pvtt.depth.depth_anything import DepthAnythingEstimator
+
+    model = depth_anything_v2_large()
     est = DepthAnythingEstimator(device="cuda", dtype="bf16", batch_size=16)
     est.setup(model=model)
     n = clip.num_frames

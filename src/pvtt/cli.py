@@ -18,6 +18,7 @@ from rich.table import Table
 from pvtt import __version__
 from pvtt.config import PipelineConfig, dump_config, load_config
 from pvtt.errors import BadInput, ConfigError, WorkspaceBusy
+from pvtt.models import ModelNotAvailable
 from pvtt.store import Workspace
 from pvtt.types import Status
 
@@ -58,7 +59,7 @@ def _run(fn, *args, **kwargs):
         return fn(*args, **kwargs)
     except WorkspaceBusy as exc:
         _fail(str(exc), 3)
-    except (BadInput, ConfigError) as exc:
+    except (BadInput, ConfigError, ModelNotAvailable) as exc:
         _fail(str(exc), 2)
 
 

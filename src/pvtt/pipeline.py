@@ -125,6 +125,34 @@ def analyze(workspace: str | Path, config: PipelineConfig, runner: Runner | None
     return summary
 
 
+def _strategy_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary, clips: list) -> list:
+    """The clip artifacts the propagation strategy needs: the depth video (``vace-depth``; ``auto``, which
+    goes on without it when the depth weights are missing) and the motion LoRA (``motion-lora``).
+    Returns the clips whose required artifacts are done."""
+    from pvtt.models import ModelNotAvailable
+    from pvtt.propagate import depth_need
+    from pvtt.stages.clip import DepthStage, MotionLoraStage
+
+    retry = config.runner.retry_failed
+    need = depth_need(config.propagate)
+    if need:
+        try:
+            records = runner.run(DepthStage(ws, config.depth, retry, config.media.crf), clips, "depth")
+        except ModelNotAvailable as exc:
+            if need == "required":
+                raise
+            log.warning("depth: %s; propagate auto chooses vace-points or warp for every pair", exc)
+        else:
+            summary.add(records)
+            if need == "required":
+                clips = _passing(records, clips)
+    if config.propagate.backend == "motion-lora":
+        records = runner.run(MotionLoraStage(ws, config.propagate, retry), clips, "motion_lora")
+        summary.add(records)
+        clips = _passing(records, clips)
+    return clips
+
+
 def _own_runner(config: PipelineConfig, stack: contextlib.ExitStack) -> Runner:
     runner = make_runner(config.runner)
     if hasattr(runner, "close"):
@@ -134,7 +162,7 @@ def _own_runner(config: PipelineConfig, stack: contextlib.ExitStack) -> Runner:
 
 def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, workspace: str | Path | None = None,
           runner: Runner | None = None) -> RunSummary:
-    """Everything: prepare → analyze → erase, cutout → pairing → synthesize → export into ``out``."""
+    """Everything: prepare → analyze → erase (+ depth / motion LoRA), cutout → pairing → synthesize → export."""
     from pvtt.clips import collect_products
     from pvtt.export import export_dataset
     from pvtt.stages.clip import EraseStage
@@ -149,11 +177,12 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
         runner = runner or _own_runner(config, stack)
         # 1. per template and per product photo
         _prepare_steps(ws, Path(catalog_path), config, runner, summary)
-        # 2. per clip: perception and curation, then the clean background
+        # 2. per clip: perception and curation, the clean background, what the propagation strategy needs
         clips = _analyze_steps(ws, config, runner, summary)
         records = runner.run(EraseStage(ws, config.erase, retry, config.media.crf), clips, "erase")
         summary.add(records)
         clips = _passing(records, clips)
+        clips = _strategy_steps(ws, config, runner, summary, clips)
         # 3. per product: cutout
         products = collect_products(ws)
         records = runner.run(CutoutStage(ws, config.cutout, retry), products, "cutout")

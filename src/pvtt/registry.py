@@ -13,11 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from pvtt.types import Resources
+
 
 class Backend:
     """Base class of every stage backend."""
 
     name: str = ""
+
+    @property
+    def resources(self) -> Resources:
+        """What one call needs; the stage that holds the backend declares it to the runners. Default: one CPU."""
+        return Resources()
 
     def setup(self) -> None:
         """Load heavy state once per worker. The default has nothing to load."""

@@ -12,37 +12,47 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from pvtt.errors import BadInput, RejectItem
 from pvtt.store import Workspace
-from pvtt.types import ItemRecord, Status
+from pvtt.types import ItemRecord, Resources, Status
 
 log = logging.getLogger("pvtt")
 
 Item = TypeVar("Item")
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What one call of a stage needs; runners use it for placement (Ray), the local runner ignores GPUs."""
-
-    cpus: float = 1.0
-    gpus: float = 0.0
-    gpu_memory_gb: float = 0.0
-
-
 class Stage(Generic[Item]):
+    """Base of every stage. A stage that calls backends lists them in :meth:`backends`: they are
+    constructed (cheaply) with the stage, set up once per worker, and their needs are the stage's
+    :attr:`resources`."""
+
     name: str = ""
-    resources: Resources = Resources()
 
     def __init__(self, workspace: Workspace, retry_failed: bool = True):
         self.workspace = workspace
         self.retry_failed = retry_failed
+        self._ready = False
+
+    def backends(self) -> tuple[Any, ...]:
+        """The backend objects this stage calls (none by default)."""
+        return ()
+
+    @property
+    def resources(self) -> Resources:
+        """What one call needs: one CPU, plus whatever its backends need (a model backend: a GPU)."""
+        needs = Resources()
+        for backend in self.backends():
+            needs = needs | backend.resources
+        return needs
 
     def setup(self) -> None:
-        """Load heavy state (weights) once per worker."""
+        """Load heavy state (the backends' weights) once per worker; later calls do nothing."""
+        if not self._ready:
+            for backend in self.backends():
+                backend.setup()
+            self._ready = True
 
     def item_id(self, item: Item) -> str:
         return str(item.id)  # type: ignore[attr-defined]
@@ -68,6 +78,9 @@ class Stage(Generic[Item]):
             cached.metrics["cached"] = True
             return cached
         start = time.perf_counter()
+        # weights load on the first item that is not cached; a setup that fails (weights missing) is a broken
+        # precondition of the whole stage, not of this item: it stops the run, with its message
+        self.setup()
         try:
             outputs, metrics = self.run(item, key)
             record = ItemRecord(self.name, item_id, key, Status.DONE, outputs=outputs, metrics=metrics)

@@ -24,6 +24,21 @@ class Status(str, Enum):
     FAILED = "failed"  # the input is broken or the stage raised; the error says why
 
 
+@dataclass(frozen=True)
+class Resources:
+    """What one call of a stage (or backend) needs; runners use it for placement (Ray), the local runner
+    runs a stage that needs a GPU in one process."""
+
+    cpus: float = 1.0
+    gpus: float = 0.0
+    gpu_memory_gb: float = 0.0
+
+    def __or__(self, other: "Resources") -> "Resources":
+        """What a call that uses both needs (the larger of each)."""
+        return Resources(max(self.cpus, other.cpus), max(self.gpus, other.gpus),
+                         max(self.gpu_memory_gb, other.gpu_memory_gb))
+
+
 @dataclass
 class Template:
     """A template video from the catalog (the video showing product A)."""

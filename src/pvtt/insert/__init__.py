@@ -73,7 +73,8 @@ class Inserter(Backend):
         self.settings = InsertSettings.model_validate({**(settings or {}), **overrides})
 
     def insert(self, frame: np.ndarray, background: np.ndarray, mask_a: np.ndarray, box_a: Box,
-               product: np.ndarray) -> InsertResult:
+               product: np.ndarray, *, instruction: str = "") -> InsertResult:
+        """B on the first frame in A's place; ``instruction`` is the pair's prompt (for the backends that use one)."""
         raise NotImplementedError
 
 

@@ -132,14 +132,16 @@ class FluxFillInserter(ModelBackend):
     def _depth_image(self, image: np.ndarray, depth: np.ndarray | None, height: int, width: int) -> np.ndarray:
         from pvtt.depth import depth_to_video_frames
 
-        if depth is None:
-            from pvtt.depth import make_depth
+        if depth is None:  # the composite's depth, with an estimator loaded once per worker
             from pvtt.types import Clip
 
-            s = self.settings
-            estimator = make_depth(model=s.depth_estimator, device=s.device, dtype=s.dtype,
-                                   allow_download=s.allow_download)
-            depth = estimator.estimate(Clip("insert", image[None], 1.0))[0]
+            if getattr(self, "_depth", None) is None:
+                from pvtt.depth import make_depth
+
+                s = self.settings
+                self._depth = make_depth(model=s.depth_estimator, device=s.device, dtype=s.dtype,
+                                         allow_download=s.allow_download)
+            depth = self._depth.estimate(Clip("insert", image[None], 1.0))[0]
         depth = np.asarray(depth)
         grey = depth_to_video_frames(depth[None])[0] if depth.ndim == 2 else depth.astype(np.uint8)
         return controls.resize_frames(grey[None], height, width)[0]

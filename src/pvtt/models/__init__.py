@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from pvtt.settings import Settings
 from pvtt.errors import PvttError
 from pvtt.registry import Backend
+from pvtt.types import Resources
 
 
 class ModelNotAvailable(PvttError):
@@ -74,6 +75,12 @@ class ModelBackend(Backend):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["settings"])
+
+    @property
+    def resources(self) -> Resources:
+        """One GPU unless the settings pin the model to the CPU (or Apple's MPS, which runners do not count)."""
+        on_cpu = self.settings.device.split(":")[0] in ("cpu", "mps")
+        return Resources(cpus=1.0, gpus=0.0 if on_cpu else 1.0)
 
     @property
     def ready(self) -> bool:

@@ -108,7 +108,11 @@ class Propagator(Backend):
         self.settings = PropagateSettings.model_validate({**(settings or {}), **overrides})
 
     def propagate(self, clip: Clip, background: np.ndarray, masks_a: Masks, tracks_a: Tracks,
-                  inserted: InsertResult) -> PropagateResult:
+                  inserted: InsertResult, *, instruction: str = "", product: np.ndarray | None = None,
+                  depth: np.ndarray | None = None, lora: Any = None) -> PropagateResult:
+        """The edited clip. The keyword arguments are the pair's context, for the backends that use it:
+        ``instruction`` (prompt), ``product`` B's cut-out RGBA (reference image), ``depth`` the clip's depth
+        video ``(T, H, W[, 3])`` (``vace-depth``), ``lora`` the clip's motion LoRA (``motion-lora``)."""
         raise NotImplementedError
 
 
@@ -132,4 +136,20 @@ def make_propagator(settings: PropagateSettings | None = None, **overrides: Any)
     return load_backend("propagate", BACKENDS, name, settings=settings)
 
 
-__all__ = ["BACKENDS", "PropagateResult", "PropagateSettings", "Propagator", "make_propagator"]
+def depth_need(settings: PropagateSettings) -> str | None:
+    """Whether the strategy needs the clip's depth video: ``"required"`` (``vace-depth``), ``"optional"``
+    (``auto`` with its model strategies on: without depth it chooses ``vace-points`` or ``warp``) or None."""
+    if settings.backend == "vace-depth":
+        return "required"
+    if settings.backend == "auto":
+        from pvtt.propagate.auto import AutoSettings
+
+        auto = dict(settings.auto)
+        if settings.vace:
+            auto.setdefault("vace", settings.vace)  # as make_propagator builds it
+        auto = AutoSettings.model_validate(auto)
+        return "optional" if auto.models and auto.vace.model else None
+    return None
+
+
+__all__ = ["BACKENDS", "PropagateResult", "PropagateSettings", "Propagator", "depth_need", "make_propagator"]

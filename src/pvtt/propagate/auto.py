@@ -76,6 +76,13 @@ class AutoPropagator(Backend):
         points.setup(model=depth.model)
         self._backends.update({"vace-depth": depth, "vace-points": points})
 
+    @property
+    def resources(self) -> Any:
+        """VACE's (a GPU) when the model strategies are on, else warp's (one CPU)."""
+        if self._models_configured():
+            return VaceDepthPropagator(self.settings.vace).resources
+        return super().resources
+
     def _models_configured(self) -> bool:
         return self.settings.models and bool(self.settings.vace.model)
 
@@ -110,6 +117,14 @@ class AutoPropagator(Backend):
         if self._models_configured() and not self._backends and "vace" not in self._missing:
             self.setup()
         choice = self.choose(masks[0], alpha_b, tracks_a)
+        if choice.strategy == "vace-depth" and kwargs.get("depth") is None:  # no depth video: estimate it, or
+            try:                                                                 # carry the motion by points
+                kwargs["depth"] = self._backends["vace-depth"].clip_depth(clip)
+            except ModelNotAvailable as exc:
+                has_points = tracks_a is not None and tracks_a.num_points > 0 and tracks_a.visible.any()
+                choice = Choice("vace-points" if has_points else "warp",
+                                f"{choice.reason}, but the clip has no depth video and none can be estimated "
+                                f"({exc})", choice.iou)
         self.last_choice = choice
         log.debug("propagate auto on %s: %s (%s)", clip.id, choice.strategy, choice.reason)
         if choice.strategy == "warp":

@@ -7,6 +7,8 @@
 - :func:`edit_region`: the per-frame region a backend may repaint (A's mask and B's moving box, dilated).
 - :func:`normalized_alpha` / :func:`silhouette_iou`: shape similarity of A and B, used by ``auto``.
 - :func:`compose_condition`: source pixels outside the region, a control signal inside it.
+- :func:`masks_of_b` / :func:`carry_mask`: where B is in each frame of a generated clip (an estimate
+  from B's first-frame mask moved and scaled with A's mask), for the judge and the review overlay.
 """
 
 from __future__ import annotations
@@ -222,31 +224,54 @@ class Choice:
         return {"strategy": self.strategy, "reason": self.reason, "iou": self.iou}
 
 
-# --- the stage's value types, read by duck typing until pvtt.propagate / pvtt.insert define them ----------
-@dataclass
-class GenerativeOutput:
-    """What a generative propagation backend returns when :class:`pvtt.propagate.PropagateResult` is absent."""
-
-    frames: np.ndarray  # (T, H, W, 3) uint8, the edited clip
-    strategy: str
-    reason: str = ""
-    masks: np.ndarray | None = None  # (T, H, W) bool, the region that was repainted
-    info: dict[str, Any] | None = None
-
-
 def make_result(frames: np.ndarray, strategy: str, reason: str = "", masks: np.ndarray | None = None,
                 **info: Any) -> Any:
-    """A :class:`pvtt.propagate.PropagateResult` when that type exists, else a :class:`GenerativeOutput`."""
-    try:
-        from pvtt.propagate import PropagateResult  # type: ignore[attr-defined]
-    except ImportError:
-        return GenerativeOutput(frames, strategy, reason, masks, info)
-    import dataclasses
+    """The :class:`pvtt.propagate.PropagateResult` of a generative backend (``info`` holds its details)."""
+    from pvtt.propagate import PropagateResult
 
-    names = {f.name for f in dataclasses.fields(PropagateResult)} if dataclasses.is_dataclass(PropagateResult) else set()
-    values = {"frames": frames, "strategy": strategy, "reason": reason, "masks": masks,
-              "info": {"strategy": strategy, "reason": reason, **info}}
-    return PropagateResult(**{k: v for k, v in values.items() if k in names})
+    return PropagateResult(frames, masks=masks, info={"strategy": strategy, "reason": reason, **info})
+
+
+def carry_mask(mask0: np.ndarray, masks_a: np.ndarray) -> np.ndarray:
+    """``(T, H, W)`` bool: B's first-frame mask ``mask0`` carried through the clip by A's mask.
+
+    Frame ``t`` is ``mask0`` scaled about A's first-frame centroid by ``sqrt(area_t / area_0)`` of A's
+    mask and moved with A's centroid. Generative backends paint B themselves and report no mask, so
+    this is the estimate of where B is that the judge and the review overlay use; frames where A's
+    mask is empty keep the last known placement.
+    """
+    mask0 = np.asarray(mask0, bool)
+    masks_a = np.asarray(masks_a, bool)
+    height, width = mask0.shape
+    out = np.zeros(masks_a.shape, bool)
+    c0, area0 = _centroid(masks_a[0]), masks_a[0].sum()
+    if c0 is None or not mask0.any():
+        out[:] = mask0
+        return out
+    m = np.float32([[1, 0, 0], [0, 1, 0]])
+    for t in range(len(masks_a)):
+        ct = _centroid(masks_a[t])
+        if ct is not None:
+            scale = float(np.sqrt(masks_a[t].sum() / area0))
+            m = np.float32([[scale, 0, ct[0] - scale * c0[0]], [0, scale, ct[1] - scale * c0[1]]])
+        out[t] = cv2.warpAffine(mask0.astype(np.uint8), m, (width, height), flags=cv2.INTER_NEAREST) > 0
+    return out
+
+
+def masks_of_b(insert: Any, masks_a: np.ndarray) -> np.ndarray:
+    """``(T, H, W)`` bool: where B is estimated to be in each frame (:func:`carry_mask` of its first-frame mask:
+    the insert's alpha, else its box, else A's own first-frame mask)."""
+    masks_a = as_mask_array(masks_a)
+    _, alpha, box = insert_parts(insert)
+    if alpha is not None:
+        mask0 = alpha > (127 if alpha.dtype == np.uint8 else 0.5)
+    elif box is not None:
+        mask0 = np.zeros(masks_a.shape[1:], bool)
+        b = box.clip_to(mask0.shape[1], mask0.shape[0])
+        mask0[int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))] = True
+    else:
+        mask0 = masks_a[0]
+    return carry_mask(mask0, masks_a)
 
 
 def insert_parts(insert: Any) -> tuple[np.ndarray, np.ndarray | None, Box | None]:

@@ -35,6 +35,9 @@ log = logging.getLogger("pvtt")
 ADAPTER = "pvtt_motion"
 # every linear projection of the temporal self-attention, and nothing else
 TEMPORAL_ATTN1 = r".*temporal_transformer_blocks\.\d+\.attn1\.(to_q|to_k|to_v|to_out\.0)"
+# what a trained LoRA depends on: the cache key of the clip's motion_lora artifact
+TRAINING_FIELDS = ("model", "dtype", "rank", "alpha", "train_steps", "lr", "train_frames", "height", "width", "p_mean",
+                   "p_std", "fps", "motion_bucket_id", "noise_aug_strength", "seed")
 
 
 class MotionLoraSettings(ModelSettings):
@@ -173,6 +176,10 @@ class MotionLoraPropagator(ModelBackend):
 
         s = self.settings
         return load_pipeline(StableVideoDiffusionPipeline, s.model, s.allow_download, self.stage, self.dtype), None
+
+    def training_settings(self) -> dict[str, Any]:
+        """The settings a trained LoRA depends on (a change retrains; speed and generation settings do not)."""
+        return self.settings.model_dump(include=set(TRAINING_FIELDS))
 
     # --- LoRA plumbing ------------------------------------------------------------------------------
     def lora_config(self) -> Any:
@@ -385,4 +392,4 @@ class MotionLoraPropagator(ModelBackend):
             lora = self.train_lora(clip)
         frames = controls.resize_frames(self.generate(frame0, lora, clip.num_frames), clip.height, clip.width)
         frames[0] = frame0
-        return controls.make_result(frames, self.name, masks=None)
+        return controls.make_result(frames, self.name, masks=controls.masks_of_b(insert, masks_a))

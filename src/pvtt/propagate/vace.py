@@ -106,7 +106,7 @@ class VacePropagator(ModelBackend):
 
     def propagate(self, clip: Clip, background: np.ndarray | None, masks_a: Any, tracks_a: Tracks | None,
                   insert: Any, *, instruction: str = "", product: ProductImage | np.ndarray | None = None,
-                  depth: np.ndarray | None = None) -> Any:
+                  depth: np.ndarray | None = None, **_: Any) -> Any:
         """The edited clip: B carried through ``clip`` with A's motion, the source kept outside the region.
 
         ``insert`` is the first-frame :class:`~pvtt.insert.InsertResult` (or the edited frame); ``product``
@@ -143,8 +143,8 @@ class VacePropagator(ModelBackend):
             frames = controls.blend(frames, source, controls.feather(region, self.settings.feather))
         frames[0] = frame0
         self.last_region = region
-        return controls.make_result(frames, self.name, masks=None, prompt=prompt, size=list(self._size(clip)),
-                                    region_pixels=int(region.sum()))
+        return controls.make_result(frames, self.name, masks=controls.masks_of_b(insert, masks), prompt=prompt,
+                                    size=list(self._size(clip)), region_pixels=int(region.sum()))
 
     def _size(self, clip: Clip) -> tuple[int, int]:
         return controls.model_size(clip.height, clip.width, self.settings.max_area, 16)
@@ -278,17 +278,21 @@ class VaceDepthPropagator(VacePropagator):
 
     name = "vace-depth"
 
-    def control_video(self, clip, masks_a, tracks_a, box_a, box_b, depth):
-        from pvtt.depth import depth_to_video_frames
-
-        if depth is None:
+    def clip_depth(self, clip: Clip) -> np.ndarray:
+        """``(T, H, W)`` depth of ``clip`` when no depth video is given (``depth_model``, loaded once per worker;
+        raises :class:`~pvtt.models.ModelNotAvailable` when its weights are missing)."""
+        if getattr(self, "_depth", None) is None:
             from pvtt.depth import make_depth
 
             s = self.settings
-            estimator = make_depth(model=s.depth_model, device=s.device, dtype=s.dtype,
-                                   allow_download=s.allow_download)
-            depth = estimator.estimate(clip)
-        depth = np.asarray(depth)
+            self._depth = make_depth(model=s.depth_model, device=s.device, dtype=s.dtype,
+                                     allow_download=s.allow_download)
+        return self._depth.estimate(clip)
+
+    def control_video(self, clip, masks_a, tracks_a, box_a, box_b, depth):
+        from pvtt.depth import depth_to_video_frames
+
+        depth = np.asarray(self.clip_depth(clip) if depth is None else depth)
         if depth.ndim == 3:
             depth = depth_to_video_frames(depth)
         if depth.shape[:3] != clip.frames.shape[:3]:

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import cv2
 import numpy as np
@@ -103,7 +104,7 @@ class WarpPropagator(Propagator):
     name = "warp"
 
     def propagate(self, clip: Clip, background: np.ndarray, masks_a: Masks, tracks_a: Tracks,
-                  inserted: InsertResult) -> PropagateResult:
+                  inserted: InsertResult, **_: Any) -> PropagateResult:
         s = self.settings
         # 1. check inputs
         frames = np.asarray(clip.frames)

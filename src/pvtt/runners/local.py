@@ -21,8 +21,9 @@ _worker_stage: Stage | None = None  # the stage of this pool worker process, set
 
 
 def _init_worker(stage: Stage) -> None:
+    # no setup here: Stage.process sets up on the first item that is not cached (a failing initializer would
+    # only say "broken pool"; raised from process, the error reaches the caller with its message)
     global _worker_stage
-    stage.setup()
     _worker_stage = stage
 
 
@@ -44,8 +45,8 @@ class LocalRunner:
         if not items:
             return []
         with stage_run(stage.name, len(items), description, self.console, self.progress) as run:
-            if self.workers <= 1 or len(items) == 1:
-                stage.setup()
+            if self.workers <= 1 or len(items) == 1 or stage.resources.gpus > 0:
+                # in this process; a stage that needs a GPU too: its model is loaded once, not once per worker
                 for index, item in enumerate(items):
                     run.done(index, stage.process(item))
             else:

@@ -1,4 +1,5 @@
-"""Per-clip stages: locate → segment → track → curate → erase (and depth when a strategy needs it).
+"""Per-clip stages: locate → segment → track → curate → erase, and the clip artifacts a propagation
+strategy needs: the depth video (``vace-depth``, ``auto``) and the motion LoRA (``motion-lora``).
 
 Each stage reads its inputs from the records of the stages before it, so it can run in any process
 of any runner, and keys its output on those records' keys plus its own settings: changing
@@ -72,11 +73,10 @@ class LocateStage(ClipStage):
 
     def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True):
         super().__init__(workspace, settings, retry_failed)
-        self._locator = None
+        self._locator = make_locator(settings)
 
-    def setup(self) -> None:
-        self._locator = make_locator(self.settings)
-        self._locator.setup()
+    def backends(self):
+        return (self._locator,)
 
     def key(self, clip: ClipItem) -> str:
         photo = self._own_product(clip)
@@ -93,8 +93,6 @@ class LocateStage(ClipStage):
                            clip.subcategory, clip.description, clip.template_id)
 
     def run(self, clip: ClipItem, key: str):
-        if self._locator is None:
-            self.setup()
         video = clip.load(self.workspace)
         own = self._own_product(clip)
         product = own.load(self.workspace) if own else None
@@ -118,15 +116,12 @@ class SegmentStage(ClipStage):
 
     def __init__(self, workspace: Workspace, settings: SegmentSettings, retry_failed: bool = True, crf: int = 18):
         super().__init__(workspace, settings, retry_failed, crf)
-        self._segmenter = None
+        self._segmenter = make_segmenter(settings)
 
-    def setup(self) -> None:
-        self._segmenter = make_segmenter(self.settings)
-        self._segmenter.setup()
+    def backends(self):
+        return (self._segmenter,)
 
     def run(self, clip: ClipItem, key: str):
-        if self._segmenter is None:
-            self.setup()
         video = clip.load(self.workspace)
         masks = self._segmenter.segment(video, load_box(self.workspace, clip.id))
         areas = masks.areas / float(clip.width * clip.height)
@@ -159,15 +154,12 @@ class TrackStage(ClipStage):
 
     def __init__(self, workspace: Workspace, settings: TrackSettings, retry_failed: bool = True):
         super().__init__(workspace, settings, retry_failed)
-        self._tracker = None
+        self._tracker = make_tracker(settings)
 
-    def setup(self) -> None:
-        self._tracker = make_tracker(self.settings)
-        self._tracker.setup()
+    def backends(self):
+        return (self._tracker,)
 
     def run(self, clip: ClipItem, key: str):
-        if self._tracker is None:
-            self.setup()
         video = clip.load(self.workspace)
         tracks = self._tracker.track(video, load_clip_masks(self.workspace, clip.id))
         path = self.out(clip, key, "tracks.npz")
@@ -258,18 +250,15 @@ class EraseStage(ClipStage):
     after = ("segment",)
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18):
-        super().__init__(workspace, settings, retry_failed, crf)
-        self._eraser = None
-
-    def setup(self) -> None:
         from pvtt.erase import make_eraser
 
-        self._eraser = make_eraser(self.settings)
-        self._eraser.setup()
+        super().__init__(workspace, settings, retry_failed, crf)
+        self._eraser = make_eraser(settings)
+
+    def backends(self):
+        return (self._eraser,)
 
     def run(self, clip: ClipItem, key: str):
-        if self._eraser is None:
-            self.setup()
         video = clip.load(self.workspace)
         result = self._eraser.erase(video, load_clip_masks(self.workspace, clip.id))
         path = self.out(clip, key, "background.mp4")
@@ -277,6 +266,69 @@ class EraseStage(ClipStage):
         metrics = {"filled_fraction": round(float(result.region.mean()), 4)}
         metrics.update({k: v for k, v in (result.info or {}).items() if isinstance(v, (int, float, str, bool))})
         return {"background_path": self.workspace.rel(path)}, metrics
+
+
+class DepthStage(ClipStage):
+    """The clip's depth video, one scale for the whole clip (``depth`` settings), for depth-conditioned
+    propagation: computed once per clip, shared by its pairs, exported as ``depth/<clip_id>.mp4``."""
+
+    name = "depth"
+
+    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18):
+        from pvtt.depth import make_depth
+
+        super().__init__(workspace, settings, retry_failed, crf)
+        self._estimator = make_depth(settings)
+
+    def backends(self):
+        return (self._estimator,)
+
+    def run(self, clip: ClipItem, key: str):
+        from pvtt.depth import depth_to_video_frames
+
+        depth = self._estimator.estimate(clip.load(self.workspace))
+        if not np.isfinite(depth).any():
+            raise RejectItem("depth has no finite value on any frame")
+        path = self.out(clip, key, "depth.mp4")
+        write_mp4(path, depth_to_video_frames(depth), clip.fps, crf=self.crf)
+        return {"depth_path": self.workspace.rel(path)}, {"depth_range": [round(float(np.nanmin(depth)), 4),
+                                                                          round(float(np.nanmax(depth)), 4)]}
+
+
+class MotionLoraStage(ClipStage):
+    """I2VEdit's motion LoRA of the clip (``propagate.motion_lora`` settings), trained once per clip and
+    reused by every pair of that clip; keyed only on the settings that change training."""
+
+    name = "motion_lora"
+
+    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True):
+        from pvtt.propagate.motion_lora import MotionLoraPropagator
+
+        super().__init__(workspace, settings, retry_failed)
+        self._trainer = MotionLoraPropagator(settings)
+
+    def backends(self):
+        return (self._trainer,)
+
+    def key(self, clip: ClipItem) -> str:
+        return settings_key(self.name, self.version, clip.key, clip.path, self._trainer.training_settings())
+
+    def run(self, clip: ClipItem, key: str):
+        from pvtt.propagate.motion_lora import save_lora
+
+        state = self._trainer.train_lora(clip.load(self.workspace))
+        path = save_lora(state, self.out(clip, key, "lora.safetensors"))
+        losses = self._trainer.last_losses
+        return {"lora_path": self.workspace.rel(path)}, {"steps": len(losses), "loss_first": round(losses[0], 5),
+                                                         "loss_last": round(losses[-1], 5)}
+
+
+def optional_output(ws: Workspace, stage: str, clip_id: str, field: str) -> tuple[str, Any] | None:
+    """``(key, absolute path)`` of a finished clip artifact that only some strategies need, else None."""
+    record = ws.read_record(stage, clip_id)
+    if record is None or record.status is not Status.DONE or field not in record.outputs:
+        return None
+    return record.key, ws.abs(record.outputs[field])
 
 
 def load_background(ws: Workspace, clip_id: str) -> np.ndarray:

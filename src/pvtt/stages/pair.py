@@ -18,11 +18,16 @@ from pvtt.clips import ClipItem, ProductItem, save_array
 from pvtt.config import settings_key
 from pvtt.errors import RejectItem
 from pvtt.media.image import write_png
-from pvtt.stage import Resources, Stage
-from pvtt.stages.clip import (half_size, load_background, load_box, load_clip_masks, upstream, write_mp4)
+from pvtt.stage import Stage
+from pvtt.media.video import read_video
+from pvtt.stages.clip import (half_size, load_background, load_box, load_clip_masks, optional_output, upstream,
+                              write_mp4)
 from pvtt.stages.product import load_cutout
 from pvtt.store import Workspace, atomic_path
 from pvtt.track import load_tracks
+
+
+CLIP_EXTRAS = (("depth", "depth_path"), ("motion_lora", "lora_path"))  # clip artifacts only some strategies need
 
 
 @dataclass
@@ -49,37 +54,33 @@ def review_overlay(edited: np.ndarray, masks_a: np.ndarray, masks_b: np.ndarray)
 
 class SynthesizeStage(Stage[PairItem]):
     name = "synthesize"
-    version = "2"
-    resources = Resources(cpus=1.0)
+    version = "3"  # 3: the pair's instruction, B's cutout, the clip's depth video and motion LoRA go to the backends
 
     def __init__(self, workspace: Workspace, insert: Any, propagate: Any, judge: Any, retry_failed: bool = True,
                  crf: int = 18):
-        super().__init__(workspace, retry_failed)
-        self.insert_settings, self.propagate_settings, self.judge_settings = insert, propagate, judge
-        self.crf = crf
-        self._inserter = self._propagator = None
-
-    def setup(self) -> None:
         from pvtt.insert import make_inserter
         from pvtt.propagate import make_propagator
 
-        self._inserter = make_inserter(self.insert_settings)
-        self._inserter.setup()
-        self._propagator = make_propagator(self.propagate_settings)
-        self._propagator.setup()
+        super().__init__(workspace, retry_failed)
+        self.insert_settings, self.propagate_settings, self.judge_settings = insert, propagate, judge
+        self.crf = crf
+        self._inserter = make_inserter(insert)
+        self._propagator = make_propagator(propagate)
+
+    def backends(self):
+        return (self._inserter, self._propagator)
 
     def key(self, pair: PairItem) -> str:
         ws = self.workspace
         upstream_keys = [upstream(ws, s, pair.clip.id).key for s in ("locate", "segment", "track", "erase")]
-        return settings_key(self.name, self.version, pair.clip.key, *upstream_keys,
-                            upstream(ws, "cutout", pair.product.id).key, self.insert_settings,
+        optional = [optional_output(ws, s, pair.clip.id, f) for s, f in CLIP_EXTRAS]
+        return settings_key(self.name, self.version, pair.clip.key, *upstream_keys, *[o and o[0] for o in optional],
+                            upstream(ws, "cutout", pair.product.id).key, pair.instruction, self.insert_settings,
                             self.propagate_settings, self.judge_settings, self.crf)
 
     def run(self, pair: PairItem, key: str):
         from pvtt.judge import judge
 
-        if self._inserter is None:
-            self.setup()
         ws, clip_id = self.workspace, pair.clip.id
         # 1. inputs: the clip and its cached clip-level artifacts, the product's cutout
         video = pair.clip.load(ws)
@@ -88,10 +89,16 @@ class SynthesizeStage(Stage[PairItem]):
         tracks_a = load_tracks(ws.abs(upstream(ws, "track", clip_id).outputs["tracks_path"]))
         box_a = load_box(ws, clip_id)
         product = load_cutout(ws, pair.product.id)
+        depth = optional_output(ws, "depth", clip_id, "depth_path")  # when the strategy needed them
+        lora = optional_output(ws, "motion_lora", clip_id, "lora_path")
         # 2. first-frame edit
-        inserted = self._inserter.insert(video.frames[0], background[0], masks_a.data[0], box_a, product)
+        inserted = self._inserter.insert(video.frames[0], background[0], masks_a.data[0], box_a, product,
+                                         instruction=pair.instruction)
         # 3. carry it through the clip
-        result = self._propagator.propagate(video, background, masks_a, tracks_a, inserted)
+        result = self._propagator.propagate(video, background, masks_a, tracks_a, inserted,
+                                            instruction=pair.instruction, product=product,
+                                            depth=read_video(depth[1])[0] if depth else None,
+                                            lora=lora[1] if lora else None)
         # 4. judge
         verdict = judge(video.frames, result.frames, masks_a, result.masks, product, tracks_a, self.judge_settings)
         # 5. write
@@ -158,7 +165,8 @@ def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
     def clip_artifacts(clip: ClipItem) -> dict:
         art = {"source_video": (ws.abs(clip.path), dataset_path("source_video", clip.id))}
         for stage, key, field in (("erase", "background_path", "background_video"),
-                                  ("segment", "mask_video_path", "mask_video"), ("track", "tracks_path", "tracks")):
+                                  ("segment", "mask_video_path", "mask_video"), ("track", "tracks_path", "tracks"),
+                                  ("depth", "depth_path", "depth_video")):
             record = ws.read_record(stage, clip.id)
             if record is not None and key in record.outputs:
                 art[field] = (ws.abs(record.outputs[key]), dataset_path(field, clip.id))

@@ -17,22 +17,19 @@ class CutoutStage(Stage[ProductItem]):
     version = "2"
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True):
-        super().__init__(workspace, retry_failed)
-        self.settings = settings
-        self._cutter = None
-
-    def setup(self) -> None:
         from pvtt.cutout import make_cutter
 
-        self._cutter = make_cutter(self.settings)
-        self._cutter.setup()
+        super().__init__(workspace, retry_failed)
+        self.settings = settings
+        self._cutter = make_cutter(settings)
+
+    def backends(self):
+        return (self._cutter,)
 
     def key(self, product: ProductItem) -> str:
         return settings_key(self.name, self.version, product.key, self.settings)
 
     def run(self, product: ProductItem, key: str):
-        if self._cutter is None:
-            self.setup()
         result = self._cutter.cut_out(product.load(self.workspace))
         if result.low_confidence and self.settings.reject_low_confidence:
             raise RejectItem(f"low-confidence cutout ({result.confidence:.2f}): {result.notes or 'busy background'}",
