@@ -230,12 +230,14 @@ def bench_vace(args) -> None:
         note=f"{step:.3f} s/step (2 forwards), {k}-step call {total:.1f} s; seconds = call + {50 - k} x s/step")
     base_step = step
 
-    variants = [
-        ("pvtt loop, exact CFG (= plain)", dict(batch_cfg=False)),
-        ("pvtt loop, exact CFG, regional torch.compile", dict(compile=True)),
-    ]
-    variants += [(f"pvtt loop, regional torch.compile, unconditional branch every {n} steps",
-                  dict(compile=True, uncond_every=n)) for n in args.uncond_every]
+    variants = []
+    if "exact" in args.vace_variants:
+        variants.append(("pvtt loop, exact CFG (= plain)", dict(batch_cfg=False)))
+    if "compile" in args.vace_variants:
+        variants.append(("pvtt loop, exact CFG, regional torch.compile", dict(compile=True)))
+    if "uncond" in args.vace_variants:
+        variants += [(f"pvtt loop, regional torch.compile, unconditional branch every {n} steps",
+                      dict(compile=True, uncond_every=n)) for n in args.uncond_every]
     for name, kw in variants:
         try:
             backend = VacePropagator(device="cuda", dtype="bf16", steps=k, negative_prompt="low quality", **kw)
@@ -264,7 +266,7 @@ def bench_vace(args) -> None:
             mse = float((diff.astype(np.float64) ** 2).mean())
             psnr = 10 * np.log10(255 ** 2 / mse) if mse > 0 else float("inf")
             row("Wan2.1-VACE-1.3B (81x480x832, CFG)", name, seconds, peak(),
-                note=f"{step:.3f} s/step averaged over 50 ({base_step / step:.2f}x plain; both branches "
+                note=f"{k}-step call {total:.1f} s; {step:.3f} s/step averaged over 50 ({base_step / step:.2f}x plain; both branches "
                      f"{full_s:.3f} s, conditional only {light_s:.3f} s), first call with compile {warmup:.0f} s; "
                      f"vs plain at {k} steps: mean |diff| {diff.mean():.2f}/255, max {diff.max()}, PSNR {psnr:.1f} dB")
         except Exception as exc:  # noqa: BLE001
@@ -346,6 +348,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--uncond-every", type=lambda v: [int(x) for x in v.split(",")], default=[2, 3, 4, 5],
                         help="vace: the unconditional-branch refresh periods to time (with compile)")
+    parser.add_argument("--vace-variants", default="exact,compile,uncond",
+                        help="vace: which pvtt variants to time after the plain call (exact, compile, uncond)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     print(torch.__version__, torch.cuda.get_device_name(), flush=True)

@@ -37,7 +37,7 @@ def load_pipeline(cls: Any, model: str, allow_download: bool, stage: str, dtype:
 
     source = resolve_pipeline_source(model, allow_download, stage)
     try:
-        return cls.from_pretrained(source, torch_dtype=dtype, local_files_only=not allow_download, **kwargs)
+        return cls.from_pretrained(source, dtype=dtype, local_files_only=not allow_download, **kwargs)
     except (OSError, ValueError, EnvironmentError) as exc:
         raise ModelNotAvailable(f"{stage} model {model!r} could not be loaded from {source}: {exc}; "
                                 + how_to_get(model, stage)) from None
