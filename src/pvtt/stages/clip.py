@@ -14,7 +14,7 @@ import numpy as np
 
 from pvtt.clips import ClipItem, ProductItem, save_array
 from pvtt.config import settings_key
-from pvtt.curate import CurateSettings, clip_embedding, curate
+from pvtt.curate import clip_embedding, curate
 from pvtt.errors import BadInput, RejectItem
 from pvtt.locate import LocateSettings, make_locator
 from pvtt.media.image import write_png
@@ -47,7 +47,8 @@ def mask_frames(masks: np.ndarray) -> np.ndarray:
 
 
 class ClipStage(Stage[ClipItem]):
-    """Base of the per-clip stages: ``settings`` is the stage's own section of the config."""
+    """Base of the per-clip stages: ``settings`` is the stage's own section of the config; a stage that calls
+    a backend builds it (cheaply) in :meth:`make_backend` and calls it as ``self.backend``."""
 
     version = "1"
     after: tuple[str, ...] = ()  # upstream stages whose keys enter this stage's key
@@ -56,6 +57,14 @@ class ClipStage(Stage[ClipItem]):
         super().__init__(workspace, retry_failed)
         self.settings = settings
         self.crf = crf
+        self.backend = self.make_backend(settings)
+
+    def make_backend(self, settings: Any) -> Any:
+        """The backend this stage calls, built from its settings (none by default)."""
+        return None
+
+    def backends(self):
+        return () if self.backend is None else (self.backend,)
 
     def key(self, clip: ClipItem) -> str:
         keys = [upstream(self.workspace, s, clip.id).key for s in self.after]
@@ -71,12 +80,8 @@ class LocateStage(ClipStage):
     name = "locate"
     version = "2"
 
-    def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True):
-        super().__init__(workspace, settings, retry_failed)
-        self._locator = make_locator(settings)
-
-    def backends(self):
-        return (self._locator,)
+    def make_backend(self, settings: LocateSettings):
+        return make_locator(settings)
 
     def key(self, clip: ClipItem) -> str:
         photo = self._own_product(clip)
@@ -96,7 +101,7 @@ class LocateStage(ClipStage):
         video = clip.load(self.workspace)
         own = self._own_product(clip)
         product = own.load(self.workspace) if own else None
-        box = self._locator.locate(video, product, clip.hint_box)
+        box = self.backend.locate(video, product, clip.hint_box)
         outputs = {"box": [round(float(v), 2) for v in box.as_tuple()], "source": box.source,
                    "confidence": round(float(box.confidence), 4)}
         return outputs, {"box_area_fraction": round(box.area / (clip.width * clip.height), 4)}
@@ -114,16 +119,12 @@ class SegmentStage(ClipStage):
     version = "2"
     after = ("locate",)
 
-    def __init__(self, workspace: Workspace, settings: SegmentSettings, retry_failed: bool = True, crf: int = 18):
-        super().__init__(workspace, settings, retry_failed, crf)
-        self._segmenter = make_segmenter(settings)
-
-    def backends(self):
-        return (self._segmenter,)
+    def make_backend(self, settings: SegmentSettings):
+        return make_segmenter(settings)
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
-        masks = self._segmenter.segment(video, load_box(self.workspace, clip.id))
+        masks = self.backend.segment(video, load_box(self.workspace, clip.id))
         areas = masks.areas / float(clip.width * clip.height)
         if not masks.data[0].any():
             raise RejectItem("empty mask on the first frame: segmentation found no product in the located box",
@@ -152,16 +153,12 @@ class TrackStage(ClipStage):
     version = "2"  # 2: records the forward-backward error
     after = ("segment",)
 
-    def __init__(self, workspace: Workspace, settings: TrackSettings, retry_failed: bool = True):
-        super().__init__(workspace, settings, retry_failed)
-        self._tracker = make_tracker(settings)
-
-    def backends(self):
-        return (self._tracker,)
+    def make_backend(self, settings: TrackSettings):
+        return make_tracker(settings)
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
-        tracks = self._tracker.track(video, load_clip_masks(self.workspace, clip.id))
+        tracks = self.backend.track(video, load_clip_masks(self.workspace, clip.id))
         path = self.out(clip, key, "tracks.npz")
         with atomic_path(path) as tmp:
             save_tracks(tmp, tracks)
@@ -181,9 +178,6 @@ class CurateStage(ClipStage):
     name = "curate"
     version = "2"
     after = ("segment", "track")
-
-    def __init__(self, workspace: Workspace, settings: CurateSettings, retry_failed: bool = True):
-        super().__init__(workspace, settings, retry_failed)
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
@@ -249,18 +243,14 @@ class EraseStage(ClipStage):
     version = "2"
     after = ("segment",)
 
-    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18):
+    def make_backend(self, settings: Any):
         from pvtt.erase import make_eraser
 
-        super().__init__(workspace, settings, retry_failed, crf)
-        self._eraser = make_eraser(settings)
-
-    def backends(self):
-        return (self._eraser,)
+        return make_eraser(settings)
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
-        result = self._eraser.erase(video, load_clip_masks(self.workspace, clip.id))
+        result = self.backend.erase(video, load_clip_masks(self.workspace, clip.id))
         path = self.out(clip, key, "background.mp4")
         write_mp4(path, result.frames, clip.fps, crf=self.crf)
         metrics = {"filled_fraction": round(float(result.region.mean()), 4)}
@@ -274,19 +264,15 @@ class DepthStage(ClipStage):
 
     name = "depth"
 
-    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18):
+    def make_backend(self, settings: Any):
         from pvtt.depth import make_depth
 
-        super().__init__(workspace, settings, retry_failed, crf)
-        self._estimator = make_depth(settings)
-
-    def backends(self):
-        return (self._estimator,)
+        return make_depth(settings)
 
     def run(self, clip: ClipItem, key: str):
         from pvtt.depth import depth_to_video_frames
 
-        depth = self._estimator.estimate(clip.load(self.workspace))
+        depth = self.backend.estimate(clip.load(self.workspace))
         if not np.isfinite(depth).any():
             raise RejectItem("depth has no finite value on any frame")
         path = self.out(clip, key, "depth.mp4")
@@ -301,24 +287,20 @@ class MotionLoraStage(ClipStage):
 
     name = "motion_lora"
 
-    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True):
+    def make_backend(self, settings: Any):
         from pvtt.propagate.motion_lora import MotionLoraPropagator
 
-        super().__init__(workspace, settings, retry_failed)
-        self._trainer = MotionLoraPropagator(settings)
-
-    def backends(self):
-        return (self._trainer,)
+        return MotionLoraPropagator(settings)
 
     def key(self, clip: ClipItem) -> str:
-        return settings_key(self.name, self.version, clip.key, clip.path, self._trainer.training_settings())
+        return settings_key(self.name, self.version, clip.key, clip.path, self.backend.training_settings())
 
     def run(self, clip: ClipItem, key: str):
         from pvtt.propagate.motion_lora import save_lora
 
-        state = self._trainer.train_lora(clip.load(self.workspace))
+        state = self.backend.train_lora(clip.load(self.workspace))
         path = save_lora(state, self.out(clip, key, "lora.safetensors"))
-        losses = self._trainer.last_losses
+        losses = self.backend.last_losses
         return {"lora_path": self.workspace.rel(path)}, {"steps": len(losses), "loss_first": round(losses[0], 5),
                                                          "loss_last": round(losses[-1], 5)}
 
