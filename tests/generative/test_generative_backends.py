@@ -102,10 +102,18 @@ def test_motion_lora_changes_the_lora_not_the_base(svd, small_clip, tmp_path):
 
 
 def test_motion_lora_propagate_trains_when_no_lora_is_given(svd, small_clip):
-    backend = motion_lora(svd, train_steps=1)
-    result = backend.propagate(small_clip, None, product_mask(small_clip.frames), None, edited_first_frame(small_clip))
+    backend = motion_lora(svd, train_steps=1, mask_dilate=2, feather=1)
+    masks = product_mask(small_clip.frames)
+    result = backend.propagate(small_clip, None, masks, None, edited_first_frame(small_clip))
     assert result.frames.shape == small_clip.frames.shape
     assert (result.frames[0] == edited_first_frame(small_clip)).all()
+    # SVD regenerated every pixel; outside the (dilated, feathered) product region the source is back
+    from pvtt.propagate.controls import dilate
+
+    outside = ~dilate(masks, backend.settings.mask_dilate + 2 * backend.settings.feather)
+    assert outside[1:].any() and (result.frames[1:][outside[1:]] == small_clip.frames[1:][outside[1:]]).all()
+    inside = masks[1:]
+    assert not np.array_equal(result.frames[1:][inside], small_clip.frames[1:][inside])
 
 
 # --- propagate vace-depth / vace-points ---------------------------------------------------------------

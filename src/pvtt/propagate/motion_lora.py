@@ -66,6 +66,11 @@ class MotionLoraSettings(ModelSettings):
     motion_bucket_id: int = Field(127, ge=0, description="SVD motion conditioning.")
     noise_aug_strength: float = Field(0.02, ge=0, description="Noise added to the conditioning frame.")
     decode_chunk_size: int = Field(8, ge=1, description="Frames per VAE decode.")
+    keep_source: bool = Field(True, description="Paste the source clip back outside the product region (A's mask and "
+                                                "B's box moving with it) after generation: SVD regenerates the whole "
+                                                "frame, the template's background should stay the template's.")
+    mask_dilate: int = Field(8, ge=0, description="Pixels the product region is grown by (keep_source).")
+    feather: int = Field(4, ge=0, description="Pixels of soft blending at the region's edge (keep_source).")
     seed: int = Field(0, description="Seed of training noise, window choice and generation.")
 
 
@@ -385,11 +390,15 @@ class MotionLoraPropagator(ModelBackend):
     def propagate(self, clip: Clip, background: np.ndarray | None, masks_a: Any, tracks_a: Tracks | None,
                   insert: Any, *, lora: dict[str, Any] | str | Path | None = None, **_: Any) -> Any:
         """The edited clip generated from the edited first frame with the clip's motion LoRA (trained if not given)."""
-        frame0, _, _ = controls.insert_parts(insert)
+        frame0, _, box_b = controls.insert_parts(insert)
         if frame0.shape != clip.frames.shape[1:]:
             raise ValueError(f"the edited first frame must be {clip.frames.shape[1:]}, got {frame0.shape}")
+        masks = controls.as_mask_array(masks_a)
         if lora is None:
             lora = self.train_lora(clip)
         frames = controls.resize_frames(self.generate(frame0, lora, clip.num_frames), clip.height, clip.width)
+        if self.settings.keep_source:
+            region = controls.edit_region(masks, box_b, self.settings.mask_dilate)
+            frames = controls.blend(frames, clip.frames, controls.feather(region, self.settings.feather))
         frames[0] = frame0
-        return controls.make_result(frames, self.name, masks=controls.masks_of_b(insert, masks_a))
+        return controls.make_result(frames, self.name, masks=controls.masks_of_b(insert, masks))
