@@ -165,3 +165,29 @@ def test_stages_with_model_backends_ask_for_a_gpu(tmp_path):
     assert SynthesizeStage(ws, config.insert, config.propagate, config.judge).resources.gpus == 1
     warp = load_config(None, [])
     assert SynthesizeStage(ws, warp.insert, warp.propagate, warp.judge).resources.gpus == 0
+
+
+def test_missing_weights_stop_the_build_with_their_name_and_keep_finished_work(catalog, tmp_path, monkeypatch):
+    from pvtt.models import ModelNotAvailable
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))  # an empty hub cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    overrides = SMALL + ["propagate.backend=vace-depth", "depth.model=nobody/no-such-depth"]
+    with pytest.raises(ModelNotAvailable, match="nobody/no-such-depth.*huggingface-cli download"):
+        build(catalog, tmp_path / "dataset", load_config(None, overrides), workspace=tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    assert [r for r in ws.records("erase") if r.status is Status.DONE]  # the clips' work so far is kept
+    assert not ws.records("depth") and not ws.records("synthesize")  # no item was charged with the missing model
+
+
+def test_auto_goes_on_without_any_weights(catalog, tmp_path, monkeypatch):
+    """auto's depth is optional and its VACE falls back to warp: a build without weights still makes pairs."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    summary = build(catalog, tmp_path / "dataset", load_config(None, SMALL + ["propagate.backend=auto"]),
+                    workspace=tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    assert "depth" not in summary.counts  # its weights are missing: skipped, with a warning
+    pairs = [r for r in ws.records("synthesize") if r.metrics.get("strategy")]
+    assert pairs and all(r.metrics["strategy"] == "warp" and "VACE weights missing" in r.metrics["strategy_reason"]
+                         for r in pairs)

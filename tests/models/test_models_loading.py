@@ -21,8 +21,10 @@ def test_device_setting_rejects_unknown_names():
     assert ModelSettings(device="CUDA:1").device == "cuda:1"
     with pytest.raises(ValueError, match="device"):
         ModelSettings(device="tpu")
+    from pvtt.embed import EmbedSettings
+
     with pytest.raises(ValueError, match="batch_size"):
-        ModelSettings(batch_size=0)
+        EmbedSettings(batch_size=0)
 
 
 def test_missing_hub_model_names_the_model_and_how_to_provide_it(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from pvtt.insert.flux_fill import FluxFillSettings
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
 from pvtt.types import Box
@@ -48,8 +49,9 @@ class InsertSettings(Settings):
     feather: float = Field(1.0, ge=0, description="Gaussian sigma (pixels, at B's placed size) softening B's alpha edge.")
     ring: float = Field(0.25, gt=0, description="Width of the ring around A that defines the 'surroundings', as a "
                                                 "fraction of A's box diagonal.")
-    flux_fill: dict[str, Any] = Field(default_factory=dict, description="Settings of the flux-fill backend, "
-                                                                         "passed to it as is.")
+    flux_fill: FluxFillSettings = Field(default_factory=FluxFillSettings,
+                                        description="Settings of the flux-fill backend (B is placed by this section's "
+                                                    "own fields first).")
 
 
 @dataclass
@@ -83,7 +85,7 @@ def make_inserter(settings: InsertSettings | None = None, **overrides: Any) -> A
     if overrides:
         settings = InsertSettings.model_validate({**settings.model_dump(), **overrides})
     if settings.backend == "flux-fill":
-        return load_backend("insert", BACKENDS, settings.backend, settings=settings.flux_fill)
+        return load_backend("insert", BACKENDS, settings.backend, settings=settings.flux_fill, composite=settings)
     return load_backend("insert", BACKENDS, settings.backend, settings=settings)
 
 

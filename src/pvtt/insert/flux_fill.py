@@ -40,8 +40,6 @@ class FluxFillSettings(ModelSettings):
     mask_dilate: int = Field(16, ge=0, description="Pixels the repaint region (A's mask and B's alpha) is grown by.")
     feather: int = Field(4, ge=0, description="Pixels of soft blending at the region's edge.")
     seed: int = Field(0, description="Seed of the noise.")
-    composite: dict[str, Any] = Field(default_factory=dict, description="Settings of the composite placement "
-                                                                        "(insert section keys), passed as is.")
 
 
 class FluxFillInserter(ModelBackend):
@@ -51,10 +49,22 @@ class FluxFillInserter(ModelBackend):
     stage = "insert.flux_fill"
     settings_class = FluxFillSettings
 
-    def __init__(self, settings: Any = None, **overrides: Any):
+    def __init__(self, settings: Any = None, *, composite: Any = None, **overrides: Any):
+        """``settings``: the ``insert.flux_fill`` section (or the insert section, whose own fields then place B);
+        ``composite``: the settings of the composite placement (the insert section's fields)."""
         if settings is not None and not isinstance(settings, (dict, ModelSettings)):
+            composite = settings if composite is None else composite
             settings = getattr(settings, "flux_fill")
         super().__init__(settings, **overrides)
+        if hasattr(composite, "model_dump"):
+            composite = composite.model_dump(exclude={"backend", "flux_fill"})
+        self.composite = dict(composite or {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"settings": self.settings, "composite": self.composite}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["settings"], composite=state["composite"])
 
     def setup(self, model: Any = None, processor: Any = None) -> None:
         """Load the pipeline (or take ``model``: a built ``FluxFillPipeline`` / ``FluxControlInpaintPipeline``)."""
@@ -95,7 +105,7 @@ class FluxFillInserter(ModelBackend):
         if mask_a.shape != frame.shape[:2]:
             raise ValueError(f"mask_a must be {frame.shape[:2]}, got {mask_a.shape}")
         # 2. B placed and harmonised over the erased background (RejectItem when B cannot fit)
-        placed = CompositeInserter(self.settings.composite).insert(frame, background, mask_a, box_a, product)
+        placed = CompositeInserter(self.composite).insert(frame, background, mask_a, box_a, product)
         region = controls.dilate(mask_a | (placed.alpha > 0.5), self.settings.mask_dilate)
         # 3. FLUX refines the region
         prompt = self.settings.prompt.format(instruction=instruction or "a product")

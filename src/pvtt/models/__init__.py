@@ -35,7 +35,6 @@ class ModelSettings(Settings):
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="Weights and activations: 'auto' is bf16 on a GPU and fp32 on the CPU."
     )
-    batch_size: int = Field(8, ge=1, description="Frames (or clips) per forward pass.")
     allow_download: bool = Field(False, description="Fetch missing weights from the hub (off: local files only).")
     cpu_offload: bool = Field(False, description="Keep weights in CPU memory and move each layer to the GPU when used.")
 

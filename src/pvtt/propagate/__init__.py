@@ -11,21 +11,27 @@ Backends (chosen by ``propagate.backend``):
   the first frame's harmonisation and shadow; B occluded where A was occluded. CPU.
 - ``motion-lora``: I2VEdit-style per-clip motion LoRA + image-to-video (GPU; settings ``motion_lora``).
 - ``vace-depth`` / ``vace-points``: VACE conditioned on depth / rendered points (GPU; settings ``vace``).
-- ``auto``: per pair from A/B shape similarity (settings ``auto``; its warp settings default to this section's).
+- ``auto``: per pair from A/B shape similarity (settings ``auto``; it uses the ``vace`` settings and this
+  section's warp settings).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from pvtt.insert import InsertResult
+from pvtt.propagate.auto import AutoSettings
+from pvtt.propagate.motion_lora import MotionLoraSettings
+from pvtt.propagate.vace import VaceSettings
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
 from pvtt.types import Clip, Masks, Tracks
+
+if TYPE_CHECKING:  # pvtt.insert imports this package (flux-fill uses its controls)
+    from pvtt.insert import InsertResult
 
 BACKENDS: dict[str, str] = {
     "warp": "pvtt.propagate.warp:WarpPropagator",
@@ -72,9 +78,10 @@ class PropagateSettings(Settings):
                                 "under-segmented mask, not an occluder.")
     relight: bool = Field(True, description="warp: follow the clip's brightness changes (gain of the background "
                                             "around B relative to frame 0).")
-    motion_lora: dict[str, Any] = Field(default_factory=dict, description="Settings of motion-lora, passed as is.")
-    vace: dict[str, Any] = Field(default_factory=dict, description="Settings of vace-depth / vace-points, passed as is.")
-    auto: dict[str, Any] = Field(default_factory=dict, description="Settings of auto, passed as is.")
+    motion_lora: MotionLoraSettings = Field(default_factory=MotionLoraSettings, description="Settings of motion-lora.")
+    vace: VaceSettings = Field(default_factory=VaceSettings,
+                               description="Settings of vace-depth and vace-points (auto's VACE too).")
+    auto: AutoSettings = Field(default_factory=AutoSettings, description="Settings of auto's choice.")
 
 
 @dataclass
@@ -128,11 +135,8 @@ def make_propagator(settings: PropagateSettings | None = None, **overrides: Any)
     if name in ("vace-depth", "vace-points"):
         return load_backend("propagate", BACKENDS, name, settings=settings.vace)
     if name == "auto":
-        auto = dict(settings.auto)
-        auto.setdefault("warp", {k: getattr(settings, k) for k in _WARP_FIELDS})
-        if settings.vace:
-            auto.setdefault("vace", settings.vace)
-        return load_backend("propagate", BACKENDS, name, settings=auto)
+        return load_backend("propagate", BACKENDS, name, settings=settings.auto, vace=settings.vace,
+                            warp={k: getattr(settings, k) for k in _WARP_FIELDS})
     return load_backend("propagate", BACKENDS, name, settings=settings)
 
 
@@ -142,13 +146,7 @@ def depth_need(settings: PropagateSettings) -> str | None:
     if settings.backend == "vace-depth":
         return "required"
     if settings.backend == "auto":
-        from pvtt.propagate.auto import AutoSettings
-
-        auto = dict(settings.auto)
-        if settings.vace:
-            auto.setdefault("vace", settings.vace)  # as make_propagator builds it
-        auto = AutoSettings.model_validate(auto)
-        return "optional" if auto.models and auto.vace.model else None
+        return "optional" if settings.auto.models and settings.vace.model else None
     return None
 
 

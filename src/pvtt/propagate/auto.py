@@ -34,29 +34,33 @@ class AutoSettings(Settings):
     iou_threshold: float = Field(0.75, ge=0, le=1, description="Silhouette IoU at or above which depth is used.")
     silhouette_size: int = Field(64, ge=8, description="Side of the square the silhouettes are normalized to.")
     models: bool = Field(True, description="Use the model strategies at all (false: always warp).")
-    vace: VaceSettings = Field(default_factory=VaceSettings, description="Settings of vace-depth and vace-points.")
-    warp: dict[str, Any] = Field(default_factory=dict, description="Settings passed to the warp backend.")
 
 
 class AutoPropagator(Backend):
-    """Chooses vace-depth / vace-points / warp per pair and delegates; cheap to construct and to pickle."""
+    """Chooses vace-depth / vace-points / warp per pair and delegates; cheap to construct and to pickle.
+
+    ``settings`` is the ``propagate.auto`` section, ``vace`` the VACE settings both VACE strategies use,
+    ``warp`` the keyword settings of the warp backend.
+    """
 
     name = "auto"
 
-    def __init__(self, settings: AutoSettings | dict[str, Any] | Any = None, **overrides: Any):
-        if settings is not None and not isinstance(settings, (dict, AutoSettings)):
-            settings = getattr(settings, "auto")
+    def __init__(self, settings: AutoSettings | dict[str, Any] | None = None, *,
+                 vace: VaceSettings | dict[str, Any] | None = None, warp: dict[str, Any] | None = None,
+                 **overrides: Any):
         if isinstance(settings, AutoSettings):
             settings = settings.model_dump()
         self.settings = AutoSettings.model_validate({**(settings or {}), **overrides})
+        self.vace = vace if isinstance(vace, VaceSettings) else VaceSettings.model_validate(vace or {})
+        self.warp = dict(warp or {})
         self._backends: dict[str, Any] = {}
         self._missing: dict[str, str] = {}  # strategy → why its weights could not be loaded
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"settings": self.settings}
+        return {"settings": self.settings, "vace": self.vace, "warp": self.warp}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["settings"])
+        self.__init__(state["settings"], vace=state["vace"], warp=state["warp"])
 
     def setup(self, model: Any = None, processor: Any = None) -> None:
         """Load the VACE pipeline once for both VACE strategies (or take ``model``), when models are on.
@@ -65,14 +69,14 @@ class AutoPropagator(Backend):
         """
         if not self._models_configured():
             return
-        depth = VaceDepthPropagator(self.settings.vace)
+        depth = VaceDepthPropagator(self.vace)
         try:
             depth.setup(model=model)
         except ModelNotAvailable as exc:
             self._missing["vace"] = str(exc)
             log.warning("propagate auto: VACE weights not available, pairs fall back to warp: %s", exc)
             return
-        points = VacePointsPropagator(self.settings.vace)
+        points = VacePointsPropagator(self.vace)
         points.setup(model=depth.model)
         self._backends.update({"vace-depth": depth, "vace-points": points})
 
@@ -80,18 +84,18 @@ class AutoPropagator(Backend):
     def resources(self) -> Any:
         """VACE's (a GPU) when the model strategies are on, else warp's (one CPU)."""
         if self._models_configured():
-            return VaceDepthPropagator(self.settings.vace).resources
+            return VaceDepthPropagator(self.vace).resources
         return super().resources
 
     def _models_configured(self) -> bool:
-        return self.settings.models and bool(self.settings.vace.model)
+        return self.settings.models and bool(self.vace.model)
 
     # --- the decision -------------------------------------------------------------------------------
     def choose(self, mask_a: np.ndarray, alpha_b: np.ndarray | None, tracks_a: Tracks | None = None) -> Choice:
         """Strategy for one pair from A's first-frame mask and B's alpha (as placed or as photographed)."""
         s = self.settings
         if not self._models_configured():
-            why = "propagate.auto.models is false" if not s.models else "propagate.auto.vace.model is empty"
+            why = "propagate.auto.models is false" if not s.models else "propagate.vace.model is empty"
             return Choice("warp", f"no model weights configured ({why})")
         if "vace" in self._missing:
             return Choice("warp", f"VACE weights missing: {self._missing['vace']}")
@@ -138,7 +142,7 @@ class AutoPropagator(Backend):
             from pvtt.propagate import BACKENDS  # type: ignore[attr-defined]  # the stage's registry
             from pvtt.registry import load_backend
 
-            backend = load_backend("propagate", BACKENDS, "warp", **self.settings.warp)
+            backend = load_backend("propagate", BACKENDS, "warp", **self.warp)
             backend.setup()
             self._backends["warp"] = backend
         return self._backends["warp"]
