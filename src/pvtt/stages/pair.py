@@ -18,8 +18,8 @@ from pvtt.clips import ClipItem, ProductItem, save_array
 from pvtt.config import settings_key
 from pvtt.errors import RejectItem
 from pvtt.media.image import write_png
-from pvtt.stage import Stage
 from pvtt.media.video import read_video
+from pvtt.stage import Stage
 from pvtt.stages.clip import (half_size, load_background, load_box, load_clip_masks, optional_output, upstream,
                               write_mp4)
 from pvtt.stages.product import load_cutout
