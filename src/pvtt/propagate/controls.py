@@ -59,6 +59,12 @@ def box_of_mask(mask: np.ndarray) -> Box | None:
     return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
 
+def box_slices(box: Box, width: int, height: int) -> tuple[slice, slice]:
+    """``(rows, columns)`` of the pixels ``box`` covers, clipped to a ``width`` x ``height`` frame."""
+    b = box.clip_to(width, height)
+    return slice(int(b.y0), int(np.ceil(b.y1))), slice(int(b.x0), int(np.ceil(b.x1)))
+
+
 def map_tracks_to_box(tracks: Tracks, box_a: Box, box_b: Box) -> Tracks:
     """A's points moved onto B: first frame by the box-to-box map, later frames by A's displacement, scaled.
 
@@ -99,8 +105,8 @@ def edit_region(masks_a: np.ndarray, box_b: Box | None = None, dilate_px: int = 
         for t in range(len(masks_a)):
             ct = _centroid(masks_a[t])
             dx, dy = (ct[0] - c0[0], ct[1] - c0[1]) if c0 is not None and ct is not None else (0.0, 0.0)
-            b = Box(box_b.x0 + dx, box_b.y0 + dy, box_b.x1 + dx, box_b.y1 + dy).clip_to(width, height)
-            region[t, int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))] = True
+            rows, cols = box_slices(Box(box_b.x0 + dx, box_b.y0 + dy, box_b.x1 + dx, box_b.y1 + dy), width, height)
+            region[t, rows, cols] = True
     return dilate(region, dilate_px)
 
 
@@ -267,8 +273,7 @@ def masks_of_b(insert: Any, masks_a: np.ndarray) -> np.ndarray:
         mask0 = alpha > (127 if alpha.dtype == np.uint8 else 0.5)
     elif box is not None:
         mask0 = np.zeros(masks_a.shape[1:], bool)
-        b = box.clip_to(mask0.shape[1], mask0.shape[0])
-        mask0[int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))] = True
+        mask0[box_slices(box, mask0.shape[1], mask0.shape[0])] = True
     else:
         mask0 = masks_a[0]
     return carry_mask(mask0, masks_a)

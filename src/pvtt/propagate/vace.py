@@ -156,8 +156,7 @@ class VacePropagator(ModelBackend):
         if rgba is not None:
             rgba = np.asarray(rgba)
             return controls.on_white(rgba) if rgba.shape[-1] == 4 else rgba
-        b = box_b.clip_to(frame0.shape[1], frame0.shape[0])
-        crop = frame0[int(b.y0):int(np.ceil(b.y1)), int(b.x0):int(np.ceil(b.x1))]
+        crop = frame0[controls.box_slices(box_b, frame0.shape[1], frame0.shape[0])]
         return crop if crop.size else None
 
     def generate_long(self, condition: np.ndarray, region: np.ndarray, reference: np.ndarray | None,
