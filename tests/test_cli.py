@@ -24,6 +24,19 @@ def test_bad_setting_exits_2_and_names_the_key():
     assert result.exit_code == 2 and "normalize.fsp: unknown key" in result.output
 
 
+def test_unknown_backend_exits_2_before_any_work(tmp_path):
+    (tmp_path / "cat" / "videos").mkdir(parents=True)
+    multi_shot_video(tmp_path / "cat" / "videos" / "a.mp4", [30, 30], height=48, width=64)
+    result = runner.invoke(app, ["build", "--catalog", str(tmp_path / "cat"), "--out", str(tmp_path / "out"), *FAST,
+                                 "--set", "propagate.backend=vace-dpeth"])
+    assert result.exit_code == 2, result.output
+    assert ("propagate.backend: unknown backend 'vace-dpeth'; known: auto, motion-lora, vace-depth, vace-points, warp"
+            in " ".join(result.output.split()))  # the error console may wrap the line
+    assert not (tmp_path / "out" / ".pvtt-workspace" / "records").exists()  # no stage ran
+    shown = runner.invoke(app, ["config", "show", "--set", "propagate.backend=vace-dpeth"])
+    assert shown.exit_code == 2 and "unknown backend 'vace-dpeth'" in shown.output
+
+
 def test_prepare_then_status(tmp_path):
     (tmp_path / "cat" / "videos").mkdir(parents=True)
     multi_shot_video(tmp_path / "cat" / "videos" / "a.mp4", [30, 30], height=48, width=64)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+from pydantic import BaseModel
 
 from pvtt.config import PipelineConfig, dump_config, load_config, settings_key
 from pvtt.errors import ConfigError
@@ -46,3 +50,60 @@ def test_settings_key_changes_only_with_its_settings():
     b.normalize.fps = 10
     assert settings_key(a.shots) == settings_key(b.shots)
     assert settings_key(a.normalize) != settings_key(b.normalize)
+
+
+def _sections(model: type[BaseModel], prefix: str = ""):
+    """Every settings model reachable from ``model``, with its dotted key."""
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield f"{prefix}{name}", annotation
+            yield from _sections(annotation, f"{prefix}{name}.")
+
+
+BACKEND_SECTIONS = [(key, cls) for key, cls in _sections(PipelineConfig) if "backend" in cls.model_fields]
+
+
+def test_every_backend_field_names_its_registry():
+    assert {"propagate", "insert", "segment", "locate", "vlm"} <= {key for key, _ in BACKEND_SECTIONS}
+    for key, cls in BACKEND_SECTIONS:
+        assert cls.backends is not None and cls.stage, f"{key}: {cls.__name__} names no registry"
+        assert cls.model_fields["backend"].default in cls.backends, key
+
+
+@pytest.mark.parametrize("key,cls", BACKEND_SECTIONS, ids=[key for key, _ in BACKEND_SECTIONS])
+def test_unknown_backend_stops_the_load_naming_the_known_ones(key, cls, tmp_path):
+    known = ", ".join(sorted(cls.backends))
+    message = f"{key}.backend: unknown backend 'nope'; known: {known}"
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [f"{key}.backend=nope"])
+    assert message in str(info.value)
+    path = tmp_path / "c.yaml"
+    path.write_text(f"{key}:\n  backend: nope\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in str(info.value)
+    for name in cls.backends:  # every registered name loads
+        section = load_config(None, [f"{key}.backend={name}"])
+        for part in key.split("."):
+            section = getattr(section, part)
+        assert section.backend == name
+
+
+def test_propagate_backend_typo_message():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ["propagate.backend=vace-dpeth"])
+    assert ("propagate.backend: unknown backend 'vace-dpeth'; known: auto, motion-lora, vace-depth, vace-points, warp"
+            in str(info.value))
+    config = PipelineConfig()
+    with pytest.raises(ValueError, match="unknown propagate backend 'vace-dpeth'"):
+        config.propagate.backend = "vace-dpeth"  # assignments are checked too
+
+
+def test_checking_backend_names_imports_no_model_library():
+    code = ("import sys; from pvtt.config import load_config\n"
+            "for s in ('propagate.backend=vace-depth', 'insert.backend=flux-fill', 'segment.backend=sam2', "
+            "'vlm.backend=qwen', 'locate.backend=detector'): load_config(None, [s])\n"
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -51,6 +51,14 @@ def _records(ws: Workspace, stage: str) -> dict:
     return {r.item_id: r for r in ws.records(stage)}
 
 
+def _work(ws: Workspace, stages: list[str], folders: list[str]) -> dict[Path, int]:
+    """mtimes of the final records (done or rejected) of ``stages`` and of every file under ``folders``: a run that
+    reuses this work leaves them all as they were."""
+    files = [ws.record_path(s, r.item_id) for s in stages for r in ws.records(s) if r.status is not Status.FAILED]
+    files += [p for folder in folders for p in (ws.root / folder).rglob("*") if p.is_file()]
+    return {p: p.stat().st_mtime_ns for p in files}
+
+
 @pytest.fixture(scope="module")
 def messy(tmp_path_factory):
     return make_messy_catalog(tmp_path_factory.mktemp("catalog"))
@@ -88,14 +96,18 @@ def test_rerun_is_cached_and_a_changed_setting_redoes_only_what_depends_on_it(me
     prepare(messy, tmp_path / "ws", config)
     ws = Workspace(tmp_path / "ws")
     first = _records(ws, "normalize")["good"]
+    done = _work(ws, ["normalize", "product"], ["clips", "products"])
+    assert len(done) >= 10  # not vacuous: 7 final records, 6 clips, the product image
+    products = _work(ws, ["product"], ["products"])
     prepare(messy, tmp_path / "ws", config)
-    assert _records(ws, "normalize")["good"].key == first.key
+    assert _work(ws, ["normalize", "product"], ["clips", "products"]) == done  # nothing finished was redone
     # change the output fps: clips are redone, shots are reused
     summary = prepare(messy, tmp_path / "ws", load_config(None, FAST + ["normalize.fps=5"]))
     again = _records(ws, "normalize")["good"]
     assert again.key != first.key and again.metrics["cuts_cached"] is True
     assert again.outputs["clips"][0]["num_frames"] < first.outputs["clips"][0]["num_frames"]
-    assert summary.counts["product"]["done"] == 1  # products unaffected (cached)
+    assert summary.counts["product"]["done"] == 1
+    assert _work(ws, ["product"], ["products"]) == products  # products unaffected (cached)
 
 
 def test_process_pool_gives_the_same_records(messy, tmp_path):

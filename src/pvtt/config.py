@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from pvtt.curate import CurateSettings
 from pvtt.cutout import CutoutSettings
@@ -25,6 +25,7 @@ from pvtt.depth import DepthSettings
 from pvtt.embed import EmbedSettings
 from pvtt.erase import EraseSettings
 from pvtt.errors import ConfigError
+from pvtt.hands import HandSettings
 from pvtt.insert import InsertSettings
 from pvtt.judge import JudgeSettings
 from pvtt.locate import LocateSettings
@@ -123,6 +124,38 @@ class ExportSettings(Settings):
     include_rejected: bool = Field(False, description="Also put pairs the judge rejected into the dataset.")
 
 
+class VideoCutoutSettings(Settings):
+    enabled: bool = Field(
+        True, description="In a build, cut out a product whose catalog photo was rejected at `cutout` (a lifestyle "
+        "shot, a busy background) from its own template's curated clips instead: the mask of the best frame, with "
+        "other frames as extra reference views. The photo stays the target whenever its cutout is done.")
+    views: int = Field(3, ge=0, description="Extra reference views kept besides the cutout: crops from other frames "
+                                            "of the same clip (another shot may show another variant), spread in "
+                                            "time, of good score.")
+    frames_per_clip: int = Field(24, ge=1, description="Frames sampled (evenly spaced) from each curated clip as "
+                                                       "candidates for the cutout and the views.")
+    min_area: float = Field(0.01, gt=0, lt=1, description="A candidate frame's product mask covers at least this "
+                                                          "fraction of the frame.")
+    max_area: float = Field(0.6, gt=0, le=1, description="A candidate frame's product mask covers at most this "
+                                                         "fraction of the frame (a larger one has spread over the "
+                                                         "background).")
+    border_margin: float = Field(0.02, ge=0, lt=0.5, description="A candidate's mask stays at least this far from "
+                                                                 "every frame border (fraction of the short side): a "
+                                                                 "product cut by the frame is not whole.")
+    max_hand_fraction: float = Field(0.1, ge=0, description="With a hand detector: a candidate is rejected when "
+                                                            "hand pixels on the product or within a quarter of its "
+                                                            "size around it exceed this fraction of its mask (hand "
+                                                            "pixels are always taken out of the mask).")
+    view_min_score: float = Field(0.5, ge=0, le=1, description="An extra view scores at least this fraction of the "
+                                                               "chosen frame's score.")
+
+    @model_validator(mode="after")
+    def _area_range(self) -> "VideoCutoutSettings":
+        if self.min_area >= self.max_area:
+            raise ValueError(f"min_area ({self.min_area}) has to be below max_area ({self.max_area})")
+        return self
+
+
 class PipelineConfig(Settings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     shots: ShotSettings = Field(default_factory=ShotSettings)
@@ -131,8 +164,10 @@ class PipelineConfig(Settings):
     segment: SegmentSettings = Field(default_factory=SegmentSettings)
     track: TrackSettings = Field(default_factory=TrackSettings)
     curate: CurateSettings = Field(default_factory=CurateSettings)
+    hands: HandSettings = Field(default_factory=HandSettings)
     erase: EraseSettings = Field(default_factory=EraseSettings)
     cutout: CutoutSettings = Field(default_factory=CutoutSettings)
+    video_cutout: VideoCutoutSettings = Field(default_factory=VideoCutoutSettings)
     pairing: PairingSettings = Field(default_factory=PairingSettings)
     insert: InsertSettings = Field(default_factory=InsertSettings)
     propagate: PropagateSettings = Field(default_factory=PropagateSettings)
@@ -164,6 +199,8 @@ def _format_error(exc: ValidationError) -> str:
         key = ".".join(str(p) for p in err["loc"]) or "<root>"
         if err["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key")
+        elif err["type"] == "unknown_backend":  # raised by pvtt.settings.Settings; the key already names the stage
+            lines.append(f"{key}: unknown backend {err['ctx']['name']}; known: {err['ctx']['known']}")
         else:
             lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
     return "invalid config:\n  " + "\n  ".join(lines)

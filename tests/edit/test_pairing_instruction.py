@@ -20,7 +20,8 @@ CLIPS = [PairClip(f"c{i}", f"t{i}", cat, sub, sil) for i, (cat, sub, sil) in
          enumerate([("jewelry", "bracelet", _disc()), ("home", "mug", _box(40, 30)), ("toys", "car", _box(20, 60))])]
 PRODUCTS = [PairProduct(f"p{i}", f"t{i}", cat, sub, sil) for i, (cat, sub, sil) in
             enumerate([("jewelry", "bracelet", _disc(50)), ("home", "vase", _box(80, 60)), ("toys", "car", _disc(30)),
-                        ("jewelry", "bracelet", _disc(36)), ("art", "print", _box(41, 31))])]
+                        ("jewelry", "bracelet", _disc(36)), ("art", "print", _box(41, 31)),
+                        ("home", "lamp", _box(60, 40))])]
 
 
 def test_pairing_reproducible_and_never_self_pairs():
@@ -37,7 +38,8 @@ def test_pairing_reproducible_and_never_self_pairs():
 def test_pairing_grades_as_designed():
     pairs = {p.pair_id: p for p in make_pairs(CLIPS, PRODUCTS, PairingSettings(strategy="all"))}
     assert pairs["c0__p3"].difficulty == "easy"
-    assert pairs["c1__p1"].difficulty if "c1__p1" in pairs else True
+    assert "c1__p1" not in pairs  # from the same template
+    assert pairs["c1__p5"].difficulty == "medium"  # same category, another subcategory
     assert pairs["c2__p0"].difficulty in ("hard", "expert")
     assert pairs["c1__p4"].difficulty == "hard"  # same silhouette, different category
     assert pairs["c2__p1"].difficulty == "expert"  # flat car vs tall vase

@@ -16,7 +16,7 @@ from pvtt.errors import RejectItem
 from pvtt.locate.detector import DetectorLocator, prompts_for  # noqa: E402
 from pvtt.models import ModelNotAvailable  # noqa: E402
 from pvtt.segment.sam2 import Sam2Segmenter  # noqa: E402
-from pvtt.types import Box  # noqa: E402
+from pvtt.types import Box, ProductImage  # noqa: E402
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 8])
@@ -65,11 +65,18 @@ def test_detector_returns_a_box_inside_the_frame(family, build):
 
 def test_detector_threshold_and_prompts():
     clip = tiny_clip()
-    locator = DetectorLocator(device="cpu", family="owlv2", threshold=1.0)
-    locator.setup(model=tiny_owlv2(), processor=tiny_tokenizer())
-    # a random tiny model can saturate at 1.0: only check the contract on a threshold no score passes
-    box = locator.locate(clip, "mug")
-    assert box is None or box.confidence >= 1.0
+    # the tiny Grounding DINO's best score stays below 1 (the tiny OWLv2's saturates at exactly 1.0, which no
+    # threshold can exceed): a threshold at that score keeps the box, one just above it finds nothing
+    locator = DetectorLocator(device="cpu", family="grounding-dino", threshold=0.0)
+    locator.setup(model=tiny_grounding_dino(), processor=tiny_tokenizer())
+    best = locator.locate(clip, "mug")
+    assert best is not None and 0 < best.confidence < 1
+    locator.settings.threshold = best.confidence
+    assert locator.locate(clip, "mug") == best
+    locator.settings.threshold = float(np.nextafter(best.confidence, 1.0))
+    assert locator.locate(clip, "mug") is None
+    with pytest.raises(RejectItem, match="product not found"):
+        locator.locate(clip, ProductImage("p", np.zeros((4, 4, 4), np.uint8), subcategory="mug"))
     assert prompts_for("mug", None) == ["a photo of mug"]
     assert prompts_for(None, "a red box") == ["a red box"] and prompts_for(None, " ") == ["a product"]
 

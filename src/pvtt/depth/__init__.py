@@ -28,6 +28,8 @@ BACKENDS: dict[str, str] = {
 
 
 class DepthSettings(ModelSettings):
+    stage = "depth"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("depth-anything", description="Depth backend. One of: depth-anything.")
     model: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
                        description="Depth Anything V2 weights: a local directory or a cached hub id.")

@@ -26,6 +26,8 @@ BACKENDS: dict[str, str] = {
 
 
 class EmbedSettings(ModelSettings):
+    stage = "embed"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("dinov2", description="Embedding backend. One of: dinov2.")
     model: str = Field("facebook/dinov2-base", description="DINOv2 weights: a local directory or a cached hub id.")
     batch_size: int = Field(32, ge=1, description="Images per forward pass.")

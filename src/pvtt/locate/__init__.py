@@ -25,6 +25,8 @@ BACKENDS = {"auto": "pvtt.locate.auto:AutoLocator", "detector": "pvtt.locate.det
 
 
 class LocateSettings(Settings):
+    stage = "locate"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("auto", description="'auto' (catalog box, then photo match, then saliency; CPU) or 'detector'.")
     min_inliers: int = Field(10, ge=4, description="RANSAC homography inliers needed to accept a product-photo match.")
     ratio: float = Field(0.75, gt=0, lt=1, description="Lowe ratio test for photo-match descriptors (lower is stricter).")

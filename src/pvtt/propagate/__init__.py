@@ -46,6 +46,8 @@ _WARP_FIELDS = ("model", "smooth", "min_points", "max_lost_frames", "ransac_thre
 
 
 class PropagateSettings(Settings):
+    stage = "propagate"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("warp", description="Propagation strategy. One of: warp, motion-lora, vace-depth, "
                                              "vace-points, auto.")
     model: Literal["similarity", "affine", "homography"] = Field(

@@ -27,6 +27,8 @@ BACKENDS = {"classical": "pvtt.segment.classical:ClassicalSegmenter", "sam2": "p
 
 
 class SegmentSettings(Settings):
+    stage = "segment"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("classical", description="'classical' (GrabCut + optical flow, CPU) or 'sam2' (GPU).")
     work_long_side: int = Field(480, ge=64, description="Classical: long side (px) of the working resolution; masks are upsampled to the clip's size.")
     first_long_side: int = Field(960, ge=64, description="Classical: long side (px) at which frame 0 is segmented (thin products need the detail).")

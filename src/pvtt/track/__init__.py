@@ -27,6 +27,8 @@ LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
 class TrackSettings(Settings):
+    stage = "track"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("lk", description="'lk': pyramidal Lucas-Kanade on features of the first-frame mask (CPU).")
     num_points: int = Field(12, ge=1, description="Points per clip (K), extremal points included.")
     num_extremal: int = Field(4, ge=0, le=4, description="Of these, outline extremes (top, bottom, left, right-most).")

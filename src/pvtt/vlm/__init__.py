@@ -55,6 +55,8 @@ JUDGE_PROMPT = (
 
 
 class VlmSettings(ModelSettings):
+    stage = "vlm"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("qwen", description="VLM backend. One of: qwen.")
     model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="Qwen2.5-VL weights: a local directory or a cached hub id.")
     batch_size: int = Field(4, ge=1, description="Clips (prompts) per generate call.")
