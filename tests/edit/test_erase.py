@@ -1,10 +1,17 @@
-"""Erase under changing light: the fill follows each frame's lighting (no seam, no stale brightness)."""
+"""Erase: the fill follows each frame's lighting (no seam, no stale brightness), and where no frame shows the
+background the fill keeps the surroundings' texture instead of smearing it."""
 
 from __future__ import annotations
 
-import numpy as np
+import logging
 
-from pvtt.erase import make_eraser
+import cv2
+import numpy as np
+import pytest
+
+from pvtt.erase import EraseSettings, make_eraser
+from pvtt.erase import classical
+from pvtt.erase.classical import fill_unseen, xphoto_available
 from pvtt.types import Clip, Masks
 
 
@@ -41,9 +48,75 @@ def test_untouched_outside_the_region():
     outside = ~erased.region
     # the feathered blend may touch a thin band just outside the region, nothing beyond it
     band = np.zeros_like(outside)
-    import cv2
-
     for t in range(len(band)):
         band[t] = cv2.dilate(erased.region[t].astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
     far = outside & ~band
     assert np.array_equal(erased.frames[far], clip.frames[far])
+
+
+def _cloth_clip(t_count: int = 4) -> tuple[Clip, Masks, np.ndarray]:
+    """A still product on a striped, grainy cloth; nothing moves, so the cloth behind it is never visible.
+    Returns the clip, A's masks and the true background frames."""
+    h, w = 120, 160
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    stripes = 60.0 * (np.sin(2 * np.pi * (xx + 0.5 * yy) / 12) > 0)
+    cloth = np.stack([100 + stripes, 80 + 0.8 * stripes, 60 + 0.5 * stripes], -1) + rng.normal(0, 8, (h, w, 1))
+    truth = np.repeat(np.clip(cloth, 0, 255).astype(np.uint8)[None], t_count, 0)
+    frames = truth.copy()
+    product = ((xx - 80) / 22) ** 2 + ((yy - 55) / 18) ** 2 < 1
+    frames[:, product] = (200, 40, 40)
+    return Clip("cloth", frames, 20.0), Masks(np.repeat(product[None], t_count, 0)), truth
+
+
+def _gradient(rgb: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+
+def _texture_ratio(filled: np.ndarray, truth: np.ndarray, region: np.ndarray) -> float:
+    """Mean gradient magnitude of the fill / of the truth, 3 px inside the region (1.0: as textured, ≪ 1: smear)."""
+    inner = cv2.erode(region.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    return float(_gradient(filled)[inner].mean() / _gradient(truth)[inner].mean())
+
+
+needs_xphoto = pytest.mark.skipif(not xphoto_available(), reason="cv2.xphoto missing: the project depends on "
+                                                                 "opencv-contrib-python-headless")
+
+
+@needs_xphoto
+def test_fill_keeps_the_texture_where_no_frame_shows_the_background():
+    clip, masks, truth = _cloth_clip()
+    erased = make_eraser().erase(clip, masks)
+    assert erased.info["never_visible_fraction"] > 0.9  # nothing to borrow: the never-visible fill only
+    assert erased.info["inpaint"] == EraseSettings().inpaint
+    ratios = [_texture_ratio(f, t, r) for f, t, r in zip(erased.frames, truth, erased.region)]
+    smears = {name: _texture_ratio(make_eraser(inpaint=name).erase(clip, masks).frames[0], truth[0],
+                                   erased.region[0]) for name in ("telea", "membrane")}
+    assert min(ratios) > 0.6, ratios  # as textured as the cloth, give or take
+    assert max(smears.values()) < 0.45, smears  # what the default replaced: a smooth smear
+    # one fill for the whole clip, warped: the same texture in every frame (no flicker)
+    assert np.array_equal(erased.frames[0], erased.frames[-1])
+
+
+@pytest.mark.parametrize("method", ["telea", "membrane", "shiftmap", "fsr-fast"])
+def test_fill_changes_only_the_hole(method):
+    if method in classical.XPHOTO_FILLS and not xphoto_available():
+        pytest.skip("cv2.xphoto missing")
+    _, masks, truth = _cloth_clip(1)
+    hole = masks.data[0]
+    holed = truth[0].copy()
+    holed[hole] = 0
+    filled = fill_unseen(holed, hole, method)
+    assert np.array_equal(filled[~hole], holed[~hole])
+    assert filled[hole].mean() > 40  # filled from the cloth (≥ 60 everywhere), not left black
+
+
+def test_missing_xphoto_falls_back_to_membrane_with_a_warning(monkeypatch, caplog):
+    clip, masks, _ = _cloth_clip(2)
+    monkeypatch.setattr(classical, "xphoto_available", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="pvtt"):
+        erased = make_eraser(inpaint="shiftmap").erase(clip, masks)
+    assert any("cv2.xphoto" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert erased.info["inpaint"] == "membrane"
+    assert np.array_equal(erased.frames, make_eraser(inpaint="membrane").erase(clip, masks).frames)

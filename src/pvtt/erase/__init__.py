@@ -7,7 +7,8 @@ Backends (chosen by ``erase.backend``):
 - ``classical``: A's masks dilated to cover contact shadows; each frame's hole filled from other
   frames where the background is visible, aligned by the background's motion (RANSAC homographies
   from features outside the masks); what is never visible is inpainted once in a reference frame
-  and warped to the other frames (no flicker); feathered blend. CPU, no weights.
+  (shift-map texture by default, see ``erase.inpaint``) and warped to the other frames (no flicker);
+  feathered blend. CPU, no weights.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ BACKENDS: dict[str, str] = {
 
 
 class EraseSettings(Settings):
+    stage = "erase"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("classical", description="Erase backend. One of: classical.")
     dilate: float = Field(0.04, ge=0, le=0.5, description="Dilation of A's mask, as a fraction of its box diagonal "
                                                          "(covers edges and motion blur).")
@@ -40,13 +43,23 @@ class EraseSettings(Settings):
     max_sources: int = Field(14, ge=1, description="Other frames consulted per frame (at offsets ±1, ±2, ±4, ...).")
     patience: int = Field(4, ge=1, description="Stop consulting other frames for a frame after this many in a row "
                                                 "filled < 1% of what is left (the rest is never visible).")
-    inpaint: Literal["telea", "membrane"] = Field(
-        "membrane", description="Fill of what no frame shows: 'membrane' (smooth interpolation from the region's "
-                                "border; best on plain / smooth backgrounds) or 'telea' (cv2.inpaint).")
+    inpaint: Literal["shiftmap", "membrane", "telea", "fsr-fast", "fsr-best"] = Field(
+        "shiftmap", description="Fill of what no frame shows (once per clip, at the work resolution): 'shiftmap' "
+                                "(cv2.xphoto shift-map: pieces of the surrounding texture, rearranged; keeps "
+                                "fabric, wood, paper textured, may repeat a piece of a nearby object), 'membrane' "
+                                "(smooth interpolation from the region's border: a flat smear on textured "
+                                "backgrounds), 'telea' (cv2.inpaint: a streaky smear), 'fsr-fast' / 'fsr-best' "
+                                "(cv2.xphoto frequency selective reconstruction: blocky blur; 'fsr-best' takes "
+                                "tens of seconds). The cv2.xphoto fills need opencv-contrib; without it "
+                                "'membrane' is used, with a warning.")
     seam_correction: bool = Field(True, description="Add each frame's own colour difference, measured around the "
                                                     "region, to the warped reference fill (follows lighting changes; "
                                                     "no seam).")
     inpaint_radius: int = Field(5, ge=1, description="cv2.inpaint radius (work resolution pixels).")
+    inpaint_context: float = Field(0.25, ge=0, description="cv2.xphoto fills work in a crop around what no frame "
+                                                          "shows: its box grown by this fraction of its size on "
+                                                          "each side (texture is borrowed from there; the cost "
+                                                          "grows with the crop).")
     color_match: bool = Field(True, description="Match each borrowed fill's mean colour to the frame around the hole "
                                                 "(lighting changes over the clip).")
 
