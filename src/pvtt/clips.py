@@ -96,6 +96,12 @@ def collect_clips(ws: Workspace, template_ids: list[str] | None = None) -> list[
     return items
 
 
+def curated_clips(ws: Workspace, template_id: str) -> list[ClipItem]:
+    """The clips of ``template_id`` that passed curation (their ``curate`` record is done), in shot order."""
+    return [clip for clip in collect_clips(ws, [template_id])
+            if (record := ws.read_record("curate", clip.id)) is not None and record.status is Status.DONE]
+
+
 def collect_products(ws: Workspace) -> list[ProductItem]:
     """Every product whose photo was stored, in catalog order."""
     items = []

@@ -6,6 +6,7 @@
       videos/source/<clip_id>.mp4          videos/background/<clip_id>.mp4
       videos/synthesized/<pair_id>.mp4     masks/<clip_id>.mp4
       images/target/<product_id>.png       tracks/<clip_id>.npz
+      images/target/<product_id>_view<k>.png  images/target/sources.json   (video products: extra views)
       images/keyframe/<pair_id>.png
       annotations/pairs.jsonl  annotations/pairs.parquet  annotations/statistics.json
       shards/pvtt-000000.tar …             (optional WebDataset shards)
@@ -39,6 +40,7 @@ LAYOUT = {
     "mask_video": ("masks", "clip_id", ".mp4"),
     "tracks": ("tracks", "clip_id", ".npz"),
     "target_image": ("images/target", "product_id", ".png"),
+    "target_view": ("images/target", "product_id", ".png"),  # dataset_path("target_view", f"{id}_view{k}")
     "keyframe": ("images/keyframe", "pair_id", ".png"),
     "depth_video": ("depth", "clip_id", ".mp4"),
     "overlay_video": ("report/media", "pair_id", "_overlay.mp4"),
@@ -90,6 +92,9 @@ def _statistics(rows: list[dict[str, Any]], kept: list[dict[str, Any]]) -> dict[
         "by_difficulty": table("difficulty"),
         "by_mode": table("mode"),
         "by_strategy": table("strategy"),
+        "by_target_source": table("target_source"),
+        # distinct products of the kept pairs by where their target image comes from (photo / video)
+        "target_products": dict(Counter({r["product_id"]: r.get("target_source") or "unknown" for r in kept}.values())),
         "rejection_reasons": dict(Counter(_reason_kind(reason) for r in rows if r.get("verdict") != "keep"
                                           for reason in r.get("reasons", [])).most_common()),
         "mean_scores_of_kept": means,
@@ -105,6 +110,8 @@ def _card(stats: dict[str, Any], settings_hash: str) -> str:
 
     scores = "\n".join(f"| {k} | {v} |" for k, v in stats["mean_scores_of_kept"].items())
     reasons = "\n".join(f"| {k} | {v} |" for k, v in stats["rejection_reasons"].items()) or "| none | 0 |"
+    targets = ", ".join(f"{n} from {'catalog photos' if k == 'photo' else 'template videos' if k == 'video' else k}"
+                        for k, n in sorted(stats.get("target_products", {}).items())) or "none"
     return f"""# PVTT dataset (built by pvtt)
 
 Product Video Template Transfer triplets: a source clip showing product A, a photo of product B, and the
@@ -113,6 +120,7 @@ point tracks, the erased background and quality scores.
 
 - pairs kept: **{stats['kept']}** of {stats['pairs']} built ({stats['rejected']} rejected by the judge)
 - clips: {stats['clips']}, products: {stats['products']}, frames in kept pairs: {stats['frames']}
+- target images: {targets}
 - settings hash: `{settings_hash}`
 
 ## Files
@@ -124,7 +132,9 @@ point tracks, the erased background and quality scores.
 | `videos/background/<clip_id>.mp4` | the source clip with the product erased |
 | `masks/<clip_id>.mp4` | the source product's mask per frame (white = product) |
 | `tracks/<clip_id>.npz` | semantic points on the source product: `points` (T, K, 2) x, y; `visible` (T, K) |
-| `images/target/<product_id>.png` | the target product, RGBA cutout |
+| `images/target/<product_id>.png` | the target product, RGBA cutout: from its catalog photo, or (`target_source: video` in the record) from its own template video's best frame when the photo could not be cut out cleanly |
+| `images/target/<product_id>_view<k>.png` | extra reference views of a video product: crops of other frames |
+| `images/target/sources.json` | per product: where its target image comes from (`photo` / `video`) and its files |
 | `images/keyframe/<pair_id>.png` | the edited first frame |
 | `annotations/pairs.jsonl`, `pairs.parquet` | one record per pair (ids, categories, difficulty, instruction, strategy, scores, verdict, files) |
 | `annotations/statistics.json` | the numbers on this page |
@@ -133,6 +143,7 @@ point tracks, the erased background and quality scores.
 {md_table("Pairs by target category and verdict", stats['by_category'])}
 {md_table("Pairs by difficulty and verdict", stats['by_difficulty'])}
 {md_table("Pairs by mode and verdict", stats['by_mode'])}
+{md_table("Pairs by target image source and verdict", stats['by_target_source'])}
 ### Mean scores of kept pairs
 
 | score | mean |
@@ -161,6 +172,10 @@ def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> bool:
         entry["reasons"] = "; ".join(row.get("reasons", []))
         entry.update({f"file_{k}": v for k, v in row.get("files", {}).items()})
         flat.append(entry)
+    # every row gets every column (None where it has none): pyarrow takes the columns from the first row only,
+    # and rows differ (a video product's extra views, a depth video only some strategies make)
+    columns = list(dict.fromkeys(key for entry in flat for key in entry))
+    flat = [{key: entry.get(key) for key in columns} for entry in flat]
     with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pylist(flat), tmp)
     return True
@@ -221,6 +236,12 @@ def export_dataset(rows: list[dict[str, Any]], out: str | Path, settings_hash: s
     annotations = out / "annotations"
     write_text(annotations / "pairs.jsonl", "".join(json.dumps(r, default=str) + "\n" for r in kept))
     stats["parquet"] = _write_parquet(annotations / "pairs.parquet", kept)
+    sources = {r["product_id"]: {"source": r.get("target_source"), "image": r["files"]["target_image"],
+                                 "views": [r["files"][f"target_view_{k}"] for k in range(1, len(r["files"]) + 1)
+                                           if f"target_view_{k}" in r["files"]]}
+               for r in kept if r["files"].get("target_image")}
+    if sources:
+        write_json(out / "images" / "target" / "sources.json", dict(sorted(sources.items())))
     if shard_size > 0:
         stats["shards"] = _write_shards(out, kept, shard_size)
     write_json(annotations / "statistics.json", stats)

@@ -106,7 +106,7 @@ def _analyze_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summar
     retry = config.runner.retry_failed
     clips = collect_clips(ws, [r.item_id for r in ws.records("normalize") if r.status is Status.DONE])
     for stage in (LocateStage(ws, config.locate, retry), SegmentStage(ws, config.segment, retry, config.media.crf),
-                  TrackStage(ws, config.track, retry), CurateStage(ws, config.curate, retry)):
+                  TrackStage(ws, config.track, retry), CurateStage(ws, config.curate, retry, hands=config.hands)):
         records = runner.run(stage, clips, stage.name)
         summary.add(records)
         clips = _passing(records, clips)
@@ -162,12 +162,14 @@ def _own_runner(config: PipelineConfig, stack: contextlib.ExitStack) -> Runner:
 
 def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, workspace: str | Path | None = None,
           runner: Runner | None = None) -> RunSummary:
-    """Everything: prepare → analyze → erase (+ depth / motion LoRA), cutout → pairing → synthesize → export."""
+    """Everything: prepare → analyze → erase (+ depth / motion LoRA), cutout (photo, else video) → pairing →
+    synthesize → export."""
     from pvtt.clips import collect_products
     from pvtt.export import export_dataset
     from pvtt.stages.clip import EraseStage
     from pvtt.stages.pair import SynthesizeStage, make_pair_items, pair_rows
-    from pvtt.stages.product import CutoutStage
+    from pvtt.hands import make_hand_detector
+    from pvtt.stages.product import CutoutStage, VideoCutoutStage
 
     out = Path(out).expanduser().resolve()
     ws = Workspace(workspace or out / ".pvtt-workspace")
@@ -183,11 +185,20 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
         summary.add(records)
         clips = _passing(records, clips)
         clips = _strategy_steps(ws, config, runner, summary, clips)
-        # 3. per product: cutout
+        # 3. per product: the target image, cut out from the catalog photo, or from the product's own template
+        #    clips where the photo was rejected (a lifestyle shot); stages.product.target_record says which
         products = collect_products(ws)
-        records = runner.run(CutoutStage(ws, config.cutout, retry), products, "cutout")
+        records = runner.run(CutoutStage(ws, config.cutout, retry, hands=config.hands), products, "cutout")
         summary.add(records)
-        products = _passing(records, products)
+        targets = {p.id for p in _passing(records, products)}
+        if config.video_cutout.enabled:
+            from_video = [p for p in products if p.id not in targets and p.template_id]
+            hands = make_hand_detector(config.hands) if config.video_cutout.max_hand_fraction < 1 else None
+            records = runner.run(VideoCutoutStage(ws, config.video_cutout, config.cutout, retry, hand_mask=hands),
+                                 from_video, "video_cutout")
+            summary.add(records)
+            targets |= {p.id for p in _passing(records, from_video)}
+        products = [p for p in products if p.id in targets]
         # 4. pairs: cross clips with products, then synthesize and judge each
         pairs = make_pair_items(ws, clips, products, config)
         write_json(ws.root / "pairs.json", [{"pair_id": p.id, "clip_id": p.clip.id, "product_id": p.product.id,

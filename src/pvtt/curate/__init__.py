@@ -33,6 +33,8 @@ class CurateSettings(Settings):
     min_mask_fraction: float = Field(0.002, ge=0, le=1, description="A frame whose product mask covers less than this fraction of the frame counts as 'product absent'.")
     max_mask_fraction: float = Field(0.6, ge=0, le=1, description="Largest fraction of the frame the product mask may cover on any frame. A mask beyond it has most likely spread onto the backdrop or the hands (and a product that large leaves little scene to keep).")
     max_absent_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of frames where the product may be absent or tiny.")
+    max_hand_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): a mask that is mostly hand follows the hands, not the product. 1 = off.")
+    hand_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for the hand check.")
     sample_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for blur and exposure.")
     near_duplicate_threshold: float = Field(0.95, ge=-1, le=1, description="Cosine similarity of clip embeddings (see clip_embedding) at or above which a later clip is a near-duplicate of an earlier one.")
 
@@ -44,10 +46,13 @@ class CurateResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings) -> CurateResult:
-    """Measure ``clip`` and check it against ``settings``; every failed check adds a reason."""
+def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, hands=None) -> CurateResult:
+    """Measure ``clip`` and check it against ``settings``; every failed check adds a reason. ``hands`` (a
+    :class:`~pvtt.hands.HandDetector`) adds the hand check."""
     s = settings
     metrics: dict[str, float] = {}
+    if hands is not None and s.max_hand_fraction < 1:
+        metrics.update(hand_share(clip, masks, hands, s.hand_frames))
     metrics.update(motion_scores(clip, masks, tracks, s.grid_step))
     metrics.update(sharpness(clip, masks, s.sample_frames, s.min_mask_fraction))
     metrics.update(exposure(clip, masks, s.sample_frames, s.min_mask_fraction))
@@ -78,7 +83,21 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings) -
     if metrics["mask_fraction_max"] > s.max_mask_fraction:
         reasons.append(f"mask spread over the frame: it covers up to {metrics['mask_fraction_max']:.2f} of the frame "
                        f"> {s.max_mask_fraction} (most likely backdrop or hands, not the product)")
+    if metrics.get("hand_fraction", 0.0) > s.max_hand_fraction:
+        reasons.append(f"mask is mostly hand: {metrics['hand_fraction']:.2f} of the product mask is hand "
+                       f"> {s.max_hand_fraction} (the mask follows the hands, not the product)")
     return CurateResult(not reasons, reasons, {k: float(v) for k, v in metrics.items()})
+
+
+def hand_share(clip: Clip, masks: Masks, hands, frames: int) -> dict[str, float]:
+    """How much of the product mask the hand detector calls hand, over ``frames`` evenly sampled frames."""
+    from pvtt.hands import hand_fraction
+
+    t_count = len(clip.frames)
+    idx = np.unique(np.linspace(0, t_count - 1, min(frames, t_count)).round().astype(int))
+    found = [hands.hand_mask(clip.frames[t]) for t in idx]
+    return {"hand_fraction": hand_fraction(masks.data[idx], np.stack(found)),
+            "hand_frames": float(sum(f.any() for f in found))}
 
 
 __all__ = ["CurateResult", "CurateSettings", "clip_embedding", "curate", "find_near_duplicates"]

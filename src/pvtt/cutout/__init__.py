@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 from pydantic import Field
 
@@ -29,6 +30,8 @@ BACKENDS: dict[str, str] = {
 
 
 class CutoutSettings(Settings):
+    stage = "cutout"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("classical", description="Cutout backend. One of: classical.")
     reject_low_confidence: bool = Field(
         True, description="In a build, reject photos whose cutout is flagged low confidence (busy backgrounds: the "
@@ -46,8 +49,37 @@ class CutoutSettings(Settings):
     min_area: float = Field(0.005, gt=0, lt=1, description="Smallest product area (fraction of the image) accepted.")
     max_area: float = Field(0.95, gt=0, le=1, description="Largest product area (fraction of the image) accepted.")
     margin: float = Field(0.02, ge=0, description="Margin kept around the product's bbox, fraction of its long side.")
+    max_hand: float = Field(0.05, ge=0, le=1, description="Reject a cutout when more than this fraction of it is a "
+                                                        "hand (the `hands` detector on the cutout; 1 = off).")
+    max_support: float = Field(1.3, gt=0, description="Reject a cutout whose bottom rows are this many times wider "
+                                                      "than its body: a shelf or table cut out with the product.")
+    max_pieces: int = Field(3, ge=1, description="Reject a cutout in more separate parts (each at least 2 % of its "
+                                                 "area) than this: fragments, not one product.")
     low_confidence: float = Field(0.5, ge=0, le=1, description="Confidence below which a cutout is flagged "
                                                                "low-confidence.")
+
+
+def foreign_content(rgba: np.ndarray, hand_mask: np.ndarray | None = None) -> dict[str, float]:
+    """What of a product cutout is most likely not the product: ``hand`` (fraction of its opaque pixels on a
+    detected hand, when ``hand_mask`` is given), ``support`` (median width of its bottom eighth over the median
+    width of its body: a shelf or table edge cut out with the product reaches far wider than the product) and
+    ``pieces`` (separate parts of at least 2 % of its area: a cutout in fragments is not one product)."""
+    alpha = rgba[..., 3] > 127
+    area = int(alpha.sum())
+    if area == 0:
+        return {"support": 0.0, "pieces": 0.0, **({"hand": 0.0} if hand_mask is not None else {})}
+    out: dict[str, float] = {}
+    if hand_mask is not None:
+        out["hand"] = float((alpha & hand_mask).sum()) / area
+    rows = np.flatnonzero(alpha.any(axis=1))
+    widths = alpha[rows[0]:rows[-1] + 1].sum(axis=1).astype(np.float64)
+    n = len(widths)
+    body = float(np.median(widths[: max(1, int(0.8 * n))]))
+    base = widths[int(0.88 * n):]
+    out["support"] = float(np.median(base)) / max(body, 1.0) if len(base) else 0.0
+    count, _, stats, _ = cv2.connectedComponentsWithStats(alpha.astype(np.uint8), connectivity=8)
+    out["pieces"] = float((stats[1:, cv2.CC_STAT_AREA] >= 0.02 * area).sum())
+    return out
 
 
 @dataclass
@@ -79,4 +111,4 @@ def make_cutter(settings: CutoutSettings | None = None, **overrides: Any) -> Cut
     return load_backend("cutout", BACKENDS, settings.backend, settings=settings)
 
 
-__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "make_cutter"]
+__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "foreign_content", "make_cutter"]

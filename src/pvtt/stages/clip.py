@@ -16,6 +16,7 @@ from pvtt.clips import ClipItem, ProductItem, save_array
 from pvtt.config import settings_key
 from pvtt.curate import clip_embedding, curate
 from pvtt.errors import BadInput, RejectItem
+from pvtt.hands import HandSettings, make_hand_detector
 from pvtt.locate import LocateSettings, make_locator
 from pvtt.media.image import write_png
 from pvtt.media.video import read_video, write_video
@@ -176,14 +177,26 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "2"
+    version = "3"  # 3: the hand check
     after = ("segment", "track")
+
+    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
+                 hands: Any = None):
+        self.hands_settings = hands or HandSettings()
+        super().__init__(workspace, settings, retry_failed, crf)
+
+    def make_backend(self, settings: Any):
+        return make_hand_detector(self.hands_settings) if settings.max_hand_fraction < 1 else None
+
+    def key(self, clip: ClipItem) -> str:
+        # the detector that actually runs (``auto`` resolves to what is installed)
+        return settings_key(super().key(clip), self.hands_settings, self.backend and self.backend.name)
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
         masks = load_clip_masks(self.workspace, clip.id)
         tracks = load_tracks(self.workspace.abs(upstream(self.workspace, "track", clip.id).outputs["tracks_path"]))
-        result = curate(video, masks, tracks, self.settings)
+        result = curate(video, masks, tracks, self.settings, self.backend)
         embedding_path = self.out(clip, key, "embedding.npz")
         save_array(embedding_path, embedding=clip_embedding(video).astype(np.float32))
         overlay = overlay_frames(video, masks, tracks)
@@ -197,6 +210,8 @@ class CurateStage(ClipStage):
                    "sheet_path": self.workspace.rel(sheet_path)}
         metrics = {k: (round(float(v), 5) if isinstance(v, (float, np.floating)) else v)
                    for k, v in result.metrics.items()}
+        if self.backend is not None:
+            metrics["hand_detector"] = self.backend.name
         if not result.passed:
             raise RejectItem("; ".join(result.reasons), metrics=metrics, outputs=outputs)
         return outputs, metrics

