@@ -55,3 +55,24 @@ def case(tmp_path_factory) -> Case:
 @pytest.fixture(scope="session")
 def occluded_case(tmp_path_factory) -> Case:
     return build_case(tmp_path_factory.mktemp("occ"), seed=5, occluder=True)
+
+
+@pytest.fixture(scope="session")
+def edited(case):
+    """The case built by the default CPU backends: (cutout, erased, inserted, propagated)."""
+    from pvtt.cutout import make_cutter
+    from pvtt.erase import make_eraser
+    from pvtt.insert import make_inserter
+    from pvtt.propagate import make_propagator
+    from pvtt.propagate.controls import box_of_mask
+    from pvtt.types import ProductImage
+
+    photo = np.dstack([case.photo_b, np.full(case.photo_b.shape[:2], 255, np.uint8)])
+    cut = make_cutter().cut_out(ProductImage("b", photo))
+    erased = make_eraser().erase(case.clip, case.masks_a)
+    m0 = case.masks_a.data[0]
+    # B at A's area, as the truth renders it (no cover growth), so placement can be compared with the truth
+    inserted = make_inserter(cover_growth=1.0).insert(case.clip.frames[0], erased.frames[0], m0, box_of_mask(m0),
+                                                      cut.rgba)
+    result = make_propagator().propagate(case.clip, erased.frames, case.masks_a, case.tracks_a, inserted)
+    return cut, erased, inserted, result

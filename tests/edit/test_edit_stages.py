@@ -26,17 +26,6 @@ def _psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(10 * np.log10(255 ** 2 / max(mse, 1e-9)))
 
 
-@pytest.fixture(scope="module")
-def edited(case):
-    photo = np.dstack([case.photo_b, np.full(case.photo_b.shape[:2], 255, np.uint8)])
-    cut = make_cutter().cut_out(ProductImage("b", photo))
-    erased = make_eraser().erase(case.clip, case.masks_a)
-    m0 = case.masks_a.data[0]
-    inserted = make_inserter().insert(case.clip.frames[0], erased.frames[0], m0, box_of_mask(m0), cut.rgba)
-    result = make_propagator().propagate(case.clip, erased.frames, case.masks_a, case.tracks_a, inserted)
-    return cut, erased, inserted, result
-
-
 def test_cutout_matches_truth_alpha_on_plain_background(case, edited):
     cut = edited[0]
     truth = case.product_b[..., 3] > 127
@@ -86,7 +75,8 @@ def test_warp_occludes_b_where_a_was_occluded(occluded_case):
     c = occluded_case
     erased = make_eraser().erase(c.clip, c.masks_a)
     m0 = c.masks_a.data[0]
-    inserted = make_inserter().insert(c.clip.frames[0], erased.frames[0], m0, box_of_mask(m0), c.product_b)
+    inserted = make_inserter(cover_growth=1.0).insert(c.clip.frames[0], erased.frames[0], m0, box_of_mask(m0),
+                                                      c.product_b)  # at A's area, as the truth
     result = make_propagator().propagate(c.clip, erased.frames, c.masks_a, c.tracks_a, inserted)
     ious = [_iou(result.masks[t], c.masks_b[t]) for t in range(c.clip.num_frames)]
     assert np.mean(ious) > 0.8, ious
@@ -132,5 +122,11 @@ def test_backends_are_registered_and_picklable():
         assert pickle.loads(pickle.dumps(obj)).settings == obj.settings
 
 
-def test_masks_type_accepted(case):
+def test_masks_type_accepted(case, edited):
+    """Erase and propagate take segment's Masks (as `edited` passed them) or a bare (T, H, W) bool array alike."""
     assert isinstance(case.masks_a, Masks)
+    _, erased, inserted, result = edited
+    bare = case.masks_a.data
+    assert np.array_equal(make_eraser().erase(case.clip, bare).frames, erased.frames)
+    again = make_propagator().propagate(case.clip, erased.frames, bare, case.tracks_a, inserted)
+    assert np.array_equal(again.frames, result.frames) and np.array_equal(again.masks, result.masks)

@@ -27,13 +27,26 @@ def _product(h: int, w: int) -> np.ndarray:
 
 def test_b_takes_a_area_with_its_own_aspect_anchored_bottom_centre():
     frame, mask = _scene((80, 60, 120, 120))  # A: 40 x 60
-    result = make_inserter().insert(frame, frame, mask, box_of_mask(mask), _product(30, 60))  # B: 2:1 wide
+    result = make_inserter(cover_growth=1.0).insert(frame, frame, mask, box_of_mask(mask), _product(30, 60))  # 2:1
     box = result.box
     assert box.width / box.height == pytest.approx(2.0, rel=0.05)
     assert box.area == pytest.approx(40 * 60, rel=0.05)
     assert box.y1 == pytest.approx(120, abs=0.5) and box.center[0] == pytest.approx(100, abs=0.5)
     assert result.alpha.shape == mask.shape and result.alpha.max() <= 1.0
     assert (result.alpha > 0.5).sum() == pytest.approx(40 * 60, rel=0.1)
+
+
+def test_b_grows_to_hide_more_of_a_where_the_silhouettes_differ():
+    """A tall A and a wide B: the area match leaves A's top showing (erase fill); B grows within cover_growth."""
+    frame, mask = _scene((80, 60, 120, 120))  # A: 40 x 60
+    matched = make_inserter(cover_growth=1.0).insert(frame, frame, mask, box_of_mask(mask), _product(30, 60))
+    grown = make_inserter(cover_growth=1.3).insert(frame, frame, mask, box_of_mask(mask), _product(30, 60))
+    assert grown.info["uncovered"] < matched.info["uncovered"] - 0.1
+    assert grown.box.width / matched.box.width == pytest.approx(1.3, abs=0.03)
+    assert grown.box.y1 == pytest.approx(120, abs=0.5)
+    # a B that already covers A does not grow
+    fits = make_inserter(cover_growth=1.3).insert(frame, frame, mask, box_of_mask(mask), _product(60, 40))
+    assert fits.info["scale"] == pytest.approx(1.0, rel=0.02)
 
 
 def test_a_slot_at_the_frame_edge_that_cannot_hold_b_is_rejected():

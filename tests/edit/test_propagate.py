@@ -19,7 +19,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def inserted(case):
     m0 = case.masks_a.data[0]
-    return make_inserter().insert(case.clip.frames[0], case.background[0], m0, box_of_mask(m0), case.product_b)
+    # B at A's area, as the truth renders it (no cover growth)
+    return make_inserter(cover_growth=1.0).insert(case.clip.frames[0], case.background[0], m0, box_of_mask(m0),
+                                                  case.product_b)
 
 
 def test_tracks_that_stop_agreeing_reject_the_pair(case, inserted):

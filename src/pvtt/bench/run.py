@@ -9,8 +9,11 @@ locate) and the photo of B — and builds the single pair. Its outputs are compa
   the point is visible;
 * ``psnr`` / ``ssim`` over whole frames, and ``psnr_product`` inside the true product region (the
   union of A's and B's true masks), of the edited clip against the true video with B;
-* the judge's verdict against the truth: a pair is *truly bad* when ``psnr_product`` is below
-  ``bad_psnr`` — does the judge reject those and keep the others?
+* the judge's verdict against the truth. A case is *truly bad* when a reviewer comparing the edit with
+  the true video with B would reject it (:func:`truth_defects`): segmentation failed (``mask_iou`` below
+  ``min_mask_iou``), A left (its pixels kept where the truth shows background), B misplaced (its centre off
+  the truth's) or cut (much of the true B missing), or a smear (the fill B leaves visible far flatter than
+  the true background there). Does the judge reject those and keep the others?
 """
 
 from __future__ import annotations
@@ -61,7 +64,67 @@ def track_errors(points: np.ndarray, visible: np.ndarray, homographies: np.ndarr
     return np.asarray(errors)
 
 
-def score_case(case: Path, ws: Workspace, bad_psnr: float) -> CaseScore:
+def _texture(rgb: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mean = cv2.blur(g, (5, 5))
+    return np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
+
+
+def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, masks_a: np.ndarray,
+                  masks_b: np.ndarray, edited_b: np.ndarray) -> dict[str, float]:
+    """What a reviewer holding the truth sees in an edit (every 4th frame): ``a_left`` (fraction of A's true area
+    where the edit kept A although the truth shows something else, away from B), ``b_offset`` (distance of B's
+    centre from the truth's, over the true B's diagonal), ``b_missing`` (fraction of the true B that the edit's
+    B does not cover), ``smear_texture`` (local contrast of the edit over the truth's where the fill shows)."""
+    a_left, offset, missing, tex_e, tex_t = [], [], [], [], []
+    kernel = np.ones((7, 7), np.uint8)
+    for t in range(0, len(edited), 4):
+        a, b, eb = masks_a[t], masks_b[t], edited_b[t]
+        away = ~(cv2.dilate((b | eb).astype(np.uint8), kernel) > 0)
+        src, edt, tgt = (x[t].astype(np.int16) for x in (source, edited, target))
+        kept = (np.abs(edt - src).max(axis=2) < 12) & (np.abs(src - tgt).max(axis=2) >= 30)
+        if a.any():
+            a_left.append(float((a & away & kept).sum()) / a.sum())
+        if b.any() and eb.any():
+            ys, xs = np.nonzero(b)
+            ye, xe = np.nonzero(eb)
+            diag = float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1))
+            offset.append(float(np.hypot(xe.mean() - xs.mean(), ye.mean() - ys.mean())) / diag)
+            missing.append(float((b & ~eb).sum()) / b.sum())
+        elif b.any():
+            offset.append(1.0)
+            missing.append(1.0)
+        fill = a & away & ~kept
+        if fill.sum() >= 0.1 * max(a.sum(), 1) and fill.sum() >= 50:
+            tex_e.append(float(np.median(_texture(edited[t])[fill])))
+            tex_t.append(float(np.median(_texture(target[t])[fill])))
+    out = {"a_left": float(np.median(a_left)) if a_left else 0.0,
+           "b_offset": float(np.median(offset)) if offset else 1.0,
+           "b_missing": float(np.median(missing)) if missing else 1.0}
+    if tex_e:
+        out["smear_texture"] = (float(np.median(tex_e)) + 1.0) / (float(np.median(tex_t)) + 1.0)
+    return out
+
+
+# what a reviewer rejects, measured against the truth
+TRUTH_LIMITS = {"a_left": 0.05, "b_offset": 0.15, "b_missing": 0.35}
+MIN_SMEAR_TEXTURE = 0.5
+
+
+def truth_verdict(metrics: dict[str, Any], min_mask_iou: float) -> list[str]:
+    """The reasons a reviewer with the truth would reject the case (empty: a good edit)."""
+    reasons = []
+    if metrics.get("mask_iou", 1.0) < min_mask_iou:
+        reasons.append(f"segmentation failed (mask IoU {metrics['mask_iou']:.2f} < {min_mask_iou})")
+    for key, limit in TRUTH_LIMITS.items():
+        if metrics.get(key, 0.0) > limit:
+            reasons.append(f"{key} {metrics[key]:.2f} > {limit}")
+    if metrics.get("smear_texture", 1.0) < MIN_SMEAR_TEXTURE:
+        reasons.append(f"smear: texture {metrics['smear_texture']:.2f} of the truth's < {MIN_SMEAR_TEXTURE}")
+    return reasons
+
+
+def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScore:
     """Compare one case's pipeline outputs in ``ws`` with its truth."""
     from pvtt.segment.io import load_masks
     from pvtt.track import load_tracks
@@ -109,12 +172,20 @@ def score_case(case: Path, ws: Workspace, bad_psnr: float) -> CaseScore:
             stride = max(1, n // 10)
             metrics["ssim"] = float(np.mean([structural_similarity(edited[t], target[t], channel_axis=2)
                                              for t in range(0, n, stride)]))
-            metrics["truly_bad"] = bool(metrics["psnr_product"] < bad_psnr)
+            with np.load(ws.abs(pair.outputs["masks_b_path"])) as data:
+                edited_b = np.unpackbits(data["masks"], axis=-1)[..., : int(data["shape"][-1])].astype(bool)[:n]
+            source, _ = read_video(case / "video_a.mp4")
+            metrics.update(truth_defects(source[start:][:n], edited, target, truth["masks_a"][:n],
+                                         truth["masks_b"][:n], edited_b))
+            metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
+            metrics["truly_bad"] = bool(metrics["truth_reasons"])
+    elif "mask_iou" in metrics:
+        metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
     return CaseScore(case.name, reached, verdict, reasons, metrics)
 
 
 def run_cases(cases_dir: str | Path, config: PipelineConfig, work: str | Path | None = None,
-              bad_psnr: float = 20.0) -> list[CaseScore]:
+              min_mask_iou: float = 0.5) -> list[CaseScore]:
     """Build each case with ``config`` (its fps and size matched to the case, so normalize keeps frames 1:1)."""
     from pvtt.pipeline import build
 
@@ -140,7 +211,7 @@ def run_cases(cases_dir: str | Path, config: PipelineConfig, work: str | Path | 
         cfg.runner.progress = False
         ws_dir = root / case.name / "workspace"
         build(cat / "manifest.jsonl", root / case.name / "dataset", cfg, workspace=ws_dir)
-        scores.append(score_case(case, Workspace(ws_dir), bad_psnr))
+        scores.append(score_case(case, Workspace(ws_dir), min_mask_iou))
     return scores
 
 
@@ -151,6 +222,7 @@ def summarize(scores: list[CaseScore]) -> dict[str, Any]:
         return float(np.median(values)) if values else None
 
     judged = [s for s in scores if s.verdict is not None and "truly_bad" in s.metrics]
+    seg_failed = [s for s in scores if any(r.startswith("segmentation failed") for r in s.metrics.get("truth_reasons", []))]
     confusion = {
         "bad_rejected": sum(s.metrics["truly_bad"] and s.verdict == "reject" for s in judged),
         "bad_kept": sum(s.metrics["truly_bad"] and s.verdict == "keep" for s in judged),
@@ -166,4 +238,7 @@ def summarize(scores: list[CaseScore]) -> dict[str, Any]:
         "psnr_product_median": med("psnr_product"),
         "ssim_median": med("ssim"),
         "judge": confusion,
+        "judge_agreement": (confusion["bad_rejected"] + confusion["good_kept"]) / len(judged) if judged else None,
+        "segmentation_failed": len(seg_failed),
+        "segmentation_failed_kept": sum(s.verdict == "keep" for s in seg_failed),
     }

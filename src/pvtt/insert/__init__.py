@@ -32,6 +32,8 @@ BACKENDS: dict[str, str] = {
 
 
 class InsertSettings(Settings):
+    stage = "insert"
+    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("composite", description="Insert backend. One of: composite, flux-fill.")
     anchor: Literal["bottom-center", "center"] = Field(
         "bottom-center", description="Point of A's box that B keeps: bottom-center for standing products, center for "
@@ -40,6 +42,11 @@ class InsertSettings(Settings):
                                                            "(either way) before the pair is rejected.")
     max_outside: float = Field(0.15, ge=0, le=1, description="Largest fraction of B's box allowed outside the frame "
                                                              "before the pair is rejected.")
+    cover_growth: float = Field(1.3, ge=1, description="Largest linear growth of B beyond the area match to hide "
+                                                       "more of A's region where the silhouettes differ (less erase "
+                                                       "fill shows); 1 = B's area equals A's.")
+    cover_target: float = Field(0.1, ge=0, le=1, description="B stops growing once at most this fraction of A's "
+                                                            "first-frame mask shows around it.")
     harmonize: float = Field(0.35, ge=0, le=1, description="Strength of the luminance mean/std match of B to the "
                                                           "surroundings of A (0 = none, 1 = full).")
     color_transfer: float = Field(0.15, ge=0, le=1, description="Strength of the chroma (Lab a/b) shift of B towards "

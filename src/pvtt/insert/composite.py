@@ -1,7 +1,9 @@
 """Classical first-frame insert: B pasted in A's slot, harmonised, with a contact shadow.
 
 1. B's cutout trimmed to its alpha; scaled so its opaque area equals A's visible area (A's slot,
-   with B's own aspect ratio), anchored at A's box bottom centre (standing products) or centre.
+   with B's own aspect ratio), anchored at A's box bottom centre (standing products) or centre; then
+   grown a little (``cover_growth``) while that hides more of A's region, where the silhouettes differ, so
+   less of the erase fill shows.
    A slot B cannot fit (scale change or frame overflow beyond the limits) → RejectItem with numbers.
 2. Harmonisation in Lab: B's luminance mean/std moved part-way towards the surroundings of A
    (a ring around A's mask), a mild chroma shift towards their colour cast.
@@ -104,6 +106,50 @@ def contact_shadow(product: np.ndarray, opacity: float) -> tuple[np.ndarray, np.
     return shadow, _translate(w / 2 - sw / 2, bottom - sh / 2)
 
 
+def _slot(box_a: Box, width: float, height: float, anchor: str) -> Box:
+    cx, cy = box_a.center
+    bottom = box_a.y1 if anchor == "bottom-center" else cy + height / 2
+    return Box(cx - width / 2, bottom - height, cx + width / 2, bottom, source="insert")
+
+
+def _uncovered(mask_a: np.ndarray, opaque: np.ndarray, box: Box) -> float:
+    """Fraction of A's mask that B's opaque pixels, placed in ``box``, leave visible."""
+    frame_h, frame_w = mask_a.shape
+    x0, y0 = int(round(box.x0)), int(round(box.y0))
+    w, h = max(1, int(round(box.width))), max(1, int(round(box.height)))
+    placed = cv2.resize(opaque.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    covered = np.zeros_like(mask_a)
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(frame_w, x0 + w), min(frame_h, y0 + h)
+    if fx1 > fx0 and fy1 > fy0:
+        covered[fy0:fy1, fx0:fx1] = placed[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    return float((mask_a & ~covered).sum()) / max(float(mask_a.sum()), 1.0)
+
+
+def _covering_scale(mask_a: np.ndarray, opaque: np.ndarray, box_a: Box, scale: float, s) -> tuple[float, float]:
+    """The area-matched ``scale`` grown in 5 % steps, up to ``s.cover_growth`` and within the scale and frame
+    limits, until at most ``s.cover_target`` of A's mask shows around B (else the step that hides the most)."""
+    height, width = mask_a.shape
+
+    def fits(k: float) -> bool:
+        wb, hb = opaque.shape[1] * k, opaque.shape[0] * k
+        change = max(wb / max(box_a.width, 1), box_a.width / max(wb, 1), hb / max(box_a.height, 1),
+                     box_a.height / max(hb, 1))
+        box = _slot(box_a, wb, hb, s.anchor)
+        return change <= s.max_scale_change and 1.0 - box.clip_to(width, height).area / max(box.area, 1e-6) <= \
+            s.max_outside
+
+    best = (scale, _uncovered(mask_a, opaque, _slot(box_a, opaque.shape[1] * scale, opaque.shape[0] * scale,
+                                                      s.anchor)))
+    growth = 1.05
+    while best[1] > s.cover_target and growth <= s.cover_growth + 1e-9 and fits(scale * growth):
+        k = scale * growth
+        left = _uncovered(mask_a, opaque, _slot(box_a, opaque.shape[1] * k, opaque.shape[0] * k, s.anchor))
+        if left < best[1] - 0.01:
+            best = (k, left)
+        growth += 0.05
+    return best
+
+
 class CompositeInserter(Inserter):
     """Pastes, harmonises and shadows B in A's slot (see the module docstring)."""
 
@@ -132,10 +178,12 @@ class CompositeInserter(Inserter):
             raise RejectItem("product cutout is empty (no pixel with alpha > 0.5)")
         rgba = np.ascontiguousarray(rgba[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
 
-        # 2. B's slot: A's visible area, B's aspect ratio, anchored on A's box
+        # 2. B's slot: A's visible area, B's aspect ratio, anchored on A's box; grown (up to cover_growth) while
+        #    that hides more of A's region, so less of the erase fill shows where the silhouettes differ
         area_a = float(mask_a.sum())
         opaque_b = float((rgba[..., 3] > 127).sum())
         scale = float(np.sqrt(area_a / opaque_b))
+        scale, uncovered = _covering_scale(mask_a, rgba[..., 3] > 127, box_a, scale, s)
         wb, hb = rgba.shape[1] * scale, rgba.shape[0] * scale
         change = max(wb / max(box_a.width, 1), box_a.width / max(wb, 1), hb / max(box_a.height, 1),
                      box_a.height / max(hb, 1))
@@ -143,9 +191,7 @@ class CompositeInserter(Inserter):
             raise RejectItem(f"product does not fit A's slot: B's box {wb:.0f}x{hb:.0f} vs A's "
                              f"{box_a.width:.0f}x{box_a.height:.0f} is a {change:.1f}x scale change "
                              f"(limit {s.max_scale_change:.1f}x)")
-        cx, cy = box_a.center
-        bottom = box_a.y1 if s.anchor == "bottom-center" else cy + hb / 2
-        box_b = Box(cx - wb / 2, bottom - hb, cx + wb / 2, bottom, source="insert")
+        box_b = _slot(box_a, wb, hb, s.anchor)
         outside = 1.0 - box_b.clip_to(width, height).area / max(box_b.area, 1e-6)
         if outside > s.max_outside:
             raise RejectItem(f"product would leave the frame: {outside * 100:.0f}% of B's box "
@@ -169,7 +215,8 @@ class CompositeInserter(Inserter):
             placed[..., 3] = np.minimum(placed[..., 3], np.clip(a * 1.0, 0, 255)).astype(np.uint8)
 
         # 4. contact shadow and composite over the erased frame
-        info: dict = {"scale": scale, "scale_change": change, "outside": outside, "anchor": s.anchor}
+        info: dict = {"scale": scale, "scale_change": change, "outside": outside, "anchor": s.anchor,
+                      "uncovered": uncovered}
         shadow = shadow_m = None
         if s.anchor == "bottom-center" and s.shadow > 0:
             shadow, to_product = contact_shadow(placed, s.shadow)

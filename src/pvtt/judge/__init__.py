@@ -35,6 +35,31 @@ class JudgeSettings(Settings):
                                                             "where the source tracks' motion puts them.")
     min_motion_points: int = Field(3, ge=1, description="Points needed inside B to measure motion fidelity (fewer: "
                                                         "not measured).")
+    # the defects a reviewer sees (pvtt.judge.defects); a threshold of 1 (or 0 for texture) switches a check off
+    max_remnant: float = Field(0.05, ge=0, le=1, description="Remnant of A: reject when more than this fraction of "
+                                                           "A's mask area survives outside B (75th percentile over "
+                                                           "the judged frames); 1 = off.")
+    remnant_reach: float = Field(0.30, ge=0, description="How far beside A's mask (fraction of A's box diagonal) "
+                                                        "a part of A the mask missed is looked for.")
+    remnant_frames: int = Field(6, ge=1, description="Frames (spread over the judged ones) on which A's extent "
+                                                    "beyond its mask is looked for (a GrabCut each).")
+    remnant_same: int = Field(12, ge=0, le=255, description="Inside A's mask, an edited pixel within this of the "
+                                                           "source (max over RGB) was kept from the source.")
+    remnant_differs: int = Field(30, ge=0, le=255, description="A pixel whose erased background differs from the "
+                                                              "source by at least this (max over RGB) was filled "
+                                                              "by erase (also used by the smear check).")
+    min_fill_visible: float = Field(0.10, ge=0, description="Erase smear: judged only when the fill B leaves "
+                                                           "visible is at least this fraction of A's area.")
+    min_fill_texture: float = Field(0.45, ge=0, description="Erase smear: reject when the visible fill has less than "
+                                                           "this fraction of the local contrast of the frame around "
+                                                           "it (median over frames); 0 = off.")
+    max_floating: float = Field(0.06, ge=0, le=1, description="Floating: reject when B's base sits more than this "
+                                                            "fraction of A's height above where A's base was "
+                                                            "(median over frames; only where A's base is in the "
+                                                            "frame); 1 = off.")
+    floating_border: float = Field(0.02, ge=0, lt=1, description="A base within this fraction of the frame height "
+                                                                "of the bottom edge runs out of the frame: its "
+                                                                "support is not seen and floating is not judged.")
 
 
 @dataclass

@@ -9,6 +9,8 @@
   motion (an affine map per frame, robust fit; similarity with fewer than 4 points) carries them;
   median error as a fraction of B's box diagonal. The product's own motion, so a B placed upright
   (scale + anchor only) on a rotating plane shows a larger error than one that follows it fully.
+- **defects** (:mod:`pvtt.judge.defects`): remnant of A, erase smear, floating; each reason starts with
+  the defect's name.
 
 Frames are subsampled by ``stride`` and compared at a reduced resolution.
 """
@@ -100,9 +102,12 @@ def _source_motion(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
 
 
 def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.ndarray, product: np.ndarray,
-          tracks_a: Tracks, settings: Any = None) -> Any:
-    """Scores, verdict and reasons of ``edited`` against ``source`` (see the module docstring)."""
+          tracks_a: Tracks, settings: Any = None, *, background: np.ndarray | None = None) -> Any:
+    """Scores, verdict and reasons of ``edited`` against ``source`` (see the module docstring); ``background``
+    (the erased clip) lets the defect checks tell A's pixels and erase fills apart (without it, the smear check
+    and the inside-A part of the remnant check are not run)."""
     from pvtt.judge import JudgeResult, JudgeSettings
+    from pvtt.judge.defects import defect_checks
 
     s = settings or JudgeSettings()
     # 1. check inputs
@@ -115,6 +120,8 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
                          f"{edited.shape}")
     if ma.shape != source.shape[:3] or mb.shape != source.shape[:3]:
         raise ValueError(f"masks must be {source.shape[:3]}, got masks_a {ma.shape}, masks_b {mb.shape}")
+    if background is not None and np.shape(background) != source.shape:
+        raise ValueError(f"background must be {source.shape}, got {np.shape(background)}")
     t_count, height, width = source.shape[:3]
     scale = min(1.0, s.work_short_side / min(height, width))
     size = (max(16, round(width * scale)), max(16, round(height * scale)))
@@ -124,6 +131,7 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
     edt = {t: _resize(edited[t], size) for t in need}
     a_s = {t: _resize(ma[t], size, True) for t in need}
     b_s = {t: _resize(mb[t], size, True) for t in need}
+    bgs = {t: _resize(np.asarray(background[t]), size) for t in idx} if background is not None else None
     r = max(1, int(s.region_dilate * min(size)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
     region = {t: cv2.dilate((a_s[t] | b_s[t]).astype(np.uint8), kernel) > 0 for t in need}
@@ -231,4 +239,9 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
                 reasons.append(f"motion: error {scores['motion_error']:.3f} of B's box diagonal > "
                                f"{s.max_motion_error:.3f} (source moves {scores['motion_source']:.3f}, "
                                f"result {scores['motion_result']:.3f})")
+
+    # 6. the defects a reviewer sees: A left behind, erase smears, B floating
+    defect_scores, defect_reasons = defect_checks(src, edt, bgs, a_s, b_s, idx, s)
+    scores.update(defect_scores)
+    reasons += defect_reasons
     return JudgeResult(scores, "reject" if reasons else "keep", reasons)

@@ -22,7 +22,7 @@ from pvtt.media.video import read_video
 from pvtt.stage import Stage
 from pvtt.stages.clip import (half_size, load_background, load_box, load_clip_masks, optional_output, upstream,
                               write_mp4)
-from pvtt.stages.product import load_cutout
+from pvtt.stages.product import load_cutout, target_record
 from pvtt.store import Workspace, atomic_path
 from pvtt.track import load_tracks
 
@@ -75,7 +75,7 @@ class SynthesizeStage(Stage[PairItem]):
         upstream_keys = [upstream(ws, s, pair.clip.id).key for s in ("locate", "segment", "track", "erase")]
         optional = [optional_output(ws, s, pair.clip.id, f) for s, f in CLIP_EXTRAS]
         return settings_key(self.name, self.version, pair.clip.key, *upstream_keys, *[o and o[0] for o in optional],
-                            upstream(ws, "cutout", pair.product.id).key, pair.instruction, self.insert_settings,
+                            target_record(ws, pair.product.id).key, pair.instruction, self.insert_settings,
                             self.propagate_settings, self.judge_settings, self.crf)
 
     def run(self, pair: PairItem, key: str):
@@ -100,7 +100,8 @@ class SynthesizeStage(Stage[PairItem]):
                                             depth=read_video(depth[1])[0] if depth else None,
                                             lora=lora[1] if lora else None)
         # 4. judge
-        verdict = judge(video.frames, result.frames, masks_a, result.masks, product, tracks_a, self.judge_settings)
+        verdict = judge(video.frames, result.frames, masks_a, result.masks, product, tracks_a, self.judge_settings,
+                        background=background)
         # 5. write
         out_dir = ws.artifact_dir(self.name, pair.id, key)
         write_mp4(out_dir / "edited.mp4", result.frames, pair.clip.fps, crf=self.crf)
@@ -172,14 +173,23 @@ def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
                 art[field] = (ws.abs(record.outputs[key]), dataset_path(field, clip.id))
         return art
 
+    def target_artifacts(target, product_id: str) -> dict:
+        """The target image and, for a video product, its extra views (``images/target/<id>_view<k>.png``)."""
+        if target is None:
+            return {}
+        art = {"target_image": (ws.abs(target.outputs["cutout_path"]), dataset_path("target_image", product_id))}
+        for k, path in enumerate(target.outputs.get("view_paths", []), 1):
+            art[f"target_view_{k}"] = (ws.abs(path), dataset_path("target_view", f"{product_id}_view{k}"))
+        return art
+
     replace: dict[str, dict] = {}
     for pair in pairs:
         record = ws.read_record("synthesize", pair.id)
         if record is None or record.status is Status.FAILED:
             continue
         clip, product = pair.clip, pair.product
-        cutout = ws.read_record("cutout", product.id)
-        own = ws.read_record("cutout", clip.product_id) if clip.product_id else None
+        target = target_record(ws, product.id, required=False)  # B's image: the photo's cutout, else the video's
+        own = target_record(ws, clip.product_id, required=False) if clip.product_id else None
         metrics = record.metrics
         row = {
             "pair_id": pair.id, "mode": "replace", "clip_id": clip.id, "template_id": clip.template_id,
@@ -189,14 +199,15 @@ def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
             "difficulty": pair.difficulty, "shape_similarity": pair.shape_similarity,
             "instruction": pair.instruction, "strategy": metrics.get("strategy"),
             "strategy_reason": metrics.get("strategy_reason"), "scores": metrics.get("scores", {}),
+            "box_b": metrics.get("box_b"),
             "verdict": "keep" if record.status is Status.DONE else "reject",
             "reasons": metrics.get("reasons") or ([record.reason] if record.reason else []),
             "num_frames": clip.num_frames, "fps": clip.fps, "width": clip.width, "height": clip.height,
             "settings_hash": record.key,
         }
         art = clip_artifacts(clip)
-        if cutout is not None:
-            art["target_image"] = (ws.abs(cutout.outputs["cutout_path"]), dataset_path("target_image", product.id))
+        row["target_source"] = target.outputs["source"] if target is not None else None
+        art.update(target_artifacts(target, product.id))
         out = record.outputs
         if "edited_path" in out:
             art["edited_video"] = (ws.abs(out["edited_path"]), dataset_path("edited_video", pair.id))
@@ -210,12 +221,12 @@ def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
             rev = dict(row, pair_id=rev_id, mode="reversed", product_id=clip.product_id,
                        source_product_id=product.id, target_category=clip.category,
                        target_subcategory=clip.subcategory, source_category=product.category,
-                       source_subcategory=product.subcategory,
+                       source_subcategory=product.subcategory, target_source=own.outputs["source"],
                        instruction=_reverse_instruction(pair, config))
             rev["artifacts"] = {
                 "source_video": (ws.abs(out["edited_path"]), dataset_path("edited_video", pair.id)),
                 "edited_video": (ws.abs(clip.path), dataset_path("source_video", clip.id)),
-                "target_image": (ws.abs(own.outputs["cutout_path"]), dataset_path("target_image", clip.product_id)),
+                **target_artifacts(own, clip.product_id),
                 "overlay_video": art.get("overlay_video"),
             }
             replace[rev_id] = rev

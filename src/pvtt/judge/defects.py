@@ -1,0 +1,189 @@
+"""The defects a reviewer sees in an edited clip, each measured and named.
+
+Each check works on the judge's sampled frames at its reduced resolution and returns its scores and,
+when its threshold is crossed, one reason that starts with the defect's name:
+
+- **remnant of A** (``remnant``): A's pixels surviving in the edited clip outside B. Two ways A survives:
+  inside A's mask, where the edit kept the source although the source differs from the erased background
+  (a generator that redrew A); and beside the mask, where segmentation missed part of A, so neither erase
+  nor insert touched it (a bird's head next to the new product, a watch strap above it). The second is
+  found by colour: pixels in a generous hull around A whose colour A's own pixels explain much better than
+  the background's around the hull, connected to A's mask.
+- **erase smear** (``smear``): the part of the filled region (where the erased background differs from
+  the source) that B does not cover, measured for texture against a band of the frame around it: a
+  flat grey or blurred fill has far less local contrast than the real background beside it.
+- **floating** (``floating``): A stood on something (its mask ends above the frame's bottom edge) and B's
+  lowest pixels sit clearly above A's: B hangs in the air where A touched its support.
+
+Foreign content in B's cutout (a hand, a shelf, a cutout in pieces) is a property of the product image: the
+cutout stage measures it once per product (:func:`pvtt.cutout.foreign_content`) and rejects the photo, naming
+it, so the product's own template video is used instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+
+def _disk(radius: int) -> np.ndarray:
+    radius = max(1, int(radius))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    return cv2.dilate(mask.astype(np.uint8), _disk(radius)) > 0
+
+
+def _hull(mask: np.ndarray) -> np.ndarray:
+    pts = cv2.findNonZero(mask.astype(np.uint8))
+    out = np.zeros(mask.shape, np.uint8)
+    if pts is not None:
+        cv2.fillConvexPoly(out, cv2.convexHull(pts), 1)
+    return out > 0
+
+
+def _diag(mask: np.ndarray) -> float:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return 0.0
+    return float(np.hypot(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
+
+
+def _texture(grey: np.ndarray) -> np.ndarray:
+    """Local contrast: the standard deviation of the grey level in a 5x5 window."""
+    g = grey.astype(np.float32)
+    mean = cv2.blur(g, (5, 5))
+    return np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
+
+
+def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float) -> np.ndarray:
+    """A's extent in the source frame, mask included: GrabCut over a hull of A's mask grown by ``reach`` × A's
+    box diagonal, with the eroded mask as sure object, the mask as probable object, the rest of the grown hull
+    as probable background and everything beyond as background (seeded: the same frame gives the same cut)."""
+    diag = _diag(mask_a)
+    zone = _dilate(_hull(mask_a), max(3, int(reach * diag)))
+    ys, xs = np.nonzero(_dilate(zone, 3))
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    labels = np.full(mask_a.shape, cv2.GC_BGD, np.uint8)
+    labels[zone] = cv2.GC_PR_BGD
+    labels[mask_a] = cv2.GC_PR_FGD
+    labels[cv2.erode(mask_a.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = cv2.GC_FGD
+    sub = np.ascontiguousarray(labels[y0:y1, x0:x1])
+    cv2.setRNGSeed(0)
+    try:
+        cv2.grabCut(np.ascontiguousarray(src[y0:y1, x0:x1]), sub, None, np.zeros((1, 65)), np.zeros((1, 65)), 3,
+                    cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # one colour only on one side: nothing to model
+        return mask_a.copy()
+    out = np.zeros(mask_a.shape, bool)
+    out[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
+    return (out & zone) | mask_a
+
+
+def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.ndarray, mask_b: np.ndarray,
+            settings: Any, extent: bool = True) -> float | None:
+    """Area of A surviving outside B in one frame, as a fraction of A's mask area (None: A not visible);
+    ``extent``: also look for parts of A beside its mask (a GrabCut per frame)."""
+    area_a = int(mask_a.sum())
+    if area_a < 30:
+        return None
+    diag = _diag(mask_a)
+    b_near = _dilate(mask_b, max(2, int(0.02 * diag)))
+    survived = np.zeros(mask_a.shape, bool)
+    # 1. inside A's mask: the edit kept the source where the source is not the background
+    if bg is not None:
+        s, e, g = (x.astype(np.int16) for x in (src, edt, bg))
+        kept = np.abs(e - s).max(axis=2) <= settings.remnant_same
+        differs = np.abs(s - g).max(axis=2) >= settings.remnant_differs
+        survived |= mask_a & ~b_near & kept & differs
+    # 2. beside it: what GrabCut, seeded with A's mask as the object and a generous hull around it as probable
+    #    background, takes for A beyond the mask — and the edit still shows as the source there
+    if extent:
+        beyond = a_extent(src, mask_a, settings.remnant_reach) & ~mask_a & ~b_near
+        same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
+        beyond = cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
+        survived |= beyond
+    return float(survived.sum()) / area_a
+
+
+def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray,
+          settings: Any) -> tuple[float, float] | None:
+    """(visible filled area / A's area, texture of the visible fill / texture around it) in one frame, or None
+    when the visible fill is too small to judge."""
+    area_a = int(mask_a.sum())
+    if area_a < 30:
+        return None
+    diag = _diag(mask_a)
+    changed = np.abs(bg.astype(np.int16) - src.astype(np.int16)).max(axis=2) >= settings.remnant_differs
+    changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2)) > 0
+    filled = changed & _dilate(mask_a, max(2, int(0.25 * diag)))
+    visible = filled & ~_dilate(mask_b, max(2, int(0.02 * diag)))
+    visible = cv2.morphologyEx(visible.astype(np.uint8), cv2.MORPH_OPEN, _disk(2)) > 0
+    frac = float(visible.sum()) / area_a
+    if visible.sum() < 50:
+        return frac, 1.0
+    band = _dilate(filled, max(3, int(0.08 * diag))) & ~_dilate(filled, 2) & ~_dilate(mask_b, 2)
+    if band.sum() < 50:
+        return None
+    tex = _texture(cv2.cvtColor(edt, cv2.COLOR_RGB2GRAY))
+    inside, around = float(np.median(tex[visible])), float(np.median(tex[band]))
+    return frac, (inside + 1.0) / (around + 1.0)
+
+
+def floating(mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> float | None:
+    """How far B's lowest pixels sit above A's, as a fraction of A's height, where A stood on something
+    (None: A touches the frame's bottom, or either mask is empty)."""
+    ys_a = np.flatnonzero(mask_a.any(axis=1))
+    ys_b = np.flatnonzero(mask_b.any(axis=1))
+    if len(ys_a) == 0 or len(ys_b) == 0:
+        return None
+    height = mask_a.shape[0]
+    if ys_a[-1] >= height - 1 - settings.floating_border * height:
+        return None  # A runs out of the frame at the bottom: its support is not seen
+    a_height = ys_a[-1] - ys_a[0] + 1
+    # B's bottom over the columns where A's bottom is (a product's base, not one low corner of it)
+    cols = np.flatnonzero(mask_a[max(ys_a[-1] - max(2, a_height // 10), 0):ys_a[-1] + 1].any(axis=0))
+    sub = mask_b[:, max(cols.min() - 2, 0):cols.max() + 3] if len(cols) else mask_b
+    rows = np.flatnonzero(sub.any(axis=1))
+    bottom_b = rows[-1] if len(rows) else ys_b[-1]
+    return max(0.0, float(ys_a[-1] - bottom_b)) / a_height
+
+
+def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, idx: list[int],
+                  settings: Any) -> tuple[dict[str, float], list[str]]:
+    """Run the frame checks over the sampled frames ``idx``; returns (scores, reasons)."""
+    scores: dict[str, float] = {}
+    reasons: list[str] = []
+    s = settings
+    # on a few frames spread over the clip: A's extent is a GrabCut a frame (~0.1-0.3 s)
+    frames = sorted({idx[int(round(i))] for i in np.linspace(0, len(idx) - 1, min(len(idx), s.remnant_frames))})
+    rem = [remnant(src[t], edt[t], bg[t] if bg else None, a_s[t], b_s[t], s) for t in frames]
+    rem = [r for r in rem if r is not None]
+    if rem and s.max_remnant < 1:
+        # the worse frames, but not a single one: a remnant in one frame is a flicker, the temporal check's business
+        scores["remnant"] = float(np.percentile(rem, 75))
+        if scores["remnant"] > s.max_remnant:
+            reasons.append(f"remnant of A: {scores['remnant']:.2f} of A's area survives outside B "
+                           f"> {s.max_remnant:.2f}")
+    if bg is not None and s.min_fill_texture > 0:
+        sm = [smear(src[t], edt[t], bg[t], a_s[t], b_s[t], s) for t in idx]
+        sm = [x for x in sm if x is not None]
+        if sm:
+            frac = np.array([x[0] for x in sm])
+            tex = np.array([x[1] for x in sm])
+            scores["fill_visible"] = float(np.median(frac))
+            scores["fill_texture"] = float(np.median(tex))
+            if scores["fill_visible"] >= s.min_fill_visible and scores["fill_texture"] < s.min_fill_texture:
+                reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) has "
+                               f"{scores['fill_texture']:.2f} of the texture around it < {s.min_fill_texture:.2f}")
+    fl = [floating(a_s[t], b_s[t], s) for t in idx]
+    fl = [f for f in fl if f is not None]
+    if fl and s.max_floating < 1:
+        scores["floating"] = float(np.median(fl))
+        if scores["floating"] > s.max_floating:
+            reasons.append(f"floating: B's base is {scores['floating']:.2f} of A's height above where A stood "
+                           f"> {s.max_floating:.2f}")
+    return scores, reasons

@@ -1,0 +1,130 @@
+"""The judge's defect checks on generated cases with one known defect each (pvtt.judge.defects).
+
+The clean edit of the generated case passes every check; each test then plants one defect a reviewer
+would reject — a part of A left in the edited clip, a flat fill where A was, B lifted off A's support —
+and asserts the judge rejects the pair naming that defect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pvtt.judge import JudgeSettings, judge
+from pvtt.cutout import foreign_content
+from pvtt.judge.defects import floating
+from pvtt.types import Masks
+
+DEFECTS = ("remnant of A", "erase smear", "floating")
+
+
+def _named(result, name: str) -> bool:
+    return any(r.startswith(name) for r in result.reasons)
+
+
+def _judge(case, frames, masks_a, masks_b, cut, background, **settings):
+    return judge(case.clip.frames, frames, masks_a, masks_b, cut.rgba, case.tracks_a, JudgeSettings(**settings),
+                 background=background)
+
+
+def test_the_clean_edit_shows_no_defect(case, edited):
+    cut, erased, _, result = edited
+    verdict = _judge(case, result.frames, case.masks_a, result.masks, cut, erased.frames)
+    assert not any(_named(verdict, d) for d in DEFECTS), verdict.reasons
+    assert verdict.scores["remnant"] < 0.05
+    assert "floating" in verdict.scores
+
+
+def test_a_part_of_a_the_mask_missed_is_a_remnant(case, edited):
+    """Segmentation missed a side of A: erase and insert never touched it, so it stays beside B."""
+    cut, erased, _, result = edited
+    masks = case.masks_a.data
+    frames, background = result.frames.copy(), erased.frames.copy()
+    # the part of A that B does not cover, on the side away from B's centre (where a handle would be)
+    missed = np.zeros_like(masks)
+    for t in range(len(masks)):
+        xs = np.flatnonzero(result.masks[t].any(axis=0))
+        mid = int(xs.mean())
+        side = slice(mid, None) if (masks[t][:, mid:].sum() > masks[t][:, :mid].sum()) else slice(None, mid)
+        missed[t][:, side] = masks[t][:, side] & ~result.masks[t][:, side]
+    # the missed half is the source's, in the background and in the edit, except where B covers it
+    background[missed] = case.clip.frames[missed]
+    keep = missed & ~result.masks
+    frames[keep] = case.clip.frames[keep]
+    seen = Masks(masks & ~missed)
+    verdict = _judge(case, frames, seen, result.masks, cut, background)
+    assert _named(verdict, "remnant of A"), (verdict.scores, verdict.reasons)
+    clean = _judge(case, np.where(missed[..., None] & ~result.masks[..., None], case.background, frames), seen,
+                   result.masks, cut, np.where(missed[..., None], case.background, background))
+    assert not _named(clean, "remnant of A"), (clean.scores, clean.reasons)
+
+
+def test_a_generator_that_redraws_a_leaves_a_remnant(case, edited):
+    """Inside A's mask the edit kept the source (A) where the erased background shows something else."""
+    cut, erased, _, result = edited
+    frames = result.frames.copy()
+    keep = case.masks_a.data & ~result.masks
+    frames[keep] = case.clip.frames[keep]
+    verdict = _judge(case, frames, case.masks_a, result.masks, cut, erased.frames)
+    assert _named(verdict, "remnant of A"), (verdict.scores, verdict.reasons)
+
+
+def test_a_flat_fill_is_an_erase_smear(case, edited):
+    """The visible part of the erased region is a flat colour where the real background has texture."""
+    cut, _, _, result = edited
+    from pvtt.judge.defects import _dilate
+
+    # B much smaller than A: most of the fill shows
+    small_b = np.zeros_like(result.masks)
+    frames = case.background.copy()
+    smeared = case.background.copy()
+    for t in range(len(frames)):
+        region = _dilate(case.masks_a.data[t], 6)
+        smeared[t][region] = case.background[t][region].reshape(-1, 3).mean(axis=0).astype(np.uint8)
+        ys, xs = np.nonzero(case.masks_a.data[t])
+        cy, cx = int(ys.max()) - 6, int(xs.mean())
+        small_b[t, cy - 5:cy + 5, cx - 5:cx + 5] = True
+    frames_smeared = np.where(small_b[..., None], 200, smeared).astype(np.uint8)
+    frames_true = np.where(small_b[..., None], 200, frames).astype(np.uint8)
+    bad = _judge(case, frames_smeared, case.masks_a, small_b, cut, smeared)
+    assert _named(bad, "erase smear"), (bad.scores, bad.reasons)
+    good = _judge(case, frames_true, case.masks_a, small_b, cut, case.background)
+    assert not _named(good, "erase smear"), (good.scores, good.reasons)
+    assert good.scores["fill_texture"] > 2 * bad.scores["fill_texture"]
+
+
+def test_b_lifted_off_a_support_is_floating(case, edited):
+    cut, erased, _, result = edited
+    masks_b = result.masks
+    ys = np.flatnonzero(case.masks_a.data[0].any(axis=1))
+    lift = max(4, (ys[-1] - ys[0]) // 4)
+    lifted_masks = np.roll(masks_b, -lift, axis=1)
+    lifted_masks[:, -lift:] = False  # what rolled over the top edge
+    lifted = np.where(lifted_masks[..., None], np.roll(result.frames, -lift, axis=1), erased.frames)
+    verdict = _judge(case, lifted, case.masks_a, lifted_masks, cut, erased.frames)
+    assert _named(verdict, "floating"), (verdict.scores, verdict.reasons)
+    assert verdict.scores["floating"] > 0.15
+
+
+def test_floating_is_not_judged_where_a_runs_out_of_the_frame():
+    a = np.zeros((100, 100), bool)
+    a[60:100, 40:60] = True  # A's base is the frame's bottom edge: its support is not seen
+    b = np.zeros_like(a)
+    b[30:70, 40:60] = True
+    assert floating(a, b, JudgeSettings()) is None
+    a2 = np.zeros_like(a)
+    a2[40:80, 40:60] = True
+    assert floating(a2, b, JudgeSettings()) == pytest.approx(10 / 40)
+
+
+def test_foreign_content_measures_a_support_surface_and_hands():
+    rgba = np.zeros((100, 100, 4), np.uint8)
+    rgba[10:80, 40:60, 3] = 255  # the product
+    clean = foreign_content(rgba)
+    rgba[85:100, :, 3] = 255  # a shelf edge across the whole cutout
+    shelf = foreign_content(rgba)
+    assert clean["support"] == pytest.approx(1.0) and shelf["support"] > 3
+    assert clean["pieces"] == 1 and "hand" not in clean
+    hand = np.zeros((100, 100), bool)
+    hand[10:30, 40:60] = True
+    assert foreign_content(rgba, hand)["hand"] == pytest.approx(400 / rgba[..., 3].astype(bool).sum())
