@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pvtt.compose import box_of_mask
 from pvtt.cutout import make_cutter
 from pvtt.erase import make_eraser
 from pvtt.erase.classical import background_motion
@@ -26,7 +27,6 @@ from pvtt.judge import judge
 from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
 from pvtt.propagate import make_propagator
-from pvtt.propagate.controls import box_of_mask
 from pvtt.types import Clip, Masks, ProductImage, Tracks
 
 DEV_DATA = Path(os.environ.get("PVTT_DEV_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "pvtt-dev"))

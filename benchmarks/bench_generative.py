@@ -40,7 +40,7 @@ except ImportError:
 
     sys.modules["av"] = types.ModuleType("av")
 
-from pvtt.demo import render_product, render_template  # noqa: E402
+from pvtt.demo import draw_product, render_template  # noqa: E402
 from pvtt.types import Clip  # noqa: E402
 
 DEV = torch.device("cuda")
@@ -200,7 +200,7 @@ def bench_vace(args) -> None:
     mask[0] = False
     control = np.repeat(np.linspace(0, 255, 832, dtype=np.uint8)[None, None, :, None], 480, 1).repeat(81, 0)
     video = controls.compose_condition(clip.frames, np.broadcast_to(control, clip.frames.shape[:3] + (3,)), mask)
-    reference = controls.on_white(cv2.resize(render_product(1, 400, 0), (240, 400)))
+    reference = controls.on_white(cv2.resize(draw_product(1, 400, 0), (240, 400)))
     prompt = "a red bottle on a table, the camera moves slowly to the left"
     k = args.vace_steps
 
@@ -285,8 +285,8 @@ def bench_flux(args) -> None:
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxFillPipeline, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
+    from pvtt.compose import box_of_mask
     from pvtt.insert.flux_fill import FluxFillInserter
-    from pvtt.propagate.controls import box_of_mask
 
     transformer = build(FluxTransformer2DModel, patch_size=1, in_channels=384, out_channels=64, num_layers=19,
                         num_single_layers=38, attention_head_dim=128, num_attention_heads=24, joint_attention_dim=4096,
@@ -308,7 +308,7 @@ def bench_flux(args) -> None:
     frame = clip_of(1, 1024, 1024).frames[0]
     mask = np.zeros((1024, 1024), bool)
     mask[300:800, 350:700] = True
-    rgba = render_product(1, 500, 0)
+    rgba = draw_product(1, 500, 0)
     # insert(frame, background, mask_a, box_a, product): the frame stands in for the erased background (the cost
     # does not depend on its pixels)
     inputs = (frame, frame, mask, box_of_mask(mask), rgba)

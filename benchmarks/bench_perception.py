@@ -27,12 +27,12 @@ from pvtt.types import Clip, ProductImage
 
 def synthetic_case(folder: Path, frames: int) -> tuple[Path, Path]:
     from pvtt.bench.make import draw_params, make_case
-    from pvtt.demo import render_product
+    from pvtt.demo import draw_product
     from pvtt.synth import textured_background
 
     rng = np.random.default_rng(3)
     params = draw_params(rng, frames, 1280, 720, occluder=False, lighting=False)
-    make_case(folder, textured_background(900, 1600, 3), render_product(0, 400, 1), render_product(1, 400, 2), params)
+    make_case(folder, textured_background(900, 1600, 3), draw_product(0, 400, 1), draw_product(1, 400, 2), params)
     return folder / "video_a.mp4", folder / "photo_a.png"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pvtt.bench.make import draw_params, make_case
-from pvtt.demo import render_product
+from pvtt.demo import draw_product
 from pvtt.media.video import read_video
 from pvtt.synth import textured_background
 
@@ -13,8 +13,8 @@ from pvtt.synth import textured_background
 def _case(tmp_path, seed=0, name="case", occluder=True):
     rng = np.random.default_rng(seed)
     params = draw_params(rng, 12, 160, 96, occluder=occluder, lighting=True, num_points=8)
-    return make_case(tmp_path / name, textured_background(96, 160, seed), render_product(0, 120, 1),
-                     render_product(1, 120, 2), params)
+    return make_case(tmp_path / name, textured_background(96, 160, seed), draw_product(0, 120, 1),
+                     draw_product(1, 120, 2), params)
 
 
 def test_case_files_and_shapes(tmp_path):

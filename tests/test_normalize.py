@@ -169,10 +169,10 @@ def _footage(frames: int, height: int = 144, width: int = 192) -> np.ndarray:
 
 def _studio(frames: int, still: int, height: int = 144, width: int = 192) -> np.ndarray:
     """The demo mug on a plain light backdrop (soft falloff, faint noise): still for ``still`` frames, then sliding."""
-    from pvtt.demo import render_product
+    from pvtt.demo import draw_product
 
     rng = np.random.default_rng(0)
-    mug = render_product(0, 60, 0)
+    mug = draw_product(0, 60, 0)
     alpha, (ph, pw) = mug[..., 3:4] / 255.0, mug.shape[:2]
     backdrop = np.full((height, width, 3), 215.0) * np.linspace(1.0, 0.9, height)[:, None, None]
     out = np.empty((frames, height, width, 3), np.uint8)

@@ -26,8 +26,8 @@ PRODUCTS = [
 ]
 
 
-def render_product(kind: int, size: int, seed: int) -> np.ndarray:
-    """An RGBA product of ``PRODUCTS[kind]`` filling about ``size`` pixels in height."""
+def draw_product(kind: int, size: int, seed: int) -> np.ndarray:
+    """A synthetic RGBA product drawn from ``seed``: ``PRODUCTS[kind]`` filling about ``size`` pixels in height."""
     _, _, _, _, (uw, uh), colour = PRODUCTS[kind]
     rng = np.random.default_rng(seed)
     height, width = int(size * uh), int(size * uw)
@@ -90,7 +90,7 @@ def composite(background: np.ndarray, product: np.ndarray, x: float, y_bottom: f
 def render_template(kind: int, seed: int, height: int = 720, width: int = 960, frames_per_shot: int = 40) -> np.ndarray:
     """Two shots of the product on a table: a pan with the product sliding, then a closer, slower shot."""
     rng = np.random.default_rng(seed)
-    product = render_product(kind, size=height, seed=seed)
+    product = draw_product(kind, size=height, seed=seed)
     shots = []
     for shot, zoom in enumerate((0.55, 0.8)):
         table = textured_background(height * 2, width * 2, seed * 10 + shot, detail=10.0)
@@ -111,7 +111,7 @@ def render_template(kind: int, seed: int, height: int = 720, width: int = 960, f
 def product_photo(kind: int, seed: int, size: int = 400) -> np.ndarray:
     """The product centred on a white studio background, as an RGB photo."""
     background = np.full((size, size, 3), 250, np.uint8)
-    return composite(background, render_product(kind, size=int(size * 0.8), seed=seed), size / 2, size * 0.9, 1.0)
+    return composite(background, draw_product(kind, size=int(size * 0.8), seed=seed), size / 2, size * 0.9, 1.0)
 
 
 def make_demo_catalog(root: str | Path, count: int = 3, seed: int = 0) -> Path:

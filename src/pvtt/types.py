@@ -185,6 +185,18 @@ class ProductImage:
 
 
 @dataclass
+class InsertResult:
+    """The first-frame edit (what insert hands to propagate): B placed where A was."""
+
+    frame: np.ndarray  # (H, W, 3) uint8, the edited first frame
+    alpha: np.ndarray  # (H, W) float32 in [0, 1], B's coverage in that frame
+    box: Box  # B's box
+    product: np.ndarray | None = None  # (h, w, 4) uint8, B as placed: scaled + harmonised RGBA
+    transform: np.ndarray | None = None  # (3, 3), from `product` pixels to frame-0 pixels
+    info: dict = field(default_factory=dict)  # e.g. "shadow" (map) + "shadow_transform", "gain", "scale"
+
+
+@dataclass
 class ItemRecord:
     """What a stage did with one item; stored as JSON under ``records/<stage>/<item>.json``."""
 

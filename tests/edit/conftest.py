@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pvtt.bench.make import draw_params, make_case
-from pvtt.demo import render_product
+from pvtt.demo import draw_product
 from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
 from pvtt.synth import textured_background
@@ -33,8 +33,8 @@ def build_case(root: Path, seed: int = 3, occluder: bool = False, frames: int = 
     rng = np.random.default_rng(seed)
     params = draw_params(rng, frames, size[0], size[1], occluder=occluder, lighting=False)
     still = textured_background(size[1] * 2, size[0] * 2, seed)
-    product_a = render_product(0, 200, seed)  # mug
-    product_b = render_product(1, 200, seed + 1)  # bottle
+    product_a = draw_product(0, 200, seed)  # mug
+    product_b = draw_product(1, 200, seed + 1)  # bottle
     make_case(root, still, product_a, product_b, params)
     video_a, fps = read_video(root / "video_a.mp4")
     video_b, _ = read_video(root / "video_b.mp4")
@@ -60,11 +60,11 @@ def occluded_case(tmp_path_factory) -> Case:
 @pytest.fixture(scope="session")
 def edited(case):
     """The case built by the default CPU backends: (cutout, erased, inserted, propagated)."""
+    from pvtt.compose import box_of_mask
     from pvtt.cutout import make_cutter
     from pvtt.erase import make_eraser
     from pvtt.insert import make_inserter
     from pvtt.propagate import make_propagator
-    from pvtt.propagate.controls import box_of_mask
     from pvtt.types import ProductImage
 
     photo = np.dstack([case.photo_b, np.full(case.photo_b.shape[:2], 255, np.uint8)])

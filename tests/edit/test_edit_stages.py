@@ -7,13 +7,13 @@ import pickle
 import numpy as np
 import pytest
 
+from pvtt.compose import box_of_mask
 from pvtt.cutout import CutoutSettings, make_cutter
 from pvtt.erase import make_eraser
 from pvtt.errors import RejectItem
 from pvtt.insert import make_inserter
 from pvtt.judge import JudgeSettings, judge
 from pvtt.propagate import BACKENDS, PropagateResult, make_propagator
-from pvtt.propagate.controls import box_of_mask
 from pvtt.types import Masks, ProductImage, Tracks
 
 

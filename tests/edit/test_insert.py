@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pvtt.compose import box_of_mask
 from pvtt.errors import RejectItem
 from pvtt.insert import make_inserter
-from pvtt.propagate.controls import box_of_mask
 
 
 def _scene(mask_box: tuple[int, int, int, int], size: tuple[int, int] = (160, 200)) -> tuple[np.ndarray, np.ndarray]:

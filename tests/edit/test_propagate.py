@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pvtt.compose import box_of_mask
 from pvtt.errors import RejectItem
 from pvtt.insert import make_inserter
 from pvtt.propagate import make_propagator
-from pvtt.propagate.controls import box_of_mask
 from pvtt.types import Clip, Masks, Tracks
 
 

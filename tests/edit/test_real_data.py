@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pvtt.compose import box_of_mask
 from pvtt.cutout import make_cutter
 from pvtt.erase import make_eraser
 from pvtt.erase.classical import background_motion
@@ -17,7 +18,6 @@ from pvtt.judge import judge
 from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
 from pvtt.propagate import make_propagator
-from pvtt.propagate.controls import box_of_mask
 from pvtt.types import Clip, Masks, ProductImage, Tracks
 
 DATA = Path(os.environ.get("PVTT_DEV_DATA", Path(__file__).resolve().parents[3] / "shared" / "data" / "pvtt-dev"))

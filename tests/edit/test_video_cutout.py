@@ -15,7 +15,7 @@ from PIL import Image
 from pvtt.clips import ProductItem
 from pvtt.config import VideoCutoutSettings, load_config
 from pvtt.cutout import CutoutSettings
-from pvtt.demo import composite, make_demo_catalog, render_product
+from pvtt.demo import composite, make_demo_catalog, draw_product
 from pvtt.media.video import write_video
 from pvtt.pipeline import build
 from pvtt.registry import Backend
@@ -55,7 +55,7 @@ def template_frames():
     """24 frames of a mug on a textured table: centred but out of focus, then cut by the left border, then
     centred and sharp, with a hand over the mug in three of those frames."""
     background = textured_background(H, W, 4, detail=10.0)
-    mug = render_product(0, 64, 1)
+    mug = draw_product(0, 64, 1)
     frames, masks = [], []
     for t in range(24):
         x0 = -20 if t in BORDER else 50 + t
@@ -215,11 +215,11 @@ def built(tmp_path_factory):
     catalog = make_demo_catalog(root / "catalog", count=3)
     meta = json.loads((catalog / "annotations" / "metadata.json").read_text())
     for n, sample in enumerate(meta["samples"]):
-        busy = composite(textured_background(400, 400, 50 + n, detail=10.0), render_product(n, 320, n), 200, 360, 1)
+        busy = composite(textured_background(400, 400, 50 + n, detail=10.0), draw_product(n, 320, n), 200, 360, 1)
         Image.fromarray(busy).save(catalog / sample["source_product"]["image_path"], quality=92)
-    still = composite(textured_background(720, 960, 99, detail=10.0), render_product(3, 400, 9), 480, 650, 1.0)
+    still = composite(textured_background(720, 960, 99, detail=10.0), draw_product(3, 400, 9), 480, 650, 1.0)
     write_video(catalog / "videos" / "home" / "STILL.mp4", np.repeat(still[None], 30, 0), 20.0)
-    photo = composite(textured_background(400, 400, 98, detail=10.0), render_product(3, 320, 9), 200, 360, 1.0)
+    photo = composite(textured_background(400, 400, 98, detail=10.0), draw_product(3, 320, 9), 200, 360, 1.0)
     Image.fromarray(photo).save(catalog / "images" / "home" / "STILL_source.jpg")
     meta["samples"].append({"id": "STILL", "category": "art", "subcategory": "vase",
                             "template_video": {"path": "videos/home/STILL.mp4"},

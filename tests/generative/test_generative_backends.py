@@ -12,14 +12,14 @@ pytest.importorskip("peft")
 from tiny_pipelines import (moving_tracks, product_mask, tiny_flux_depth_inpaint, tiny_flux_fill, tiny_svd,  # noqa: E402
                       tiny_wan_vace)
 
-from pvtt.demo import render_product  # noqa: E402
-from pvtt.insert import InsertResult  # noqa: E402
-from pvtt.propagate import PropagateResult  # noqa: E402
-from pvtt.propagate.controls import box_of_mask  # noqa: E402
+from pvtt.compose import box_of_mask  # noqa: E402
+from pvtt.demo import draw_product  # noqa: E402
 from pvtt.insert.flux_fill import FluxFillInserter  # noqa: E402
+from pvtt.propagate import PropagateResult  # noqa: E402
 from pvtt.propagate.auto import AutoPropagator  # noqa: E402
 from pvtt.propagate.motion_lora import MotionLoraPropagator, load_lora, save_lora  # noqa: E402
 from pvtt.propagate.vace import VaceDepthPropagator, VacePointsPropagator  # noqa: E402
+from pvtt.types import InsertResult  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_flux_fill_repaints_only_the_region(small_clip, control, build):
     mask_a = product_mask(small_clip.frames)[0]
     depth = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
     frame = small_clip.frames[0]
-    out = inserter.insert(frame, frame, mask_a, box_of_mask(mask_a), render_product(1, 24, 0),
+    out = inserter.insert(frame, frame, mask_a, box_of_mask(mask_a), draw_product(1, 24, 0),
                           instruction="replace the mug", depth=depth)
     assert isinstance(out, InsertResult) and out.frame.shape == (32, 32, 3) and out.frame.dtype == np.uint8
     assert out.box.height > 0 and out.alpha.max() > 0.5 and out.info["backend"] == "flux-fill"
@@ -108,7 +108,7 @@ def test_motion_lora_propagate_trains_when_no_lora_is_given(svd, small_clip):
     assert result.frames.shape == small_clip.frames.shape
     assert (result.frames[0] == edited_first_frame(small_clip)).all()
     # SVD regenerated every pixel; outside the (dilated, feathered) product region the source is back
-    from pvtt.propagate.controls import dilate
+    from pvtt.compose import dilate
 
     outside = ~dilate(masks, backend.settings.mask_dilate + 2 * backend.settings.feather)
     assert outside[1:].any() and (result.frames[1:][outside[1:]] == small_clip.frames[1:][outside[1:]]).all()
@@ -145,7 +145,7 @@ def test_vace_keeps_the_source_outside_the_region(wan, small_clip, cls):
     depth = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (9, 32, 1))
     first = edited_first_frame(small_clip)
     result = backend.propagate(small_clip, None, masks, moving_tracks(masks), first, instruction="a red bottle",
-                               product=render_product(1, 24, 0), depth=depth)
+                               product=draw_product(1, 24, 0), depth=depth)
     assert isinstance(result, PropagateResult) and result.frames.shape == small_clip.frames.shape
     assert result.strategy == cls.name and result.info["strategy"] == cls.name
     assert (result.frames[0] == first).all()

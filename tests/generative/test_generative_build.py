@@ -140,8 +140,8 @@ def test_auto_without_depth_weights_chooses_points_and_says_why(small_clip):
                                                      "max_sequence_length": 16, "depth_model": "/no/such/depth"})
     backend.setup(model=tiny_wan_vace())
     alpha = masks[0].astype(np.float32)  # B's alpha has A's shape: depth would be the choice
-    from pvtt.insert import InsertResult
-    from pvtt.propagate.controls import box_of_mask
+    from pvtt.compose import box_of_mask
+    from pvtt.types import InsertResult
 
     insert = InsertResult(small_clip.frames[0], alpha, box_of_mask(masks[0]))
     result = backend.propagate(small_clip, None, Masks(masks), moving_tracks(masks), insert)

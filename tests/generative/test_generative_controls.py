@@ -1,4 +1,4 @@
-"""propagate controls and auto's decision: pure NumPy, no torch."""
+"""propagate controls and auto's decision: pure NumPy, no torch (the shared regions are tested in tests/test_compose.py)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,6 @@ def ellipse(h, w, cy, cx, ry, rx):
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1
 
 
-def test_silhouette_iou_ignores_position_and_scale_but_not_shape():
-    small = ellipse(64, 64, 20, 20, 8, 4)
-    big = ellipse(128, 128, 70, 60, 40, 20)
-    wide = ellipse(64, 64, 32, 32, 6, 24)
-    assert controls.silhouette_iou(small, big) > 0.8
-    assert controls.silhouette_iou(small, wide) < 0.5
-
-
 def test_render_points_keeps_colour_per_point_and_hides_invisible_points():
     points = np.float32([[[4, 4], [12, 12]], [[6, 4], [12, 12]]])
     visible = np.array([[True, True], [True, False]])
@@ -40,15 +32,6 @@ def test_map_tracks_to_box_scales_motion_with_the_box():
     moved = controls.map_tracks_to_box(tracks, Box(0, 0, 20, 20), Box(100, 100, 140, 120))
     assert moved.points[0, 0].tolist() == [120.0, 110.0]
     assert moved.points[1, 0].tolist() == [128.0, 110.0]  # 4 px of A's motion, x2 horizontally
-
-
-def test_edit_region_covers_b_box_moving_with_a():
-    masks = np.zeros((3, 40, 40), bool)
-    for t in range(3):
-        masks[t, 10:20, 5 + 5 * t:15 + 5 * t] = True
-    region = controls.edit_region(masks, Box(5, 5, 25, 20), dilate_px=0)
-    assert region[0, 5:20, 5:25].all() and region[2, 5:20, 15:35].all()
-    assert not region[2, 30:, :].any()
 
 
 def _auto(**kw):
@@ -96,7 +79,7 @@ def test_backends_are_cheap_to_construct_and_picklable():
 
 
 def test_settings_reject_unknown_keys():
-    from pvtt.propagate.vace import VaceSettings
+    from pvtt.propagate import VaceSettings
 
     with pytest.raises(ValueError, match="stepz"):
         VaceSettings(stepz=3)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pvtt.compose import box_of_mask
 from pvtt.demo import product_photo, render_template
-from pvtt.propagate.controls import box_of_mask
 from pvtt.types import Clip, Tracks
 
 WORDS = ("the a an product video mug bottle box on table camera moves left right replace with red blue green "

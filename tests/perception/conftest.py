@@ -13,12 +13,12 @@ from pvtt.types import Clip, ProductImage
 
 def render_case(folder, seed: int = 3, frames: int = 30, width: int = 320, height: int = 240):
     from pvtt.bench.make import draw_params, make_case
-    from pvtt.demo import render_product
+    from pvtt.demo import draw_product
 
     rng = np.random.default_rng(seed)
     params = draw_params(rng, frames, width, height, occluder=False, lighting=False)
-    make_case(folder, textured_background(height + 120, width + 160, seed), render_product(0, 200, seed),
-              render_product(1, 200, seed + 1), params)
+    make_case(folder, textured_background(height + 120, width + 160, seed), draw_product(0, 200, seed),
+              draw_product(1, 200, seed + 1), params)
     data, fps = read_video(folder / "video_a.mp4")
     truth = dict(np.load(folder / "truth.npz"))
     photo = ProductImage("photo_a", load_image_rgba(folder / "photo_a.png"))

@@ -188,10 +188,10 @@ def studio_clip(backdrop: float, gain: float = 1.0, blur: float = 0.0, frames: i
     """The demo's white vase (80 px, its grain softened like a real glaze) sliding over a plain backdrop of luma
     ``backdrop`` with a little sensor noise; every frame defocused by ``blur`` (Gaussian sigma, px) and scaled by
     ``gain`` (below 1: under-exposed). Returns the clip and its true masks."""
-    from pvtt.demo import render_product
+    from pvtt.demo import draw_product
 
     rng = np.random.default_rng(0)
-    vase = render_product(3, 80, 1)
+    vase = draw_product(3, 80, 1)
     alpha, rgb, (ph, pw) = vase[..., 3:4] / 255.0, cv2.GaussianBlur(vase[..., :3], (0, 0), 1.0), vase.shape[:2]
     data = np.zeros((frames, 240, 320, 3), np.uint8)
     masks = np.zeros((frames, 240, 320), bool)

@@ -14,21 +14,40 @@ Backends (chosen by ``insert.backend``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from pvtt.insert.flux_fill import FluxFillSettings
+from pvtt.models import ModelSettings
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
-from pvtt.types import Box
+from pvtt.types import Box, InsertResult
 
 BACKENDS: dict[str, str] = {
     "composite": "pvtt.insert.composite:CompositeInserter",
     "flux-fill": "pvtt.insert.flux_fill:FluxFillInserter",
 }
+
+
+class FluxFillSettings(ModelSettings):
+    model: str = Field("black-forest-labs/FLUX.1-Fill-dev",
+                       description="FLUX.1 Fill pipeline (control: none): a local folder or a cached hub id.")
+    control: Literal["none", "depth"] = Field("none", description="Depth control: FLUX.1-Depth-dev inpainting "
+                                                                   "conditioned on the pasted frame's depth.")
+    depth_model: str = Field("black-forest-labs/FLUX.1-Depth-dev",
+                             description="FLUX.1 Depth pipeline (control: depth): a local folder or a cached hub id.")
+    depth_estimator: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
+                                 description="Depth weights used when control is depth and no depth map is given.")
+    prompt: str = Field("{instruction}", description="Prompt template; {instruction} is the pair's instruction.")
+    steps: int = Field(28, ge=1, description="Denoising steps (of which about strength x steps run).")
+    strength: float = Field(0.6, gt=0, le=1, description="Partial denoising of the pasted content (1 = from noise).")
+    guidance_scale: float = Field(30.0, ge=0, description="FLUX guidance (Fill: 30; Depth: about 10).")
+    max_area: int = Field(1024 * 1024, ge=256, description="Model resolution: about this many pixels, aspect kept.")
+    max_sequence_length: int = Field(512, ge=1, description="T5 prompt tokens.")
+    mask_dilate: int = Field(16, ge=0, description="Pixels the repaint region (A's mask and B's alpha) is grown by.")
+    feather: int = Field(4, ge=0, description="Pixels of soft blending at the region's edge.")
+    seed: int = Field(0, description="Seed of the noise.")
 
 
 class InsertSettings(Settings):
@@ -61,16 +80,6 @@ class InsertSettings(Settings):
                                                     "own fields first).")
 
 
-@dataclass
-class InsertResult:
-    frame: np.ndarray  # (H, W, 3) uint8, the edited first frame
-    alpha: np.ndarray  # (H, W) float32 in [0, 1], B's coverage in that frame
-    box: Box  # B's box
-    product: np.ndarray | None = None  # (h, w, 4) uint8, B as placed: scaled + harmonised RGBA
-    transform: np.ndarray | None = None  # (3, 3), from `product` pixels to frame-0 pixels
-    info: dict = field(default_factory=dict)  # e.g. "shadow" (map) + "shadow_transform", "gain", "scale"
-
-
 class Inserter(Backend):
     """Interface of insert backends: cheap to construct, picklable."""
 
@@ -96,4 +105,4 @@ def make_inserter(settings: InsertSettings | None = None, **overrides: Any) -> A
     return load_backend("insert", BACKENDS, settings.backend, settings=settings)
 
 
-__all__ = ["BACKENDS", "InsertResult", "InsertSettings", "Inserter", "make_inserter"]
+__all__ = ["BACKENDS", "FluxFillSettings", "InsertResult", "InsertSettings", "Inserter", "make_inserter"]

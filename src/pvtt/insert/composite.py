@@ -8,8 +8,8 @@
 2. Harmonisation in Lab: B's luminance mean/std moved part-way towards the surroundings of A
    (a ring around A's mask), a mild chroma shift towards their colour cast.
 3. A soft elliptical contact shadow under B's base (bottom-centre anchor), feathered alpha.
-4. Composite over the erased frame 0. :func:`render_product` is shared with the warp propagation so
-   every frame gets the same look.
+4. Composite over the erased frame 0 with :func:`pvtt.compose.render_product`, which the warp propagation
+   uses for every later frame, so every frame gets the same look.
 """
 
 from __future__ import annotations
@@ -17,54 +17,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pvtt.compose import render_product, translation
 from pvtt.errors import RejectItem
-from pvtt.insert import Inserter, InsertResult
-from pvtt.types import Box
-
-
-def _translate(dx: float, dy: float) -> np.ndarray:
-    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]])
-
-
-def _warp_crop(image: np.ndarray, m: np.ndarray, width: int, height: int, interp: int = cv2.INTER_LINEAR
-               ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    """``image`` warped by ``m`` (3x3) into the frame, only over the bbox it lands on: (crop, (x0, y0, x1, y1))."""
-    h, w = image.shape[:2]
-    corners = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float64)
-    proj = cv2.perspectiveTransform(corners, m)[0]
-    x0, y0 = int(np.floor(max(0, proj[:, 0].min()))), int(np.floor(max(0, proj[:, 1].min())))
-    x1, y1 = int(np.ceil(min(width, proj[:, 0].max() + 1))), int(np.ceil(min(height, proj[:, 1].max() + 1)))
-    if x1 <= x0 or y1 <= y0:
-        return None
-    mc = _translate(-x0, -y0) @ m
-    if np.allclose(mc[2], [0, 0, 1]):
-        out = cv2.warpAffine(image, mc[:2], (x1 - x0, y1 - y0), flags=interp, borderMode=cv2.BORDER_CONSTANT)
-    else:
-        out = cv2.warpPerspective(image, mc, (x1 - x0, y1 - y0), flags=interp, borderMode=cv2.BORDER_CONSTANT)
-    return out, (x0, y0, x1, y1)
-
-
-def render_product(background: np.ndarray, product: np.ndarray, m: np.ndarray, shadow: np.ndarray | None = None,
-                   shadow_m: np.ndarray | None = None, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """``product`` (RGBA) composited over ``background`` through ``m`` (product → frame), with an optional
-    ``shadow`` map (float, opacity already applied) placed by ``shadow_m``; returns (frame, alpha (H, W) float32)."""
-    height, width = background.shape[:2]
-    out = background.astype(np.float32)
-    alpha = np.zeros((height, width), np.float32)
-    if shadow is not None and shadow_m is not None:
-        warped = _warp_crop(shadow.astype(np.float32), shadow_m, width, height)
-        if warped is not None:
-            sh, (x0, y0, x1, y1) = warped
-            out[y0:y1, x0:x1] *= (1.0 - np.clip(sh, 0, 1))[..., None]
-    warped = _warp_crop(product, m, width, height)
-    if warped is not None:
-        crop, (x0, y0, x1, y1) = warped
-        a = crop[..., 3].astype(np.float32) / 255.0
-        rgb = crop[..., :3].astype(np.float32) * gain
-        region = out[y0:y1, x0:x1]
-        out[y0:y1, x0:x1] = region + (rgb - region) * a[..., None]
-        alpha[y0:y1, x0:x1] = a
-    return np.clip(out, 0, 255).round().astype(np.uint8), alpha
+from pvtt.insert import Inserter
+from pvtt.types import Box, InsertResult
 
 
 def harmonize(rgba: np.ndarray, surround: np.ndarray, strength: float, chroma: float) -> np.ndarray:
@@ -103,7 +59,7 @@ def contact_shadow(product: np.ndarray, opacity: float) -> tuple[np.ndarray, np.
     axes = (max(2, int((x1 - x0) * 0.6)), max(2, int(h * 0.04)))
     cv2.ellipse(shadow, (int(cx), sh // 2), axes, 0, 0, 360, 1.0, -1)
     shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, (x1 - x0) * 0.08)) * opacity
-    return shadow, _translate(w / 2 - sw / 2, bottom - sh / 2)
+    return shadow, translation(w / 2 - sw / 2, bottom - sh / 2)
 
 
 def _slot(box_a: Box, width: float, height: float, anchor: str) -> Box:
@@ -200,7 +156,7 @@ class CompositeInserter(Inserter):
         size = (max(1, round(wb)), max(1, round(hb)))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         placed = cv2.resize(rgba, size, interpolation=interp)
-        transform = _translate(box_b.x0, box_b.y0) @ np.diag([wb / size[0], hb / size[1], 1.0])
+        transform = translation(box_b.x0, box_b.y0) @ np.diag([wb / size[0], hb / size[1], 1.0])
 
         # 3. harmonise to the surroundings of A, feather the edge
         diag = float(np.hypot(box_a.width, box_a.height))

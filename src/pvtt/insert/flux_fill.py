@@ -12,34 +12,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
+from pvtt import compose
+from pvtt.insert import FluxFillSettings
+from pvtt.insert.composite import CompositeInserter
 from pvtt.models import ModelBackend, ModelSettings
-from pvtt.propagate import controls
 from pvtt.types import Box
-
-
-class FluxFillSettings(ModelSettings):
-    model: str = Field("black-forest-labs/FLUX.1-Fill-dev",
-                       description="FLUX.1 Fill pipeline (control: none): a local folder or a cached hub id.")
-    control: Literal["none", "depth"] = Field("none", description="Depth control: FLUX.1-Depth-dev inpainting "
-                                                                   "conditioned on the pasted frame's depth.")
-    depth_model: str = Field("black-forest-labs/FLUX.1-Depth-dev",
-                             description="FLUX.1 Depth pipeline (control: depth): a local folder or a cached hub id.")
-    depth_estimator: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
-                                 description="Depth weights used when control is depth and no depth map is given.")
-    prompt: str = Field("{instruction}", description="Prompt template; {instruction} is the pair's instruction.")
-    steps: int = Field(28, ge=1, description="Denoising steps (of which about strength x steps run).")
-    strength: float = Field(0.6, gt=0, le=1, description="Partial denoising of the pasted content (1 = from noise).")
-    guidance_scale: float = Field(30.0, ge=0, description="FLUX guidance (Fill: 30; Depth: about 10).")
-    max_area: int = Field(1024 * 1024, ge=256, description="Model resolution: about this many pixels, aspect kept.")
-    max_sequence_length: int = Field(512, ge=1, description="T5 prompt tokens.")
-    mask_dilate: int = Field(16, ge=0, description="Pixels the repaint region (A's mask and B's alpha) is grown by.")
-    feather: int = Field(4, ge=0, description="Pixels of soft blending at the region's edge.")
-    seed: int = Field(0, description="Seed of the noise.")
 
 
 class FluxFillInserter(ModelBackend):
@@ -95,8 +76,6 @@ class FluxFillInserter(ModelBackend):
         Same call as :meth:`pvtt.insert.Inserter.insert`; ``instruction`` fills the prompt, ``depth``
         (H, W) is the depth map for ``control: depth`` (estimated from the composite when absent).
         """
-        from pvtt.insert.composite import CompositeInserter
-
         # 1. check inputs
         frame = np.asarray(frame)
         mask_a = np.asarray(mask_a, bool)
@@ -106,12 +85,12 @@ class FluxFillInserter(ModelBackend):
             raise ValueError(f"mask_a must be {frame.shape[:2]}, got {mask_a.shape}")
         # 2. B placed and harmonised over the erased background (RejectItem when B cannot fit)
         placed = CompositeInserter(self.composite).insert(frame, background, mask_a, box_a, product)
-        region = controls.dilate(mask_a | (placed.alpha > 0.5), self.settings.mask_dilate)
+        region = compose.dilate(mask_a | (placed.alpha > 0.5), self.settings.mask_dilate)
         # 3. FLUX refines the region
         prompt = self.settings.prompt.format(instruction=instruction or "a product")
         refined = self.refine(placed.frame, region, prompt, depth)
         # 4. the source outside the region
-        placed.frame = controls.blend(refined, frame, controls.feather(region, self.settings.feather))
+        placed.frame = compose.blend(refined, frame, compose.feather(region, self.settings.feather))
         placed.info = {**(placed.info or {}), "backend": self.name, "prompt": prompt, "control": self.settings.control,
                        "strength": self.settings.strength, "region_pixels": int(region.sum())}
         self.last_region = region
@@ -125,9 +104,9 @@ class FluxFillInserter(ModelBackend):
         self._require_setup()
         s = self.settings
         height, width = image.shape[:2]
-        mh, mw = controls.model_size(height, width, s.max_area, 16)
-        small = controls.resize_frames(image[None], mh, mw)[0]
-        mask = controls.resize_frames(region[None].astype(np.uint8) * 255, mh, mw, nearest=True)[0]
+        mh, mw = compose.model_size(height, width, s.max_area, 16)
+        small = compose.resize_frames(image[None], mh, mw)[0]
+        mask = compose.resize_frames(region[None].astype(np.uint8) * 255, mh, mw, nearest=True)[0]
         kwargs: dict[str, Any] = dict(prompt=prompt, image=Image.fromarray(small), mask_image=Image.fromarray(mask),
                                       height=mh, width=mw, strength=s.strength, num_inference_steps=s.steps,
                                       guidance_scale=s.guidance_scale, max_sequence_length=s.max_sequence_length,
@@ -137,7 +116,7 @@ class FluxFillInserter(ModelBackend):
         with torch.inference_mode():
             out = self.model(**kwargs).images[0]
         out = np.clip(np.asarray(out) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return controls.resize_frames(out[None], height, width)[0]
+        return compose.resize_frames(out[None], height, width)[0]
 
     def _depth_image(self, image: np.ndarray, depth: np.ndarray | None, height: int, width: int) -> np.ndarray:
         from pvtt.depth import depth_to_video_frames
@@ -154,4 +133,4 @@ class FluxFillInserter(ModelBackend):
             depth = self._depth.estimate(Clip("insert", image[None], 1.0))[0]
         depth = np.asarray(depth)
         grey = depth_to_video_frames(depth[None])[0] if depth.ndim == 2 else depth.astype(np.uint8)
-        return controls.resize_frames(grey[None], height, width)[0]
+        return compose.resize_frames(grey[None], height, width)[0]

@@ -13,15 +13,24 @@ Every backend returns a :class:`~pvtt.types.Box` in frame-0 pixels with ``confid
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from pvtt.errors import RejectItem
-from pvtt.locate.detector import DetectorSettings
+from pvtt.models import ModelSettings
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, ProductImage
 
 BACKENDS = {"auto": "pvtt.locate.auto:AutoLocator", "detector": "pvtt.locate.detector:DetectorLocator"}
+
+
+class DetectorSettings(ModelSettings):
+    family: Literal["owlv2", "grounding-dino"] = Field("owlv2", description="Open-vocabulary detector family.")
+    model: str = Field("", description="Weights: a local directory or a cached hub id (empty: the family's default).")
+    threshold: float = Field(0.1, ge=0, le=1, description="Lowest detection score accepted as the product.")
+    frame_index: int = Field(0, ge=0, description="Frame of the clip to detect on.")
 
 
 class LocateSettings(Settings):
@@ -62,4 +71,4 @@ def make_locator(settings: LocateSettings) -> Locator:
     return load_backend("locate", BACKENDS, settings.backend, settings=settings)
 
 
-__all__ = ["BACKENDS", "LocateSettings", "Locator", "hint_box", "make_locator"]
+__all__ = ["BACKENDS", "DetectorSettings", "LocateSettings", "Locator", "hint_box", "make_locator"]

@@ -9,27 +9,20 @@ model's tokenizer, and the highest-scoring box over all queries is returned in f
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
-from pvtt.models import ModelBackend, ModelSettings
+from pvtt.models import ModelBackend
 from pvtt.models.loading import load_pretrained
 from pvtt.models.preprocess import IMAGENET_MEAN, IMAGENET_STD, fit_multiple, frames_to_tensor, resize_normalize
 from pvtt.errors import RejectItem
+from pvtt.locate import DetectorSettings
 from pvtt.types import Box, Clip, ProductImage
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 DEFAULT_MODELS = {"owlv2": "google/owlv2-base-patch16-ensemble", "grounding-dino": "IDEA-Research/grounding-dino-tiny"}
-
-
-class DetectorSettings(ModelSettings):
-    family: Literal["owlv2", "grounding-dino"] = Field("owlv2", description="Open-vocabulary detector family.")
-    model: str = Field("", description="Weights: a local directory or a cached hub id (empty: the family's default).")
-    threshold: float = Field(0.1, ge=0, le=1, description="Lowest detection score accepted as the product.")
-    frame_index: int = Field(0, ge=0, description="Frame of the clip to detect on.")
 
 
 def prompts_for(subcategory: str | None, description: str | None) -> list[str]:

@@ -18,20 +18,15 @@ Backends (chosen by ``propagate.backend``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
 
-from pvtt.propagate.auto import AutoSettings
-from pvtt.propagate.motion_lora import MotionLoraSettings
-from pvtt.propagate.vace import VaceSettings
+from pvtt.models import ModelSettings
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
-from pvtt.types import Clip, Masks, Tracks
-
-if TYPE_CHECKING:  # pvtt.insert imports this package (flux-fill uses its controls)
-    from pvtt.insert import InsertResult
+from pvtt.types import Clip, InsertResult, Masks, Tracks
 
 BACKENDS: dict[str, str] = {
     "warp": "pvtt.propagate.warp:WarpPropagator",
@@ -40,6 +35,78 @@ BACKENDS: dict[str, str] = {
     "vace-points": "pvtt.propagate.vace:VacePointsPropagator",
     "auto": "pvtt.propagate.auto:AutoPropagator",
 }
+
+WAN_NEGATIVE = ("bright colors, overexposed, static, blurred details, subtitles, worst quality, low quality, "
+                "JPEG artifacts, ugly, deformed, disfigured, extra fingers, poorly drawn, messy background")
+
+
+class VaceSettings(ModelSettings):
+    model: str = Field("Wan-AI/Wan2.1-VACE-1.3B-diffusers",
+                       description="Wan VACE diffusers pipeline: a local folder or a cached hub id.")
+    prompt: str = Field("{instruction}", description="Prompt template; {instruction} is the pair's instruction.")
+    negative_prompt: str = Field(WAN_NEGATIVE, description="Negative prompt of classifier-free guidance.")
+    steps: int = Field(50, ge=1, description="Denoising steps.")
+    guidance_scale: float = Field(5.0, ge=0, description="Classifier-free guidance scale (<= 1: no guidance).")
+    conditioning_scale: float = Field(1.0, ge=0, description="Strength of the VACE control (all VACE layers).")
+    max_area: int = Field(480 * 832, ge=256, description="Model resolution: about this many pixels, aspect kept.")
+    max_frames: int = Field(81, ge=5, description="Frames per generated chunk (4k+1); longer clips are chunked.")
+    max_sequence_length: int = Field(512, ge=1, description="T5 prompt tokens.")
+    mask_dilate: int = Field(8, ge=0, description="Pixels the product region (A's mask and B's box) is grown by.")
+    feather: int = Field(4, ge=0, description="Pixels of soft blending when the source is pasted back outside the region.")
+    keep_source: bool = Field(True, description="Paste the source pixels back outside the region after decoding.")
+    use_reference: bool = Field(True, description="Give B's photo (on white) to VACE as a reference image.")
+    point_radius: int = Field(4, ge=1, description="vace-points: disc radius of a rendered point, in clip pixels.")
+    depth_model: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
+                             description="vace-depth: depth weights used when the clip's depth video is not given.")
+    batch_cfg: bool = Field(True, description="Run the conditional and unconditional branches as one batch of two.")
+    uncond_every: int = Field(1, ge=1, description="Refresh the unconditional branch every N steps and reuse the "
+                                                   "guidance difference in between (1 = exact CFG).")
+    attention_backend: str | None = Field(None, description="diffusers attention backend of the transformer, e.g. "
+                                                            "'_native_cudnn', 'flash' (null: the default SDPA).")
+    compile: bool = Field(False, description="torch.compile the transformer's repeated blocks (regional compilation; "
+                                             "the first call pays ~30 s of compile on an H200).")
+    seed: int = Field(0, description="Seed of the initial noise.")
+
+
+class MotionLoraSettings(ModelSettings):
+    model: str = Field("stabilityai/stable-video-diffusion-img2vid-xt",
+                       description="Stable Video Diffusion pipeline: a local folder or a cached hub id.")
+    rank: int = Field(32, ge=1, description="LoRA rank (I2VEdit: 32).")
+    alpha: float | None = Field(None, gt=0, description="LoRA alpha (null: equal to rank, scale 1).")
+    train_steps: int = Field(250, ge=1, description="Optimizer steps per clip (I2VEdit: 250).")
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (I2VEdit: 5e-4).")
+    train_frames: int = Field(14, ge=2, description="Frames per training window (I2VEdit: 14).")
+    height: int = Field(576, ge=16, description="Model height in pixels (a multiple of 64 for SVD).")
+    width: int = Field(1024, ge=16, description="Model width in pixels (a multiple of 64 for SVD).")
+    p_mean: float = Field(0.7, description="EDM training noise: mean of log sigma.")
+    p_std: float = Field(1.6, gt=0, description="EDM training noise: std of log sigma.")
+    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward (less memory, slower).")
+    sdpa_backend: Literal["auto", "flash", "cudnn", "efficient", "math"] = Field(
+        "auto", description="PyTorch SDPA kernel for the UNet's attention in training ('auto': PyTorch's choice).")
+    compile: bool = Field(False, description="torch.compile the UNet for training and generation (the first "
+                                             "training step pays ~3.5 min of compile on an H200, repaid from about "
+                                             "the ninth clip of a worker).")
+    num_frames: int = Field(14, ge=2, description="Frames per generated chunk.")
+    inference_steps: int = Field(25, ge=1, description="Denoising steps of generation.")
+    min_guidance_scale: float = Field(1.0, ge=0, description="SVD guidance at the first frame.")
+    max_guidance_scale: float = Field(3.0, ge=0, description="SVD guidance at the last frame.")
+    fps: int = Field(7, ge=1, description="SVD fps conditioning.")
+    motion_bucket_id: int = Field(127, ge=0, description="SVD motion conditioning.")
+    noise_aug_strength: float = Field(0.02, ge=0, description="Noise added to the conditioning frame.")
+    decode_chunk_size: int = Field(8, ge=1, description="Frames per VAE decode.")
+    keep_source: bool = Field(True, description="Paste the source clip back outside the product region (A's mask and "
+                                                "B's box moving with it) after generation: SVD regenerates the whole "
+                                                "frame, the template's background should stay the template's.")
+    mask_dilate: int = Field(8, ge=0, description="Pixels the product region is grown by (keep_source).")
+    feather: int = Field(4, ge=0, description="Pixels of soft blending at the region's edge (keep_source).")
+    seed: int = Field(0, description="Seed of training noise, window choice and generation.")
+
+
+class AutoSettings(Settings):
+    iou_threshold: float = Field(0.75, ge=0, le=1, description="Silhouette IoU at or above which depth is used.")
+    silhouette_size: int = Field(64, ge=8, description="Side of the square the silhouettes are normalized to.")
+    models: bool = Field(True, description="Use the model strategies at all (false: always warp).")
+
 
 _WARP_FIELDS = ("model", "smooth", "min_points", "max_lost_frames", "ransac_threshold", "min_inlier_ratio",
                 "occlusion", "occlusion_threshold", "relight", "orientation")

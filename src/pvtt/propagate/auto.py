@@ -17,23 +17,16 @@ import logging
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
+from pvtt.compose import as_mask_array, silhouette_iou
 from pvtt.models import ModelNotAvailable
-from pvtt.propagate import controls
+from pvtt.propagate import BACKENDS, AutoSettings, VaceSettings, controls
 from pvtt.propagate.controls import Choice
-from pvtt.propagate.vace import VaceDepthPropagator, VacePointsPropagator, VaceSettings
-from pvtt.registry import Backend
-from pvtt.settings import Settings
+from pvtt.propagate.vace import VaceDepthPropagator, VacePointsPropagator
+from pvtt.registry import Backend, load_backend
 from pvtt.types import Clip, Tracks
 
 log = logging.getLogger("pvtt")
-
-
-class AutoSettings(Settings):
-    iou_threshold: float = Field(0.75, ge=0, le=1, description="Silhouette IoU at or above which depth is used.")
-    silhouette_size: int = Field(64, ge=8, description="Side of the square the silhouettes are normalized to.")
-    models: bool = Field(True, description="Use the model strategies at all (false: always warp).")
 
 
 class AutoPropagator(Backend):
@@ -101,7 +94,7 @@ class AutoPropagator(Backend):
             return Choice("warp", f"VACE weights missing: {self._missing['vace']}")
         if alpha_b is None:
             return Choice("warp", "B's alpha is unknown, so A's and B's shapes cannot be compared")
-        iou = controls.silhouette_iou(mask_a, alpha_b, s.silhouette_size)
+        iou = silhouette_iou(mask_a, alpha_b, s.silhouette_size)
         if iou >= s.iou_threshold:
             return Choice("vace-depth", f"silhouette IoU {iou:.2f} >= {s.iou_threshold}: shapes agree, "
                                         f"A's depth is a valid geometry for B", iou)
@@ -114,7 +107,7 @@ class AutoPropagator(Backend):
     def propagate(self, clip: Clip, background: np.ndarray | None, masks_a: Any, tracks_a: Tracks | None,
                   insert: Any, **kwargs: Any) -> Any:
         """Choose, delegate, and attach the choice to the result."""
-        masks = controls.as_mask_array(masks_a)
+        masks = as_mask_array(masks_a)
         _, alpha_b, _ = controls.insert_parts(insert)
         if alpha_b is None and kwargs.get("product") is not None:
             alpha_b = np.asarray(getattr(kwargs["product"], "rgba", kwargs["product"]))[..., -1]
@@ -139,9 +132,6 @@ class AutoPropagator(Backend):
 
     def _warp(self) -> Any:
         if "warp" not in self._backends:
-            from pvtt.propagate import BACKENDS  # type: ignore[attr-defined]  # the stage's registry
-            from pvtt.registry import load_backend
-
             backend = load_backend("propagate", BACKENDS, "warp", **self.warp)
             backend.setup()
             self._backends["warp"] = backend

@@ -4,11 +4,12 @@
   each point keeps its colour through the clip, hidden points are not drawn.
 - :func:`map_tracks_to_box`: A's tracked points carried onto B's box (box-to-box map on the first
   frame, A's displacements scaled by the same factor afterwards).
-- :func:`edit_region`: the per-frame region a backend may repaint (A's mask and B's moving box, dilated).
-- :func:`normalized_alpha` / :func:`silhouette_iou`: shape similarity of A and B, used by ``auto``.
 - :func:`compose_condition`: source pixels outside the region, a control signal inside it.
-- :func:`masks_of_b` / :func:`carry_mask`: where B is in each frame of a generated clip (an estimate
-  from B's first-frame mask moved and scaled with A's mask), for the judge and the review overlay.
+- :func:`on_white` / :func:`letterbox`: B's photo as VACE's reference image.
+- :func:`masks_of_b`: where B is in each frame of a generated clip (:func:`pvtt.compose.carry_mask` of B's
+  first-frame mask), for the judge and the review overlay.
+
+The regions, boxes and blending these backends share with insert and judge live in :mod:`pvtt.compose`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pvtt.compose import as_mask_array, box_of_mask, box_slices, carry_mask
+from pvtt.propagate import PropagateResult
 from pvtt.types import Box, Tracks
 
 
@@ -52,19 +55,6 @@ def render_points(points: np.ndarray, visible: np.ndarray, height: int, width: i
     return frames
 
 
-def box_of_mask(mask: np.ndarray) -> Box | None:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
-
-
-def box_slices(box: Box, width: int, height: int) -> tuple[slice, slice]:
-    """``(rows, columns)`` of the pixels ``box`` covers, clipped to a ``width`` x ``height`` frame."""
-    b = box.clip_to(width, height)
-    return slice(int(b.y0), int(np.ceil(b.y1))), slice(int(b.x0), int(np.ceil(b.x1)))
-
-
 def map_tracks_to_box(tracks: Tracks, box_a: Box, box_b: Box) -> Tracks:
     """A's points moved onto B: first frame by the box-to-box map, later frames by A's displacement, scaled.
 
@@ -80,92 +70,9 @@ def map_tracks_to_box(tracks: Tracks, box_a: Box, box_b: Box) -> Tracks:
     return Tracks(moved.astype(np.float32), tracks.visible.copy(), list(tracks.labels))
 
 
-def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """``mask`` (H, W) or (T, H, W) bool grown by ``pixels`` (elliptic kernel), per frame."""
-    mask = np.asarray(mask, bool)
-    if pixels <= 0:
-        return mask.copy()
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    if mask.ndim == 2:
-        return cv2.dilate(mask.astype(np.uint8), kernel) > 0
-    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in mask])
-
-
-def edit_region(masks_a: np.ndarray, box_b: Box | None = None, dilate_px: int = 8) -> np.ndarray:
-    """``(T, H, W)`` bool: where a backend may repaint frame ``t``.
-
-    A's mask (the old product must go) united with B's first-frame box moved with A's mask centroid
-    (the new product must fit, also where it is larger than A), then dilated by ``dilate_px``.
-    """
-    masks_a = np.asarray(masks_a, bool)
-    region = masks_a.copy()
-    if box_b is not None:
-        height, width = masks_a.shape[1:]
-        c0 = _centroid(masks_a[0])
-        for t in range(len(masks_a)):
-            ct = _centroid(masks_a[t])
-            dx, dy = (ct[0] - c0[0], ct[1] - c0[1]) if c0 is not None and ct is not None else (0.0, 0.0)
-            rows, cols = box_slices(Box(box_b.x0 + dx, box_b.y0 + dy, box_b.x1 + dx, box_b.y1 + dy), width, height)
-            region[t, rows, cols] = True
-    return dilate(region, dilate_px)
-
-
-def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
-    ys, xs = np.nonzero(mask)
-    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
-
-
-def normalized_alpha(alpha: np.ndarray, size: int = 64, threshold: float = 0.5) -> np.ndarray:
-    """A silhouette cropped to its box and scaled (aspect kept) so its long side fills a ``size`` square.
-
-    Position and scale are factored out; aspect ratio and shape remain, so a tall bottle and a wide
-    box do not match while two mugs of different sizes do. ``alpha`` is bool, or float/uint8 in [0, 1]/[0, 255].
-    """
-    alpha = np.asarray(alpha)
-    if alpha.dtype == np.uint8:
-        alpha = alpha.astype(np.float32) / 255.0
-    binary = np.asarray(alpha, np.float32) > threshold
-    box = box_of_mask(binary)
-    out = np.zeros((size, size), bool)
-    if box is None:
-        return out
-    crop = binary[int(box.y0):int(box.y1), int(box.x0):int(box.x1)].astype(np.uint8)
-    h, w = crop.shape
-    scale = size / max(h, w)
-    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
-    resized = cv2.resize(crop * 255, (nw, nh), interpolation=cv2.INTER_AREA) > 127
-    top, left = (size - nh) // 2, (size - nw) // 2
-    out[top:top + nh, left:left + nw] = resized
-    return out
-
-
-def silhouette_iou(alpha_a: np.ndarray, alpha_b: np.ndarray, size: int = 64) -> float:
-    """IoU of the two normalized silhouettes (1 = same shape up to position and scale)."""
-    a, b = normalized_alpha(alpha_a, size), normalized_alpha(alpha_b, size)
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 0.0
-
-
 def compose_condition(source: np.ndarray, control: np.ndarray, region: np.ndarray) -> np.ndarray:
     """Per frame: ``source`` outside ``region``, ``control`` inside (uint8 ``(T, H, W, 3)``)."""
     return np.where(np.asarray(region, bool)[..., None], control, source).astype(np.uint8)
-
-
-def paste_rgba(frame: np.ndarray, rgba: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
-    """``rgba`` resized into ``box`` and alpha-composited over ``frame``; returns (frame, (H, W) alpha float)."""
-    height, width = frame.shape[:2]
-    x0, y0 = int(round(box.x0)), int(round(box.y0))
-    bw, bh = max(1, int(round(box.width))), max(1, int(round(box.height)))
-    patch = cv2.resize(rgba, (bw, bh), interpolation=cv2.INTER_AREA if bw < rgba.shape[1] else cv2.INTER_CUBIC)
-    alpha = np.zeros((height, width), np.float32)
-    out = frame.astype(np.float32).copy()
-    ys, xs = slice(max(y0, 0), min(y0 + bh, height)), slice(max(x0, 0), min(x0 + bw, width))
-    py, px = slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0)
-    if ys.stop > ys.start and xs.stop > xs.start:
-        a = patch[py, px, 3:4].astype(np.float32) / 255.0
-        out[ys, xs] = a * patch[py, px, :3] + (1 - a) * out[ys, xs]
-        alpha[ys, xs] = a[..., 0]
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha
 
 
 def on_white(rgba: np.ndarray) -> np.ndarray:
@@ -185,39 +92,6 @@ def letterbox(image: np.ndarray, height: int, width: int, fill: int = 255) -> np
     return canvas
 
 
-def feather(region: np.ndarray, pixels: int) -> np.ndarray:
-    """Soft float weights in [0, 1] of a bool ``region`` (H, W) or (T, H, W), blurred over ``pixels``."""
-    region = np.asarray(region, np.float32)
-    if pixels <= 0:
-        return region
-    k = 2 * pixels + 1
-    if region.ndim == 2:
-        return cv2.GaussianBlur(region, (k, k), pixels / 2.0)
-    return np.stack([cv2.GaussianBlur(r, (k, k), pixels / 2.0) for r in region])
-
-
-def blend(generated: np.ndarray, source: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """``generated`` where ``weight`` is 1, ``source`` where 0 (uint8, broadcast over channels)."""
-    w = np.asarray(weight, np.float32)[..., None]
-    return np.clip(w * generated + (1 - w) * source + 0.5, 0, 255).astype(np.uint8)
-
-
-def resize_frames(frames: np.ndarray, height: int, width: int, nearest: bool = False) -> np.ndarray:
-    """Every frame of ``(T, H, W[, C])`` resized to ``height`` x ``width``."""
-    if frames.shape[1:3] == (height, width):
-        return frames
-    mode = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
-    return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in frames])
-
-
-def model_size(height: int, width: int, max_area: int, multiple: int) -> tuple[int, int]:
-    """The clip's size scaled to about ``max_area`` pixels, aspect kept, sides multiples of ``multiple``."""
-    scale = (max_area / float(height * width)) ** 0.5
-    h = max(multiple, int(round(height * scale / multiple)) * multiple)
-    w = max(multiple, int(round(width * scale / multiple)) * multiple)
-    return h, w
-
-
 @dataclass
 class Choice:
     """What ``auto`` chose for one pair, and why (stored on the pair record)."""
@@ -233,39 +107,11 @@ class Choice:
 def make_result(frames: np.ndarray, strategy: str, reason: str = "", masks: np.ndarray | None = None,
                 **info: Any) -> Any:
     """The :class:`pvtt.propagate.PropagateResult` of a generative backend (``info`` holds its details)."""
-    from pvtt.propagate import PropagateResult
-
     return PropagateResult(frames, masks=masks, info={"strategy": strategy, "reason": reason, **info})
 
 
-def carry_mask(mask0: np.ndarray, masks_a: np.ndarray) -> np.ndarray:
-    """``(T, H, W)`` bool: B's first-frame mask ``mask0`` carried through the clip by A's mask.
-
-    Frame ``t`` is ``mask0`` scaled about A's first-frame centroid by ``sqrt(area_t / area_0)`` of A's
-    mask and moved with A's centroid. Generative backends paint B themselves and report no mask, so
-    this is the estimate of where B is that the judge and the review overlay use; frames where A's
-    mask is empty keep the last known placement.
-    """
-    mask0 = np.asarray(mask0, bool)
-    masks_a = np.asarray(masks_a, bool)
-    height, width = mask0.shape
-    out = np.zeros(masks_a.shape, bool)
-    c0, area0 = _centroid(masks_a[0]), masks_a[0].sum()
-    if c0 is None or not mask0.any():
-        out[:] = mask0
-        return out
-    m = np.float32([[1, 0, 0], [0, 1, 0]])
-    for t in range(len(masks_a)):
-        ct = _centroid(masks_a[t])
-        if ct is not None:
-            scale = float(np.sqrt(masks_a[t].sum() / area0))
-            m = np.float32([[scale, 0, ct[0] - scale * c0[0]], [0, scale, ct[1] - scale * c0[1]]])
-        out[t] = cv2.warpAffine(mask0.astype(np.uint8), m, (width, height), flags=cv2.INTER_NEAREST) > 0
-    return out
-
-
 def masks_of_b(insert: Any, masks_a: np.ndarray) -> np.ndarray:
-    """``(T, H, W)`` bool: where B is estimated to be in each frame (:func:`carry_mask` of its first-frame mask:
+    """``(T, H, W)`` bool: where B is estimated to be in each frame (:func:`~pvtt.compose.carry_mask` of its first-frame mask:
     the insert's alpha, else its box, else A's own first-frame mask)."""
     masks_a = as_mask_array(masks_a)
     _, alpha, box = insert_parts(insert)
@@ -282,7 +128,7 @@ def masks_of_b(insert: Any, masks_a: np.ndarray) -> np.ndarray:
 def insert_parts(insert: Any) -> tuple[np.ndarray, np.ndarray | None, Box | None]:
     """(edited first frame (H, W, 3) uint8, B's first-frame alpha (H, W) or None, B's box or None) of ``insert``.
 
-    ``insert`` is an :class:`~pvtt.insert.InsertResult`, or just the edited frame as an array.
+    ``insert`` is an :class:`~pvtt.types.InsertResult`, or just the edited frame as an array.
     """
     if isinstance(insert, np.ndarray):
         return insert, None, None
@@ -297,8 +143,3 @@ def insert_parts(insert: Any) -> tuple[np.ndarray, np.ndarray | None, Box | None
     if box is None and alpha is not None:
         box = box_of_mask(np.asarray(alpha) > (0.5 if np.asarray(alpha).dtype != np.uint8 else 127))
     return np.asarray(frame), (None if alpha is None else np.asarray(alpha)), box
-
-
-def as_mask_array(masks: Any) -> np.ndarray:
-    """``(T, H, W)`` bool of a :class:`~pvtt.types.Masks` or an array."""
-    return np.asarray(getattr(masks, "data", masks), bool)

@@ -21,13 +21,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
+from pvtt import compose
 from pvtt.models import ModelBackend, ModelSettings
-from pvtt.propagate import controls
+from pvtt.propagate import MotionLoraSettings, controls
 from pvtt.types import Clip, Tracks
 
 log = logging.getLogger("pvtt")
@@ -38,40 +38,6 @@ TEMPORAL_ATTN1 = r".*temporal_transformer_blocks\.\d+\.attn1\.(to_q|to_k|to_v|to
 # what a trained LoRA depends on: the cache key of the clip's motion_lora artifact
 TRAINING_FIELDS = ("model", "dtype", "rank", "alpha", "train_steps", "lr", "train_frames", "height", "width", "p_mean",
                    "p_std", "fps", "motion_bucket_id", "noise_aug_strength", "seed")
-
-
-class MotionLoraSettings(ModelSettings):
-    model: str = Field("stabilityai/stable-video-diffusion-img2vid-xt",
-                       description="Stable Video Diffusion pipeline: a local folder or a cached hub id.")
-    rank: int = Field(32, ge=1, description="LoRA rank (I2VEdit: 32).")
-    alpha: float | None = Field(None, gt=0, description="LoRA alpha (null: equal to rank, scale 1).")
-    train_steps: int = Field(250, ge=1, description="Optimizer steps per clip (I2VEdit: 250).")
-    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (I2VEdit: 5e-4).")
-    train_frames: int = Field(14, ge=2, description="Frames per training window (I2VEdit: 14).")
-    height: int = Field(576, ge=16, description="Model height in pixels (a multiple of 64 for SVD).")
-    width: int = Field(1024, ge=16, description="Model width in pixels (a multiple of 64 for SVD).")
-    p_mean: float = Field(0.7, description="EDM training noise: mean of log sigma.")
-    p_std: float = Field(1.6, gt=0, description="EDM training noise: std of log sigma.")
-    gradient_checkpointing: bool = Field(False, description="Recompute activations in backward (less memory, slower).")
-    sdpa_backend: Literal["auto", "flash", "cudnn", "efficient", "math"] = Field(
-        "auto", description="PyTorch SDPA kernel for the UNet's attention in training ('auto': PyTorch's choice).")
-    compile: bool = Field(False, description="torch.compile the UNet for training and generation (the first "
-                                             "training step pays ~3.5 min of compile on an H200, repaid from about "
-                                             "the ninth clip of a worker).")
-    num_frames: int = Field(14, ge=2, description="Frames per generated chunk.")
-    inference_steps: int = Field(25, ge=1, description="Denoising steps of generation.")
-    min_guidance_scale: float = Field(1.0, ge=0, description="SVD guidance at the first frame.")
-    max_guidance_scale: float = Field(3.0, ge=0, description="SVD guidance at the last frame.")
-    fps: int = Field(7, ge=1, description="SVD fps conditioning.")
-    motion_bucket_id: int = Field(127, ge=0, description="SVD motion conditioning.")
-    noise_aug_strength: float = Field(0.02, ge=0, description="Noise added to the conditioning frame.")
-    decode_chunk_size: int = Field(8, ge=1, description="Frames per VAE decode.")
-    keep_source: bool = Field(True, description="Paste the source clip back outside the product region (A's mask and "
-                                                "B's box moving with it) after generation: SVD regenerates the whole "
-                                                "frame, the template's background should stay the template's.")
-    mask_dilate: int = Field(8, ge=0, description="Pixels the product region is grown by (keep_source).")
-    feather: int = Field(4, ge=0, description="Pixels of soft blending at the region's edge (keep_source).")
-    seed: int = Field(0, description="Seed of training noise, window choice and generation.")
 
 
 class ShortKeyAttention:
@@ -252,7 +218,7 @@ class MotionLoraPropagator(ModelBackend):
         import torch
 
         s = self.settings
-        frames = controls.resize_frames(frames, s.height, s.width)
+        frames = compose.resize_frames(frames, s.height, s.width)
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         return x.to(self.model.vae.dtype)
 
@@ -262,7 +228,7 @@ class MotionLoraPropagator(ModelBackend):
         from PIL import Image
 
         pipe, s = self.model, self.settings
-        embedding = pipe._encode_image(Image.fromarray(controls.resize_frames(first[None], s.height, s.width)[0]),
+        embedding = pipe._encode_image(Image.fromarray(compose.resize_frames(first[None], s.height, s.width)[0]),
                                        self.device, 1, False)
         image = self._pixels(first[None]).float()
         noise = torch.randn(image.shape, generator=generator).to(image.device)
@@ -369,7 +335,7 @@ class MotionLoraPropagator(ModelBackend):
         else:
             self._disable_adapter()
         generator = torch.Generator("cpu").manual_seed(s.seed)
-        out, seed = [], controls.resize_frames(first_frame[None], s.height, s.width)[0]
+        out, seed = [], compose.resize_frames(first_frame[None], s.height, s.width)[0]
         remaining = num_frames
         while remaining > 0:
             n = min(s.num_frames, remaining + (1 if out else 0))
@@ -393,12 +359,12 @@ class MotionLoraPropagator(ModelBackend):
         frame0, _, box_b = controls.insert_parts(insert)
         if frame0.shape != clip.frames.shape[1:]:
             raise ValueError(f"the edited first frame must be {clip.frames.shape[1:]}, got {frame0.shape}")
-        masks = controls.as_mask_array(masks_a)
+        masks = compose.as_mask_array(masks_a)
         if lora is None:
             lora = self.train_lora(clip)
-        frames = controls.resize_frames(self.generate(frame0, lora, clip.num_frames), clip.height, clip.width)
+        frames = compose.resize_frames(self.generate(frame0, lora, clip.num_frames), clip.height, clip.width)
         if self.settings.keep_source:
-            region = controls.edit_region(masks, box_b, self.settings.mask_dilate)
-            frames = controls.blend(frames, clip.frames, controls.feather(region, self.settings.feather))
+            region = compose.edit_region(masks, box_b, self.settings.mask_dilate)
+            frames = compose.blend(frames, clip.frames, compose.feather(region, self.settings.feather))
         frames[0] = frame0
         return controls.make_result(frames, self.name, masks=controls.masks_of_b(insert, masks))

@@ -22,45 +22,13 @@ import logging
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
+from pvtt import compose
 from pvtt.models import ModelBackend, ModelSettings
-from pvtt.propagate import controls
+from pvtt.propagate import VaceSettings, controls
 from pvtt.types import Clip, ProductImage, Tracks
 
 log = logging.getLogger("pvtt")
-
-WAN_NEGATIVE = ("bright colors, overexposed, static, blurred details, subtitles, worst quality, low quality, "
-                "JPEG artifacts, ugly, deformed, disfigured, extra fingers, poorly drawn, messy background")
-
-
-class VaceSettings(ModelSettings):
-    model: str = Field("Wan-AI/Wan2.1-VACE-1.3B-diffusers",
-                       description="Wan VACE diffusers pipeline: a local folder or a cached hub id.")
-    prompt: str = Field("{instruction}", description="Prompt template; {instruction} is the pair's instruction.")
-    negative_prompt: str = Field(WAN_NEGATIVE, description="Negative prompt of classifier-free guidance.")
-    steps: int = Field(50, ge=1, description="Denoising steps.")
-    guidance_scale: float = Field(5.0, ge=0, description="Classifier-free guidance scale (<= 1: no guidance).")
-    conditioning_scale: float = Field(1.0, ge=0, description="Strength of the VACE control (all VACE layers).")
-    max_area: int = Field(480 * 832, ge=256, description="Model resolution: about this many pixels, aspect kept.")
-    max_frames: int = Field(81, ge=5, description="Frames per generated chunk (4k+1); longer clips are chunked.")
-    max_sequence_length: int = Field(512, ge=1, description="T5 prompt tokens.")
-    mask_dilate: int = Field(8, ge=0, description="Pixels the product region (A's mask and B's box) is grown by.")
-    feather: int = Field(4, ge=0, description="Pixels of soft blending when the source is pasted back outside the region.")
-    keep_source: bool = Field(True, description="Paste the source pixels back outside the region after decoding.")
-    use_reference: bool = Field(True, description="Give B's photo (on white) to VACE as a reference image.")
-    point_radius: int = Field(4, ge=1, description="vace-points: disc radius of a rendered point, in clip pixels.")
-    depth_model: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
-                             description="vace-depth: depth weights used when the clip's depth video is not given.")
-    batch_cfg: bool = Field(True, description="Run the conditional and unconditional branches as one batch of two.")
-    uncond_every: int = Field(1, ge=1, description="Refresh the unconditional branch every N steps and reuse the "
-                                                   "guidance difference in between (1 = exact CFG).")
-    attention_backend: str | None = Field(None, description="diffusers attention backend of the transformer, e.g. "
-                                                            "'_native_cudnn', 'flash' (null: the default SDPA).")
-    compile: bool = Field(False, description="torch.compile the transformer's repeated blocks (regional compilation; "
-                                             "the first call pays ~30 s of compile on an H200).")
-    seed: int = Field(0, description="Seed of the initial noise.")
-
 
 class VacePropagator(ModelBackend):
     """Shared Wan VACE machinery; subclasses render the control signal."""
@@ -109,24 +77,24 @@ class VacePropagator(ModelBackend):
                   depth: np.ndarray | None = None, **_: Any) -> Any:
         """The edited clip: B carried through ``clip`` with A's motion, the source kept outside the region.
 
-        ``insert`` is the first-frame :class:`~pvtt.insert.InsertResult` (or the edited frame); ``product``
+        ``insert`` is the first-frame :class:`~pvtt.types.InsertResult` (or the edited frame); ``product``
         B's RGBA photo for the reference image (default: ``insert.product``, else the crop of the edited
         frame in B's box); ``depth`` the clip's
         depth video (``(T, H, W)`` float or ``(T, H, W, 3)`` uint8; ``vace-depth`` estimates it when absent).
         """
         # 1. check inputs
-        masks = controls.as_mask_array(masks_a)
+        masks = compose.as_mask_array(masks_a)
         frame0, alpha_b, box_b = controls.insert_parts(insert)
         if masks.shape != clip.frames.shape[:3]:
             raise ValueError(f"masks_a must be (T, H, W) = {clip.frames.shape[:3]}, got {masks.shape}")
         if frame0.shape != clip.frames.shape[1:]:
             raise ValueError(f"the edited first frame must be {clip.frames.shape[1:]}, got {frame0.shape}")
-        box_a = controls.box_of_mask(masks[0])
+        box_a = compose.box_of_mask(masks[0])
         if box_a is None:
             raise ValueError("masks_a is empty on the first frame: nothing to replace")
         box_b = box_b or box_a
         # 2. the region to repaint and the control signal inside it
-        region = controls.edit_region(masks, box_b, self.settings.mask_dilate)
+        region = compose.edit_region(masks, box_b, self.settings.mask_dilate)
         region[0] = False  # frame 0 is the edited first frame: known content
         control = self.control_video(clip, masks, tracks_a, box_a, box_b, depth)
         source = clip.frames.copy()
@@ -138,16 +106,16 @@ class VacePropagator(ModelBackend):
         # 3. generate chunk by chunk at model resolution
         frames = self.generate_long(condition, region, reference, prompt)
         # 4. back to clip size, the source kept outside the region, frame 0 exact
-        frames = controls.resize_frames(frames, clip.height, clip.width)
+        frames = compose.resize_frames(frames, clip.height, clip.width)
         if self.settings.keep_source:
-            frames = controls.blend(frames, source, controls.feather(region, self.settings.feather))
+            frames = compose.blend(frames, source, compose.feather(region, self.settings.feather))
         frames[0] = frame0
         self.last_region = region
         return controls.make_result(frames, self.name, masks=controls.masks_of_b(insert, masks), prompt=prompt,
                                     size=list(self._size(clip)), region_pixels=int(region.sum()))
 
     def _size(self, clip: Clip) -> tuple[int, int]:
-        return controls.model_size(clip.height, clip.width, self.settings.max_area, 16)
+        return compose.model_size(clip.height, clip.width, self.settings.max_area, 16)
 
     def _reference(self, product: Any, frame0: np.ndarray, box_b: Any) -> np.ndarray | None:
         if not self.settings.use_reference:
@@ -156,17 +124,17 @@ class VacePropagator(ModelBackend):
         if rgba is not None:
             rgba = np.asarray(rgba)
             return controls.on_white(rgba) if rgba.shape[-1] == 4 else rgba
-        crop = frame0[controls.box_slices(box_b, frame0.shape[1], frame0.shape[0])]
+        crop = frame0[compose.box_slices(box_b, frame0.shape[1], frame0.shape[0])]
         return crop if crop.size else None
 
     def generate_long(self, condition: np.ndarray, region: np.ndarray, reference: np.ndarray | None,
                       prompt: str) -> np.ndarray:
         """All frames of ``condition`` ``(T, H, W, 3)``, in chunks of ``max_frames`` seeded by the previous chunk."""
-        height, width = controls.model_size(condition.shape[1], condition.shape[2], self.settings.max_area, 16)
-        video = controls.resize_frames(condition, height, width)
+        height, width = compose.model_size(condition.shape[1], condition.shape[2], self.settings.max_area, 16)
+        video = compose.resize_frames(condition, height, width)
         if reference is not None:  # letterboxed on white at model size (as VACE's own preprocessing, no rounding to 0)
             reference = controls.letterbox(reference, height, width)
-        mask = controls.resize_frames(region.astype(np.uint8), height, width, nearest=True).astype(bool)
+        mask = compose.resize_frames(region.astype(np.uint8), height, width, nearest=True).astype(bool)
         total, step = len(video), self.settings.max_frames - 1
         out = np.empty((total, height, width, 3), np.uint8)
         start, seed_frame = 0, None

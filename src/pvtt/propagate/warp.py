@@ -29,11 +29,10 @@ import cv2
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from pvtt.compose import render_product
 from pvtt.errors import RejectItem
-from pvtt.insert import InsertResult
-from pvtt.insert.composite import render_product
 from pvtt.propagate import PropagateResult, Propagator
-from pvtt.types import Clip, Masks, Tracks
+from pvtt.types import Clip, InsertResult, Masks, Tracks
 
 log = logging.getLogger("pvtt")
 

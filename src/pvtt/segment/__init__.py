@@ -18,12 +18,18 @@ from typing import Literal
 from pydantic import Field
 
 from pvtt.errors import RejectItem
+from pvtt.models import ModelSettings
 from pvtt.registry import Backend, load_backend
-from pvtt.segment.sam2 import Sam2Settings
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, Masks
 
 BACKENDS = {"classical": "pvtt.segment.classical:ClassicalSegmenter", "sam2": "pvtt.segment.sam2:Sam2Segmenter"}
+
+
+class Sam2Settings(ModelSettings):
+    model: str = Field("facebook/sam2.1-hiera-large", description="SAM2 / SAM2.1 weights: a local directory or a cached hub id.")
+    batch_size: int = Field(8, ge=1, description="Frames per image-encoder batch.")
+    mask_threshold: float = Field(0.0, description="Logit above which a pixel is in the mask.")
 
 
 class SegmentSettings(Settings):
@@ -74,4 +80,4 @@ def make_segmenter(settings: SegmentSettings) -> Segmenter:
     return load_backend("segment", BACKENDS, settings.backend, settings=settings)
 
 
-__all__ = ["BACKENDS", "SegmentSettings", "Segmenter", "check_box", "make_segmenter"]
+__all__ = ["BACKENDS", "Sam2Settings", "SegmentSettings", "Segmenter", "check_box", "make_segmenter"]

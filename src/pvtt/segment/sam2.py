@@ -12,19 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from pvtt.errors import RejectItem
-from pvtt.models import ModelBackend, ModelSettings
+from pvtt.models import ModelBackend
 from pvtt.models.loading import load_pretrained
 from pvtt.models.preprocess import frames_to_tensor, resize_normalize
+from pvtt.segment import Sam2Settings
 from pvtt.types import Box, Clip, Masks
-
-
-class Sam2Settings(ModelSettings):
-    model: str = Field("facebook/sam2.1-hiera-large", description="SAM2 / SAM2.1 weights: a local directory or a cached hub id.")
-    batch_size: int = Field(8, ge=1, description="Frames per image-encoder batch.")
-    mask_threshold: float = Field(0.0, description="Logit above which a pixel is in the mask.")
 
 
 class _FramesOnDemand(dict):

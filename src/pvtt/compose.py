@@ -1,0 +1,215 @@
+"""Regions, boxes and compositing shared by insert, propagate and judge: below them all.
+
+NumPy and OpenCV only; imports nothing of pvtt but :mod:`pvtt.types`.
+
+- Masks and boxes: :func:`box_of_mask`, :func:`box_slices`, :func:`as_mask_array`, :func:`dilate`.
+- Regions over a clip: :func:`edit_region` (where a backend may repaint), :func:`carry_mask` (a first-frame
+  mask carried through the clip by A's mask).
+- Shape: :func:`normalized_alpha` / :func:`silhouette_iou` (A and B compared up to position and scale).
+- Blending and resizing: :func:`feather`, :func:`blend`, :func:`resize_frames`, :func:`model_size`.
+- Compositing: :func:`render_product` (B's RGBA and its shadow placed by a 3x3 transform over a frame; the
+  insert's first frame and every frame the warp propagation renders), :func:`translation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pvtt.types import Box
+
+
+# --- masks and boxes --------------------------------------------------------------------------------
+def box_of_mask(mask: np.ndarray) -> Box | None:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+
+
+def box_slices(box: Box, width: int, height: int) -> tuple[slice, slice]:
+    """``(rows, columns)`` of the pixels ``box`` covers, clipped to a ``width`` x ``height`` frame."""
+    b = box.clip_to(width, height)
+    return slice(int(b.y0), int(np.ceil(b.y1))), slice(int(b.x0), int(np.ceil(b.x1)))
+
+
+def as_mask_array(masks: Any) -> np.ndarray:
+    """``(T, H, W)`` bool of a :class:`~pvtt.types.Masks` or an array."""
+    return np.asarray(getattr(masks, "data", masks), bool)
+
+
+def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask`` (H, W) or (T, H, W) bool grown by ``pixels`` (elliptic kernel), per frame."""
+    mask = np.asarray(mask, bool)
+    if pixels <= 0:
+        return mask.copy()
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    if mask.ndim == 2:
+        return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in mask])
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, float] | None:
+    ys, xs = np.nonzero(mask)
+    return (float(xs.mean()), float(ys.mean())) if len(xs) else None
+
+
+# --- regions over a clip ----------------------------------------------------------------------------
+def edit_region(masks_a: np.ndarray, box_b: Box | None = None, dilate_px: int = 8) -> np.ndarray:
+    """``(T, H, W)`` bool: where a backend may repaint frame ``t``.
+
+    A's mask (the old product must go) united with B's first-frame box moved with A's mask centroid
+    (the new product must fit, also where it is larger than A), then dilated by ``dilate_px``.
+    """
+    masks_a = np.asarray(masks_a, bool)
+    region = masks_a.copy()
+    if box_b is not None:
+        height, width = masks_a.shape[1:]
+        c0 = _centroid(masks_a[0])
+        for t in range(len(masks_a)):
+            ct = _centroid(masks_a[t])
+            dx, dy = (ct[0] - c0[0], ct[1] - c0[1]) if c0 is not None and ct is not None else (0.0, 0.0)
+            rows, cols = box_slices(Box(box_b.x0 + dx, box_b.y0 + dy, box_b.x1 + dx, box_b.y1 + dy), width, height)
+            region[t, rows, cols] = True
+    return dilate(region, dilate_px)
+
+
+def carry_mask(mask0: np.ndarray, masks_a: np.ndarray) -> np.ndarray:
+    """``(T, H, W)`` bool: B's first-frame mask ``mask0`` carried through the clip by A's mask.
+
+    Frame ``t`` is ``mask0`` scaled about A's first-frame centroid by ``sqrt(area_t / area_0)`` of A's
+    mask and moved with A's centroid. Generative backends paint B themselves and report no mask, so
+    this is the estimate of where B is that the judge and the review overlay use; frames where A's
+    mask is empty keep the last known placement.
+    """
+    mask0 = np.asarray(mask0, bool)
+    masks_a = np.asarray(masks_a, bool)
+    height, width = mask0.shape
+    out = np.zeros(masks_a.shape, bool)
+    c0, area0 = _centroid(masks_a[0]), masks_a[0].sum()
+    if c0 is None or not mask0.any():
+        out[:] = mask0
+        return out
+    m = np.float32([[1, 0, 0], [0, 1, 0]])
+    for t in range(len(masks_a)):
+        ct = _centroid(masks_a[t])
+        if ct is not None:
+            scale = float(np.sqrt(masks_a[t].sum() / area0))
+            m = np.float32([[scale, 0, ct[0] - scale * c0[0]], [0, scale, ct[1] - scale * c0[1]]])
+        out[t] = cv2.warpAffine(mask0.astype(np.uint8), m, (width, height), flags=cv2.INTER_NEAREST) > 0
+    return out
+
+
+# --- shape ------------------------------------------------------------------------------------------
+def normalized_alpha(alpha: np.ndarray, size: int = 64, threshold: float = 0.5) -> np.ndarray:
+    """A silhouette cropped to its box and scaled (aspect kept) so its long side fills a ``size`` square.
+
+    Position and scale are factored out; aspect ratio and shape remain, so a tall bottle and a wide
+    box do not match while two mugs of different sizes do. ``alpha`` is bool, or float/uint8 in [0, 1]/[0, 255].
+    """
+    alpha = np.asarray(alpha)
+    if alpha.dtype == np.uint8:
+        alpha = alpha.astype(np.float32) / 255.0
+    binary = np.asarray(alpha, np.float32) > threshold
+    box = box_of_mask(binary)
+    out = np.zeros((size, size), bool)
+    if box is None:
+        return out
+    crop = binary[int(box.y0):int(box.y1), int(box.x0):int(box.x1)].astype(np.uint8)
+    h, w = crop.shape
+    scale = size / max(h, w)
+    nh, nw = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    resized = cv2.resize(crop * 255, (nw, nh), interpolation=cv2.INTER_AREA) > 127
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out[top:top + nh, left:left + nw] = resized
+    return out
+
+
+def silhouette_iou(alpha_a: np.ndarray, alpha_b: np.ndarray, size: int = 64) -> float:
+    """IoU of the two normalized silhouettes (1 = same shape up to position and scale)."""
+    a, b = normalized_alpha(alpha_a, size), normalized_alpha(alpha_b, size)
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+# --- blending and resizing --------------------------------------------------------------------------
+def feather(region: np.ndarray, pixels: int) -> np.ndarray:
+    """Soft float weights in [0, 1] of a bool ``region`` (H, W) or (T, H, W), blurred over ``pixels``."""
+    region = np.asarray(region, np.float32)
+    if pixels <= 0:
+        return region
+    k = 2 * pixels + 1
+    if region.ndim == 2:
+        return cv2.GaussianBlur(region, (k, k), pixels / 2.0)
+    return np.stack([cv2.GaussianBlur(r, (k, k), pixels / 2.0) for r in region])
+
+
+def blend(generated: np.ndarray, source: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``generated`` where ``weight`` is 1, ``source`` where 0 (uint8, broadcast over channels)."""
+    w = np.asarray(weight, np.float32)[..., None]
+    return np.clip(w * generated + (1 - w) * source + 0.5, 0, 255).astype(np.uint8)
+
+
+def resize_frames(frames: np.ndarray, height: int, width: int, nearest: bool = False) -> np.ndarray:
+    """Every frame of ``(T, H, W[, C])`` resized to ``height`` x ``width``."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    mode = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in frames])
+
+
+def model_size(height: int, width: int, max_area: int, multiple: int) -> tuple[int, int]:
+    """The clip's size scaled to about ``max_area`` pixels, aspect kept, sides multiples of ``multiple``."""
+    scale = (max_area / float(height * width)) ** 0.5
+    h = max(multiple, int(round(height * scale / multiple)) * multiple)
+    w = max(multiple, int(round(width * scale / multiple)) * multiple)
+    return h, w
+
+
+# --- compositing ------------------------------------------------------------------------------------
+def translation(dx: float, dy: float) -> np.ndarray:
+    """The 3x3 transform that moves by ``(dx, dy)``."""
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]])
+
+
+def _warp_crop(image: np.ndarray, m: np.ndarray, width: int, height: int, interp: int = cv2.INTER_LINEAR
+               ) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """``image`` warped by ``m`` (3x3) into the frame, only over the bbox it lands on: (crop, (x0, y0, x1, y1))."""
+    h, w = image.shape[:2]
+    corners = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float64)
+    proj = cv2.perspectiveTransform(corners, m)[0]
+    x0, y0 = int(np.floor(max(0, proj[:, 0].min()))), int(np.floor(max(0, proj[:, 1].min())))
+    x1, y1 = int(np.ceil(min(width, proj[:, 0].max() + 1))), int(np.ceil(min(height, proj[:, 1].max() + 1)))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    mc = translation(-x0, -y0) @ m
+    if np.allclose(mc[2], [0, 0, 1]):
+        out = cv2.warpAffine(image, mc[:2], (x1 - x0, y1 - y0), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+    else:
+        out = cv2.warpPerspective(image, mc, (x1 - x0, y1 - y0), flags=interp, borderMode=cv2.BORDER_CONSTANT)
+    return out, (x0, y0, x1, y1)
+
+
+def render_product(background: np.ndarray, product: np.ndarray, m: np.ndarray, shadow: np.ndarray | None = None,
+                   shadow_m: np.ndarray | None = None, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``product`` (RGBA) composited over ``background`` through ``m`` (product → frame), with an optional
+    ``shadow`` map (float, opacity already applied) placed by ``shadow_m``; returns (frame, alpha (H, W) float32)."""
+    height, width = background.shape[:2]
+    out = background.astype(np.float32)
+    alpha = np.zeros((height, width), np.float32)
+    if shadow is not None and shadow_m is not None:
+        warped = _warp_crop(shadow.astype(np.float32), shadow_m, width, height)
+        if warped is not None:
+            sh, (x0, y0, x1, y1) = warped
+            out[y0:y1, x0:x1] *= (1.0 - np.clip(sh, 0, 1))[..., None]
+    warped = _warp_crop(product, m, width, height)
+    if warped is not None:
+        crop, (x0, y0, x1, y1) = warped
+        a = crop[..., 3].astype(np.float32) / 255.0
+        rgb = crop[..., :3].astype(np.float32) * gain
+        region = out[y0:y1, x0:x1]
+        out[y0:y1, x0:x1] = region + (rgb - region) * a[..., None]
+        alpha[y0:y1, x0:x1] = a
+    return np.clip(out, 0, 255).round().astype(np.uint8), alpha
