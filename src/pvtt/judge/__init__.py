@@ -36,7 +36,7 @@ class JudgeSettings(Settings):
     min_motion_points: int = Field(3, ge=1, description="Points needed inside B to measure motion fidelity (fewer: "
                                                         "not measured).")
     # the defects a reviewer sees (pvtt.judge.defects); a threshold of 1 (or 0 for texture) switches a check off
-    max_remnant: float = Field(0.05, ge=0, le=1, description="Remnant of A: reject when more than this fraction of "
+    max_remnant: float = Field(0.15, ge=0, le=1, description="Remnant of A: reject when more than this fraction of "
                                                            "A's mask area survives outside B (75th percentile over "
                                                            "the judged frames); 1 = off.")
     remnant_reach: float = Field(0.30, ge=0, description="How far beside A's mask (fraction of A's box diagonal) "

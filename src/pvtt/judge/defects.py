@@ -60,27 +60,35 @@ def _texture(grey: np.ndarray) -> np.ndarray:
 
 
 def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float) -> np.ndarray:
-    """A's extent in the source frame, mask included: GrabCut over a hull of A's mask grown by ``reach`` × A's
-    box diagonal, with the eroded mask as sure object, the mask as probable object, the rest of the grown hull
-    as probable background and everything beyond as background (seeded: the same frame gives the same cut)."""
+    """A's extent in the source frame, mask included: a GrabCut whose background model is the frame around a
+    hull of A's mask grown by ``reach`` × A's box diagonal, the grown hull probable object and the eroded mask sure
+    object — so a part of A in another colour than the masked part (a strap beside a dial, beads of another
+    colour) still counts as A when it stands out from the backdrop; connected to the mask (seeded: the same frame
+    gives the same cut)."""
     diag = _diag(mask_a)
-    zone = _dilate(_hull(mask_a), max(3, int(reach * diag)))
-    ys, xs = np.nonzero(_dilate(zone, 3))
+    step = max(3, int(reach * diag))
+    zone = _dilate(_hull(mask_a), step)
+    ys, xs = np.nonzero(_dilate(zone, step))
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     labels = np.full(mask_a.shape, cv2.GC_BGD, np.uint8)
-    labels[zone] = cv2.GC_PR_BGD
-    labels[mask_a] = cv2.GC_PR_FGD
+    labels[zone] = cv2.GC_PR_FGD
     labels[cv2.erode(mask_a.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = cv2.GC_FGD
     sub = np.ascontiguousarray(labels[y0:y1, x0:x1])
+    if not (sub == cv2.GC_BGD).any():
+        return mask_a.copy()  # the zone fills the frame: no backdrop to model
     cv2.setRNGSeed(0)
     try:
-        cv2.grabCut(np.ascontiguousarray(src[y0:y1, x0:x1]), sub, None, np.zeros((1, 65)), np.zeros((1, 65)), 3,
+        cv2.grabCut(np.ascontiguousarray(src[y0:y1, x0:x1]), sub, None, np.zeros((1, 65)), np.zeros((1, 65)), 4,
                     cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # one colour only on one side: nothing to model
         return mask_a.copy()
     out = np.zeros(mask_a.shape, bool)
     out[y0:y1, x0:x1] = (sub == cv2.GC_FGD) | (sub == cv2.GC_PR_FGD)
-    return (out & zone) | mask_a
+    out = (out & zone) | mask_a
+    # only what connects to the mask: another object in the zone is the scene's own
+    count, comp = cv2.connectedComponents(out.astype(np.uint8), connectivity=8)
+    keep = np.unique(comp[mask_a & (comp > 0)])
+    return np.isin(comp, keep) & out
 
 
 def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.ndarray, mask_b: np.ndarray,
