@@ -73,14 +73,14 @@ def test_a_generator_that_redraws_a_leaves_a_remnant(case, edited):
 def test_a_flat_fill_is_an_erase_smear(case, edited):
     """The visible part of the erased region is a flat colour where the real background has texture."""
     cut, _, _, result = edited
-    from pvtt.judge.defects import _dilate
+    from pvtt.compose import dilate
 
     # B much smaller than A: most of the fill shows
     small_b = np.zeros_like(result.masks)
     frames = case.background.copy()
     smeared = case.background.copy()
     for t in range(len(frames)):
-        region = _dilate(case.masks_a.data[t], 6)
+        region = dilate(case.masks_a.data[t], 6)
         smeared[t][region] = case.background[t][region].reshape(-1, 3).mean(axis=0).astype(np.uint8)
         ys, xs = np.nonzero(case.masks_a.data[t])
         cy, cx = int(ys.max()) - 6, int(xs.mean())

@@ -27,14 +27,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pvtt.compose import dilate
+
 
 def _disk(radius: int) -> np.ndarray:
     radius = max(1, int(radius))
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    return cv2.dilate(mask.astype(np.uint8), _disk(radius)) > 0
 
 
 def _hull(mask: np.ndarray) -> np.ndarray:
@@ -67,8 +65,8 @@ def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float) -> np.ndarray:
     gives the same cut)."""
     diag = _diag(mask_a)
     step = max(3, int(reach * diag))
-    zone = _dilate(_hull(mask_a), step)
-    ys, xs = np.nonzero(_dilate(zone, step))
+    zone = dilate(_hull(mask_a), step)
+    ys, xs = np.nonzero(dilate(zone, step))
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     labels = np.full(mask_a.shape, cv2.GC_BGD, np.uint8)
     labels[zone] = cv2.GC_PR_FGD
@@ -99,7 +97,7 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
     if area_a < 30:
         return None
     diag = _diag(mask_a)
-    b_near = _dilate(mask_b, max(2, int(0.02 * diag)))
+    b_near = dilate(mask_b, max(2, int(0.02 * diag)))
     survived = np.zeros(mask_a.shape, bool)
     # 1. inside A's mask: the edit kept the source where the source is not the background
     if bg is not None:
@@ -127,13 +125,13 @@ def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, 
     diag = _diag(mask_a)
     changed = np.abs(bg.astype(np.int16) - src.astype(np.int16)).max(axis=2) >= settings.remnant_differs
     changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2)) > 0
-    filled = changed & _dilate(mask_a, max(2, int(0.25 * diag)))
-    visible = filled & ~_dilate(mask_b, max(2, int(0.02 * diag)))
+    filled = changed & dilate(mask_a, max(2, int(0.25 * diag)))
+    visible = filled & ~dilate(mask_b, max(2, int(0.02 * diag)))
     visible = cv2.morphologyEx(visible.astype(np.uint8), cv2.MORPH_OPEN, _disk(2)) > 0
     frac = float(visible.sum()) / area_a
     if visible.sum() < 50:
         return frac, 1.0
-    band = _dilate(filled, max(3, int(0.08 * diag))) & ~_dilate(filled, 2) & ~_dilate(mask_b, 2)
+    band = dilate(filled, max(3, int(0.08 * diag))) & ~dilate(filled, 2) & ~dilate(mask_b, 2)
     if band.sum() < 50:
         return None
     tex = _texture(cv2.cvtColor(edt, cv2.COLOR_RGB2GRAY))
