@@ -21,15 +21,15 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from pvtt.clips import collect_clips
 from pvtt.config import load_config
 from pvtt.judge import judge
-from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
 from pvtt.stages.clip import load_background, load_clip_masks, upstream
+from pvtt.stages.pair import load_masks_b
+from pvtt.stages.product import load_cutout
 from pvtt.store import Workspace
 from pvtt.track import load_tracks
 from pvtt.types import Status
@@ -53,34 +53,12 @@ def judge_pair(ws: Workspace, pair: dict, clips: dict, config) -> tuple[str, lis
     clip = clips[pair["clip_id"]]
     source = clip.load(ws).frames
     edited, _ = read_video(ws.abs(record.outputs["edited_path"]))
-    with np.load(ws.abs(record.outputs["masks_b_path"])) as z:
-        masks_b = np.unpackbits(z["masks"], axis=-1)[..., : int(z["shape"][-1])].astype(bool)
-    product_rgba = load_image_rgba(ws.abs(_target_path(ws, pair["product_id"])))
+    masks_b = load_masks_b(ws.abs(record.outputs["masks_b_path"]))
+    product_rgba = load_cutout(ws, pair["product_id"])
     tracks = load_tracks(ws.abs(upstream(ws, "track", clip.id).outputs["tracks_path"]))
     result = judge(source, edited, load_clip_masks(ws, clip.id), masks_b, product_rgba, tracks, config.judge,
                    background=load_background(ws, clip.id))
-    reasons = list(result.reasons)
-    foreign = _foreign_reason(ws, pair["product_id"])
-    if foreign:
-        reasons.append(foreign)
-    return ("reject" if reasons else "keep"), reasons, result.scores
-
-
-def _target_path(ws: Workspace, product_id: str) -> str:
-    try:
-        from pvtt.stages.product import target_record
-    except ImportError:  # before products from template videos
-        return upstream(ws, "cutout", product_id).outputs["cutout_path"]
-    return target_record(ws, product_id).outputs["cutout_path"]
-
-
-def _foreign_reason(ws: Workspace, product_id: str) -> str | None:
-    """The product-level foreign-content reason the build attaches to every pair of that product, if any."""
-    try:
-        from pvtt.stages.product import foreign_reason
-    except ImportError:
-        return None
-    return foreign_reason(ws, product_id)
+    return result.verdict, list(result.reasons), result.scores
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pvtt.config import PipelineConfig
+from pvtt.judge.defects import local_contrast
 from pvtt.media.video import read_video
 from pvtt.store import Workspace
 from pvtt.types import Status
@@ -64,12 +65,6 @@ def track_errors(points: np.ndarray, visible: np.ndarray, homographies: np.ndarr
     return np.asarray(errors)
 
 
-def _texture(rgb: np.ndarray) -> np.ndarray:
-    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    mean = cv2.blur(g, (5, 5))
-    return np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
-
-
 def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, masks_a: np.ndarray,
                   masks_b: np.ndarray, edited_b: np.ndarray) -> dict[str, float]:
     """What a reviewer holding the truth sees in an edit (every 4th frame): ``a_left`` (fraction of A's true area
@@ -96,8 +91,8 @@ def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, ma
             missing.append(1.0)
         fill = a & away & ~kept
         if fill.sum() >= 0.1 * max(a.sum(), 1) and fill.sum() >= 50:
-            tex_e.append(float(np.median(_texture(edited[t])[fill])))
-            tex_t.append(float(np.median(_texture(target[t])[fill])))
+            tex_e.append(float(np.median(local_contrast(cv2.cvtColor(edited[t], cv2.COLOR_RGB2GRAY))[fill])))
+            tex_t.append(float(np.median(local_contrast(cv2.cvtColor(target[t], cv2.COLOR_RGB2GRAY))[fill])))
     out = {"a_left": float(np.median(a_left)) if a_left else 0.0,
            "b_offset": float(np.median(offset)) if offset else 1.0,
            "b_missing": float(np.median(missing)) if missing else 1.0}
@@ -127,6 +122,7 @@ def truth_verdict(metrics: dict[str, Any], min_mask_iou: float) -> list[str]:
 def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScore:
     """Compare one case's pipeline outputs in ``ws`` with its truth."""
     from pvtt.segment.io import load_masks
+    from pvtt.stages.pair import load_masks_b
     from pvtt.track import load_tracks
 
     clip_id = f"{case.name}-s00-w00"
@@ -172,8 +168,7 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
             stride = max(1, n // 10)
             metrics["ssim"] = float(np.mean([structural_similarity(edited[t], target[t], channel_axis=2)
                                              for t in range(0, n, stride)]))
-            with np.load(ws.abs(pair.outputs["masks_b_path"])) as data:
-                edited_b = np.unpackbits(data["masks"], axis=-1)[..., : int(data["shape"][-1])].astype(bool)[:n]
+            edited_b = load_masks_b(ws.abs(pair.outputs["masks_b_path"]))[:n]
             source, _ = read_video(case / "video_a.mp4")
             metrics.update(truth_defects(source[start:][:n], edited, target, truth["masks_a"][:n],
                                          truth["masks_b"][:n], edited_b))

@@ -7,8 +7,9 @@ when its threshold is crossed, one reason that starts with the defect's name:
   inside A's mask, where the edit kept the source although the source differs from the erased background
   (a generator that redrew A); and beside the mask, where segmentation missed part of A, so neither erase
   nor insert touched it (a bird's head next to the new product, a watch strap above it). The second is
-  found by colour: pixels in a generous hull around A whose colour A's own pixels explain much better than
-  the background's around the hull, connected to A's mask.
+  found by :func:`a_extent`: a GrabCut of the source frame that models the backdrop from the frame around a
+  grown hull of A's mask; what it adds to the mask, connected to it, and the edit still shows unchanged is A
+  left behind.
 - **erase smear** (``smear``): the part of the filled region (where the erased background differs from
   the source) that B does not cover, measured for texture against a band of the frame around it: a
   flat grey or blurred fill has far less local contrast than the real background beside it.
@@ -50,7 +51,7 @@ def _diag(mask: np.ndarray) -> float:
     return float(np.hypot(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
 
 
-def _texture(grey: np.ndarray) -> np.ndarray:
+def local_contrast(grey: np.ndarray) -> np.ndarray:
     """Local contrast: the standard deviation of the grey level in a 5x5 window."""
     g = grey.astype(np.float32)
     mean = cv2.blur(g, (5, 5))
@@ -90,9 +91,8 @@ def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float) -> np.ndarray:
 
 
 def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.ndarray, mask_b: np.ndarray,
-            settings: Any, extent: bool = True) -> float | None:
-    """Area of A surviving outside B in one frame, as a fraction of A's mask area (None: A not visible);
-    ``extent``: also look for parts of A beside its mask (a GrabCut per frame)."""
+            settings: Any) -> float | None:
+    """Area of A surviving outside B in one frame, as a fraction of A's mask area (None: A not visible)."""
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
@@ -105,13 +105,10 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
         kept = np.abs(e - s).max(axis=2) <= settings.remnant_same
         differs = np.abs(s - g).max(axis=2) >= settings.remnant_differs
         survived |= mask_a & ~b_near & kept & differs
-    # 2. beside it: what GrabCut, seeded with A's mask as the object and a generous hull around it as probable
-    #    background, takes for A beyond the mask — and the edit still shows as the source there
-    if extent:
-        beyond = a_extent(src, mask_a, settings.remnant_reach) & ~mask_a & ~b_near
-        same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
-        beyond = cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
-        survived |= beyond
+    # 2. beside it: what a_extent takes for A beyond the mask, where the edit still shows the source
+    beyond = a_extent(src, mask_a, settings.remnant_reach) & ~mask_a & ~b_near
+    same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
+    survived |= cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
     return float(survived.sum()) / area_a
 
 
@@ -134,7 +131,7 @@ def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, 
     band = dilate(filled, max(3, int(0.08 * diag))) & ~dilate(filled, 2) & ~dilate(mask_b, 2)
     if band.sum() < 50:
         return None
-    tex = _texture(cv2.cvtColor(edt, cv2.COLOR_RGB2GRAY))
+    tex = local_contrast(cv2.cvtColor(edt, cv2.COLOR_RGB2GRAY))
     inside, around = float(np.median(tex[visible])), float(np.median(tex[band]))
     return frac, (inside + 1.0) / (around + 1.0)
 

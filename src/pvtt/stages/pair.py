@@ -128,6 +128,12 @@ class SynthesizeStage(Stage[PairItem]):
         return outputs, metrics
 
 
+def load_masks_b(path) -> np.ndarray:
+    """B's masks of a synthesized pair, (T, H, W) bool, as the synthesize stage wrote them (``masks_b.npz``)."""
+    with np.load(path) as data:
+        return np.unpackbits(data["masks"], axis=-1)[..., : int(data["shape"][-1])].astype(bool)
+
+
 def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[ProductItem], config: Any) -> list[PairItem]:
     """Cross the surviving clips with the cut-out products (``pairing`` settings), with an instruction each."""
     from pvtt.instruction import make_instruction
