@@ -1,7 +1,8 @@
 """The ``pvtt`` command: parses arguments, builds a validated config, calls one library function.
 
-Exit codes: 0 the run finished (items may still have failed: see ``pvtt status``), 2 bad usage,
-config or catalog, 3 the workspace is in use by another pvtt process.
+Exit codes: 0 the run finished (items may still have failed: see ``pvtt status``), 1 ``pvtt models
+download`` could not fetch a model, 2 bad usage, config or catalog, 3 the workspace is in use by
+another pvtt process.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pvtt.types import Status
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Build Product Video Template Transfer datasets.")
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(config_app, name="config")
+models_app = typer.Typer(no_args_is_help=True, help="The model weights a configured run reads: list, download.")
+app.add_typer(models_app, name="models")
 bench_app = typer.Typer(no_args_is_help=True, help="Ground-truth swap benchmark and per-stage cost profile.")
 app.add_typer(bench_app, name="bench")
 console = Console()
@@ -35,6 +38,9 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML 
 SetOpt = Annotated[
     Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: section.key=value (repeatable).")
 ]
+PresetOpt = Annotated[Optional[str], typer.Option(
+    "--preset", help="Packaged settings applied under --config and --set, e.g. gpu (every stage on its model "
+                     "backend).")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", "-w", help="Worker processes (runner.workers).")]
 RunnerOpt = Annotated[Optional[str], typer.Option("--runner", help="local or ray (runner.kind).")]
 RayAddressOpt = Annotated[
@@ -64,7 +70,8 @@ def _run(fn, *args, **kwargs):
 
 
 def _config(config: Path | None, overrides: list[str] | None, workers: int | None = None,
-            no_progress: bool = False, runner: str | None = None, ray_address: str | None = None) -> PipelineConfig:
+            no_progress: bool = False, runner: str | None = None, ray_address: str | None = None,
+            preset: str | None = None) -> PipelineConfig:
     extra = list(overrides or [])
     if runner is not None:
         extra.append(f"runner.kind={runner}")
@@ -75,7 +82,7 @@ def _config(config: Path | None, overrides: list[str] | None, workers: int | Non
     if no_progress:
         extra.append("runner.progress=false")
     try:
-        return load_config(config, extra)
+        return load_config(config, extra, preset=preset)
     except ConfigError as exc:
         _fail(str(exc), 2)
         raise  # unreachable
@@ -101,6 +108,7 @@ def prepare(
     out: Annotated[Path, typer.Option("--out", "-o", help="Workspace directory (created if missing).")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    preset: PresetOpt = None,
     workers: WorkersOpt = None,
     runner: RunnerOpt = None,
     ray_address: RayAddressOpt = None,
@@ -109,7 +117,7 @@ def prepare(
     """Ingest a catalog, split templates into shots, normalize them into clips, store product photos."""
     from pvtt.pipeline import prepare as run_prepare
 
-    cfg = _config(config, set_, workers, no_progress, runner, ray_address)
+    cfg = _config(config, set_, workers, no_progress, runner, ray_address, preset)
     summary = _run(run_prepare, catalog, out, cfg)
     _report(summary, "this run")
     console.print(f"workspace: {summary.workspace}  (details: pvtt status {summary.workspace})")
@@ -125,6 +133,7 @@ def build(
         "--pairing", help="all | same-category | sampled:K (pairing.strategy).")] = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    preset: PresetOpt = None,
     workers: WorkersOpt = None,
     runner: RunnerOpt = None,
     ray_address: RayAddressOpt = None,
@@ -134,7 +143,7 @@ def build(
     from pvtt.pipeline import build as run_build
 
     overrides = list(set_ or []) + ([f"pairing.strategy={pairing}"] if pairing else [])
-    cfg = _config(config, overrides, workers, no_progress, runner, ray_address)
+    cfg = _config(config, overrides, workers, no_progress, runner, ray_address, preset)
     summary = _run(run_build, catalog, out, cfg, workspace=workspace)
     _report(summary, "build")
     console.print(f"dataset: {out}  (review page: {out / 'report' / 'index.html'})")
@@ -145,6 +154,7 @@ def analyze(
     workspace: Annotated[Path, typer.Option("--out", "-o", help="A workspace written by `pvtt prepare`.")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    preset: PresetOpt = None,
     workers: WorkersOpt = None,
     runner: RunnerOpt = None,
     ray_address: RayAddressOpt = None,
@@ -153,7 +163,7 @@ def analyze(
     """Per clip: locate the product, segment it, track semantic points, curate (after `pvtt prepare`)."""
     from pvtt.pipeline import analyze as run_analyze
 
-    cfg = _config(config, set_, workers, no_progress, runner, ray_address)
+    cfg = _config(config, set_, workers, no_progress, runner, ray_address, preset)
     summary = _run(run_analyze, workspace, cfg)
     _report(summary, "analyze")
 
@@ -233,9 +243,9 @@ def _print_problems(records: list) -> None:
 
 
 @config_app.command("show")
-def config_show(config: ConfigOpt = None, set_: SetOpt = None) -> None:
-    """Print the effective config (defaults, then the file, then --set) as YAML."""
-    console.print(dump_config(_config(config, set_)), end="", highlight=False, markup=False)
+def config_show(config: ConfigOpt = None, set_: SetOpt = None, preset: PresetOpt = None) -> None:
+    """Print the effective config (defaults, then the preset, then the file, then --set) as YAML."""
+    console.print(dump_config(_config(config, set_, preset=preset)), end="", highlight=False, markup=False)
 
 
 @config_app.command("reference")
@@ -244,6 +254,125 @@ def config_reference_cmd() -> None:
     from pvtt.config import config_reference
 
     console.print(config_reference(), end="", highlight=False, markup=False, soft_wrap=True)
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _models_command(action: str, config: Path | None, overrides: list[str] | None, preset: str | None) -> str:
+    """The ``pvtt models ACTION`` command line for the same config (shown to copy)."""
+    import shlex
+
+    parts = ["pvtt", "models", action] + (["--preset", preset] if preset else []) + \
+        (["--config", str(config)] if config else []) + [a for o in overrides or [] for a in ("--set", o)]
+    return shlex.join(parts)
+
+
+_MODELS_LIST_HELP = (
+    "Every model the run configured this way reads: config key, hub id or folder, on disk or not, size. Offline: "
+    "local folders are checked in place, hub ids in the local hub cache (HF_HUB_CACHE, else HF_HOME/hub). Exits 0 "
+    "when some are missing, and prints the command that fetches them.")
+_MODELS_DOWNLOAD_HELP = (
+    "Fetch the missing weights of the run configured this way from the Hugging Face hub (needs the network). Each "
+    "missing hub id goes into the hub cache (the config then finds it as it is) or into DIR/<name> with --to (the "
+    "--set lines and YAML printed at the end point the config there). A failure names the model and the others go "
+    "on; exits 1 when any failed. Untested against the real hub: pvtt's tests run offline with the hub call "
+    "stubbed.")
+
+
+@models_app.command("list", help=_MODELS_LIST_HELP,
+                    short_help="The model weights a configured run reads, on disk or not.")
+def models_list(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    preset: PresetOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    import json
+
+    from rich.markup import escape
+
+    from pvtt.models.required import required_models
+    from pvtt.models.weights import check_models
+
+    statuses = check_models(required_models(_config(config, set_, preset=preset)))
+    missing = sum(not s.present for s in statuses)
+    command = _models_command("download", config, set_, preset)
+    if json_:
+        typer.echo(json.dumps({"models": [s.as_dict() for s in statuses], "missing": missing,
+                               "download": command if missing else None}, indent=1))
+        return
+    table = Table(title="pvtt models")
+    for column in ("key", "model", "stage", "present", "size", "needed because"):
+        table.add_column(column, overflow="fold", justify="right" if column == "size" else "left")
+    for s in statuses:
+        present = "yes" if s.present else "[red]no[/]" + (f": {escape(s.note)}" if s.note else "")
+        table.add_row(s.need.key, s.need.model, s.need.stage, present, _size(s.size), s.need.reason)
+    if not statuses:
+        console.print("this config reads no model weights (every stage runs on its CPU backend)")
+        return
+    console.print(table)
+    if missing:
+        console.print(f"{missing} of {len(statuses)} missing; fetch them with: {command}", highlight=False,
+                      markup=False, soft_wrap=True)
+    else:
+        console.print(f"all {len(statuses)} on disk")
+
+
+@models_app.command("download", help=_MODELS_DOWNLOAD_HELP,
+                    short_help="Fetch the missing weights from the Hugging Face hub (network).")
+def models_download(
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    preset: PresetOpt = None,
+    to: Annotated[Optional[Path], typer.Option(
+        "--to", help="Fetch into DIR/<name> instead of the hub cache, and print the settings that name those "
+                     "folders.")] = None,
+    only: Annotated[Optional[list[str]], typer.Option(
+        "--only", help="Only this config key, e.g. segment.sam2.model (repeatable).")] = None,
+) -> None:
+    from rich.markup import escape
+
+    from pvtt.models.required import required_models
+    from pvtt.models.weights import check_models, config_snippet, download_models
+
+    needs = required_models(_config(config, set_, preset=preset))
+    if not needs:
+        console.print("this config reads no model weights: nothing to download")
+        return
+    if only:
+        unknown = sorted(set(only) - {n.key for n in needs})
+        if unknown:
+            _fail(f"--only {', '.join(unknown)}: not a model key of this config; "
+                  f"known: {', '.join(n.key for n in needs) or 'none'}", 2)
+        needs = [n for n in needs if n.key in only]
+    results = _run(download_models, check_models(needs), to)
+    table = Table(title="pvtt models download")
+    for column in ("model", "keys", "result"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        outcome = f"[red]failed:[/] {escape(r.error)}" if r.error else \
+            ("already there" if r.skipped else "downloaded") + (f" ({escape(r.path)})" if r.path else "")
+        table.add_row(r.model, ", ".join(r.keys), outcome)
+    console.print(table)
+    options, snippet = config_snippet([r for r in results if r.ok])
+    if options:
+        console.print("point the config at the folders with:\n  " + " \\\n  ".join(options), highlight=False,
+                      markup=False, soft_wrap=True)
+        console.print("or in a config file:\n" + snippet, end="", highlight=False, markup=False, soft_wrap=True)
+    failed = [r for r in results if r.error]
+    if failed:
+        _fail(f"{len(failed)} of {len(results)} models could not be fetched: {', '.join(r.model for r in failed)}", 1)
 
 
 @bench_app.command("make")

@@ -1,8 +1,9 @@
 """The validated configuration of a run.
 
 One pydantic model per stage; :class:`PipelineConfig` composes them. Precedence: ``--set`` on the
-command line, then the YAML file, then the defaults here. Unknown keys and invalid values are
-errors that name the key (``normalize.fsp: unknown key``).
+command line, then the YAML file, then a packaged preset (``--preset gpu``: ``pvtt/data/presets/``),
+then the defaults here. Unknown keys and invalid values are errors that name the key
+(``normalize.fsp: unknown key``).
 
 Each stage's output is cached under a key hashed from its inputs and :func:`settings_key` of the
 settings that affect it, so changing ``normalize.fps`` redoes normalization and everything after
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -218,20 +220,52 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return [p.strip() for p in key.split(".")], value
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
-    """Defaults, updated by the YAML file at ``path``, updated by ``overrides`` (``key.sub=value``)."""
-    data: dict[str, Any] = {}
+def preset_names() -> list[str]:
+    """The names of the packaged presets (``pvtt/data/presets/<name>.yaml``)."""
+    folder = resources.files("pvtt") / "data" / "presets"
+    return sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".yaml")) if folder.is_dir() else []
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The settings of the packaged preset ``name`` as a mapping of sections; :class:`ConfigError` listing the
+    known presets when there is none of that name."""
+    known = preset_names()
+    if name not in known:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(known) or 'none'}")
+    return _read_yaml(resources.files("pvtt") / "data" / "presets" / f"{name}.yaml", f"preset {name}")
+
+
+def _read_yaml(path: Any, what: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} is not valid YAML: {exc}") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise ConfigError(f"{what} must hold a mapping of sections, got {type(loaded).__name__}")
+    return loaded or {}
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``update``, section by section (a nested mapping updates, anything else replaces)."""
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                preset: str | None = None) -> PipelineConfig:
+    """Defaults, updated by the packaged ``preset`` (e.g. ``gpu``), then by the YAML file at ``path``, then by
+    ``overrides`` (``key.sub=value``)."""
+    data: dict[str, Any] = load_preset(preset) if preset else {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(loaded).__name__}")
-        data = loaded or {}
+        data = _merge(data, _read_yaml(path, f"config file {path}"))
     for text in overrides or []:
         keys, value = parse_override(text)
         node = data

@@ -367,6 +367,8 @@ def estimate_command(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: section.key=value."
                                                       )] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Packaged settings applied under --config and "
+                                                                    "--set, e.g. gpu.")] = None,
     workspace: Annotated[Optional[Path], typer.Option(
         "--workspace", help="Measure clips per template, clip and photo sizes and CPU timings from this workspace.")
                          ] = None,
@@ -385,7 +387,7 @@ def estimate_command(
     from pvtt.config import load_config
 
     try:
-        result = estimate(templates, products, pairing, config=load_config(config, set_),
+        result = estimate(templates, products, pairing, config=load_config(config, set_, preset=preset),
                           costs=load_costs(costs), workspace=workspace, gpu=gpu, gpus=gpus, categories=categories)
     except ConfigError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
