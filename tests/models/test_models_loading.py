@@ -76,3 +76,14 @@ def test_backends_pickle_without_their_weights():
     backend.setup(model=tiny_dinov2())
     clone = pickle.loads(pickle.dumps(backend))
     assert clone.settings == backend.settings and clone.model is None
+
+
+def test_missing_weights_name_the_full_config_key(tmp_path):
+    """The error names the key a user edits (segment.sam2.model), not the stage's top section."""
+    from pvtt.locate.detector import DetectorLocator
+    from pvtt.segment.sam2 import Sam2Segmenter
+
+    with pytest.raises(ModelNotAvailable, match=r"segment\.sam2\.model: directory .* does not exist"):
+        Sam2Segmenter(model=str(tmp_path / "nowhere"), device="cpu").setup()
+    with pytest.raises(ModelNotAvailable, match=r"locate\.detector\.model: directory .* does not exist"):
+        DetectorLocator(model=str(tmp_path / "nowhere"), device="cpu").setup()

@@ -13,7 +13,7 @@ pytest.importorskip("transformers")
 from tiny_models import tiny_clip, tiny_grounding_dino, tiny_owlv2, tiny_sam2_video, tiny_tokenizer  # noqa: E402
 
 from pvtt.errors import RejectItem
-from pvtt.locate.detector import DetectorLocator, prompts_for  # noqa: E402
+from pvtt.locate.detector import DetectorLocator  # noqa: E402
 from pvtt.models import ModelNotAvailable  # noqa: E402
 from pvtt.segment.sam2 import Sam2Segmenter  # noqa: E402
 from pvtt.types import Box, ProductImage  # noqa: E402
@@ -77,8 +77,6 @@ def test_detector_threshold_and_prompts():
     assert locator.locate(clip, "mug") is None
     with pytest.raises(RejectItem, match="product not found"):
         locator.locate(clip, ProductImage("p", np.zeros((4, 4, 4), np.uint8), subcategory="mug"))
-    assert prompts_for("mug", None) == ["a photo of mug"]
-    assert prompts_for(None, "a red box") == ["a red box"] and prompts_for(None, " ") == ["a product"]
 
 
 def test_detector_without_weights_names_the_default_model(tmp_path, monkeypatch):

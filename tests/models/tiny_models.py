@@ -132,3 +132,23 @@ def tiny_grounding_dino():
         encoder_attention_heads=2, decoder_attention_heads=2, num_queries=10, num_feature_levels=4,
         encoder_n_points=2, decoder_n_points=2, max_text_len=32)
     return GroundingDinoForObjectDetection(config).eval()
+
+
+def tiny_sam2_image(size: int = 64):
+    """A SAM2 image model (``Sam2Model``) at ``size`` px input; masks come out at ``size // 4``."""
+    import torch
+    from transformers import Sam2Config, Sam2Model
+
+    s = size
+    backbone = dict(model_type="sam2_hiera_det_model", hidden_size=16, num_attention_heads=1, image_size=[s, s],
+                    blocks_per_stage=[1, 2, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
+                    num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4],
+                    global_attention_blocks=[4], window_positional_embedding_background_size=[2, 2])
+    vision = dict(model_type="sam2_vision_model", backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
+                  backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]], fpn_hidden_size=128)
+    config = Sam2Config(vision_config=vision, prompt_encoder_config=dict(hidden_size=128, image_size=s,
+                                                                         mask_input_channels=4),
+                        mask_decoder_config=dict(hidden_size=128, mlp_dim=64, num_attention_heads=2,
+                                                 iou_head_hidden_dim=32))
+    torch.manual_seed(0)
+    return Sam2Model(config).eval()

@@ -9,6 +9,10 @@ Backends (chosen by ``cutout.backend``):
 - ``classical``: border colour model + GrabCut + guided-filter alpha refinement for plain / studio
   backgrounds; a centre prior (flagged low confidence) for busy ones; an existing meaningful alpha
   channel is used as is. CPU, no weights.
+- ``grounded``: a text-prompted detector (OWLv2 / Grounding DINO, ``cutout.grounded.detector``) finds the
+  product named by the photo's cleaned title (:func:`pvtt.locate.query.product_query`), SAM2's image predictor
+  segments each box, the best instance (detector score × SAM2's predicted IoU) is kept and its alpha refined at
+  the edges as above. GPU, weights.
 """
 
 from __future__ import annotations
@@ -20,19 +24,40 @@ import cv2
 import numpy as np
 from pydantic import Field
 
+from pvtt.locate import DetectorSettings
+from pvtt.models import ModelSettings
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
 from pvtt.types import ProductImage
 
 BACKENDS: dict[str, str] = {
     "classical": "pvtt.cutout.classical:ClassicalCutter",
+    "grounded": "pvtt.cutout.grounded:GroundedCutter",
 }
+
+
+class GroundedCutoutSettings(ModelSettings):
+    """The ``grounded`` backend: the SAM2 image model (``model``, ``device``, …) and the detector before it."""
+
+    model: str = Field("facebook/sam2.1-hiera-large", description="SAM2 / SAM2.1 weights (the image predictor): a "
+                                                                 "local directory or a cached hub id.")
+    detector: DetectorSettings = Field(default_factory=DetectorSettings, description="The text-prompted detector "
+                                       "that finds the product (family, weights, threshold: the lowest score kept).")
+    max_instances: int = Field(3, ge=1, description="Most detections (best first, overlapping ones merged) segmented; "
+                                                    "the cutout is the one with the best detector score × SAM2 "
+                                                    "predicted IoU.")
+    mask_threshold: float = Field(0.0, description="SAM2 mask logit above which a pixel is the product (the alpha's "
+                                                   "half-way point before the edge refinement).")
+    box_slack: float = Field(0.02, ge=0, description="How far the mask may reach past its detection box, as a "
+                                                     "fraction of the box's long side (detector boxes are often a few "
+                                                     "pixels tight); beyond it the alpha is 0.")
 
 
 class CutoutSettings(Settings):
     stage = "cutout"
     backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
-    backend: str = Field("classical", description="Cutout backend. One of: classical.")
+    backend: str = Field("classical", description="Cutout backend: 'classical' (colour model + GrabCut, CPU) or "
+                         "'grounded' (text-prompted detector + SAM2 image predictor, GPU).")
     reject_low_confidence: bool = Field(
         True, description="In a build, reject photos whose cutout is flagged low confidence (busy backgrounds: the "
         "classical cutout is then a centre-prior guess and often includes props, hands or the backdrop).")
@@ -57,6 +82,8 @@ class CutoutSettings(Settings):
                                                  "area) than this: fragments, not one product.")
     low_confidence: float = Field(0.5, ge=0, le=1, description="Confidence below which a cutout is flagged "
                                                                "low-confidence.")
+    grounded: GroundedCutoutSettings = Field(default_factory=GroundedCutoutSettings,
+                                             description="Settings of the 'grounded' backend.")
 
 
 def foreign_content(rgba: np.ndarray, hand_mask: np.ndarray | None = None) -> dict[str, float]:
@@ -111,4 +138,5 @@ def make_cutter(settings: CutoutSettings | None = None, **overrides: Any) -> Cut
     return load_backend("cutout", BACKENDS, settings.backend, settings=settings)
 
 
-__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "foreign_content", "make_cutter"]
+__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "GroundedCutoutSettings", "foreign_content",
+           "make_cutter"]

@@ -22,41 +22,11 @@ import cv2
 import numpy as np
 
 from pvtt.cutout import CutoutResult, Cutter
+from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.types import ProductImage
 
 log = logging.getLogger("pvtt")
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """He et al.'s guided filter with a grey guide (float32 in [0, 1]), via box filters."""
-    size = (2 * radius + 1, 2 * radius + 1)
-
-    def box(x: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(x, -1, size, borderType=cv2.BORDER_REFLECT)
-
-    mean_i, mean_p = box(guide), box(src)
-    cov_ip = box(guide * src) - mean_i * mean_p
-    var_i = box(guide * guide) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box(a) * guide + box(b)
-
-
-def _meaningful_alpha(alpha: np.ndarray) -> bool:
-    transparent = float((alpha < 16).mean())
-    opaque = float((alpha > 240).mean())
-    return transparent > 0.01 and opaque > 0.01
-
-
-def _trim(rgba: np.ndarray, margin: float) -> np.ndarray:
-    ys, xs = np.nonzero(rgba[..., 3] > 25)
-    if len(xs) == 0:
-        return rgba
-    pad = int(round(margin * max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)))
-    y0, y1 = max(0, ys.min() - pad), min(rgba.shape[0], ys.max() + 1 + pad)
-    x0, x1 = max(0, xs.min() - pad), min(rgba.shape[1], xs.max() + 1 + pad)
-    return np.ascontiguousarray(rgba[y0:y1, x0:x1])
 
 
 def _backdrop_distance(lab: np.ndarray, border: np.ndarray) -> tuple[np.ndarray, float]:
@@ -101,8 +71,8 @@ class ClassicalCutter(Cutter):
             raise ValueError(f"image.rgba must be (H, W, 4) uint8, got {rgba.shape} {rgba.dtype}")
         if rgba.shape[-1] == 3:
             rgba = np.concatenate([rgba, np.full(rgba.shape[:2] + (1,), 255, np.uint8)], -1)
-        if _meaningful_alpha(rgba[..., 3]):
-            return CutoutResult(_trim(rgba, s.margin), 1.0, False, "existing alpha channel used as is")
+        if meaningful_alpha(rgba[..., 3]):
+            return CutoutResult(trim(rgba, s.margin), 1.0, False, "existing alpha channel used as is")
         rgb = np.ascontiguousarray(rgba[..., :3])
         height, width = rgb.shape[:2]
 
@@ -180,12 +150,7 @@ class ClassicalCutter(Cutter):
         touching = float(np.concatenate([fg[0], fg[-1], fg[:, 0], fg[:, -1]]).mean())
 
         # 5. soft alpha at full resolution (guided filter on the upsampled mask)
-        alpha = cv2.resize(fg.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-        radius = int(round(s.refine_radius * max(height, width)))
-        if radius > 0:
-            grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-            alpha = guided_filter(grey, alpha, radius, 1e-3)
-        alpha = np.clip((alpha - 0.5) * 1.6 + 0.5, 0, 1)  # tighten the soft band a little
+        alpha = refine_alpha(rgb, fg.astype(np.float32), s.refine_radius)
 
         # 6. confidence
         if plain:
@@ -202,5 +167,5 @@ class ClassicalCutter(Cutter):
             notes += f"; fragmented ({fragmentation * 100:.0f}% of the foreground outside its 3 largest pieces)"
         if touching > 0.05:
             notes += f"; product touches the image border ({touching * 100:.0f}% of the border)"
-        out = np.dstack([rgb, (alpha * 255).round().astype(np.uint8)])
-        return CutoutResult(_trim(out, s.margin), float(confidence), confidence < s.low_confidence, notes)
+        return CutoutResult(trim(with_alpha(rgb, alpha), s.margin), float(confidence), confidence < s.low_confidence,
+                            notes)

@@ -36,7 +36,7 @@ class Sam2Segmenter(ModelBackend):
     """Per-frame masks of the object in ``box`` on frame 0, propagated through the clip by SAM2's memory."""
 
     name = "sam2"
-    stage = "segment"
+    stage = "segment.sam2"  # the config section named in missing-weight errors
     settings_class = Sam2Settings
 
     def load(self) -> tuple[Any, Any]:

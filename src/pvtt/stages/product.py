@@ -241,16 +241,9 @@ def choose_frames(candidates: list[FrameScore], views: int, view_min_score: floa
 def cut_out_frame(rgb: np.ndarray, mask: np.ndarray, refine_radius: float, margin: float) -> np.ndarray:
     """A frame's product as an RGBA cutout: its mask as alpha, edge-refined by the guided filter on the frame
     (as the photo cutout does), trimmed to the product's box plus ``margin`` of its long side."""
-    from pvtt.cutout.classical import _trim, guided_filter
+    from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
 
-    height, width = mask.shape
-    alpha = mask.astype(np.float32)
-    radius = int(round(refine_radius * max(height, width)))
-    if radius > 0:
-        grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        alpha = guided_filter(grey, alpha, radius, 1e-3)
-    alpha = np.clip((alpha - 0.5) * 1.6 + 0.5, 0, 1)  # tighten the soft band, as the photo cutout does
-    return _trim(np.dstack([rgb, (alpha * 255).round().astype(np.uint8)]), margin)
+    return trim(with_alpha(rgb, refine_alpha(rgb, mask.astype(np.float32), refine_radius)), margin)
 
 
 @dataclass
