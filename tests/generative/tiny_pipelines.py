@@ -125,6 +125,36 @@ def tiny_flux_depth_inpaint():
     return FluxControlInpaintPipeline(transformer=tiny_flux_transformer(16), **tiny_flux_parts())
 
 
+def tiny_flux_redux(text_dim: int = 32, patches: int = 4):
+    """``FluxPriorReduxPipeline`` without text encoders (as the hub's FLUX.1-Redux-dev): a tiny SigLIP (32 px input,
+    ``patches`` x ``patches`` tokens) and a Redux projector into ``text_dim`` (tiny_flux_transformer's joint dim)."""
+    import torch
+    from diffusers import FluxPriorReduxPipeline
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    torch.manual_seed(0)
+    encoder = SiglipVisionModel(SiglipVisionConfig(hidden_size=24, intermediate_size=37, num_hidden_layers=2,
+                                                   num_attention_heads=4, image_size=32, patch_size=32 // patches))
+    torch.manual_seed(0)
+    embedder = ReduxImageEncoder(redux_dim=24, txt_in_features=text_dim)
+    return FluxPriorReduxPipeline(image_encoder=encoder.eval(), image_embedder=embedder,
+                                  feature_extractor=SiglipImageProcessor(size={"height": 32, "width": 32}))
+
+
+def save_tiny_flux_redux(path, **kwargs):
+    """:func:`tiny_flux_redux` saved with ``save_pretrained``; its model_index.json lists only the three parts the
+    hub's FLUX.1-Redux-dev has (no null text-encoder entries). Returns the folder."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    tiny_flux_redux(**kwargs).save_pretrained(path)
+    index = json.loads((path / "model_index.json").read_text())
+    (path / "model_index.json").write_text(json.dumps({k: v for k, v in index.items() if v != [None, None]}))
+    return path
+
+
 # --- a small product clip with known masks and tracks ------------------------------------------------
 def product_mask(frames: np.ndarray) -> np.ndarray:
     """The rendered product: pixels far from the frame's median colour in the middle third (good enough here)."""

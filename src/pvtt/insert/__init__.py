@@ -9,7 +9,9 @@ Backends (chosen by ``insert.backend``):
 
 - ``composite``: B's box = A's visible area with B's aspect ratio, anchored bottom-centre or centre;
   luminance / colour harmonised to the surroundings, soft contact shadow, feathered edges. CPU.
-- ``flux-fill``: the composite refined by FLUX.1-Fill (GPU, weights; settings under ``insert.flux_fill``).
+- ``flux-fill``: the composite refined by FLUX.1-Fill (GPU, weights; settings under ``insert.flux_fill``),
+  which sees B's photo as the left panel of a two-panel canvas and/or through FLUX.1-Redux
+  (``insert.flux_fill.reference``).
 """
 
 from __future__ import annotations
@@ -39,11 +41,42 @@ class FluxFillSettings(ModelSettings):
                              description="FLUX.1 Depth pipeline (control: depth): a local folder or a cached hub id.")
     depth_estimator: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
                                  description="Depth weights used when control is depth and no depth map is given.")
-    prompt: str = Field("{instruction}", description="Prompt template; {instruction} is the pair's instruction.")
+    reference: Literal["none", "in-context", "redux", "in-context+redux"] = Field(
+        "in-context", description="How FLUX sees B's photo. in-context: a two-panel canvas, B's cut-out on a plain "
+                                  "background left of the frame, only B's slot repainted, the frame cropped back "
+                                  "(FLUX's attention copies B's details from the left panel; no extra weights, so "
+                                  "the default). redux: FLUX.1-Redux turns the photo into extra prompt tokens "
+                                  "(SigLIP; keeps B's look, not its exact details). in-context+redux: both. none: "
+                                  "FLUX sees only the pasted B and the prompt.")
+    redux_model: str = Field("black-forest-labs/FLUX.1-Redux-dev",
+                             description="FLUX.1 Redux prior pipeline (reference: redux, in-context+redux): a local "
+                                         "folder or a cached hub id; it shares the Fill pipeline's text encoders.")
+    prompt: str = Field("A photo of the {product} in the scene, with the scene's lighting and natural shadows.",
+                        description="Prompt template (reference: none, redux); {product} is B's name (the pair's "
+                                    "product description, else read from the instruction), {instruction} the pair's "
+                                    "instruction (which speaks of a reference image FLUX does not see here).")
+    in_context_prompt: str = Field(
+        "A two-panel image of the same {product}. Left: a product photo of the {product} on a plain background. "
+        "Right: the same {product} in a real scene, with the scene's lighting and natural shadows.",
+        description="Prompt template of the two-panel canvas (reference: in-context, in-context+redux); same "
+                    "placeholders as prompt.")
     steps: int = Field(28, ge=1, description="Denoising steps (of which about strength x steps run).")
-    strength: float = Field(0.6, gt=0, le=1, description="Partial denoising of the pasted content (1 = from noise).")
+    strength: float = Field(0.6, gt=0, le=1, description="Partial denoising of the pasted content (1 = from noise) "
+                                                         "when FLUX does not see the two-panel canvas.")
+    in_context_strength: float = Field(
+        0.7, gt=0, le=1, description="Partial denoising of B's slot with the two-panel canvas. 1 generates the slot "
+                                     "from noise, B known only from the left panel (diptych prompting), and may "
+                                     "move or resize B; below 1 the pasted composite seeds it, keeping B's place, "
+                                     "size and silhouette, which warp and B's masks assume. 0.7: more redrawing "
+                                     "than strength's 0.6 since the left panel now carries B's details.")
+    max_side: int = Field(1536, ge=32, description="Longest side of the two-panel canvas (pixels, multiple of 16 "
+                                                   "after rounding); both panels shrink together above it.")
+    reference_background: int = Field(255, ge=0, le=255, description="Grey level behind B in the reference panel "
+                                                                      "(255 = white, as product photos).")
     guidance_scale: float = Field(30.0, ge=0, description="FLUX guidance (Fill: 30; Depth: about 10).")
-    max_area: int = Field(1024 * 1024, ge=256, description="Model resolution: about this many pixels, aspect kept.")
+    max_area: int = Field(1024 * 1024, ge=256, description="Model resolution of the frame (the right panel of the "
+                                                                    "two-panel canvas): about this many pixels, "
+                                                                    "aspect kept.")
     max_sequence_length: int = Field(512, ge=1, description="T5 prompt tokens.")
     mask_dilate: int = Field(16, ge=0, description="Pixels the repaint region (A's mask and B's alpha) is grown by.")
     feather: int = Field(4, ge=0, description="Pixels of soft blending at the region's edge.")
@@ -91,8 +124,9 @@ class Inserter(Backend):
         self.settings = InsertSettings.model_validate({**(settings or {}), **overrides})
 
     def insert(self, frame: np.ndarray, background: np.ndarray, mask_a: np.ndarray, box_a: Box,
-               product: np.ndarray, *, instruction: str = "") -> InsertResult:
-        """B on the first frame in A's place; ``instruction`` is the pair's prompt (for the backends that use one)."""
+               product: np.ndarray, *, instruction: str = "", description: str | None = None) -> InsertResult:
+        """B on the first frame in A's place; ``instruction`` is the pair's prompt and ``description`` names B
+        (for the backends that prompt a model)."""
         raise NotImplementedError
 
 

@@ -112,7 +112,7 @@ class CompositeInserter(Inserter):
     name = "composite"
 
     def insert(self, frame: np.ndarray, background: np.ndarray, mask_a: np.ndarray, box_a: Box,
-               product: np.ndarray, *, instruction: str = "") -> InsertResult:
+               product: np.ndarray, *, instruction: str = "", description: str | None = None) -> InsertResult:
         s = self.settings
         # 1. check inputs
         frame, background = np.asarray(frame), np.asarray(background)
