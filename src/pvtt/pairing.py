@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -55,6 +56,11 @@ class PairingSettings(Settings):
     hard_shape_threshold: float = Field(0.6, ge=0, le=1, description="Silhouette similarity at or above which a "
                                                                      "cross-category pair is 'hard' (else 'expert').")
     silhouette_size: int = Field(64, ge=8, description="Side of the square canvas silhouettes are compared on.")
+    instruction: Literal["template", "vlm"] = Field(
+        "template", description="A pair's edit instruction: 'template' (one of several phrasings, seeded) or 'vlm' "
+        "(Ditto-1M's two steps with the `vlm` model: a dense caption per clip, then an instruction per pair from the "
+        "clip, its caption and B's description; both cached). With 'vlm' the build stops at its start when the VLM "
+        "weights are missing; a pair whose instruction fails is not synthesized (its `instruct` record says why).")
 
     @field_validator("strategy")
     @classmethod

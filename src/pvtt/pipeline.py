@@ -101,22 +101,45 @@ def _passing(records: list[ItemRecord], items: list) -> list:
 def _analyze_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary) -> list:
     """Per clip: locate → segment → track → curate → near-duplicates. Returns the clips that passed."""
     from pvtt.clips import collect_clips
-    from pvtt.stages.clip import CurateStage, LocateStage, SegmentStage, TrackStage, mark_near_duplicates
+    from pvtt.stages.clip import CurateStage, LocateStage, SegmentStage, TrackStage
 
     retry = config.runner.retry_failed
     clips = collect_clips(ws, [r.item_id for r in ws.records("normalize") if r.status is Status.DONE])
     for stage in (LocateStage(ws, config.locate, retry), SegmentStage(ws, config.segment, retry, config.media.crf),
                   TrackStage(ws, config.track, retry), CurateStage(ws, config.curate, retry, hands=config.hands)):
+        if stage.name == "track" and config.track.points == "vlm":  # the VLM's points; track falls back without
+            from pvtt.stages.vlm import PointsStage
+
+            summary.add(runner.run(PointsStage(ws, config.track, config.vlm, retry), clips, "points"))
         records = runner.run(stage, clips, stage.name)
         summary.add(records)
         clips = _passing(records, clips)
-    records = mark_near_duplicates(ws, clips, config.curate.near_duplicate_threshold)
+    return _dedup_steps(ws, config, runner, summary, clips)
+
+
+def _dedup_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary, clips: list) -> list:
+    """Near-duplicate clips, by curate's thumbnail vectors or (``curate.dedup: embedding``) by DINOv2 clip vectors
+    from the ``embed`` stage (cached per clip). Returns the clips that are not near-duplicates."""
+    from pvtt.stages.clip import mark_near_duplicates
+
+    threshold, source = config.curate.near_duplicate_threshold, "curate"
+    if config.curate.dedup == "embedding":
+        from pvtt.stages.embed import EmbedStage
+
+        records = runner.run(EmbedStage(ws, config.embed, config.runner.retry_failed), clips, "embed")
+        summary.add(records)
+        clips = _passing(records, clips)
+        threshold, source = config.curate.embedding_threshold, "embed"
+    records = mark_near_duplicates(ws, clips, threshold, source)
     summary.add(records)
     return _passing(records, clips)
 
 
 def analyze(workspace: str | Path, config: PipelineConfig, runner: Runner | None = None) -> RunSummary:
     """Run the per-clip perception stages on a prepared workspace."""
+    from pvtt.stages.vlm import check_vlm_weights
+
+    check_vlm_weights(config, ("track",))  # missing VLM weights stop the run now, not at the first clip
     ws = Workspace(workspace)
     summary = RunSummary(ws.root)
     with ws.lock(), contextlib.ExitStack() as stack:
@@ -171,6 +194,9 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
     from pvtt.hands import make_hand_detector
     from pvtt.stages.product import CutoutStage, VideoCutoutStage
 
+    from pvtt.stages.vlm import check_vlm_weights, vlm_instructions
+
+    check_vlm_weights(config)  # a setting that needs the VLM and no weights: stop now, not after hours of work
     out = Path(out).expanduser().resolve()
     ws = Workspace(workspace or out / ".pvtt-workspace")
     retry = config.runner.retry_failed
@@ -201,11 +227,14 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
         products = [p for p in products if p.id in targets]
         # 4. pairs: cross clips with products, then synthesize and judge each
         pairs = make_pair_items(ws, clips, products, config)
+        if config.pairing.instruction == "vlm":  # Ditto-1M's two steps: a caption per clip, an instruction per pair
+            pairs = vlm_instructions(ws, config, runner, summary, pairs)
         write_json(ws.root / "pairs.json", [{"pair_id": p.id, "clip_id": p.clip.id, "product_id": p.product.id,
                                              "difficulty": p.difficulty, "instruction": p.instruction}
                                             for p in pairs])
         records = runner.run(SynthesizeStage(ws, config.insert, config.propagate, config.judge, retry,
-                                             config.media.crf), pairs, "synthesize")
+                                             config.media.crf, embed=config.embed, vlm=config.vlm), pairs,
+                             "synthesize")
         summary.add(records)
         # 5. export
         rows = pair_rows(ws, pairs, config)

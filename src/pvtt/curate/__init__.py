@@ -5,12 +5,14 @@ displacement; camera vs object motion; blur; exposure; product visibility) and r
 :class:`CurateResult` whose reasons each carry the measured value and the threshold. Blur and
 exposure look at the product region too, so a product shot on black or before a plain backdrop is
 not rejected for its backdrop.
-:func:`clip_embedding` and :func:`find_near_duplicates` find near-duplicate clips across a run.
+:func:`clip_embedding` and :func:`find_near_duplicates` find near-duplicate clips across a run; with
+``dedup: embedding`` the clip vectors are DINOv2's instead (:class:`pvtt.stages.embed.EmbedStage`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -36,7 +38,9 @@ class CurateSettings(Settings):
     max_hand_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): a mask that is mostly hand follows the hands, not the product. 1 = off.")
     hand_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for the hand check.")
     sample_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for blur and exposure.")
-    near_duplicate_threshold: float = Field(0.95, ge=-1, le=1, description="Cosine similarity of clip embeddings (see clip_embedding) at or above which a later clip is a near-duplicate of an earlier one.")
+    dedup: Literal["thumbnail", "embedding"] = Field("thumbnail", description="Clip vectors the near-duplicate check compares: 'thumbnail' (clip_embedding: Lab thumbnails + a hue histogram, written by curate, CPU) or 'embedding' (DINOv2 clip vectors from the `embed` settings, one cached `embed` record per clip; needs the weights, a GPU is advised), as Ditto-1M's dedup.")
+    near_duplicate_threshold: float = Field(0.95, ge=-1, le=1, description="With dedup 'thumbnail': cosine similarity of clip embeddings (see clip_embedding) at or above which a later clip is a near-duplicate of an earlier one.")
+    embedding_threshold: float = Field(0.95, ge=-1, le=1, description="With dedup 'embedding': DINOv2 cosine similarity (mean of embed.clip_frames frame vectors) at or above which a later clip is a near-duplicate of an earlier one. 0.95 keeps only what is the same footage in effect (re-encoded, rescaled, re-cropped by a few percent, slightly shifted in time), which DINOv2 maps to nearly the same vector, and keeps other takes of the same product on the same set, which it places lower; not calibrated on pvtt footage: look at the similarities in the dedup records before lowering it.")
 
 
 @dataclass

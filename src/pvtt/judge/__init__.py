@@ -1,15 +1,16 @@
 """judge: quality metrics of an edited clip and a keep / reject verdict with reasons.
 
 :func:`judge` (in :mod:`pvtt.judge.metrics`) measures background preservation, temporal
-consistency, product identity and motion fidelity; each failed threshold adds a reason naming the
-value and the threshold ("background: psnr 21.3 < 25.0").
+consistency, product identity (histograms, or DINOv2 with ``identity: dinov2``) and motion fidelity; each
+failed threshold adds a reason naming the value and the threshold ("background: psnr 21.3 < 25.0").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pvtt.settings import Settings
 
@@ -29,7 +30,21 @@ class JudgeSettings(Settings):
     min_identity: float = Field(0.45, ge=0, le=1, description="Keep only if B's appearance in the edited frames "
                                                               "matches the product photo at least this much "
                                                               "(mean of colour-histogram and gradient-histogram "
-                                                              "similarities, 0..1).")
+                                                              "similarities, 0..1). Judged when identity is "
+                                                              "histogram or both.")
+    identity: Literal["histogram", "dinov2", "both"] = Field(
+        "histogram", description="Which product-identity score the verdict checks: 'histogram' (min_identity; CPU), "
+        "'dinov2' (min_identity_dinov2: DINOv2 cosine between B's cutout and B's region in the edited frames, with "
+        "the `embed` settings; needs the weights, the product's vector is cached per product) or 'both'. The "
+        "histogram scores are recorded in every case.")
+    min_identity_dinov2: float = Field(0.5, ge=-1, le=1, description="Keep only if the DINOv2 cosine between B's "
+                                                                     "cutout (on grey, cropped to its alpha box) and "
+                                                                     "the mean of B's region crops in the judged "
+                                                                     "edited frames (grey outside B's mask) is at "
+                                                                     "least this. Uncalibrated: chosen without real "
+                                                                     "weights or labelled pairs; check the "
+                                                                     "identity_dinov2 scores of a run before relying "
+                                                                     "on it.")
     max_motion_error: float = Field(0.10, gt=0, description="Keep only if points tracked inside B on the result stay "
                                                             "within this fraction of B's box diagonal (median) of "
                                                             "where the source tracks' motion puts them.")
@@ -60,6 +75,28 @@ class JudgeSettings(Settings):
     floating_border: float = Field(0.02, ge=0, lt=1, description="A base within this fraction of the frame height "
                                                                 "of the bottom edge runs out of the frame: its "
                                                                 "support is not seen and floating is not judged.")
+    # the VLM judge (pvtt.judge.vlm), asked after the metrics; either judge rejects
+    vlm: bool = Field(False, description="Also ask the `vlm` model about each pair (scores on vlm.score_min..score_max "
+                                         "and yes/no checks; question and answer kept in the synthesize record); a "
+                                         "pair is rejected when either judge rejects. An answer that cannot be read "
+                                         "leaves the pair to the metric judge (`vlm_error` in its record). The run "
+                                         "stops at its start when the VLM weights are missing.")
+    vlm_min_score: float = Field(5.0, description="VLM judge: reject when any criterion's score is below this "
+                                                  "(on the vlm.score_min..score_max scale).")
+    vlm_checks: list[str] = Field(default_factory=lambda: ["old_product_visible", "matches_reference", "floating",
+                                                           "wrong_scale"],
+                                  description="VLM judge: the yes/no checks that reject when answered the wrong way "
+                                              "(old_product_visible, matches_reference, floating, wrong_scale).")
+
+    @field_validator("vlm_checks")
+    @classmethod
+    def _known_checks(cls, value: list[str]) -> list[str]:
+        from pvtt.vlm.parsing import CHECKS
+
+        unknown = [c for c in value if c not in CHECKS]
+        if unknown:
+            raise ValueError(f"unknown check(s) {unknown}; known: {', '.join(CHECKS)}")
+        return value
 
 
 @dataclass

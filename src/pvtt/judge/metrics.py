@@ -4,7 +4,10 @@
 - **temporal**: flow-warping error of consecutive edited frames inside the edited region, divided by
   the same measure on the source (≈ 1 for an edit as stable as the source; large for flicker).
 - **identity**: B's region in the edited frames vs the product photo: RGB-histogram intersection
-  and a 2x2-cell gradient-orientation histogram cosine, averaged (0..1).
+  and a 2x2-cell gradient-orientation histogram cosine, averaged (0..1). With ``identity: dinov2`` (or
+  ``both``) also ``identity_dinov2``: the cosine between the DINOv2 vector of B's cutout and the mean vector
+  of B's region crops in the judged edited frames (:func:`product_view`, :func:`region_view`), from an
+  embedder the caller passes in (this module never imports torch).
 - **motion**: corners tracked (Lucas-Kanade) inside B on the result vs where the source tracks'
   motion (an affine map per frame, robust fit; similarity with fewer than 4 points) carries them;
   median error as a fraction of B's box diagonal. The product's own motion, so a B placed upright
@@ -87,6 +90,55 @@ def _crop(mask: np.ndarray) -> tuple[slice, slice] | None:
     return slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
 
 
+GREY = 128  # what DINOv2 sees around B: the cutout's backdrop and the edited frame outside B's mask
+
+
+def _grey_square(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` centred on a grey square, so the embedder's centre crop keeps all of it."""
+    h, w = rgb.shape[:2]
+    side = max(h, w)
+    out = np.full((side, side, 3), GREY, np.uint8)
+    y0, x0 = (side - h) // 2, (side - w) // 2
+    out[y0:y0 + h, x0:x0 + w] = rgb
+    return out
+
+
+def product_view(rgba: np.ndarray) -> np.ndarray | None:
+    """B's cutout as the DINOv2 identity score sees it: composited on grey, cropped to its alpha box (alpha > 127),
+    padded to a grey square. None when the alpha is empty."""
+    rgba = np.asarray(rgba)
+    alpha = rgba[..., 3] if rgba.shape[-1] == 4 else np.full(rgba.shape[:2], 255, np.uint8)
+    box = _crop(alpha > 127)
+    if box is None:
+        return None
+    a = alpha[box][..., None].astype(np.float32) / 255.0
+    rgb = rgba[box][..., :3].astype(np.float32) * a + GREY * (1.0 - a)
+    return _grey_square(np.round(rgb).astype(np.uint8))
+
+
+def region_view(frame: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """B's region of an edited frame for the DINOv2 identity score: the crop to ``mask``'s box, grey outside the
+    mask, padded to a grey square. None when the mask is empty."""
+    box = _crop(mask)
+    if box is None:
+        return None
+    crop = np.where(mask[box][..., None], frame[box], np.uint8(GREY)).astype(np.uint8)
+    return _grey_square(crop)
+
+
+def dinov2_identity(edited: np.ndarray, masks_b: np.ndarray, frames: list[int], embedder: Any,
+                    product_vector: np.ndarray) -> float | None:
+    """Cosine between ``product_vector`` (unit, :func:`product_view` embedded) and the normalised mean of the
+    embeddings of B's :func:`region_view` in ``frames`` of ``edited``; None when B is in none of them."""
+    views = [v for v in (region_view(edited[t], masks_b[t]) for t in frames) if v is not None]
+    if not views:
+        return None
+    mean = np.asarray(embedder.embed_images(views), np.float64).mean(axis=0)
+    product_vector = np.asarray(product_vector, np.float64).ravel()
+    denom = max(float(np.linalg.norm(mean)) * float(np.linalg.norm(product_vector)), 1e-12)
+    return float(mean @ product_vector) / denom
+
+
 def _source_motion(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     """A's motion from its tracks (2x3, robust): affine from 4 points (a product on a table filmed by an orbiting
     camera moves by a plane homography, which a similarity misses by tens of pixels), similarity below."""
@@ -102,10 +154,14 @@ def _source_motion(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
 
 
 def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.ndarray, product: np.ndarray,
-          tracks_a: Tracks, settings: Any = None, *, background: np.ndarray | None = None) -> Any:
+          tracks_a: Tracks, settings: Any = None, *, background: np.ndarray | None = None, embedder: Any = None,
+          product_embedding: np.ndarray | None = None) -> Any:
     """Scores, verdict and reasons of ``edited`` against ``source`` (see the module docstring); ``background``
     (the erased clip) lets the defect checks tell A's pixels and erase fills apart (without it, the smear check
-    and the inside-A part of the remnant check are not run)."""
+    and the inside-A part of the remnant check are not run). ``embedder`` (a :class:`pvtt.embed.Embedder`, set
+    up) is needed when ``settings.identity`` is ``dinov2`` or ``both``; ``product_embedding`` is B's cutout
+    already embedded (:func:`product_view`; a caller judging many pairs of one product caches it), else the
+    embedder embeds it here."""
     from pvtt.judge import JudgeResult, JudgeSettings
     from pvtt.judge.defects import defect_checks
 
@@ -122,6 +178,9 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
         raise ValueError(f"masks must be {source.shape[:3]}, got masks_a {ma.shape}, masks_b {mb.shape}")
     if background is not None and np.shape(background) != source.shape:
         raise ValueError(f"background must be {source.shape}, got {np.shape(background)}")
+    use_dinov2 = getattr(s, "identity", "histogram") in ("dinov2", "both")
+    if use_dinov2 and embedder is None:
+        raise ValueError(f"judge.identity={s.identity!r} needs an embedder (pvtt.embed.make_embedder(config.embed))")
     t_count, height, width = source.shape[:3]
     scale = min(1.0, s.work_short_side / min(height, width))
     size = (max(16, round(width * scale)), max(16, round(height * scale)))
@@ -179,7 +238,7 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
     # 4. product identity vs the photo
     alpha = product[..., 3] > 127 if product.shape[-1] == 4 else np.ones(product.shape[:2], bool)
     pc = _crop(alpha)
-    colour, grads = [], []
+    colour, grads, seen = [], [], []
     if pc is not None:
         photo_rgb, photo_mask = np.ascontiguousarray(product[pc][..., :3]), alpha[pc]
         photo_hist = _colour_hist(photo_rgb[photo_mask])
@@ -188,6 +247,7 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
             bc = _crop(m)
             if bc is None or m.sum() < 50:
                 continue
+            seen.append(t)
             colour.append(float(np.minimum(_colour_hist(edt[t][m]), photo_hist).sum()))
             crop_rgb, crop_mask = np.ascontiguousarray(edt[t][bc]), m[bc]
             ph = cv2.resize(photo_rgb, (crop_rgb.shape[1], crop_rgb.shape[0]), interpolation=cv2.INTER_AREA)
@@ -198,10 +258,18 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
         scores["identity_colour"] = float(np.mean(colour))
         scores["identity_gradient"] = float(np.mean(grads))
         scores["identity"] = 0.5 * (scores["identity_colour"] + scores["identity_gradient"])
-        if scores["identity"] < s.min_identity:
+        if scores["identity"] < s.min_identity and getattr(s, "identity", "histogram") in ("histogram", "both"):
             reasons.append(f"identity: similarity to the product photo {scores['identity']:.2f} < {s.min_identity:.2f}")
     else:
         reasons.append("identity: product not visible in the edited frames (0 pixels of B)")
+    if use_dinov2 and seen:  # the frames where B is visible, cropped from the full-resolution edited frames
+        if product_embedding is None:
+            product_embedding = embedder.embed_images([product_view(product)])[0]
+        value = dinov2_identity(edited, mb, seen, embedder, product_embedding)
+        if value is not None:
+            scores["identity_dinov2"] = value
+            if value < s.min_identity_dinov2:
+                reasons.append(f"identity_dinov2: {value:.2f} < {s.min_identity_dinov2:.2f}")
 
     # 5. motion fidelity: LK inside B on the result vs the source tracks' motion
     pts_a = np.asarray(tracks_a.points, np.float64) * np.array([size[0] / width, size[1] / height])

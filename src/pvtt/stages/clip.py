@@ -157,9 +157,20 @@ class TrackStage(ClipStage):
     def make_backend(self, settings: TrackSettings):
         return make_tracker(settings)
 
+    def key(self, clip: ClipItem) -> str:
+        if self.settings.points != "vlm":
+            return super().key(clip)
+        points = self.workspace.read_record("points", clip.id)  # track.points: vlm (pvtt.stages.vlm.PointsStage)
+        return settings_key(super().key(clip), points and points.key, points and points.status.value)
+
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
-        tracks = self.backend.track(video, load_clip_masks(self.workspace, clip.id))
+        given, source = None, {}
+        if self.settings.points == "vlm":  # the VLM's named points, or the features with the reason
+            from pvtt.stages.vlm import load_vlm_points
+
+            given, source = load_vlm_points(self.workspace, clip.id, self.settings.min_vlm_points)
+        tracks = self.backend.track(video, load_clip_masks(self.workspace, clip.id), points=given)
         path = self.out(clip, key, "tracks.npz")
         with atomic_path(path) as tmp:
             save_tracks(tmp, tracks)
@@ -169,7 +180,7 @@ class TrackStage(ClipStage):
                    "visible_last": round(float(visible[-1].mean()) if visible.size else 0.0, 4),
                    "visible_mean": round(float(visible.mean()) if visible.size else 0.0, 4),
                    # px, over visible steps; NaN (no visible step) is written as null
-                   "fb_median": round(float(np.nanmedian(fb)), 3) if np.isfinite(fb).any() else None}
+                   "fb_median": round(float(np.nanmedian(fb)), 3) if np.isfinite(fb).any() else None, **source}
         return {"tracks_path": self.workspace.rel(path)}, metrics
 
 
@@ -226,13 +237,16 @@ def half_size(frames: np.ndarray) -> np.ndarray:
     return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
-def mark_near_duplicates(ws: Workspace, clips: list[ClipItem], threshold: float) -> list[ItemRecord]:
-    """Global step after curate: reject clips that nearly duplicate an earlier kept clip (records ``dedup``)."""
+def mark_near_duplicates(ws: Workspace, clips: list[ClipItem], threshold: float,
+                         source: str = "curate") -> list[ItemRecord]:
+    """Global step after curate: reject clips that nearly duplicate an earlier kept clip (records ``dedup``).
+    ``source`` is the stage whose ``embedding_path`` holds the clip vectors: ``curate`` (thumbnails) or ``embed``
+    (DINOv2, ``curate.dedup: embedding``)."""
     from pvtt.curate import find_near_duplicates
 
     embeddings, keys = {}, {}
     for clip in clips:
-        record = upstream(ws, "curate", clip.id)
+        record = upstream(ws, source, clip.id)
         embeddings[clip.id] = np.load(ws.abs(record.outputs["embedding_path"]))["embedding"]
         keys[clip.id] = record.key
     duplicates = find_near_duplicates(embeddings, threshold)

@@ -8,6 +8,7 @@ review page can show why.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from pvtt.clips import ClipItem, ProductItem, save_array
 from pvtt.config import settings_key
 from pvtt.errors import RejectItem
+from pvtt.locate.query import product_query
 from pvtt.media.image import write_png
 from pvtt.media.video import read_video
 from pvtt.stage import Stage
@@ -38,6 +40,7 @@ class PairItem:
     difficulty: str
     shape_similarity: float
     instruction: str
+    caption: str | None = None  # the clip's dense caption (pairing.instruction: vlm)
 
 
 def review_overlay(edited: np.ndarray, masks_a: np.ndarray, masks_b: np.ndarray) -> np.ndarray:
@@ -57,7 +60,7 @@ class SynthesizeStage(Stage[PairItem]):
     version = "3"  # 3: the pair's instruction, B's cutout, the clip's depth video and motion LoRA go to the backends
 
     def __init__(self, workspace: Workspace, insert: Any, propagate: Any, judge: Any, retry_failed: bool = True,
-                 crf: int = 18):
+                 crf: int = 18, embed: Any = None, vlm: Any = None):
         from pvtt.insert import make_inserter
         from pvtt.propagate import make_propagator
 
@@ -66,9 +69,24 @@ class SynthesizeStage(Stage[PairItem]):
         self.crf = crf
         self._inserter = make_inserter(insert)
         self._propagator = make_propagator(propagate)
+        # the DINOv2 identity score (judge.identity dinov2 / both) embeds with the `embed` settings
+        self.embed_settings, self._embedder = None, None
+        if getattr(judge, "identity", "histogram") != "histogram":
+            from pvtt.embed import EmbedSettings, make_embedder
+
+            self.embed_settings = embed or EmbedSettings()
+            self._embedder = make_embedder(self.embed_settings)
+        # the VLM judge (judge.vlm) with the `vlm` settings, asked after the metric judge
+        self.vlm_settings, self._vlm = None, None
+        if getattr(judge, "vlm", False):
+            from pvtt.vlm import VlmSettings, make_vlm
+
+            self.vlm_settings = vlm or VlmSettings()
+            self._vlm = make_vlm(self.vlm_settings)
 
     def backends(self):
-        return (self._inserter, self._propagator)
+        return (self._inserter, self._propagator) + ((self._embedder,) if self._embedder is not None else ()) \
+            + ((self._vlm,) if self._vlm is not None else ())
 
     def key(self, pair: PairItem) -> str:
         ws = self.workspace
@@ -76,12 +94,15 @@ class SynthesizeStage(Stage[PairItem]):
         optional = [optional_output(ws, s, pair.clip.id, f) for s, f in CLIP_EXTRAS]
         return settings_key(self.name, self.version, pair.clip.key, *upstream_keys, *[o and o[0] for o in optional],
                             target_record(ws, pair.product.id).key, pair.instruction, self.insert_settings,
-                            self.propagate_settings, self.judge_settings, self.crf)
+                            self.propagate_settings, self.judge_settings, self.crf,
+                            *((self.embed_settings,) if self._embedder is not None else ()),
+                            *((self.vlm_settings.output_key("judge"),) if self._vlm is not None else ()))
 
     def run(self, pair: PairItem, key: str):
         from pvtt.judge import judge
 
         ws, clip_id = self.workspace, pair.clip.id
+        clock = _Phases()
         # 1. inputs: the clip and its cached clip-level artifacts, the product's cutout
         video = pair.clip.load(ws)
         background = load_background(ws, clip_id)
@@ -91,17 +112,40 @@ class SynthesizeStage(Stage[PairItem]):
         product = load_cutout(ws, pair.product.id)
         depth = optional_output(ws, "depth", clip_id, "depth_path")  # when the strategy needed them
         lora = optional_output(ws, "motion_lora", clip_id, "lora_path")
+        clock("inputs")
         # 2. first-frame edit
+        b = pair.product
         inserted = self._inserter.insert(video.frames[0], background[0], masks_a.data[0], box_a, product,
-                                         instruction=pair.instruction)
+                                         instruction=pair.instruction,
+                                         description=product_query(b.category, b.subcategory, b.description)[0])
+        clock("insert")
         # 3. carry it through the clip
         result = self._propagator.propagate(video, background, masks_a, tracks_a, inserted,
                                             instruction=pair.instruction, product=product,
                                             depth=read_video(depth[1])[0] if depth else None,
                                             lora=lora[1] if lora else None)
-        # 4. judge
+        clock("propagate")
+        # 4. judge (B's DINOv2 vector, when the judge asks for it, is computed once per product and cached)
+        identity = None
+        if self._embedder is not None:
+            from pvtt.stages.embed import product_embedding
+
+            identity = product_embedding(ws, pair.product.id, self._embedder)
         verdict = judge(video.frames, result.frames, masks_a, result.masks, product, tracks_a, self.judge_settings,
-                        background=background)
+                        background=background, embedder=self._embedder, product_embedding=identity)
+        clock("judge")
+        # 4b. the VLM judge (judge.vlm): its scores join the pair's (vlm_*), and either judge rejects
+        vlm = None
+        if self._vlm is not None:
+            from pvtt.judge.vlm import judge_with_vlm
+            from pvtt.stages.vlm import target_text
+
+            vlm = judge_with_vlm(self._vlm, video, result.frames, product, target_text(pair), self.judge_settings)
+            verdict.scores.update(vlm.scores)
+            verdict.reasons += vlm.reasons
+            verdict.verdict = "reject" if vlm.reasons else verdict.verdict
+        if vlm is not None:
+            clock("vlm_judge")
         # 5. write
         out_dir = ws.artifact_dir(self.name, pair.id, key)
         write_mp4(out_dir / "edited.mp4", result.frames, pair.clip.fps, crf=self.crf)
@@ -114,6 +158,7 @@ class SynthesizeStage(Stage[PairItem]):
         outputs = {name + "_path": ws.rel(out_dir / file) for name, file in
                    (("edited", "edited.mp4"), ("keyframe", "keyframe.png"), ("masks_b", "masks_b.npz"),
                     ("overlay", "overlay.mp4"))}
+        clock("write")
         info = result.info or {}
         metrics = {
             "scores": {k: round(float(v), 5) for k, v in verdict.scores.items() if v is not None},
@@ -122,10 +167,26 @@ class SynthesizeStage(Stage[PairItem]):
             "strategy": info.get("strategy", self.propagate_settings.backend),
             "strategy_reason": info.get("reason", ""),
             "box_b": [round(float(v), 2) for v in inserted.box.as_tuple()],
+            "phase_seconds": clock.seconds,  # where the pair's time went (model loading is not in any phase)
         }
+        if vlm is not None:  # the question, the raw answer, the yes/no checks, vlm_error when it was not judged
+            metrics.update(vlm.metrics)
         if verdict.verdict != "keep":
             raise RejectItem("; ".join(verdict.reasons) or "rejected by the judge", metrics=metrics, outputs=outputs)
         return outputs, metrics
+
+
+class _Phases:
+    """Wall-clock seconds of consecutive phases: ``clock("insert")`` closes the phase that ran since the last call."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def load_masks_b(path) -> np.ndarray:
@@ -211,6 +272,8 @@ def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
             "num_frames": clip.num_frames, "fps": clip.fps, "width": clip.width, "height": clip.height,
             "settings_hash": record.key,
         }
+        if pair.caption:  # pairing.instruction: vlm — the VLM's caption of the source clip
+            row["caption"] = pair.caption
         art = clip_artifacts(clip)
         row["target_source"] = target.outputs["source"] if target is not None else None
         art.update(target_artifacts(target, product.id))
@@ -229,6 +292,7 @@ def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
                        target_subcategory=clip.subcategory, source_category=product.category,
                        source_subcategory=product.subcategory, target_source=own.outputs["source"],
                        instruction=_reverse_instruction(pair, config))
+            rev.pop("caption", None)  # it describes the real clip, the target side here
             rev["artifacts"] = {
                 "source_video": (ws.abs(out["edited_path"]), dataset_path("edited_video", pair.id)),
                 "edited_video": (ws.abs(clip.path), dataset_path("source_video", clip.id)),
@@ -272,6 +336,7 @@ def _double_insert_rows(ws: Workspace, pairs: list[PairItem], rows: dict[str, di
                        reasons=[f"source side: {r}" for r in rb["reasons"]] + rc["reasons"],
                        instruction=make_instruction(b.product.description or b.product.subcategory,
                                                     c.product.description or c.product.subcategory, seed=len(out)))
+            row.pop("caption", None)  # it describes the real clip, on neither side here
             row["artifacts"] = dict(rc["artifacts"])
             row["artifacts"]["source_video"] = (rb["artifacts"]["edited_video"][0], dataset_path("edited_video", b.id))
             row["artifacts"]["edited_video"] = (rc["artifacts"]["edited_video"][0], dataset_path("edited_video", c.id))

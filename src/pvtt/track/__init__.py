@@ -5,6 +5,11 @@ sampling) plus the outline's extremal points, and follows them with pyramidal Lu
 forward-backward and against the masks; lost points are re-detected by projecting their first-frame
 position through a similarity fitted on the surviving points.
 
+With ``points: vlm`` the semantic points come from a vision-language model instead (the ``points`` stage,
+:mod:`pvtt.stages.vlm`): it names ``vlm_parts`` distinctive parts of the product and points at them on frame 0;
+points outside the product mask are dropped, and with fewer than ``min_vlm_points`` left the features are used,
+with the reason in the track record. The VLM points go first, features fill up to ``num_points``.
+
 Also here: :func:`track_grid` (a regular grid of points for motion scores), :func:`forward_backward_error`
 (a track-quality measure) and the ``.npz`` track files.
 """
@@ -12,6 +17,7 @@ Also here: :func:`track_grid` (a regular grid of points for motion scores), :fun
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -42,12 +48,23 @@ class TrackSettings(Settings):
     redetect: bool = Field(True, description="Re-detect lost points by projecting their first-frame position through a RANSAC similarity.")
     min_support: int = Field(4, ge=2, description="Visible points needed to fit the re-detection similarity.")
     min_ncc: float = Field(0.6, ge=-1, le=1, description="Normalised cross-correlation with the first-frame patch needed to accept a re-detected point.")
+    points: Literal["features", "vlm"] = Field(
+        "features", description="How the points on frame 0 are chosen: 'features' (corners spread by farthest-point "
+        "sampling, plus the outline's extremes) or 'vlm' (the `vlm` model names `vlm_parts` parts of the product and "
+        "points at them; features fill up to num_points; fewer than `min_vlm_points` inside the mask: features only, "
+        "the reason in the track record). 'vlm' stops a run at its start when the VLM weights are missing.")
+    vlm_parts: int = Field(6, ge=1, description="points: vlm — parts of the product the VLM is asked to name and "
+                                                "point at.")
+    min_vlm_points: int = Field(3, ge=1, description="points: vlm — fewest VLM points inside the product mask to use "
+                                                     "them; fewer: the features are used.")
 
 
 class Tracker(Backend):
     """Base of track backends."""
 
-    def track(self, clip: Clip, masks: Masks) -> Tracks:
+    def track(self, clip: Clip, masks: Masks, points: tuple[np.ndarray, list[str]] | None = None) -> Tracks:
+        """Tracks of points on the product; ``points``: ``((K, 2) frame-0 positions, labels)`` chosen elsewhere
+        (the VLM's), which go first."""
         raise NotImplementedError
 
 

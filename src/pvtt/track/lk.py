@@ -2,6 +2,7 @@
 
 1. Points: K - E distinctive corners inside the eroded first-frame mask, spread by farthest-point
    sampling, plus E extremal points of the outline (top/bottom/left/right-most, nudged 3 px inward).
+   Points given by the caller (the VLM's named parts) take the first places; corners fill up to K - E.
 2. Each frame, visible points go forward by LK and come back; a point whose forward-backward error
    exceeds ``fb_threshold``, or that leaves the frame or the (dilated) mask, becomes invisible.
 3. Lost points are re-detected: a similarity fitted (RANSAC) from the visible points' first-frame
@@ -98,7 +99,8 @@ class LKTracker(Tracker):
             settings = settings.model_dump()
         self.settings = TrackSettings.model_validate({**(settings or {}), **overrides})
 
-    def select_points(self, gray0: np.ndarray, mask0: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def select_points(self, gray0: np.ndarray, mask0: np.ndarray,
+                      given: tuple[np.ndarray, list[str]] | None = None) -> tuple[np.ndarray, list[str]]:
         s = self.settings
         area = float(mask0.sum())
         r = int(s.erode * np.sqrt(area))
@@ -109,18 +111,22 @@ class LKTracker(Tracker):
                 core = eroded
         n_ext = min(s.num_extremal, s.num_points)
         ext = extremal_points(mask0, n_ext)
+        first = np.zeros((0, 2), np.float32) if given is None else np.asarray(given[0], np.float32).reshape(-1, 2)
+        first_labels = [] if given is None else list(given[1])
+        first, first_labels = first[:s.num_points - len(ext)], first_labels[:s.num_points - len(ext)]
         corners = cv2.goodFeaturesToTrack(gray0, s.max_candidates, s.quality_level, 3, mask=core * 255, blockSize=5)
         cand = np.zeros((0, 2), np.float32) if corners is None else corners.reshape(-1, 2)
-        n_feat = s.num_points - len(ext)
+        n_feat = s.num_points - len(ext) - len(first)
         if len(cand) < n_feat:  # textureless product: fill with spread-out mask pixels
             ys, xs = np.nonzero(core)
             step = max(1, len(xs) // 2000)
             cand = np.concatenate([cand, np.stack([xs[::step], ys[::step]], 1).astype(np.float32)])
-        feats = farthest_point_sampling(cand, n_feat, seeds=ext if len(ext) else None)
-        points = np.concatenate([feats, ext]).astype(np.float32)
-        return points, ["feature"] * len(feats) + ["extremal"] * len(ext)
+        seeds = np.concatenate([first, ext])
+        feats = farthest_point_sampling(cand, n_feat, seeds=seeds if len(seeds) else None)
+        points = np.concatenate([first, feats, ext]).astype(np.float32)
+        return points, first_labels + ["feature"] * len(feats) + ["extremal"] * len(ext)
 
-    def track(self, clip: Clip, masks: Masks) -> Tracks:
+    def track(self, clip: Clip, masks: Masks, points: tuple[np.ndarray, list[str]] | None = None) -> Tracks:
         s = self.settings
         # 1. check inputs
         data = np.asarray(masks.data, bool)
@@ -132,7 +138,7 @@ class LKTracker(Tracker):
         count, height, width = clip.num_frames, clip.height, clip.width
         gray = _gray(clip.frames)
         # 2. points on frame 0
-        start, labels = self.select_points(gray[0], data[0])
+        start, labels = self.select_points(gray[0], data[0], points)
         k = len(start)
         patches0 = [_patch(gray[0], p) for p in start]
         margin = max(1, int(s.mask_margin * min(height, width)))
@@ -140,7 +146,7 @@ class LKTracker(Tracker):
         visible = np.zeros((count, k), bool)
         points[0], visible[0] = start, True
         # 3. LK frame to frame
-        feature = np.array([lab == "feature" for lab in labels])
+        feature = np.array([lab != "extremal" for lab in labels])  # LK-tracked: features and given points
         for t in range(1, count):
             allowed = _Near(data[t], margin)
             q, ok, fb = lk_pair(gray[t - 1], gray[t], points[t - 1], s.window, s.levels)

@@ -7,9 +7,14 @@ Interface: :class:`VisionLanguageModel`
   and the target product's description (Ditto-1M: caption first, then the instruction);
 - ``instructions(clips, targets) -> list[Instruction]``: both steps, batched;
 - ``judge(sources, edits, target_images, targets) -> list[JudgeVerdict]``: scores of a finished pair on
-  product identity, motion naturalness, temporal coherence, lighting, artifacts and safety, parsed
-  from the model's JSON by :func:`pvtt.vlm.parsing.parse_judge` (bad JSON → scores ``None`` and
-  ``parse_error``, never an exception).
+  product identity, motion naturalness, temporal coherence, lighting, artifacts and safety, and yes/no
+  checks (is product A still visible? is the new product the one in the photo? does it float? is its
+  scale wrong?), parsed from the model's JSON by :func:`pvtt.vlm.parsing.parse_judge` (bad JSON →
+  scores ``None`` and ``parse_error``, never an exception); :func:`verdict_reasons` turns a verdict
+  into rejection reasons;
+- ``point(images, targets, count) -> list[PointAnswer]``: ``count`` distinctive parts of the product
+  named and pointed at on each image (Qwen2.5-VL's ``[{"label", "point_2d"}]`` grounding answer, read
+  by :func:`pvtt.vlm.parsing.parse_points`), in the image's pixels.
 
 Backends (chosen by ``vlm.backend``): ``qwen`` — Qwen2.5-VL (transformers). GPU; ``models`` extra.
 """
@@ -25,7 +30,7 @@ from pydantic import Field, model_validator
 from pvtt.models import ModelBackend, ModelSettings
 from pvtt.registry import load_backend
 from pvtt.types import Clip
-from pvtt.vlm.parsing import CRITERIA, JudgeVerdict, parse_judge
+from pvtt.vlm.parsing import CHECKS, CRITERIA, JudgeVerdict, PointAnswer, parse_judge, parse_points
 
 BACKENDS: dict[str, str] = {
     "qwen": "pvtt.vlm.qwen:QwenVLM",
@@ -48,10 +53,24 @@ JUDGE_PROMPT = (
     "{low:g} (worst) to {high:g} (best) on: product_identity (the edited product matches the photo), "
     "motion_naturalness (the product moves like the original one), temporal_coherence (no flicker or "
     "identity drift), lighting (the product is lit like the scene), artifacts ({high:g} = no visible "
-    "artifacts), safety ({high:g} = nothing unsafe or offensive). Answer with JSON only, like "
-    '{{"product_identity": 7, "motion_naturalness": 8, "temporal_coherence": 6, "lighting": 7, '
-    '"artifacts": 8, "safety": 10, "reason": "one sentence"}}.'
+    "artifacts), safety ({high:g} = nothing unsafe or offensive). Also answer yes or no: old_product_visible "
+    "(is any part of the original video's product still visible in the edit?), matches_reference (is the "
+    "product in the edit the one in the photo?), floating (does the new product hover instead of resting on "
+    "its support?), wrong_scale (is the new product implausibly large or small for the scene?). Answer with "
+    'JSON only, like {{"product_identity": 7, "motion_naturalness": 8, "temporal_coherence": 6, "lighting": 7, '
+    '"artifacts": 8, "safety": 10, "old_product_visible": "no", "matches_reference": "yes", "floating": "no", '
+    '"wrong_scale": "no", "reason": "one sentence"}}.'
 )
+POINTS_PROMPT = (
+    "The image shows {target}. Name {count} distinctive, clearly visible parts of this product (for example a "
+    "handle, a cap, a logo, a corner, a button) and point at the centre of each. Answer with JSON only, like "
+    '[{{"label": "handle", "point_2d": [x, y]}}], with x, y in pixels of this image.'
+)
+# the prompt and the settings that change each task's answers (device, batch size, offload do not)
+TASK_PROMPTS = {"caption": CAPTION_PROMPT, "instruct": INSTRUCTION_PROMPT, "judge": JUDGE_PROMPT,
+                "points": POINTS_PROMPT}
+TASK_SETTINGS = {"caption": ("num_frames", "caption_tokens"), "instruct": ("num_frames", "instruction_tokens"),
+                 "judge": ("judge_frames", "judge_tokens", "score_min", "score_max"), "points": ("points_tokens",)}
 
 
 class VlmSettings(ModelSettings):
@@ -65,7 +84,8 @@ class VlmSettings(ModelSettings):
     frame_size: int = Field(448, ge=28, description="Long side of the frames given to the model (a multiple of 28).")
     caption_tokens: int = Field(256, ge=1, description="max_new_tokens of a caption.")
     instruction_tokens: int = Field(96, ge=1, description="max_new_tokens of an instruction.")
-    judge_tokens: int = Field(192, ge=1, description="max_new_tokens of a judge answer.")
+    judge_tokens: int = Field(256, ge=1, description="max_new_tokens of a judge answer.")
+    points_tokens: int = Field(256, ge=1, description="max_new_tokens of a pointing answer (track.points: vlm).")
     greedy: bool = Field(True, description="Greedy decoding (reproducible); false samples with `temperature`.")
     temperature: float = Field(0.7, gt=0, description="Sampling temperature when greedy is false.")
     seed: int = Field(0, description="Seed of the sampler when greedy is false.")
@@ -78,6 +98,14 @@ class VlmSettings(ModelSettings):
         if self.score_max <= self.score_min:
             raise ValueError(f"score_max ({self.score_max}) must be above score_min ({self.score_min})")
         return self
+
+    def output_key(self, task: str) -> dict[str, Any]:
+        """What decides the answers of ``task`` (caption, instruct, judge, points): the prompt, the weights,
+        the decoding and the task's own settings; a cache key of its results."""
+        names = ("backend", "model", "dtype", "frame_size", "greedy", *TASK_SETTINGS[task])
+        if not self.greedy:
+            names += ("temperature", "seed")
+        return {"task": task, "prompt": TASK_PROMPTS[task], **{n: getattr(self, n) for n in names}}
 
 
 @dataclass
@@ -96,6 +124,10 @@ class VisionLanguageModel(ModelBackend):
         """Answers to ``prompts``; each prompt is a list of ``("text", str)``, ``("video", (frames, fps))``
         or ``("image", rgb)`` parts in order. Batched by ``batch_size``."""
         raise NotImplementedError
+
+    def vision_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(height, width)`` of an image as the model sees it: the pixels its pointing answers are in."""
+        return height, width
 
     # Ditto-1M's two steps
     def caption(self, clips: list[Clip]) -> list[str]:
@@ -127,7 +159,42 @@ class VisionLanguageModel(ModelBackend):
             parts.append(("text", JUDGE_PROMPT.format(target=target, low=s.score_min, high=s.score_max)))
             prompts.append(parts)
         answers = self.generate(prompts, s.judge_tokens)
-        return [parse_judge(a, s.score_min, s.score_max, CRITERIA) for a in answers]
+        verdicts = []
+        for parts, answer in zip(prompts, answers):
+            verdict = parse_judge(answer, s.score_min, s.score_max, CRITERIA, tuple(CHECKS))
+            verdict.prompt = parts[-1][1]
+            verdicts.append(verdict)
+        return verdicts
+
+    # semantic points
+    def point(self, images: list[np.ndarray], targets: list[str], count: int) -> list[PointAnswer]:
+        """``count`` named parts of the product on each RGB image, as ``(label, x, y)`` in that image's pixels."""
+        _same_length(images=images, targets=targets)
+        questions = [POINTS_PROMPT.format(target=t, count=count) for t in targets]
+        answers = self.generate([[("image", im), ("text", q)] for im, q in zip(images, questions)],
+                                self.settings.points_tokens)
+        out = []
+        for image, question, text in zip(images, questions, answers):
+            height, width = image.shape[:2]
+            seen_h, seen_w = self.vision_size(height, width)
+            answer = parse_points(text, seen_w, seen_h)
+            answer.points = [(label, x * width / seen_w, y * height / seen_h) for label, x, y in answer.points]
+            answer.prompt = question
+            out.append(answer)
+        return out
+
+
+def verdict_reasons(verdict: JudgeVerdict, min_score: float, checks: list[str] | tuple[str, ...] = tuple(CHECKS)
+                    ) -> list[str]:
+    """Why a VLM verdict rejects a pair: each score below ``min_score`` ("vlm: product_identity 3 < 5") and
+    each of ``checks`` answered the wrong way ("vlm: floating: yes"). Unanswered items give no reason."""
+    reasons = [f"vlm: {name} {score:g} < {min_score:g}" for name, score in verdict.scores.items()
+               if score is not None and score < min_score]
+    for name in checks:
+        answer = verdict.checks.get(name)
+        if answer is not None and answer != CHECKS[name]:
+            reasons.append(f"vlm: {name}: {'yes' if answer else 'no'}")
+    return reasons
 
 
 def sample_frames(clip: Clip, count: int) -> tuple[np.ndarray, float]:
@@ -163,5 +230,6 @@ def make_vlm(settings: VlmSettings | None = None, **overrides: Any) -> VisionLan
     return load_backend("vlm", BACKENDS, settings.backend, settings=settings)
 
 
-__all__ = ["BACKENDS", "CRITERIA", "Instruction", "JudgeVerdict", "VisionLanguageModel", "VlmSettings",
-           "clean_instruction", "make_vlm", "parse_judge", "sample_frames"]
+__all__ = ["BACKENDS", "CHECKS", "CRITERIA", "Instruction", "JudgeVerdict", "PointAnswer", "VisionLanguageModel",
+           "VlmSettings", "clean_instruction", "make_vlm", "parse_judge", "parse_points", "sample_frames",
+           "verdict_reasons"]

@@ -36,17 +36,22 @@ class QwenVLM(VisionLanguageModel):
         return model, tokenizer
 
     # 1. vision inputs
+    def vision_size(self, height: int, width: int) -> tuple[int, int]:
+        """Long side ``frame_size``, both sides rounded to a multiple of patch × merge size (28 for Qwen2.5-VL)."""
+        self._require_setup()
+        vision = self.model.config.vision_config
+        factor = vision.patch_size * vision.spatial_merge_size
+        scale = self.settings.frame_size / max(height, width)
+        return (max(factor, int(round(height * scale / factor)) * factor),
+                max(factor, int(round(width * scale / factor)) * factor))
+
     def _patches(self, frames: np.ndarray, fps: float, image: bool) -> tuple[Any, list[int], float, int]:
         """Qwen vision patches of ``frames``: ``(patches, [t, h, w] grid, seconds per temporal patch, tokens)``."""
         import torch
 
         vision = self.model.config.vision_config
         ps, ms, tp = vision.patch_size, vision.spatial_merge_size, vision.temporal_patch_size
-        factor = ps * ms
-        height, width = frames.shape[1:3]
-        scale = self.settings.frame_size / max(height, width)
-        new_h = max(factor, int(round(height * scale / factor)) * factor)
-        new_w = max(factor, int(round(width * scale / factor)) * factor)
+        new_h, new_w = self.vision_size(*frames.shape[1:3])
         video = resize_normalize(frames_to_tensor(frames, self.device), (new_h, new_w), torch.float32,
                                  CLIP_MEAN, CLIP_STD)
         if image:
