@@ -13,6 +13,9 @@ random weights; speed and memory do not depend on weight values, the pixels are 
   against the pvtt loop with its options; ``--vace-steps`` steps of each, per-step times from a step
   callback, extrapolated to 50 steps; the output difference to the plain call at the same steps.
 - ``flux``: FLUX.1-Fill-dev (12 B) at 1024x1024, 28 steps, the whole call (CLIP + T5-XXL + VAE).
+  ``--reference`` picks how the insert sees B's photo (``insert.flux_fill.reference``): ``none`` (the
+  frame alone, default here), ``in-context`` (B's panel beside the frame: a wider canvas), ``redux``
+  / ``in-context+redux`` (adds FLUX.1-Redux: SigLIP so400m + the Redux projector, random weights).
 """
 
 from __future__ import annotations
@@ -40,11 +43,12 @@ except ImportError:
 
     sys.modules["av"] = types.ModuleType("av")
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from full_size import DEV, DT, build  # noqa: E402
+
 from pvtt.demo import draw_product, render_template  # noqa: E402
 from pvtt.types import Clip  # noqa: E402
 
-DEV = torch.device("cuda")
-DT = torch.bfloat16
 ROWS: list[dict] = []
 
 
@@ -52,13 +56,6 @@ def clip_of(frames: int, height: int, width: int) -> Clip:
     small = render_template(0, 0, height=180, width=320, frames_per_shot=frames)[:frames]
     big = np.stack([cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in small])
     return Clip("bench", big, 20.0)
-
-
-def build(cls, *args, **kwargs):
-    torch.manual_seed(0)
-    with torch.device(DEV):
-        model = cls(*args, **kwargs)
-    return model.to(device=DEV, dtype=DT).eval()
 
 
 def sync_time() -> float:
@@ -78,7 +75,7 @@ def row(model, variant, seconds, peak_gib, tflops=None, note=""):
 
 
 def tokenizer(max_length):
-    from conftest import tiny_tokenizer
+    from tiny_pipelines import tiny_tokenizer
 
     return tiny_tokenizer(max_length)
 
@@ -281,12 +278,26 @@ def bench_vace(args) -> None:
 
 
 # --- FLUX.1 Fill -------------------------------------------------------------------------------------
-def bench_flux(args) -> None:
+def redux_pipeline():
+    """FLUX.1-Redux-dev at full size: SigLIP so400m-patch14-384 (729 tokens of 1152) and ReduxImageEncoder's
+    default dims (1152 -> 3 x 4096 -> 4096); no text encoders (the insert shares the Fill pipeline's)."""
+    from diffusers import FluxPriorReduxPipeline
+    from diffusers.pipelines.flux.modeling_flux import ReduxImageEncoder
+    from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+    siglip = build(SiglipVisionModel, SiglipVisionConfig(
+        hidden_size=1152, intermediate_size=4304, num_hidden_layers=27, num_attention_heads=16, patch_size=14,
+        image_size=384, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6))
+    embedder = build(ReduxImageEncoder)
+    processor = SiglipImageProcessor(size={"height": 384, "width": 384}, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+                                     resample=3)
+    return FluxPriorReduxPipeline(image_encoder=siglip, feature_extractor=processor, image_embedder=embedder)
+
+
+def flux_fill_pipeline():
+    """FLUX.1-Fill-dev at full size: the 12 B transformer, CLIP-L, T5-XXL and the 16-channel VAE."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxFillPipeline, FluxTransformer2DModel
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
-
-    from pvtt.compose import box_of_mask
-    from pvtt.insert.flux_fill import FluxFillInserter
 
     transformer = build(FluxTransformer2DModel, patch_size=1, in_channels=384, out_channels=64, num_layers=19,
                         num_single_layers=38, attention_head_dim=128, num_attention_heads=24, joint_attention_dim=4096,
@@ -302,8 +313,16 @@ def bench_flux(args) -> None:
                 shift_factor=0.1159, scaling_factor=0.3611, sample_size=1024)
     sched = FlowMatchEulerDiscreteScheduler(base_image_seq_len=256, base_shift=0.5, max_image_seq_len=4096,
                                             max_shift=1.15, use_dynamic_shifting=True, shift=3.0)
-    pipe = FluxFillPipeline(transformer=transformer, text_encoder=clip_text, text_encoder_2=t5, tokenizer=tokenizer(77),
+    return FluxFillPipeline(transformer=transformer, text_encoder=clip_text, text_encoder_2=t5, tokenizer=tokenizer(77),
                             tokenizer_2=tokenizer(512), vae=vae, scheduler=sched)
+
+
+def bench_flux(args) -> None:
+    from pvtt.compose import box_of_mask
+    from pvtt.insert.flux_fill import FluxFillInserter
+
+    pipe = flux_fill_pipeline()
+    transformer = pipe.transformer
     print(f"FLUX transformer params: {sum(p.numel() for p in transformer.parameters()) / 1e9:.2f} B", flush=True)
     frame = clip_of(1, 1024, 1024).frames[0]
     mask = np.zeros((1024, 1024), bool)
@@ -312,17 +331,23 @@ def bench_flux(args) -> None:
     # insert(frame, background, mask_a, box_a, product): the frame stands in for the erased background (the cost
     # does not depend on its pixels)
     inputs = (frame, frame, mask, box_of_mask(mask), rgba)
+    reference = args.reference
+    redux = redux_pipeline() if "redux" in reference else None
     for i, strength in enumerate((1.0, 0.6)):
-        inserter = FluxFillInserter(device="cuda", dtype="bf16", steps=28, strength=strength)
-        inserter.setup(model=pipe)
+        inserter = FluxFillInserter(device="cuda", dtype="bf16", steps=28, strength=strength,
+                                    in_context_strength=strength, reference=reference)
+        inserter.setup(model=pipe, redux=redux)
         if i == 0:
             inserter.insert(*inputs, instruction="replace the mug with a red bottle")  # warm-up
         torch.cuda.reset_peak_memory_stats()
         t0 = sync_time()
-        inserter.insert(*inputs, instruction="replace the mug with a red bottle")
+        out = inserter.insert(*inputs, instruction="replace the mug with a red bottle")
         total = sync_time() - t0
-        row("FLUX.1-Fill-dev (1024x1024)", f"pvtt flux-fill insert, 28 steps, strength {strength}", total, peak(),
-            note=f"{int(28 * strength)} denoising steps run; whole call: paste, CLIP + T5-XXL, VAE encode/decode")
+        canvas = "x".join(str(v) for v in out.info["canvas"])
+        row("FLUX.1-Fill-dev (1024x1024)", f"pvtt flux-fill insert, 28 steps, strength {strength}, reference "
+            f"{reference}", total, peak(),
+            note=f"{int(28 * strength)} denoising steps run on a {canvas} canvas; whole call: paste, CLIP + T5-XXL"
+                 f"{', SigLIP + Redux' if redux is not None else ''}, VAE encode/decode")
     t = torch.randn(1, 4096, 384, device=DEV, dtype=DT)
     kw = dict(hidden_states=t, timestep=torch.ones(1, device=DEV, dtype=DT), guidance=torch.full((1,), 30.0, device=DEV),
               pooled_projections=torch.randn(1, 768, device=DEV, dtype=DT),
@@ -339,7 +364,7 @@ def bench_flux(args) -> None:
             transformer(**kw)
         step = (sync_time() - t0) / 3
     row("FLUX.1-Fill-dev (1024x1024)", "one transformer forward", step, peak(), counter.get_total_flops() / step / 1e12)
-    del pipe, transformer, t5
+    del pipe, transformer, redux
     torch.cuda.empty_cache()
 
 
@@ -354,6 +379,8 @@ def main() -> None:
                         help="vace: the unconditional-branch refresh periods to time (with compile)")
     parser.add_argument("--vace-variants", default="exact,compile,uncond",
                         help="vace: which pvtt variants to time after the plain call (exact, compile, uncond)")
+    parser.add_argument("--reference", default="none", choices=["none", "in-context", "redux", "in-context+redux"],
+                        help="flux: how the insert sees B's photo (insert.flux_fill.reference)")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
     print(torch.__version__, torch.cuda.get_device_name(), flush=True)

@@ -31,11 +31,11 @@ except ImportError:
 
     sys.modules["av"] = types.ModuleType("av")
 
+from full_size import DEV, DT, build, depth_anything_v2_large, dinov2_base, qwen25_vl_7b, sam2_video_large  # noqa: E402
+
 from pvtt.demo import render_template  # noqa: E402
 from pvtt.types import Box, Clip  # noqa: E402
 
-DEV = torch.device("cuda")
-DT = torch.bfloat16
 ROWS: list[dict] = []
 
 
@@ -43,13 +43,6 @@ def clip_720p(frames: int = 101) -> Clip:
     small = render_template(0, 0, height=180, width=320, frames_per_shot=frames)[:frames]
     big = np.stack([cv2.resize(f, (1280, 720), interpolation=cv2.INTER_CUBIC) for f in small])
     return Clip("bench", big, 20.0)
-
-
-def build(cls, config):
-    torch.manual_seed(0)
-    with torch.device(DEV):
-        model = cls(config)
-    return model.to(device=DEV, dtype=DT).eval()  # some buffers are created on the CPU regardless
 
 
 def timed(fn, repeats: int = 3):
@@ -83,18 +76,11 @@ def row(model, variant, seconds, frames, peak, flops=None, note=""):
 
 # --- SAM2.1 hiera-large ---------------------------------------------------------------------------
 def bench_sam2(clip: Clip, args) -> None:
-    from transformers import Sam2VideoConfig, Sam2VideoModel
     from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
     from pvtt.segment.sam2 import Sam2Segmenter
 
-    backbone = dict(model_type="sam2_hiera_det_model", hidden_size=144, num_attention_heads=2, image_size=[1024, 1024],
-                    blocks_per_stage=[2, 6, 36, 4], embed_dim_per_stage=[144, 288, 576, 1152],
-                    num_attention_heads_per_stage=[2, 4, 8, 16], window_size_per_stage=[8, 4, 16, 8],
-                    global_attention_blocks=[23, 33, 43], window_positional_embedding_background_size=[7, 7])
-    config = Sam2VideoConfig(vision_config=dict(model_type="sam2_vision_model", backbone_config=backbone,
-                                                backbone_channel_list=[1152, 576, 288, 144]))
-    model = build(Sam2VideoModel, config)
+    model = sam2_video_large()
     box = Box(500, 250, 800, 650)
     n = clip.num_frames
 
@@ -138,18 +124,6 @@ def bench_sam2(clip: Clip, args) -> None:
 
 
 # --- Depth Anything V2 Large -------------------------------------------------------------------------
-def depth_anything_v2_large():
-    """Depth Anything V2-Large (335 M) from its published config, random weights, bf16 on the GPU."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config
-
-    backbone = Dinov2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, image_size=518,
-                            patch_size=14, out_indices=[5, 12, 18, 24], reshape_hidden_states=False,
-                            apply_layernorm=True, layerscale_value=1.0)
-    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=1024,
-                                 neck_hidden_sizes=[256, 512, 1024, 1024], fusion_hidden_size=256)
-    return build(DepthAnythingForDepthEstimation, config)
-
-
 def bench_depth(clip: Clip, args) -> None:
     from pvtt.depth.depth_anything import DepthAnythingEstimator
 
@@ -173,11 +147,9 @@ def bench_depth(clip: Clip, args) -> None:
 
 # --- DINOv2 base -------------------------------------------------------------------------------------
 def bench_dino(clip: Clip, args) -> None:
-    from transformers import Dinov2Config, Dinov2Model
-
     from pvtt.embed.dinov2 import Dinov2Embedder
 
-    model = build(Dinov2Model, Dinov2Config())  # the defaults are dinov2-base
+    model = dinov2_base()
     emb = Dinov2Embedder(device="cuda", dtype="bf16", batch_size=32)
     emb.setup(model=model)
     images = list(clip.frames)
@@ -224,26 +196,14 @@ def bench_detectors(clip: Clip, args) -> None:
 
 # --- Qwen2.5-VL-7B ----------------------------------------------------------------------------------
 def bench_qwen(clip: Clip, args) -> None:
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
-
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
     from conftest import tiny_tokenizer
 
     from pvtt.vlm import VlmSettings
     from pvtt.vlm.qwen import QwenVLM
 
-    config = Qwen2_5_VLConfig(
-        text_config=dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
-                         num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=128000,
-                         rms_norm_eps=1e-6, rope_parameters={"rope_type": "default", "rope_theta": 1e6,
-                                                             "mrope_section": [16, 24, 24]},
-                         bos_token_id=151643, eos_token_id=151645),
-        vision_config=dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584,
-                           patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=112,
-                           fullatt_block_indexes=[7, 15, 23, 31], tokens_per_second=2))
-    model = build(Qwen2_5_VLForConditionalGeneration, config)
+    model = qwen25_vl_7b()
     model.generation_config.min_new_tokens = 128  # random weights: never stop early
-    model.generation_config.eos_token_id = 151645
     frames = np.stack([cv2.resize(f, (448, 448)) for f in clip.frames])
     clips = [Clip(f"c{i}", np.roll(frames, i * 7, axis=0), 20.0) for i in range(args.qwen_batch)]
     for batch, static in [(1, False), (args.qwen_batch, False), (args.qwen_batch, True)]:

@@ -7,6 +7,11 @@ clip-level depth / motion-LoRA stages and the pair stage. The catalog is rendere
 template of 101 frames (normalized to 720x960 at 20 fps) and two product photos, so one clip and one pair.
 
     python benchmarks/gpu_build.py --strategy motion-lora --out /tmp/gpubuild [--set key=value ...]
+    python benchmarks/gpu_build.py --preset gpu --catalog CATALOG --weights /tmp/w,/dev/shm/w [--set ...]
+
+With ``--preset``, every model the preset needs (``pvtt.models.required.required_models``) is built at full size
+by ``full_size.BUILDERS`` and saved into the first ``--weights`` folder with room (a folder saved by an earlier run
+is reused); ``--tiny`` saves the test suite's tiny models instead, to check the plumbing on a CPU machine.
 
 Prints, per stage, the seconds of each item (the record's ``seconds``: setup, i.e. loading the weights, is
 counted in the first item) and the peak GPU memory of the stage, then the pair's record. Speed and memory do
@@ -27,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
 import bench_generative  # noqa: E402  (the full-size builders; it imports diffusers first)
-from bench_models_perception import depth_anything_v2_large  # noqa: E402
+from full_size import depth_anything_v2_large  # noqa: E402
 
 
 def save_weights(strategy: str, root: Path) -> dict[str, str]:
@@ -64,9 +69,33 @@ def make_catalog(root: Path) -> Path:
     return root / "catalog.jsonl"
 
 
+def model_backends() -> list[type]:
+    """ModelBackend and every subclass (each model backend's module imported first)."""
+    import importlib
+
+    from pvtt.models import ModelBackend
+
+    for module in ("cutout.grounded", "depth.depth_anything", "embed.dinov2", "insert.flux_fill", "locate.detector",
+                   "propagate.vace", "propagate.motion_lora", "segment.sam2", "vlm.qwen"):
+        importlib.import_module(f"pvtt.{module}")
+    found, todo = [ModelBackend], [ModelBackend]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--strategy", default="motion-lora", choices=["motion-lora", "auto", "vace-depth", "vace-points"])
+    parser.add_argument("--preset", default=None, help="a packaged preset (gpu): every model the preset needs is "
+                        "built at full size, saved and named in the config; --strategy is then ignored")
+    parser.add_argument("--catalog", default=None, help="a catalog to build (default: one rendered template)")
+    parser.add_argument("--weights", default=None, help="comma-separated folders for the saved weights, first "
+                        "with room first (default: OUT/weights)")
+    parser.add_argument("--tiny", action="store_true", help="with --preset: tiny random models instead of full-size "
+                        "ones (the test suite's stand-ins), to check the run's plumbing on a CPU machine")
     parser.add_argument("--out", default="/tmp/gpubuild")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides (key=value)")
     args = parser.parse_args()
@@ -76,39 +105,83 @@ def main() -> None:
     from pvtt.store import Workspace
 
     out = Path(args.out)
-    print(torch.__version__, torch.cuda.get_device_name(), flush=True)
-    sets = save_weights(args.strategy, out / "weights")
-    catalog = make_catalog(out / "catalog")
-    overrides = [f"propagate.backend={args.strategy}", "runner.workers=8", "runner.progress=false",
-                 "pairing.strategy=all", *[f"{k}={v}" for k, v in sets.items()], *args.set]
-    config = load_config(None, overrides)
+    cuda = torch.cuda.is_available()
+    print(torch.__version__, torch.cuda.get_device_name() if cuda else "no GPU", flush=True)
+    base = ["runner.workers=8", "runner.progress=false", "pairing.strategy=all", *args.set]
+    if args.preset:
+        from full_size import save_required
+
+        roots = [Path(p) for p in (args.weights or str(out / "weights")).split(",")]
+        needs = load_config(None, base, preset=args.preset)
+        if args.tiny:
+            sys.path.insert(0, str(HERE.parent / "tests" / "models"))
+            from test_model_build import TINY, _tiny
+
+            from pvtt.models.required import required_models
+
+            keys = [r.key for r in required_models(needs)]
+            folders = {name: str(_tiny(name, roots[0])) for name in {TINY[k] for k in keys}}
+            sets = {k: folders[TINY[k]] for k in keys}
+        else:
+            sets = save_required(needs, roots)
+        overrides = [*[f"{k}={v}" for k, v in sets.items()], *base]
+    else:
+        sets = save_weights(args.strategy, out / "weights")
+        overrides = [f"propagate.backend={args.strategy}", *[f"{k}={v}" for k, v in sets.items()], *base]
+    config = load_config(None, overrides, preset=args.preset)
+    catalog = Path(args.catalog) if args.catalog else make_catalog(out / "catalog")
 
     peaks: dict[str, float] = {}
+    loads: dict[str, float] = {}
     real_run = LocalRunner.run
 
     def run(self, stage, items, description=None):  # the GPU peak of each stage
-        torch.cuda.reset_peak_memory_stats()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         records = real_run(self, stage, items, description)
-        peaks[stage.name] = torch.cuda.max_memory_allocated() / 2**30
+        peaks[stage.name] = torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
         print(f"[{stage.name}: {len(items)} item(s) in {time.perf_counter() - t0:.1f}s, gpus {stage.resources.gpus:g}, "
               f"GPU peak {peaks[stage.name]:.1f} GiB]", flush=True)
         return records
 
+    def timed_setup(real_setup):
+        def setup(self, *a, **kw):  # loading seconds of each model backend (counted in its stage's first item)
+            t0 = time.perf_counter()
+            real_setup(self, *a, **kw)
+            name = f"{self.stage}:{type(self).__name__}"
+            loads[name] = loads.get(name, 0.0) + time.perf_counter() - t0
+            print(f"[load {name}: {time.perf_counter() - t0:.1f}s]", flush=True)
+
+        return setup
+
     LocalRunner.run = run
+    for cls in model_backends():
+        if "setup" in cls.__dict__:
+            cls.setup = timed_setup(cls.__dict__["setup"])
     t0 = time.perf_counter()
     summary = build(catalog, out / "dataset", config, workspace=out / "ws")
     print(f"[build took {time.perf_counter() - t0:.0f}s]", flush=True)
     ws = Workspace(out / "ws")
     print("| stage | item | status | seconds | GPU peak GiB of the stage | reason |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for stage in ("normalize", "locate", "segment", "track", "curate", "erase", "depth", "motion_lora", "cutout",
-                  "synthesize"):
+    for stage in ("normalize", "locate", "segment", "track", "curate", "embed", "erase", "depth", "motion_lora",
+                  "caption", "cutout", "video_cutout", "synthesize"):
         for record in ws.records(stage):
             print(f"| {stage} | {record.item_id} | {record.status.value} | {record.seconds} | "
                   f"{peaks.get(stage, 0):.1f} | {record.reason[:160]} |")
     for record in ws.records("synthesize"):
+        m = record.metrics
+        print(json.dumps({"pair": record.item_id, "seconds": record.seconds, "phases": m.get("phase_seconds"),
+                          "strategy": m.get("strategy"), "insert": m.get("insert"),
+                          "scores": m.get("scores")}, default=str))
         print(json.dumps({"pair": record.item_id, "metrics": record.metrics}, default=str)[:2000])
+    for stage in ("caption", "instruct", "points"):
+        for record in ws.records(stage):
+            print(json.dumps({"stage": stage, "item": record.item_id, "seconds": record.seconds,
+                              "metrics": record.metrics}, default=str)[:600])
+    print(json.dumps({"loads_s": {k: round(v, 1) for k, v in loads.items()},
+                      "peaks_gib": {k: round(v, 1) for k, v in peaks.items()}}))
     print({stage: dict(counts) for stage, counts in summary.counts.items()})
 
 

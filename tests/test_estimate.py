@@ -113,6 +113,11 @@ def test_workspace_measurements_replace_the_defaults(tmp_path, costs):
 def test_the_packaged_table_loads_and_marks_every_number():
     table = load_costs()
     assert all(c.source.startswith(("measured:", "placeholder:")) for c in table.stages.values())
+    assert all(v.startswith("measured:") for c in table.stages.values() for v in c.sources.values())
+    h200 = estimate(15, 15, gpu="h200")  # every GPU stage has a measured H200 number, shown as measured
+    assert all(r.source.startswith("measured:") for r in h200.stages if r.device == "h200")
+    h100 = estimate(15, 15, gpu="h100")
+    assert any(r.source.startswith("placeholder:") for r in h100.stages if r.device == "h100")
     result = estimate(15, 15)
     assert result.clips == pytest.approx(35, rel=0.01)  # pvtt-dev: 15 templates → 35 clips
 
@@ -128,3 +133,17 @@ def test_command_prints_json(tmp_path):
     assert data["pairs"] == pytest.approx(data["kept_clips"] * 2) and data["gpu_hours"] > 0
     bad = CliRunner().invoke(app, ["--templates", "10", "--products", "3", "--pairing", "some"])
     assert bad.exit_code == 2
+
+
+def test_stages_that_a_setting_switches_on_are_counted_only_then():
+    from pvtt.config import load_config
+
+    default = {r.stage for r in estimate(10, 10, gpu="h200").stages}
+    gpu = {r.stage: r for r in estimate(10, 10, gpu="h200", config=load_config(preset="gpu")).stages}
+    assert not {"caption", "instruct", "points", "embed"} & default
+    assert {"caption", "instruct", "points", "embed"} <= set(gpu)
+    # the VLM samples a fixed number of frames: its seconds do not scale with the clip's frames x pixels
+    short = {r.stage: r for r in estimate(10, 10, gpu="h200", config=load_config(
+        overrides=["normalize.max_frames=50"], preset="gpu")).stages}
+    assert short["caption"].seconds_per_item == gpu["caption"].seconds_per_item
+    assert short["segment"].seconds_per_item < gpu["segment"].seconds_per_item

@@ -51,6 +51,13 @@ class StageCost(_Model):
     seconds: dict[str, float] = Field(description="Seconds per item by device kind ('cpu', 'h100', ...).")
     pass_rate: float = Field(1.0, gt=0, le=1, description="Fraction of items kept by this stage.")
     source: str = Field(description="'measured: where, when' or 'placeholder: why this number'.")
+    when: str | None = Field(None, description="Only when the config has this setting: 'section.key=value' "
+                             "(the VLM's caption stage runs only with pairing.instruction=vlm).")
+    scales: bool = Field(True, description="Scaled with frames x pixels of the clip (false: the stage samples a "
+                                           "fixed number of frames at a fixed size, as the VLM does).")
+    sources: dict[str, str] = Field(default_factory=dict, description="Per device kind, a source that replaces "
+                                    "`source` for that kind's seconds (a number measured on one GPU kind while "
+                                    "the others stay placeholders).")
 
 
 class StorageCost(_Model):
@@ -216,6 +223,17 @@ class Estimate:
         return asdict(self)
 
 
+def _config_has(config: PipelineConfig, condition: str) -> bool:
+    """Whether ``config`` has the setting ``condition`` names ("pairing.instruction=vlm"; values compared as text)."""
+    key, _, value = condition.partition("=")
+    node: Any = config
+    for part in key.strip().split("."):
+        if not hasattr(node, part):
+            raise ConfigError(f"cost table: `when: {condition}` names no setting ({part!r} is unknown)")
+        node = getattr(node, part)
+    return str(node).lower() == value.strip().lower()
+
+
 def estimate(templates: int, products: int, pairing: str | Pairing = "all", *, config: PipelineConfig | None = None,
              costs: CostTable | None = None, workspace: str | Path | None = None, gpu: str = "h100",
              gpus: int = 8, categories: int | None = None) -> Estimate:
@@ -262,15 +280,17 @@ def estimate(templates: int, products: int, pairing: str | Pairing = "all", *, c
     pairs: float | None = None
     rows: list[StageRow] = []
     for name, cost in costs.stages.items():
+        if cost.when is not None and not _config_has(config, cost.when):
+            continue
         if cost.unit == "pair" and pairs is None:
             pairs = counts["pair"] = pairing.pairs(counts["clip"], products, same_fraction)
         kind = "cpu" if cost.device == "cpu" else gpu
-        source = cost.source
+        source = cost.sources.get(kind, cost.source)
         if cost.device == "cpu" and name in measured.seconds:
             seconds, n = measured.seconds[name]
             source = f"measured: workspace {workspace} ({n} items)"
         elif kind in cost.seconds:
-            seconds = cost.seconds[kind] * (scale if cost.unit in ("clip", "pair") else 1.0)
+            seconds = cost.seconds[kind] * (scale if cost.unit in ("clip", "pair") and cost.scales else 1.0)
         else:
             raise ConfigError(f"cost table: stage {name!r} has no seconds for device {kind!r} "
                               f"(has: {', '.join(sorted(cost.seconds)) or 'none'})")

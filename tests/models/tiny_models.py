@@ -51,13 +51,15 @@ WORDS = ("the a product video mug bottle box on table camera moves left right re
          "glass ceramic { } : , \" product_identity lighting safety artifacts 1 2 3 4 5 6 7 8 9 10").split()
 
 
-def tiny_tokenizer():
-    """A word-level tokenizer with Qwen's chat tokens: enough to drive generate end to end."""
+def tiny_tokenizer(vocab_size: int = 0):
+    """A word-level tokenizer with Qwen's chat tokens: enough to drive generate end to end. With ``vocab_size``
+    filler words (``w123``) name every id up to it, so all a random-weight model generates decodes to text."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
-    vocab = {w: i for i, w in enumerate(specials + WORDS)}
+    words = specials + WORDS
+    vocab = {w: i for i, w in enumerate(words + [f"w{i}" for i in range(len(words), vocab_size)])}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>",

@@ -169,6 +169,9 @@ class SynthesizeStage(Stage[PairItem]):
             "box_b": [round(float(v), 2) for v in inserted.box.as_tuple()],
             "phase_seconds": clock.seconds,  # where the pair's time went (model loading is not in any phase)
         }
+        if "prompt" in (inserted.info or {}):  # a generative insert: what the model saw and was told
+            metrics["insert"] = {k: inserted.info[k] for k in ("backend", "reference", "canvas", "prompt")
+                                 if k in inserted.info}
         if vlm is not None:  # the question, the raw answer, the yes/no checks, vlm_error when it was not judged
             metrics.update(vlm.metrics)
         if verdict.verdict != "keep":
