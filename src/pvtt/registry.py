@@ -13,13 +13,29 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from pydantic import BaseModel
+
 from pvtt.types import Resources
 
 
 class Backend:
-    """Base class of every stage backend."""
+    """Base class of every stage backend: settings in (validated by ``settings_class``), heavy state in
+    :meth:`setup`.
+
+    ``Backend(settings, **overrides)`` takes a settings model or a dict, applies ``overrides`` (``make_x(s,
+    threshold=0.2)``, tests) and validates the result, so every backend holds a complete, checked settings model.
+    """
 
     name: str = ""
+    stage: str = ""  # the config section, named in error messages
+    settings_class: type[BaseModel] | None = None
+
+    def __init__(self, settings: BaseModel | dict[str, Any] | None = None, **overrides: Any):
+        if self.settings_class is None:
+            raise TypeError(f"{type(self).__name__} sets no settings_class")
+        if isinstance(settings, BaseModel):
+            settings = settings.model_dump()
+        self.settings = self.settings_class.model_validate({**(settings or {}), **overrides})
 
     @property
     def resources(self) -> Resources:

@@ -83,21 +83,26 @@ def tiny_qwen():
     return Qwen2_5_VLForConditionalGeneration(config).eval()
 
 
-def tiny_sam2_video(size: int = 128):
-    """A SAM2 video model at ``size`` px input (hidden 128 > memory dim 64, as the real configs have)."""
-    import torch
-    from transformers import Sam2VideoConfig, Sam2VideoModel
-
-    s = size
+def _tiny_sam2_parts(s: int) -> dict:
+    """The image encoder, prompt encoder and mask decoder shared by the tiny SAM2 image and video models."""
     backbone = dict(model_type="sam2_hiera_det_model", hidden_size=16, num_attention_heads=1, image_size=[s, s],
                     blocks_per_stage=[1, 2, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
                     num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4],
                     global_attention_blocks=[4], window_positional_embedding_background_size=[2, 2])
     vision = dict(model_type="sam2_vision_model", backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
                   backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]], fpn_hidden_size=128)
+    return dict(vision_config=vision, prompt_encoder_config=dict(hidden_size=128, image_size=s, mask_input_channels=4),
+                mask_decoder_config=dict(hidden_size=128, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32))
+
+
+def tiny_sam2_video(size: int = 128):
+    """A SAM2 video model at ``size`` px input (hidden 128 > memory dim 64, as the real configs have)."""
+    import torch
+    from transformers import Sam2VideoConfig, Sam2VideoModel
+
+    s = size
     config = Sam2VideoConfig(
-        vision_config=vision, prompt_encoder_config=dict(hidden_size=128, image_size=s, mask_input_channels=4),
-        mask_decoder_config=dict(hidden_size=128, mlp_dim=64, num_attention_heads=2, iou_head_hidden_dim=32),
+        **_tiny_sam2_parts(s),
         image_size=s, memory_attention_hidden_size=128, memory_attention_num_layers=1,
         memory_attention_feed_forward_hidden_size=64, memory_attention_rope_feat_sizes=[s // 16, s // 16],
         memory_encoder_hidden_size=128, memory_encoder_output_channels=64, mask_downsampler_embed_dim=128,
@@ -141,16 +146,6 @@ def tiny_sam2_image(size: int = 64):
     import torch
     from transformers import Sam2Config, Sam2Model
 
-    s = size
-    backbone = dict(model_type="sam2_hiera_det_model", hidden_size=16, num_attention_heads=1, image_size=[s, s],
-                    blocks_per_stage=[1, 2, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
-                    num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 4],
-                    global_attention_blocks=[4], window_positional_embedding_background_size=[2, 2])
-    vision = dict(model_type="sam2_vision_model", backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
-                  backbone_feature_sizes=[[s // 4, s // 4], [s // 8, s // 8], [s // 16, s // 16]], fpn_hidden_size=128)
-    config = Sam2Config(vision_config=vision, prompt_encoder_config=dict(hidden_size=128, image_size=s,
-                                                                         mask_input_channels=4),
-                        mask_decoder_config=dict(hidden_size=128, mlp_dim=64, num_attention_heads=2,
-                                                 iou_head_hidden_dim=32))
+    config = Sam2Config(**_tiny_sam2_parts(size))
     torch.manual_seed(0)
     return Sam2Model(config).eval()

@@ -122,10 +122,7 @@ class Cutter(Backend):
 
     stage = "cutout"
 
-    def __init__(self, settings: CutoutSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, Settings):
-            settings = settings.model_dump()
-        self.settings = CutoutSettings.model_validate({**(settings or {}), **overrides})
+    settings_class = CutoutSettings
 
     def cut_out(self, image: ProductImage) -> CutoutResult:
         raise NotImplementedError

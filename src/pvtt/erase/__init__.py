@@ -76,10 +76,7 @@ class Eraser(Backend):
 
     stage = "erase"
 
-    def __init__(self, settings: EraseSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, Settings):
-            settings = settings.model_dump()
-        self.settings = EraseSettings.model_validate({**(settings or {}), **overrides})
+    settings_class = EraseSettings
 
     def erase(self, clip: Clip, masks: Masks) -> EraseResult:
         raise NotImplementedError

@@ -68,10 +68,7 @@ class HandDetector(Backend):
 
     stage = "hands"
 
-    def __init__(self, settings: HandSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, Settings):
-            settings = settings.model_dump()
-        self.settings = HandSettings.model_validate({**(settings or {}), **overrides})
+    settings_class = HandSettings
 
     def hand_mask(self, rgb: np.ndarray) -> np.ndarray:
         """``(H, W)`` bool: the pixels of the hands (and forearms when enabled) in the RGB ``uint8`` frame."""

@@ -118,10 +118,7 @@ class Inserter(Backend):
 
     stage = "insert"
 
-    def __init__(self, settings: InsertSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, Settings):
-            settings = settings.model_dump()
-        self.settings = InsertSettings.model_validate({**(settings or {}), **overrides})
+    settings_class = InsertSettings
 
     def insert(self, frame: np.ndarray, background: np.ndarray, mask_a: np.ndarray, box_a: Box,
                product: np.ndarray, *, instruction: str = "", description: str | None = None) -> InsertResult:

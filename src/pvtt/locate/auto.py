@@ -16,10 +16,10 @@ class AutoLocator(Locator):
 
     name = "auto"
 
+    settings_class = LocateSettings
+
     def __init__(self, settings: LocateSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, LocateSettings):
-            settings = settings.model_dump()
-        self.settings = LocateSettings.model_validate({**(settings or {}), **overrides})
+        super().__init__(settings, **overrides)
         self.last_attempts: list[str] = []  # what was tried on the last call, for logs and reports
 
     def locate(self, clip: Clip, product: ProductImage | None = None, hint: Box | None = None) -> Box:

@@ -60,9 +60,7 @@ class ModelBackend(Backend):
     settings_class: type[ModelSettings] = ModelSettings
 
     def __init__(self, settings: ModelSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, ModelSettings):
-            settings = settings.model_dump()
-        self.settings = self.settings_class.model_validate({**(settings or {}), **overrides})
+        super().__init__(settings, **overrides)
         self.model: Any = None
         self.processor: Any = None
         self.device: Any = None

@@ -178,10 +178,7 @@ class Propagator(Backend):
 
     stage = "propagate"
 
-    def __init__(self, settings: PropagateSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, Settings):
-            settings = settings.model_dump()
-        self.settings = PropagateSettings.model_validate({**(settings or {}), **overrides})
+    settings_class = PropagateSettings
 
     def propagate(self, clip: Clip, background: np.ndarray, masks_a: Masks, tracks_a: Tracks,
                   inserted: InsertResult, *, instruction: str = "", product: np.ndarray | None = None,

@@ -38,12 +38,12 @@ class AutoPropagator(Backend):
 
     name = "auto"
 
+    settings_class = AutoSettings
+
     def __init__(self, settings: AutoSettings | dict[str, Any] | None = None, *,
                  vace: VaceSettings | dict[str, Any] | None = None, warp: dict[str, Any] | None = None,
                  **overrides: Any):
-        if isinstance(settings, AutoSettings):
-            settings = settings.model_dump()
-        self.settings = AutoSettings.model_validate({**(settings or {}), **overrides})
+        super().__init__(settings, **overrides)
         self.vace = vace if isinstance(vace, VaceSettings) else VaceSettings.model_validate(vace or {})
         self.warp = dict(warp or {})
         self._backends: dict[str, Any] = {}

@@ -27,7 +27,6 @@ agreement (IoU) between the warped and the refined mask on frames that were refi
 
 from __future__ import annotations
 
-from typing import Any
 
 import cv2
 import numpy as np
@@ -384,10 +383,7 @@ class ClassicalSegmenter(Segmenter):
 
     name = "classical"
 
-    def __init__(self, settings: SegmentSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, SegmentSettings):
-            settings = settings.model_dump()
-        self.settings = SegmentSettings.model_validate({**(settings or {}), **overrides})
+    settings_class = SegmentSettings
 
     def segment(self, clip: Clip, box: Box) -> Masks:
         s = self.settings

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import cv2
 import numpy as np
@@ -94,10 +93,7 @@ class LKTracker(Tracker):
 
     name = "lk"
 
-    def __init__(self, settings: TrackSettings | dict[str, Any] | None = None, **overrides: Any):
-        if isinstance(settings, TrackSettings):
-            settings = settings.model_dump()
-        self.settings = TrackSettings.model_validate({**(settings or {}), **overrides})
+    settings_class = TrackSettings
 
     def select_points(self, gray0: np.ndarray, mask0: np.ndarray,
                       given: tuple[np.ndarray, list[str]] | None = None) -> tuple[np.ndarray, list[str]]:
