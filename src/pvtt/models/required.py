@@ -46,8 +46,7 @@ def _detector(prefix: str, settings: Any, stage: str, reason: str) -> RequiredMo
     return RequiredModel(f"{prefix}.model", settings.model or DEFAULT_MODELS[settings.family], stage, reason)
 
 
-# 1. one rule per stage; settings that other work is adding are read with getattr, so a rule works before
-#    and after its key exists
+# 1. one rule per stage
 
 
 def _locate(config: PipelineConfig) -> list[RequiredModel]:
@@ -63,13 +62,13 @@ def _segment(config: PipelineConfig) -> list[RequiredModel]:
 
 
 def _track(config: PipelineConfig) -> list[RequiredModel]:
-    if getattr(config.track, "points", None) == "vlm":  # the VLM names the parts the points go on
+    if config.track.points == "vlm":  # the VLM names the parts the points go on
         return [_section("vlm", config.vlm, "track", "track.points: vlm")]
     return []
 
 
 def _curate(config: PipelineConfig) -> list[RequiredModel]:
-    if getattr(config.curate, "dedup", None) == "embedding":
+    if config.curate.dedup == "embedding":
         return [_section("embed", config.embed, "curate", "curate.dedup: embedding")]
     return []
 
@@ -77,16 +76,14 @@ def _curate(config: PipelineConfig) -> list[RequiredModel]:
 def _cutout(config: PipelineConfig) -> list[RequiredModel]:
     if config.cutout.backend != "grounded":
         return []
-    grounded = getattr(config.cutout, "grounded", None)
-    if grounded is None:
-        return []
+    grounded = config.cutout.grounded
     reason = "cutout.backend: grounded"
     return [_detector("cutout.grounded.detector", grounded.detector, "cutout", reason),
             _section("cutout.grounded", grounded, "cutout", reason)]  # SAM2's image predictor
 
 
 def _pairing(config: PipelineConfig) -> list[RequiredModel]:
-    if getattr(config.pairing, "instruction", None) == "vlm":
+    if config.pairing.instruction == "vlm":
         return [_section("vlm", config.vlm, "pairing", "pairing.instruction: vlm")]
     return []
 
@@ -112,7 +109,7 @@ def _insert(config: PipelineConfig) -> list[RequiredModel]:
                   RequiredModel("insert.flux_fill.depth_estimator", flux.depth_estimator, "insert", depth_reason)]
     else:
         needed = [_section("insert.flux_fill", flux, "insert", reason)]
-    reference = getattr(flux, "reference", "none")
+    reference = flux.reference
     if "redux" in reference:  # FLUX.1-Redux turns B's photo into prompt tokens
         needed.append(RequiredModel("insert.flux_fill.redux_model", flux.redux_model, "insert",
                                     f"{reason}, reference: {reference}"))
@@ -135,10 +132,10 @@ def _propagate(config: PipelineConfig) -> list[RequiredModel]:
 
 def _judge(config: PipelineConfig) -> list[RequiredModel]:
     judge, needed = config.judge, []
-    identity = getattr(judge, "identity", None)
+    identity = judge.identity
     if identity in ("dinov2", "both"):
         needed.append(_section("embed", config.embed, "judge", f"judge.identity: {identity}"))
-    if getattr(judge, "vlm", False) is True:
+    if judge.vlm:
         needed.append(_section("vlm", config.vlm, "judge", "judge.vlm: true"))
     return needed
 

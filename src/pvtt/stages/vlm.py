@@ -25,26 +25,21 @@ silent fall-back to templates, which would build another dataset than the config
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from typing import Any
 
 import numpy as np
 
 from pvtt.clips import ClipItem
+from pvtt.compose import box_of_mask
 from pvtt.config import settings_key
 from pvtt.errors import RejectItem
 from pvtt.stage import Stage
 from pvtt.stages.clip import ClipStage, load_clip_masks, upstream
-from pvtt.store import Workspace, write_json
+from pvtt.store import Workspace, read_json, write_json
 from pvtt.types import ItemRecord, Status
 
 log = logging.getLogger("pvtt")
-
-
-def read_json(path: Any) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
 
 
 class _OneLoad:
@@ -198,14 +193,13 @@ class PointsStage(_OneLoad, ClipStage):
 
 def crop_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
     """``(x0, y0, x1, y1)`` of the mask's box grown by ``margin`` of its size per side (at least 8 px), in the frame."""
-    ys, xs = np.nonzero(mask)
     height, width = mask.shape
-    if len(xs) == 0:
+    box = box_of_mask(mask)
+    if box is None:
         return 0, 0, width, height
-    bw, bh = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
-    mx, my = max(8, int(margin * bw)), max(8, int(margin * bh))
-    return (max(0, int(xs.min()) - mx), max(0, int(ys.min()) - my), min(width, int(xs.max()) + 1 + mx),
-            min(height, int(ys.max()) + 1 + my))
+    mx, my = max(8, int(margin * box.width)), max(8, int(margin * box.height))
+    return (max(0, int(box.x0) - mx), max(0, int(box.y0) - my), min(width, int(box.x1) + mx),
+            min(height, int(box.y1) + my))
 
 
 def inside_mask(points: list[tuple[str, float, float]], mask: np.ndarray, limit: int, min_distance: float = 3.0
@@ -250,21 +244,15 @@ def load_vlm_points(ws: Workspace, clip_id: str, min_count: int
     return (xy, [f"vlm:{p['label']}" for p in points]), {"points_source": "vlm", "vlm_points": len(points)}
 
 
-def vlm_uses(config: Any, sections: tuple[str, ...] = ("pairing", "judge", "track")) -> list[str]:
-    """The settings among ``sections`` that ask for the VLM."""
-    uses = {"pairing": config.pairing.instruction == "vlm" and "pairing.instruction: vlm",
-            "judge": config.judge.vlm and "judge.vlm: true",
-            "track": config.track.points == "vlm" and "track.points: vlm"}
-    return [uses[s] for s in sections if uses[s]]
-
-
 def check_vlm_weights(config: Any, sections: tuple[str, ...] = ("pairing", "judge", "track")) -> None:
-    """Raise :class:`~pvtt.models.ModelNotAvailable` now when a setting asks for the VLM and its weights are
-    not there, instead of on the first item after hours of other stages."""
+    """Raise :class:`~pvtt.models.ModelNotAvailable` now when a setting of ``sections`` asks for the VLM (the
+    rules of :data:`pvtt.models.required.RULES`) and its weights are not there, instead of on the first item
+    after hours of other stages."""
     from pvtt.models import ModelNotAvailable
     from pvtt.models.loading import resolve_source
+    from pvtt.models.required import RULES
 
-    uses = vlm_uses(config, sections)
+    uses = [need.reason for section in sections for need in RULES[section](config) if need.key == "vlm.model"]
     if not uses:
         return
     try:
@@ -274,4 +262,4 @@ def check_vlm_weights(config: Any, sections: tuple[str, ...] = ("pairing", "judg
 
 
 __all__ = ["CaptionStage", "InstructStage", "PointsStage", "check_vlm_weights", "crop_box", "inside_mask",
-           "load_caption", "load_vlm_points", "target_text", "vlm_instructions", "vlm_uses"]
+           "load_caption", "load_vlm_points", "target_text", "vlm_instructions"]
