@@ -6,13 +6,16 @@ NumPy and OpenCV only; imports nothing of pvtt but :mod:`pvtt.types`.
 - Regions over a clip: :func:`edit_region` (where a backend may repaint), :func:`carry_mask` (a first-frame
   mask carried through the clip by A's mask).
 - Shape: :func:`normalized_alpha` / :func:`silhouette_iou` (A and B compared up to position and scale).
-- Blending and resizing: :func:`feather`, :func:`blend`, :func:`resize_frames`, :func:`model_size`.
+- Blending and resizing: :func:`feather`, :func:`blend`, :func:`resize_frames`, :func:`model_size`,
+  :class:`Letterbox` (a clip brought to a model's fixed size by padding to its aspect, never stretched, and
+  cropped back), :func:`chunk_spans` (a long clip cut into overlapping chunks).
 - Compositing: :func:`render_product` (B's RGBA and its shadow placed by a 3x3 transform over a frame; the
   insert's first frame and every frame the warp propagation renders), :func:`translation`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -158,6 +161,75 @@ def resize_frames(frames: np.ndarray, height: int, width: int, nearest: bool = F
         return frames
     mode = cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
     return np.stack([cv2.resize(f, (width, height), interpolation=mode) for f in frames])
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """A ``height`` x ``width`` clip at a model's fixed ``model_height`` x ``model_width``, aspect kept.
+
+    :meth:`pad` adds ``fill`` bars (I2VEdit's reference code pads with black, ``pad_to_fit``) on two
+    opposite sides until the clip has the model's aspect; :meth:`to_model` pads then resizes; :meth:`crop`
+    and :meth:`from_model` undo them. ``crop(pad(x)) == x`` exactly; through the model size only the
+    resampling differs. Portrait clips at SVD's landscape 576x1024 would otherwise be squeezed ~2.4x.
+    """
+
+    height: int
+    width: int
+    model_height: int
+    model_width: int
+    fill: int = 0
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        """``(height, width)`` after padding: the clip's size grown on one axis to the model's aspect."""
+        if self.height * self.model_width > self.width * self.model_height:  # taller than the model: bars left/right
+            return self.height, max(self.width, int(round(self.height * self.model_width / self.model_height)))
+        return max(self.height, int(round(self.width * self.model_height / self.model_width))), self.width
+
+    @property
+    def offset(self) -> tuple[int, int]:
+        """``(top, left)`` of the clip inside the padded frame."""
+        ph, pw = self.padded
+        return (ph - self.height) // 2, (pw - self.width) // 2
+
+    def pad(self, frames: np.ndarray) -> np.ndarray:
+        frames = np.asarray(frames)
+        if frames.shape[1:3] != (self.height, self.width):
+            raise ValueError(f"letterbox of {self.height}x{self.width} got frames of {frames.shape[1]}x{frames.shape[2]}")
+        (ph, pw), (top, left) = self.padded, self.offset
+        out = np.full((len(frames), ph, pw) + frames.shape[3:], self.fill, frames.dtype)
+        out[:, top:top + self.height, left:left + self.width] = frames
+        return out
+
+    def crop(self, frames: np.ndarray) -> np.ndarray:
+        top, left = self.offset
+        return np.asarray(frames)[:, top:top + self.height, left:left + self.width]
+
+    def to_model(self, frames: np.ndarray, nearest: bool = False) -> np.ndarray:
+        return resize_frames(self.pad(frames), self.model_height, self.model_width, nearest)
+
+    def from_model(self, frames: np.ndarray, nearest: bool = False) -> np.ndarray:
+        ph, pw = self.padded
+        frames = np.asarray(frames)
+        if frames.shape[1:3] != (ph, pw):
+            mode = cv2.INTER_NEAREST if nearest else cv2.INTER_CUBIC
+            frames = np.stack([cv2.resize(f, (pw, ph), interpolation=mode) for f in frames])
+        return self.crop(frames)
+
+
+def chunk_spans(num_frames: int, size: int, overlap: int = 1) -> list[tuple[int, int]]:
+    """``[start, stop)`` of the chunks a ``num_frames`` clip is generated in: ``size`` frames each, every
+    later chunk starting ``overlap`` frames before the previous one ends (its first frame is the previous
+    chunk's edited last frame); the last chunk may be shorter (at least ``overlap + 1`` frames)."""
+    if size < 2 or not 0 <= overlap < size:
+        raise ValueError(f"chunks need size >= 2 and 0 <= overlap < size, got size {size}, overlap {overlap}")
+    spans, start = [], 0
+    while True:
+        stop = min(num_frames, start + size)
+        spans.append((start, stop))
+        if stop >= num_frames:
+            return spans
+        start = stop - overlap
 
 
 def model_size(height: int, width: int, max_area: int, multiple: int) -> tuple[int, int]:

@@ -9,7 +9,11 @@ Backends (chosen by ``propagate.backend``):
 - ``warp``: per-frame frame-0 → frame-t transform from A's visible semantic points (similarity or
   homography, RANSAC, temporally smoothed); B warped and composited over the erased background with
   the first frame's harmonisation and shadow; B occluded where A was occluded. CPU.
-- ``motion-lora``: I2VEdit-style per-clip motion LoRA + image-to-video (GPU; settings ``motion_lora``).
+- ``motion-lora``: I2VEdit's coarse stage alone: the clip's motion LoRA + image-to-video from noise (GPU;
+  settings ``motion_lora``).
+- ``i2vedit``: I2VEdit coarse + fine: the motion LoRA, EDM inversion of the source with smooth-area random
+  perturbation, adaptive spatial attention matching, the temporal attention selector and skip-interval
+  attention across chunks (GPU; settings ``i2vedit``).
 - ``vace-depth`` / ``vace-points``: VACE conditioned on depth / rendered points (GPU; settings ``vace``).
 - ``auto``: per pair from A/B shape similarity (settings ``auto``; it uses the ``vace`` settings and this
   section's warp settings).
@@ -31,6 +35,7 @@ from pvtt.types import Clip, InsertResult, Masks, Tracks
 BACKENDS: dict[str, str] = {
     "warp": "pvtt.propagate.warp:WarpPropagator",
     "motion-lora": "pvtt.propagate.motion_lora:MotionLoraPropagator",
+    "i2vedit": "pvtt.propagate.i2vedit:I2VEditPropagator",
     "vace-depth": "pvtt.propagate.vace:VaceDepthPropagator",
     "vace-points": "pvtt.propagate.vace:VacePointsPropagator",
     "auto": "pvtt.propagate.auto:AutoPropagator",
@@ -102,6 +107,46 @@ class MotionLoraSettings(ModelSettings):
     seed: int = Field(0, description="Seed of training noise, window choice and generation.")
 
 
+class I2VEditSettings(MotionLoraSettings):
+    """I2VEdit's coarse (motion LoRA, the inherited fields) and fine stage (appearance refinement)."""
+
+    num_frames: int = Field(16, ge=2, description="Frames per chunk (I2VEdit's chunk_size: 16); chunks overlap by "
+                                                  "`overlap` frames.")
+    overlap: int = Field(1, ge=1, description="Frames a chunk shares with the previous one; the previous chunk's "
+                                              "edited last frame conditions the next (I2VEdit: 1).")
+    max_guidance_scale: float = Field(2.0, ge=0, description="SVD guidance at the last frame (I2VEdit's edit: 2.0).")
+    inversion: bool = Field(True, description="EDM inversion: the edit starts from the source chunk's inverted "
+                                              "latents (false: from noise, the coarse stage alone).")
+    inversion_steps: int | None = Field(None, ge=1, description="Euler steps of the inversion (null: "
+                                                                "inference_steps; they must match for attention "
+                                                                "matching).")
+    sarp: bool = Field(True, description="Smooth-area random perturbation before inversion: pixels whose Sobel "
+                                         "gradient |Gx|+|Gy| (mean over RGB, [-1, 1] range) is at most "
+                                         "sarp_threshold get Gaussian noise (inversion only).")
+    sarp_threshold: float = Field(0.001, ge=0, description="SARP: gradient at or below which a pixel is smooth.")
+    sarp_noise: float = Field(0.005, ge=0, description="SARP: sigma of the noise added to smooth pixels ([-1, 1]).")
+    attention_matching: Literal["adaptive", "copy", "off"] = Field(
+        "adaptive", description="Spatial self-attention of the edit's conditional branch: 'adaptive' — I2VEdit's "
+                                "adaptive preservation, attention = ((1-M) A_src + M A_edit) V with M = 1 where "
+                                "D = ½ Σ|A_src − A_edit| ≥ mask_threshold, else D; 'copy' — the source's "
+                                "attention everywhere (M = 0); 'off' — the edit's own attention.")
+    mask_threshold: float = Field(0.35, ge=0, le=1, description="Adaptive preservation: attention difference D at "
+                                                                "or above which a token takes the edit's attention "
+                                                                "(I2VEdit: 0.35).")
+    temporal_steps: tuple[float, float] = Field(
+        (0.5, 0.8), description="Temporal attention selector: before the first fraction of the steps every "
+                                "temporal self-attention layer takes the source's attention maps, until the second "
+                                "only the temporal_layers, after it none (I2VEdit: 0.5, 0.8 — steps 0-11, 12-19 of 25).")
+    temporal_layers: list[str] = Field(
+        ["down.4", "down.5", "mid.0", "up.0", "up.1"],
+        description="Temporal self-attention layers ('down.i', 'mid.i', 'up.i': the i-th in that part of the UNet) "
+                    "that keep the source's maps in the selector's second phase: the lowest-resolution ones.")
+    skip_interval: bool = Field(True, description="Long clips: every later chunk's temporal self-attention also "
+                                                  "attends to the first chunk's keys/values (same layer, same step).")
+    store_gib: float = Field(48.0, ge=0, description="GPU memory (GiB) the stored source attention may hold; the "
+                                                     "rest waits in host memory.")
+
+
 class AutoSettings(Settings):
     iou_threshold: float = Field(0.75, ge=0, le=1, description="Silhouette IoU at or above which depth is used.")
     silhouette_size: int = Field(64, ge=8, description="Side of the square the silhouettes are normalized to.")
@@ -115,8 +160,8 @@ _WARP_FIELDS = ("model", "smooth", "min_points", "max_lost_frames", "ransac_thre
 class PropagateSettings(Settings):
     stage = "propagate"
     backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
-    backend: str = Field("warp", description="Propagation strategy. One of: warp, motion-lora, vace-depth, "
-                                             "vace-points, auto.")
+    backend: str = Field("warp", description="Propagation strategy. One of: warp, motion-lora, i2vedit, "
+                                             "vace-depth, vace-points, auto.")
     model: Literal["similarity", "affine", "homography"] = Field(
         "affine", description="warp: transform fitted to the tracked points per frame (affine needs 3 points, "
                               "homography 4; with fewer a frame falls back to similarity). Affine by default: a "
@@ -148,6 +193,7 @@ class PropagateSettings(Settings):
     relight: bool = Field(True, description="warp: follow the clip's brightness changes (gain of the background "
                                             "around B relative to frame 0).")
     motion_lora: MotionLoraSettings = Field(default_factory=MotionLoraSettings, description="Settings of motion-lora.")
+    i2vedit: I2VEditSettings = Field(default_factory=I2VEditSettings, description="Settings of i2vedit.")
     vace: VaceSettings = Field(default_factory=VaceSettings,
                                description="Settings of vace-depth and vace-points (auto's VACE too).")
     auto: AutoSettings = Field(default_factory=AutoSettings, description="Settings of auto's choice.")
@@ -196,14 +242,19 @@ def make_propagator(settings: PropagateSettings | None = None, **overrides: Any)
     name = settings.backend
     if name == "warp":
         return load_backend("propagate", BACKENDS, name, settings=settings)
-    if name == "motion-lora":
-        return load_backend("propagate", BACKENDS, name, settings=settings.motion_lora)
+    if name in ("motion-lora", "i2vedit"):
+        return load_backend("propagate", BACKENDS, name, settings=lora_settings(settings))
     if name in ("vace-depth", "vace-points"):
         return load_backend("propagate", BACKENDS, name, settings=settings.vace)
     if name == "auto":
         return load_backend("propagate", BACKENDS, name, settings=settings.auto, vace=settings.vace,
                             warp={k: getattr(settings, k) for k in _WARP_FIELDS})
     return load_backend("propagate", BACKENDS, name, settings=settings)
+
+
+def lora_settings(settings: PropagateSettings) -> MotionLoraSettings | None:
+    """The settings the clip's motion LoRA is trained with, when the strategy needs one (else None)."""
+    return {"motion-lora": settings.motion_lora, "i2vedit": settings.i2vedit}.get(settings.backend)
 
 
 def depth_need(settings: PropagateSettings) -> str | None:
@@ -216,4 +267,5 @@ def depth_need(settings: PropagateSettings) -> str | None:
     return None
 
 
-__all__ = ["BACKENDS", "PropagateResult", "PropagateSettings", "Propagator", "depth_need", "make_propagator"]
+__all__ = ["BACKENDS", "PropagateResult", "I2VEditSettings", "PropagateSettings", "Propagator", "depth_need",
+           "lora_settings", "make_propagator"]
