@@ -76,7 +76,8 @@ def test_gpu_preset_reads_every_selected_model_section():
     rule of pvtt.models.required names fails here until a rule lists it (or it is marked unused below)."""
     config = load_config(preset="gpu")
     keys = {need.key for need in required_models(config)}
-    not_selected = {"propagate.motion_lora": "propagate auto chooses among vace-depth, vace-points and warp"}
+    not_selected = {"propagate.motion_lora": "propagate auto chooses among vace-depth, vace-points and warp",
+                    "propagate.svd_points": "the same: auto never chooses svd-points"}
     sections = dict(model_sections(config))
     assert {"locate.detector", "segment.sam2", "cutout.grounded", "cutout.grounded.detector", "insert.flux_fill",
             "propagate.vace", "depth", "embed", "vlm"} <= set(sections)
@@ -98,6 +99,8 @@ def test_rules_follow_the_backends():
     assert redux == {"insert.flux_fill.model", "insert.flux_fill.redux_model"}
     lora = required_models(load_config(overrides=["propagate.backend=motion-lora"]))
     assert [n.key for n in lora] == ["propagate.motion_lora.model"]
+    points = required_models(load_config(overrides=["propagate.backend=svd-points"]))
+    assert [n.key for n in points] == ["propagate.svd_points.model"]
     warp_only = load_config(overrides=["propagate.backend=auto", "propagate.auto.models=false"])
     assert required_models(warp_only) == []
 

@@ -14,6 +14,9 @@ Backends (chosen by ``propagate.backend``):
 - ``i2vedit``: I2VEdit coarse + fine: the motion LoRA, EDM inversion of the source with smooth-area random
   perturbation, adaptive spatial attention matching, the temporal attention selector and skip-interval
   attention across chunks (GPU; settings ``i2vedit``).
+- ``svd-points``: VideoSwap's semantic point registration on SVD: DIFT-style UNet features at A's tracked
+  points, a per-clip MLP registering them into the UNet's down blocks, A's points matched onto B by feature
+  and moved with A's motion, image-to-video from the edited first frame (GPU; settings ``svd_points``).
 - ``vace-depth`` / ``vace-points``: VACE conditioned on depth / rendered points (GPU; settings ``vace``).
 - ``auto``: per pair from A/B shape similarity (settings ``auto``; it uses the ``vace`` settings and this
   section's warp settings).
@@ -38,6 +41,7 @@ BACKENDS: dict[str, str] = {
     "i2vedit": "pvtt.propagate.i2vedit:I2VEditPropagator",
     "vace-depth": "pvtt.propagate.vace:VaceDepthPropagator",
     "vace-points": "pvtt.propagate.vace:VacePointsPropagator",
+    "svd-points": "pvtt.propagate.videoswap:SvdPointsPropagator",
     "auto": "pvtt.propagate.auto:AutoPropagator",
 }
 
@@ -147,6 +151,53 @@ class I2VEditSettings(MotionLoraSettings):
                                                      "rest waits in host memory.")
 
 
+class SvdPointsSettings(MotionLoraSettings):
+    """``svd-points``: VideoSwap's semantic point registration on SVD (the inherited fields: the SVD pipeline, model
+    size, EDM training noise, generation; rank/alpha/lora_scope only matter with ``motion_lora``)."""
+
+    train_steps: int = Field(100, ge=1, description="Optimizer steps of the point registration MLP per clip "
+                                                    "(VideoSwap: 100 for objects/animals, 50 for humans).")
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate of the registration MLP (VideoSwap: 5e-4, "
+                                              "weight decay 0.01).")
+    mlp_width: int = Field(128, ge=1, description="Hidden width of the registration MLP, one MLP per injected block "
+                                                  "(VideoSwap's mid_dim: 128).")
+    blocks: list[int] = Field([0, 1, 2, 3], description="UNet down blocks whose output gets the point features, "
+                                                        "added after the block's last layer, before its "
+                                                        "downsampler (VideoSwap's T2I-Adapter residuals: all four "
+                                                        "down blocks, strides 8-64 px).")
+    feature_block: int = Field(1, ge=0, description="UNet up block whose output is the point feature map (DIFT: "
+                                                    "up_ft_index 1, 1/16 of the image, 1280 channels on SVD).")
+    feature_sigma: float = Field(0.72, gt=0, description="EDM noise sigma of the one forward pass that extracts the "
+                                                         "features (DIFT's t=261 of SD's 1000 steps is sigma 0.72).")
+    feature_ensemble: int = Field(1, ge=1, description="Noise draws averaged per feature map (DIFT: 8).")
+    point_dropout: float = Field(0.2, ge=0, lt=1, description="Training: probability that a point is left out of a "
+                                                              "step (VideoSwap's drop_rate: 0.2).")
+    min_train_sigma: float = Field(1.6, ge=0, description="Training noise: the log-normal (p_mean, p_std) truncated "
+                                                          "below this sigma, so the MLP learns where layout is decided "
+                                                          "(VideoSwap trains on t >= 500 of SD's schedule: sigma >= "
+                                                          "1.6; 0: no truncation).")
+    loss_region: Literal["global", "points"] = Field(
+        "global", description="Training loss: 'global' — EDM loss over the whole frame; 'points' — only on patches "
+                              "of patch_radius latent cells around the visible points (VideoSwap's loss_type "
+                              "global / local).")
+    patch_radius: int = Field(2, ge=1, description="Half side, in latent cells, of a point's loss patch "
+                                                   "(loss_region: points; VideoSwap: 2).")
+    point_scale: float = Field(0.5, ge=0, description="Generation: factor on the injected point features "
+                                                      "(VideoSwap's t2i_guidance_scale, mostly 0.5).")
+    point_steps: float = Field(0.5, ge=0, le=1, description="Generation: fraction of the denoising steps, from the "
+                                                            "first, that get the point features (VideoSwap's "
+                                                            "t2i_end: 0.5).")
+    min_similarity: float = Field(0.35, ge=-1, le=1, description="A's point k is carried to B only when the best "
+                                                                 "cosine similarity of its frame-0 feature inside "
+                                                                 "B's box reaches this (VideoSwap filters DIFT "
+                                                                 "matches below 0.35).")
+    match_step: int = Field(4, ge=1, description="Pixels (at model size) between the candidate locations in B's "
+                                                 "box that A's points are matched against.")
+    motion_lora: bool = Field(False, description="Also train the clip's motion LoRA (motion-lora's training, with "
+                                                 "the inherited LoRA fields) when propagate is not given one; the "
+                                                 "MLP is then trained and used on top of it.")
+
+
 class AutoSettings(Settings):
     iou_threshold: float = Field(0.75, ge=0, le=1, description="Silhouette IoU at or above which depth is used.")
     silhouette_size: int = Field(64, ge=8, description="Side of the square the silhouettes are normalized to.")
@@ -161,7 +212,7 @@ class PropagateSettings(Settings):
     stage = "propagate"
     backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
     backend: str = Field("warp", description="Propagation strategy. One of: warp, motion-lora, i2vedit, "
-                                             "vace-depth, vace-points, auto.")
+                                             "vace-depth, vace-points, svd-points, auto.")
     model: Literal["similarity", "affine", "homography"] = Field(
         "affine", description="warp: transform fitted to the tracked points per frame (affine needs 3 points, "
                               "homography 4; with fewer a frame falls back to similarity). Affine by default: a "
@@ -194,6 +245,8 @@ class PropagateSettings(Settings):
                                             "around B relative to frame 0).")
     motion_lora: MotionLoraSettings = Field(default_factory=MotionLoraSettings, description="Settings of motion-lora.")
     i2vedit: I2VEditSettings = Field(default_factory=I2VEditSettings, description="Settings of i2vedit.")
+    svd_points: SvdPointsSettings = Field(default_factory=SvdPointsSettings,
+                                          description="Settings of svd-points.")
     vace: VaceSettings = Field(default_factory=VaceSettings,
                                description="Settings of vace-depth and vace-points (auto's VACE too).")
     auto: AutoSettings = Field(default_factory=AutoSettings, description="Settings of auto's choice.")
@@ -244,6 +297,8 @@ def make_propagator(settings: PropagateSettings | None = None, **overrides: Any)
         return load_backend("propagate", BACKENDS, name, settings=settings)
     if name in ("motion-lora", "i2vedit"):
         return load_backend("propagate", BACKENDS, name, settings=lora_settings(settings))
+    if name == "svd-points":
+        return load_backend("propagate", BACKENDS, name, settings=settings.svd_points)
     if name in ("vace-depth", "vace-points"):
         return load_backend("propagate", BACKENDS, name, settings=settings.vace)
     if name == "auto":
@@ -267,5 +322,5 @@ def depth_need(settings: PropagateSettings) -> str | None:
     return None
 
 
-__all__ = ["BACKENDS", "PropagateResult", "I2VEditSettings", "PropagateSettings", "Propagator", "depth_need",
-           "lora_settings", "make_propagator"]
+__all__ = ["BACKENDS", "PropagateResult", "I2VEditSettings", "PropagateSettings", "Propagator", "SvdPointsSettings",
+           "depth_need", "lora_settings", "make_propagator"]
