@@ -150,10 +150,10 @@ def analyze(workspace: str | Path, config: PipelineConfig, runner: Runner | None
 
 def _strategy_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary, clips: list) -> list:
     """The clip artifacts the propagation strategy needs: the depth video (``vace-depth``; ``auto``, which
-    goes on without it when the depth weights are missing) and the motion LoRA (``motion-lora``).
-    Returns the clips whose required artifacts are done."""
+    goes on without it when the depth weights are missing) and the motion LoRA (``motion-lora``, ``i2vedit``:
+    whenever :func:`~pvtt.propagate.lora_settings` names one). Returns the clips whose required artifacts are done."""
     from pvtt.models import ModelNotAvailable
-    from pvtt.propagate import depth_need
+    from pvtt.propagate import depth_need, lora_settings
     from pvtt.stages.clip import DepthStage, MotionLoraStage
 
     retry = config.runner.retry_failed
@@ -169,8 +169,9 @@ def _strategy_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summa
             summary.add(records)
             if need == "required":
                 clips = _passing(records, clips)
-    if config.propagate.backend == "motion-lora":
-        records = runner.run(MotionLoraStage(ws, config.propagate, retry), clips, "motion_lora")
+    lora = lora_settings(config.propagate)
+    if lora is not None:
+        records = runner.run(MotionLoraStage(ws, lora, retry), clips, "motion_lora")
         summary.add(records)
         clips = _passing(records, clips)
     return clips

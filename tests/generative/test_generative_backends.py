@@ -17,7 +17,7 @@ from pvtt.demo import draw_product  # noqa: E402
 from pvtt.insert.flux_fill import FluxFillInserter  # noqa: E402
 from pvtt.propagate import PropagateResult  # noqa: E402
 from pvtt.propagate.auto import AutoPropagator  # noqa: E402
-from pvtt.propagate.motion_lora import MotionLoraPropagator, load_lora, save_lora  # noqa: E402
+from pvtt.propagate.motion_lora import MotionLoraPropagator, load_loras, save_loras  # noqa: E402
 from pvtt.propagate.vace import VaceDepthPropagator, VacePointsPropagator  # noqa: E402
 from pvtt.types import InsertResult  # noqa: E402
 
@@ -91,8 +91,8 @@ def test_motion_lora_changes_the_lora_not_the_base(svd, small_clip, tmp_path):
     assert base.keys() == after.keys() and all(torch.equal(base[k], after[k]) for k in base)
     assert any(k.endswith("lora_B.weight") and v.abs().sum() > 0 for k, v in state.items())  # B starts at 0
     assert all("temporal_transformer_blocks" in k and ".attn1." in k for k in state)
-    path = save_lora(state, tmp_path / "loras" / f"{small_clip.id}.safetensors")
-    loaded = load_lora(path)
+    path = save_loras([state], tmp_path / "loras" / f"{small_clip.id}.safetensors")
+    [loaded] = load_loras(path)
     assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
     first = edited_first_frame(small_clip)
     with_lora = backend.generate(first, path, num_frames=9)  # 3 chunks: 4 + 3 + 2 new frames

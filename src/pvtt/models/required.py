@@ -121,6 +121,8 @@ def _propagate(config: PipelineConfig) -> list[RequiredModel]:
     reason = f"propagate.backend: {p.backend}"
     if p.backend == "motion-lora":
         return [_section("propagate.motion_lora", p.motion_lora, "propagate", reason)]
+    if p.backend == "i2vedit":  # the same SVD weights, under its own section
+        return [_section("propagate.i2vedit", p.i2vedit, "propagate", reason)]
     if p.backend == "svd-points":  # SVD weights under its own section (features, registration and generation)
         return [_section("propagate.svd_points", p.svd_points, "propagate", reason)]
     if p.backend in ("vace-depth", "vace-points") or (p.backend == "auto" and p.auto.models and p.vace.model):

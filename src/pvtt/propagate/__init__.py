@@ -85,6 +85,13 @@ class MotionLoraSettings(ModelSettings):
     train_steps: int = Field(250, ge=1, description="Optimizer steps per clip (I2VEdit: 250).")
     lr: float = Field(5e-4, gt=0, description="AdamW learning rate (I2VEdit: 5e-4).")
     train_frames: int = Field(14, ge=2, description="Frames per training window (I2VEdit: 14).")
+    lora_scope: Literal["clip", "chunk"] = Field(
+        "clip", description="'clip': one motion LoRA per clip, trained on windows over the whole clip and used for "
+                            "every generated chunk; 'chunk': one LoRA per generated chunk, trained only on that "
+                            "chunk's source frames (I2VEdit's reference code). Clip by default: a 250-step LoRA "
+                            "took 82.7 s on an H200 (BENCHMARKS.md, 'Motion LoRA on SVD'), so per-chunk LoRAs cost "
+                            "7 x 83 s ~ 9.7 min for a 101-frame clip in 16-frame chunks, against a 90 s per clip "
+                            "target.")
     height: int = Field(576, ge=16, description="Model height in pixels (a multiple of 64 for SVD).")
     width: int = Field(1024, ge=16, description="Model width in pixels (a multiple of 64 for SVD).")
     p_mean: float = Field(0.7, description="EDM training noise: mean of log sigma.")
@@ -119,11 +126,9 @@ class I2VEditSettings(MotionLoraSettings):
     overlap: int = Field(1, ge=1, description="Frames a chunk shares with the previous one; the previous chunk's "
                                               "edited last frame conditions the next (I2VEdit: 1).")
     max_guidance_scale: float = Field(2.0, ge=0, description="SVD guidance at the last frame (I2VEdit's edit: 2.0).")
-    inversion: bool = Field(True, description="EDM inversion: the edit starts from the source chunk's inverted "
-                                              "latents (false: from noise, the coarse stage alone).")
-    inversion_steps: int | None = Field(None, ge=1, description="Euler steps of the inversion (null: "
-                                                                "inference_steps; they must match for attention "
-                                                                "matching).")
+    inversion: bool = Field(True, description="EDM inversion (inference_steps Euler steps, no guidance, no LoRA): "
+                                              "the edit starts from the source chunk's inverted latents under "
+                                              "attention control (false: from noise, the coarse stage alone).")
     sarp: bool = Field(True, description="Smooth-area random perturbation before inversion: pixels whose Sobel "
                                          "gradient |Gx|+|Gy| (mean over RGB, [-1, 1] range) is at most "
                                          "sarp_threshold get Gaussian noise (inversion only).")

@@ -4,11 +4,17 @@
    projections of the UNet's ``temporal_transformer_blocks`` to the *source* clip with SVD's EDM
    denoising loss, conditioned on the first frame of each training window: the LoRA learns the
    clip's motion, not its appearance (spatial layers stay frozen). I2VEdit: rank 32, 250 steps,
-   lr 5e-4, 14 frames. The result is a clip artifact: :func:`save_lora` / :func:`load_lora`
-   (safetensors), reused by every pair of that clip.
+   lr 5e-4, 14 frames. :meth:`~MotionLoraPropagator.train_loras` trains one LoRA for the whole clip
+   (``lora_scope: clip``) or one per generated chunk on that chunk's frames (``chunk``, as I2VEdit's
+   reference code). The result is a clip artifact: :func:`save_loras` / :func:`load_loras` (one
+   safetensors file), reused by every pair of that clip.
 2. :meth:`MotionLoraPropagator.generate` runs image-to-video from the *edited* first frame with the
-   clip's LoRA; clips longer than ``num_frames`` are generated in chunks, each seeded by the
-   previous chunk's last frame.
+   clip's LoRA(s); clips longer than ``num_frames`` are generated in the chunks of
+   :meth:`~MotionLoraPropagator.chunks`, each seeded by the previous chunk's (overlapping) last frame.
+
+Frames reach the model's fixed ``height`` x ``width`` through :class:`pvtt.compose.Letterbox`: padded with
+black bars to the model's aspect, then resized (I2VEdit's ``pad_to_fit``), never stretched; the generated
+frames are resized back and cropped to the clip.
 
 The base weights never change: the adapter wraps the temporal projections (injected with peft,
 since the SVD UNet has no diffusers PEFT mixin), is reset for each clip's training, loaded for
@@ -17,6 +23,7 @@ generation and switched off otherwise, so one worker serves many clips.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -36,8 +43,10 @@ ADAPTER = "pvtt_motion"
 # every linear projection of the temporal self-attention, and nothing else
 TEMPORAL_ATTN1 = r".*temporal_transformer_blocks\.\d+\.attn1\.(to_q|to_k|to_v|to_out\.0)"
 # what a trained LoRA depends on: the cache key of the clip's motion_lora artifact
-TRAINING_FIELDS = ("model", "dtype", "rank", "alpha", "train_steps", "lr", "train_frames", "height", "width", "p_mean",
-                   "p_std", "fps", "motion_bucket_id", "noise_aug_strength", "seed")
+TRAINING_FIELDS = ("model", "dtype", "rank", "alpha", "train_steps", "lr", "train_frames", "lora_scope", "height",
+                   "width", "p_mean", "p_std", "fps", "motion_bucket_id", "noise_aug_strength", "seed")
+# what the chunks depend on: part of the training settings when each chunk has its own LoRA
+CHUNK_FIELDS = ("num_frames", "overlap")
 
 
 class ShortKeyAttention:
@@ -73,16 +82,27 @@ class ShortKeyAttention:
         return attn.to_out[1](attn.to_out[0](out))
 
 
-def save_lora(state: dict[str, Any], path: str | Path) -> Path:
-    """Write a LoRA state dict as safetensors, atomically (temp file + rename)."""
+def save_loras(states: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write a clip's LoRA state dicts (one, or one per chunk) as one safetensors file, atomically (temp file +
+    rename); the keys of state ``k`` are prefixed ``chunk{k}.``."""
     from safetensors.torch import save_file
 
+    if not states:
+        raise ValueError("no LoRA to save")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tensors, seen = {}, set()
+    for k, state in enumerate(states):
+        for name, v in state.items():
+            v = v.contiguous()
+            if v.data_ptr() in seen:  # safetensors refuses shared memory (states that share an unchanged tensor)
+                v = v.clone()
+            seen.add(v.data_ptr())
+            tensors[f"chunk{k}.{name}"] = v
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp, metadata={"format": "pt", "adapter": ADAPTER})
+        save_file(tensors, tmp, metadata={"format": "pt", "adapter": ADAPTER, "chunks": str(len(states))})
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -90,10 +110,19 @@ def save_lora(state: dict[str, Any], path: str | Path) -> Path:
     return path
 
 
-def load_lora(path: str | Path) -> dict[str, Any]:
+def load_loras(path: str | Path) -> list[dict[str, Any]]:
+    """The LoRA state dicts written by :func:`save_loras`, in chunk order."""
     from safetensors.torch import load_file
 
-    return load_file(str(path))
+    states: dict[int, dict[str, Any]] = {}
+    for key, value in load_file(str(path)).items():
+        head, _, name = key.partition(".")
+        if not (head.startswith("chunk") and head[5:].isdigit() and name):
+            raise ValueError(f"{path}: {key!r} is not a chunk{{k}}.<name> LoRA key (not written by save_loras)")
+        states.setdefault(int(head[5:]), {})[name] = value
+    if sorted(states) != list(range(len(states))) or not states:
+        raise ValueError(f"{path}: LoRA chunks {sorted(states)} are not 0..n-1")
+    return [states[k] for k in range(len(states))]
 
 
 def _sdpa(backend: str) -> Any:
@@ -119,7 +148,12 @@ class MotionLoraPropagator(ModelBackend):
     def __init__(self, settings: Any = None, **overrides: Any):
         if settings is not None and not isinstance(settings, (dict, ModelSettings)):
             settings = getattr(settings, "motion_lora")
+        if isinstance(settings, self.settings_class) and type(settings) is not self.settings_class:
+            # a subclass's settings (i2vedit's, which trains the same LoRA) keep their class and extra fields
+            self.settings_class = type(settings)
         super().__init__(settings, **overrides)
+        self.last_losses: list[float] = []
+        self.chunk_losses: list[list[float]] = []
 
     # --- setup --------------------------------------------------------------------------------------
     def setup(self, model: Any = None, processor: Any = None) -> None:
@@ -149,8 +183,20 @@ class MotionLoraPropagator(ModelBackend):
         return load_pipeline(StableVideoDiffusionPipeline, s.model, s.allow_download, self.stage, self.dtype), None
 
     def training_settings(self) -> dict[str, Any]:
-        """The settings a trained LoRA depends on (a change retrains; speed and generation settings do not)."""
-        return self.settings.model_dump(include=set(TRAINING_FIELDS))
+        """The settings a trained LoRA depends on (a change retrains; speed and generation settings do not,
+        except the chunking when each chunk has its own LoRA)."""
+        fields = set(TRAINING_FIELDS) | (set(CHUNK_FIELDS) if self.settings.lora_scope == "chunk" else set())
+        return self.settings.model_dump(include=fields)
+
+    # --- geometry -------------------------------------------------------------------------------------
+    def letterbox(self, height: int, width: int) -> compose.Letterbox:
+        """How a ``height`` x ``width`` clip reaches the model's size: black bars to its aspect, then resized."""
+        return compose.Letterbox(height, width, self.settings.height, self.settings.width)
+
+    def chunks(self, num_frames: int) -> list[tuple[int, int]]:
+        """``[start, stop)`` of the chunks a ``num_frames`` clip is generated in (``num_frames`` per chunk,
+        overlapping by the settings' ``overlap``, 1 when they have none); one LoRA each with ``lora_scope: chunk``."""
+        return compose.chunk_spans(num_frames, self.settings.num_frames, getattr(self.settings, "overlap", 1))
 
     # --- LoRA plumbing ------------------------------------------------------------------------------
     def lora_config(self) -> Any:
@@ -197,11 +243,15 @@ class MotionLoraPropagator(ModelBackend):
         state = get_peft_model_state_dict(self.model.unet, adapter_name=ADAPTER)
         return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()}
 
-    def use_lora(self, lora: dict[str, Any] | str | Path) -> None:
-        """Put the clip's LoRA (state dict or safetensors path) into the UNet for generation."""
+    @staticmethod
+    def lora_for_chunk(loras: list[dict[str, Any]], k: int) -> dict[str, Any]:
+        """The LoRA of chunk ``k``: its own when there is one per chunk, else the clip's only one."""
+        return loras[k] if len(loras) > 1 else loras[0]
+
+    def use_lora(self, state: dict[str, Any]) -> None:
+        """Put a LoRA state dict into the UNet for generation (nothing to do when it is already there)."""
         from peft.utils import set_peft_model_state_dict
 
-        state = load_lora(lora) if isinstance(lora, (str, Path)) else lora
         if self._loaded == id(state):
             return
         self._add_adapter()
@@ -214,30 +264,55 @@ class MotionLoraPropagator(ModelBackend):
 
     # --- 1. training ----------------------------------------------------------------------------------
     def _pixels(self, frames: np.ndarray) -> Any:
-        """uint8 frames → ``(N, 3, h, w)`` in [-1, 1] at model resolution on the device (VAE dtype)."""
+        """uint8 frames at model resolution (letterboxed) → ``(N, 3, h, w)`` in [-1, 1] on the device (VAE dtype)."""
         import torch
 
         s = self.settings
-        frames = compose.resize_frames(frames, s.height, s.width)
+        if frames.shape[1:3] != (s.height, s.width):
+            raise ValueError(f"frames must be letterboxed to {s.height}x{s.width} first, got {frames.shape[1:3]}")
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
         return x.to(self.model.vae.dtype)
 
     def _condition(self, first: np.ndarray, generator: Any) -> tuple[Any, Any]:
-        """CLIP image embedding and noise-augmented VAE latents of a conditioning frame (as SVD's pipeline)."""
+        """CLIP image embedding and noise-augmented VAE latents of a conditioning frame at model resolution
+        (letterboxed), as SVD's pipeline computes them."""
         import torch
         from PIL import Image
 
         pipe, s = self.model, self.settings
-        embedding = pipe._encode_image(Image.fromarray(compose.resize_frames(first[None], s.height, s.width)[0]),
-                                       self.device, 1, False)
+        embedding = pipe._encode_image(Image.fromarray(first), self.device, 1, False)
         image = self._pixels(first[None]).float()
         noise = torch.randn(image.shape, generator=generator).to(image.device)
         image = (image + s.noise_aug_strength * noise).to(pipe.vae.dtype)
         latents = pipe.vae.encode(image).latent_dist.mode()
         return embedding, latents
 
+    def train_loras(self, clip: Clip, on_step: Any = None) -> list[dict[str, Any]]:
+        """The clip's motion LoRA(s): ``[one state dict]`` for ``lora_scope: clip`` (trained on windows over
+        the whole clip), else one per chunk of :meth:`chunks`, each trained only on that chunk's frames.
+
+        ``last_losses`` holds every step's loss (chunk after chunk), ``chunk_losses`` them per LoRA;
+        ``on_step(i, loss)`` counts steps over all of them.
+        """
+        if self.settings.lora_scope == "clip":
+            states = [self.train_lora(clip, on_step)]
+            self.chunk_losses = [list(self.last_losses)]
+            return states
+        states, per_chunk = [], []
+        spans = self.chunks(clip.num_frames)
+        for k, (start, stop) in enumerate(spans):
+            part = dataclasses.replace(clip, id=f"{clip.id}#chunk{k}", frames=clip.frames[start:stop])
+            offset = k * self.settings.train_steps
+            step = None if on_step is None else (lambda i, loss, offset=offset: on_step(offset + i, loss))
+            states.append(self.train_lora(part, step))
+            per_chunk.append(list(self.last_losses))
+        self.chunk_losses = per_chunk
+        self.last_losses = [x for losses in per_chunk for x in losses]
+        log.debug("motion-lora %s: %d chunk LoRAs (%s)", clip.id, len(states), spans)
+        return states
+
     def train_lora(self, clip: Clip, on_step: Any = None) -> dict[str, Any]:
-        """Fit the motion LoRA to ``clip``; returns its state dict (CPU tensors). Base weights are untouched.
+        """Fit one motion LoRA to all of ``clip``; returns its state dict (CPU tensors). Base weights are untouched.
 
         ``on_step(i, loss)`` is called after optimizer step ``i`` (progress); ``loss`` is a 0-d device
         tensor (reading it waits for the GPU).
@@ -256,12 +331,13 @@ class MotionLoraPropagator(ModelBackend):
         rng = np.random.default_rng(s.seed)
         generator = torch.Generator("cpu").manual_seed(s.seed)
         step_noise = torch.Generator(self.device).manual_seed(s.seed)  # on the device: no host work per step
-        # 2. encode once: latents of every frame, conditioning of every window start
+        box = self.letterbox(clip.height, clip.width)
+        # 2. encode once: latents of every frame, conditioning of every window start (letterboxed)
         with torch.no_grad():
             scale = pipe.vae.config.scaling_factor
-            latents = torch.cat([pipe.vae.encode(self._pixels(clip.frames[i:i + 8])).latent_dist.sample(generator)
-                                 for i in range(0, clip.num_frames, 8)]) * scale
-            conditions = {i: self._condition(clip.frames[i], generator) for i in starts}
+            latents = torch.cat([pipe.vae.encode(self._pixels(box.to_model(clip.frames[i:i + 8])))
+                                 .latent_dist.sample(generator) for i in range(0, clip.num_frames, 8)]) * scale
+            conditions = {i: self._condition(box.to_model(clip.frames[i:i + 1])[0], generator) for i in starts}
         time_ids = pipe._get_add_time_ids(s.fps - 1, s.motion_bucket_id, s.noise_aug_strength, latents.dtype,
                                           1, 1, False).to(self.device)
         # 3. a fresh adapter on the temporal self-attention; only it is trainable
@@ -323,46 +399,70 @@ class MotionLoraPropagator(ModelBackend):
         return loss.detach()
 
     # --- 2. generation -------------------------------------------------------------------------------
-    def generate(self, first_frame: np.ndarray, lora: dict[str, Any] | str | Path | None, num_frames: int) -> np.ndarray:
-        """``num_frames`` frames ``(T, height, width, 3)`` uint8 from ``first_frame``, in seeded chunks."""
+    @staticmethod
+    def as_loras(lora: list[dict[str, Any]] | dict[str, Any] | str | Path | None) -> list[dict[str, Any]] | None:
+        """The clip's LoRAs from a :func:`save_loras` path, a list of state dicts or one state dict (None: none)."""
+        if lora is None:
+            return None
+        if isinstance(lora, (str, Path)):
+            return load_loras(lora)
+        if isinstance(lora, dict):
+            return [lora]
+        loras = list(lora)
+        if not loras:
+            raise ValueError("an empty list of LoRAs")
+        return loras
+
+    def generate(self, first_frame: np.ndarray, loras: list[dict[str, Any]] | dict[str, Any] | str | Path | None,
+                 num_frames: int) -> np.ndarray:
+        """``num_frames`` frames ``(T, H, W, 3)`` uint8 at ``first_frame``'s size, generated from it.
+
+        The chunks are :meth:`chunks`; chunk ``k`` uses :meth:`lora_for_chunk` (``loras``: a path, a list,
+        one state dict, or None for the base model) and starts from the clip frame where it begins (the
+        previous chunk's generated frame; the first frame for chunk 0), letterboxed to the model's size.
+        Frames a chunk shares with the previous one keep the previous chunk's version.
+        """
         import torch
         from PIL import Image
 
         self._require_setup()
         pipe, s = self.model, self.settings
-        if lora is not None:
-            self.use_lora(lora)
-        else:
-            self._disable_adapter()
+        loras = self.as_loras(loras)
+        spans = self.chunks(num_frames)
+        if loras is not None and len(loras) > 1 and len(loras) != len(spans):
+            raise ValueError(f"{len(loras)} chunk LoRAs for {len(spans)} chunks of {num_frames} frames "
+                             f"(num_frames {s.num_frames}); retrain with these chunk settings")
+        box = self.letterbox(*first_frame.shape[:2])
         generator = torch.Generator("cpu").manual_seed(s.seed)
-        out, seed = [], compose.resize_frames(first_frame[None], s.height, s.width)[0]
-        remaining = num_frames
-        while remaining > 0:
-            n = min(s.num_frames, remaining + (1 if out else 0))
-            n = max(n, 2)
+        out: list[np.ndarray] = []
+        for k, (start, stop) in enumerate(spans):
+            if loras is not None:
+                self.use_lora(self.lora_for_chunk(loras, k))
+            else:
+                self._disable_adapter()
+            seed = box.to_model((first_frame if k == 0 else out[start])[None])[0]
             with torch.inference_mode():
-                frames = pipe(Image.fromarray(seed), height=s.height, width=s.width, num_frames=n,
+                frames = pipe(Image.fromarray(seed), height=s.height, width=s.width, num_frames=max(2, stop - start),
                               num_inference_steps=s.inference_steps, min_guidance_scale=s.min_guidance_scale,
                               max_guidance_scale=s.max_guidance_scale, fps=s.fps, motion_bucket_id=s.motion_bucket_id,
                               noise_aug_strength=s.noise_aug_strength, decode_chunk_size=s.decode_chunk_size,
                               generator=generator, output_type="np").frames[0]
             frames = np.clip(np.asarray(frames) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-            frames = frames[1:] if out else frames  # a later chunk's first frame repeats the seed
-            out.append(frames[:remaining])
-            remaining -= len(out[-1])
-            seed = frames[-1]
-        return np.concatenate(out)[:num_frames]
+            frames = box.from_model(frames[:stop - start])
+            out.extend(frames[len(out) - start:])  # frames before len(out) are the previous chunk's
+        return np.stack(out[:num_frames])
 
     def propagate(self, clip: Clip, background: np.ndarray | None, masks_a: Any, tracks_a: Tracks | None,
-                  insert: Any, *, lora: dict[str, Any] | str | Path | None = None, **_: Any) -> Any:
-        """The edited clip generated from the edited first frame with the clip's motion LoRA (trained if not given)."""
+                  insert: Any, *, lora: list[dict[str, Any]] | dict[str, Any] | str | Path | None = None,
+                  **_: Any) -> Any:
+        """The edited clip generated from the edited first frame with the clip's motion LoRA(s): ``lora`` is the
+        :func:`save_loras` artifact, a list of state dicts, or None (then trained here, :meth:`train_loras`)."""
         frame0, _, box_b = controls.insert_parts(insert)
         if frame0.shape != clip.frames.shape[1:]:
             raise ValueError(f"the edited first frame must be {clip.frames.shape[1:]}, got {frame0.shape}")
         masks = compose.as_mask_array(masks_a)
-        if lora is None:
-            lora = self.train_lora(clip)
-        frames = compose.resize_frames(self.generate(frame0, lora, clip.num_frames), clip.height, clip.width)
+        loras = self.as_loras(lora) if lora is not None else self.train_loras(clip)
+        frames = self.generate(frame0, loras, clip.num_frames)
         if self.settings.keep_source:
             region = compose.edit_region(masks, box_b, self.settings.mask_dilate)
             frames = compose.blend(frames, clip.frames, compose.feather(region, self.settings.feather))

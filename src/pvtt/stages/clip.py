@@ -1,5 +1,5 @@
 """Per-clip stages: locate → segment → track → curate → erase, and the clip artifacts a propagation
-strategy needs: the depth video (``vace-depth``, ``auto``) and the motion LoRA (``motion-lora``).
+strategy needs: the depth video (``vace-depth``, ``auto``) and the motion LoRA (``motion-lora``, ``i2vedit``).
 
 Each stage reads its inputs from the records of the stages before it, so it can run in any process
 of any runner, and keys its output on those records' keys plus its own settings: changing
@@ -311,27 +311,39 @@ class DepthStage(ClipStage):
 
 
 class MotionLoraStage(ClipStage):
-    """I2VEdit's motion LoRA of the clip (``propagate.motion_lora`` settings), trained once per clip and
-    reused by every pair of that clip; keyed only on the settings that change training."""
+    """I2VEdit's motion LoRA(s) of the clip, trained once per clip and reused by every pair of that clip;
+    keyed only on the settings that change training.
+
+    ``settings`` are :func:`pvtt.propagate.lora_settings` of the propagate section (``propagate.motion_lora``
+    or ``propagate.i2vedit``, whose coarse stage is the same LoRA); training only needs their
+    :class:`~pvtt.propagate.MotionLoraSettings` fields, so the motion-lora backend trains for both.
+    """
 
     name = "motion_lora"
+    version = "2"  # one file of chunk{k}. LoRAs (lora_scope), letterboxed training frames
 
     def make_backend(self, settings: Any):
+        from pvtt.propagate import PropagateSettings, lora_settings
         from pvtt.propagate.motion_lora import MotionLoraPropagator
 
+        if isinstance(settings, PropagateSettings):  # the whole section: its strategy's LoRA settings
+            settings = lora_settings(settings) or settings.motion_lora
         return MotionLoraPropagator(settings)
 
     def key(self, clip: ClipItem) -> str:
         return settings_key(self.name, self.version, clip.key, clip.path, self.backend.training_settings())
 
     def run(self, clip: ClipItem, key: str):
-        from pvtt.propagate.motion_lora import save_lora
+        from pvtt.propagate.motion_lora import save_loras
 
-        state = self.backend.train_lora(clip.load(self.workspace))
-        path = save_lora(state, self.out(clip, key, "lora.safetensors"))
+        states = self.backend.train_loras(clip.load(self.workspace))
+        path = save_loras(states, self.out(clip, key, "lora.safetensors"))
         losses = self.backend.last_losses
-        return {"lora_path": self.workspace.rel(path)}, {"steps": len(losses), "loss_first": round(losses[0], 5),
-                                                         "loss_last": round(losses[-1], 5)}
+        metrics = {"loras": len(states), "steps": len(losses), "loss_first": round(losses[0], 5),
+                   "loss_last": round(losses[-1], 5)}
+        if len(states) > 1:
+            metrics["chunk_loss"] = [[round(c[0], 5), round(c[-1], 5)] for c in self.backend.chunk_losses]
+        return {"lora_path": self.workspace.rel(path)}, metrics
 
 
 def optional_output(ws: Workspace, stage: str, clip_id: str, field: str) -> tuple[str, Any] | None:
