@@ -77,7 +77,8 @@ def test_gpu_preset_reads_every_selected_model_section():
     config = load_config(preset="gpu")
     keys = {need.key for need in required_models(config)}
     not_selected = {"propagate.motion_lora": "propagate auto chooses among vace-depth, vace-points and warp",
-                    "propagate.svd_points": "the same: auto never chooses svd-points"}
+                    "propagate.svd_points": "the same: auto never chooses svd-points",
+                    "propagate.i2vedit": "the same: auto never chooses i2vedit"}
     sections = dict(model_sections(config))
     assert {"locate.detector", "segment.sam2", "cutout.grounded", "cutout.grounded.detector", "insert.flux_fill",
             "propagate.vace", "depth", "embed", "vlm"} <= set(sections)
@@ -99,6 +100,8 @@ def test_rules_follow_the_backends():
     assert redux == {"insert.flux_fill.model", "insert.flux_fill.redux_model"}
     lora = required_models(load_config(overrides=["propagate.backend=motion-lora"]))
     assert [n.key for n in lora] == ["propagate.motion_lora.model"]
+    i2vedit = required_models(load_config(overrides=["propagate.backend=i2vedit"]))
+    assert [n.key for n in i2vedit] == ["propagate.i2vedit.model"]  # the same SVD weights, its own section
     points = required_models(load_config(overrides=["propagate.backend=svd-points"]))
     assert [n.key for n in points] == ["propagate.svd_points.model"]
     warp_only = load_config(overrides=["propagate.backend=auto", "propagate.auto.models=false"])
