@@ -191,3 +191,19 @@ def test_auto_goes_on_without_any_weights(catalog, tmp_path, monkeypatch):
     pairs = [r for r in ws.records("synthesize") if r.metrics.get("strategy")]
     assert pairs and all(r.metrics["strategy"] == "warp" and "VACE weights missing" in r.metrics["strategy_reason"]
                          for r in pairs)
+
+
+def test_i2vedit_builds_pairs_from_the_clips_loras(catalog, saved, tmp_path):
+    """``i2vedit`` in a build: the LoRA stage trains the clip's LoRA once (i2vedit's settings), every pair
+    inverts and edits its clip chunk by chunk and records the strategy and its chunk count."""
+    settings = {"model": str(saved / "svd"), "device": "cpu", "dtype": "fp32", "train_steps": 1, "train_frames": 3,
+                "height": 32, "width": 32, "num_frames": 5, "inference_steps": 2, "decode_chunk_size": 4, "rank": 4}
+    overrides = SMALL + ["propagate.backend=i2vedit", f"propagate.i2vedit={json.dumps(settings)}"]
+    summary = build(catalog, tmp_path / "dataset", load_config(None, overrides), workspace=tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    loras = [r for r in ws.records("motion_lora") if r.status is Status.DONE]
+    pairs = [r for r in ws.records("synthesize") if r.status is not Status.FAILED]
+    assert loras and pairs, (summary.counts, [r.reason for r in ws.records("synthesize")])
+    for record in pairs:
+        assert record.metrics["strategy"] == "i2vedit" and record.metrics["scores"]
+        assert record.metrics["propagate"]["chunks"] == 2 and record.metrics["propagate"]["loras"] == 1

@@ -38,10 +38,15 @@ def _auto(**kw):
     return AutoPropagator(**kw)
 
 
+def moving(points=3, step=4.0):
+    """Tracks whose points move ``step`` px right per frame (A's box in these tests is ~45 px across)."""
+    return Tracks(np.float32([[[32 + t * step, 32]] * points for t in range(3)]), np.ones((3, points), bool))
+
+
 def test_auto_picks_depth_for_similar_points_for_different_shapes():
     auto = _auto()
     mask_a = ellipse(64, 64, 32, 32, 20, 10)
-    tracks = Tracks(np.zeros((2, 3, 2), np.float32), np.ones((2, 3), bool))
+    tracks = moving()
     similar = auto.choose(mask_a, ellipse(80, 80, 40, 40, 30, 15).astype(np.float32), tracks)
     different = auto.choose(mask_a, ellipse(64, 64, 32, 32, 6, 28).astype(np.uint8) * 255, tracks)
     assert similar.strategy == "vace-depth" and "IoU" in similar.reason and similar.iou >= 0.75
@@ -57,6 +62,36 @@ def test_auto_warps_without_configured_weights_or_tracks():
     assert empty.strategy == "warp" and "vace.model is empty" in empty.reason
     no_tracks = _auto().choose(mask_a, wide, None)
     assert no_tracks.strategy == "warp" and "no tracked points" in no_tracks.reason
+
+
+def test_auto_warps_a_product_that_barely_moves():
+    mask_a = ellipse(64, 64, 32, 32, 20, 10)
+    still = _auto().choose(mask_a, mask_a, moving(step=0.1))
+    assert still.strategy == "warp" and "barely moves" in still.reason and still.motion < 0.01
+    assert _auto().choose(mask_a, mask_a, moving(step=4.0)).strategy == "vace-depth"
+
+
+def test_auto_svd_family_by_preference_or_when_vace_weights_are_missing():
+    mask_a, wide = ellipse(64, 64, 32, 32, 20, 10), ellipse(64, 64, 32, 32, 6, 28)
+    svd_first = _auto(svd=True, prefer="svd")
+    assert svd_first.choose(mask_a, mask_a, moving()).strategy == "i2vedit"
+    assert svd_first.choose(mask_a, wide, moving()).strategy == "svd-points"
+    fallback = _auto(svd=True)
+    fallback._missing["vace"] = "no folder"
+    agree = fallback.choose(mask_a, mask_a, moving())
+    assert agree.strategy == "i2vedit" and "attention" in agree.reason
+    fallback._missing["svd"] = "no svd folder"
+    none = fallback.choose(mask_a, mask_a, moving())
+    assert none.strategy == "warp" and "no folder" in none.reason and "no svd folder" in none.reason
+    assert _auto(svd=False, prefer="svd").choose(mask_a, mask_a, moving()).strategy == "vace-depth"
+
+
+def test_auto_with_the_svd_family_trains_the_clip_lora():
+    from pvtt.propagate import PropagateSettings, lora_settings
+
+    assert lora_settings(PropagateSettings(backend="auto")) is None
+    on = PropagateSettings(backend="auto", auto={"svd": True})
+    assert lora_settings(on) is on.i2vedit
 
 
 def test_auto_warps_when_the_model_weights_are_missing(tmp_path):

@@ -152,6 +152,11 @@ class I2VEditSettings(MotionLoraSettings):
                     "that keep the source's maps in the selector's second phase: the lowest-resolution ones.")
     skip_interval: bool = Field(True, description="Long clips: every later chunk's temporal self-attention also "
                                                   "attends to the first chunk's keys/values (same layer, same step).")
+    skip_interval_frames: int | None = Field(
+        4, ge=1, description="Skip-interval: how many of the first chunk's frames (evenly spaced, its first "
+                             "included) later chunks attend to; null: all of them, as the reference. Every frame "
+                             "kept costs ~2.6 GB per step (inversion + guided edit, 576x1024) for the whole clip: "
+                             "all 16 frames would be ~125 GB, more than an H200 plus its host memory.")
     store_gib: float = Field(48.0, ge=0, description="GPU memory (GiB) the stored source attention may hold; the "
                                                      "rest waits in host memory.")
 
@@ -204,9 +209,21 @@ class SvdPointsSettings(MotionLoraSettings):
 
 
 class AutoSettings(Settings):
-    iou_threshold: float = Field(0.75, ge=0, le=1, description="Silhouette IoU at or above which depth is used.")
+    iou_threshold: float = Field(0.75, ge=0, le=1, description="Silhouette IoU at or above which A's and B's shapes "
+                                                               "agree: A's geometry (vace-depth) or A's attention "
+                                                               "(i2vedit) is valid for B; below it only A's motion "
+                                                               "is carried, by points (vace-points / svd-points).")
     silhouette_size: int = Field(64, ge=8, description="Side of the square the silhouettes are normalized to.")
     models: bool = Field(True, description="Use the model strategies at all (false: always warp).")
+    svd: bool = Field(False, description="Also consider the SVD strategies (i2vedit when shapes agree, svd-points "
+                                         "when they differ; settings propagate.i2vedit / svd_points). The clip's "
+                                         "motion LoRA is then trained once per clip with i2vedit's settings.")
+    prefer: Literal["vace", "svd"] = Field("vace", description="Which model family is tried first when both have "
+                                                               "weights; the other is the fallback.")
+    static_motion: float = Field(0.01, ge=0, description="A product whose tracked points move less than this "
+                                                         "fraction of A's box diagonal from frame 0 (largest "
+                                                         "median displacement) is carried by warp: nothing for a "
+                                                         "generative model to follow, and warp keeps B's pixels.")
 
 
 _WARP_FIELDS = ("model", "smooth", "min_points", "max_lost_frames", "ransac_threshold", "min_inlier_ratio",
@@ -308,12 +325,15 @@ def make_propagator(settings: PropagateSettings | None = None, **overrides: Any)
         return load_backend("propagate", BACKENDS, name, settings=settings.vace)
     if name == "auto":
         return load_backend("propagate", BACKENDS, name, settings=settings.auto, vace=settings.vace,
+                            i2vedit=settings.i2vedit, svd_points=settings.svd_points,
                             warp={k: getattr(settings, k) for k in _WARP_FIELDS})
     return load_backend("propagate", BACKENDS, name, settings=settings)
 
 
 def lora_settings(settings: PropagateSettings) -> MotionLoraSettings | None:
     """The settings the clip's motion LoRA is trained with, when the strategy needs one (else None)."""
+    if settings.backend == "auto":
+        return settings.i2vedit if settings.auto.models and settings.auto.svd and settings.i2vedit.model else None
     return {"motion-lora": settings.motion_lora, "i2vedit": settings.i2vedit}.get(settings.backend)
 
 

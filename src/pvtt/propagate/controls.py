@@ -99,9 +99,10 @@ class Choice:
     strategy: str
     reason: str
     iou: float | None = None
+    motion: float | None = None  # A's largest median point displacement, fraction of its box diagonal
 
     def as_dict(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "reason": self.reason, "iou": self.iou}
+        return {"strategy": self.strategy, "reason": self.reason, "iou": self.iou, "motion": self.motion}
 
 
 def make_result(frames: np.ndarray, strategy: str, reason: str = "", masks: np.ndarray | None = None,

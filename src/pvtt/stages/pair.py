@@ -169,6 +169,10 @@ class SynthesizeStage(Stage[PairItem]):
             "box_b": [round(float(v), 2) for v in inserted.box.as_tuple()],
             "phase_seconds": clock.seconds,  # where the pair's time went (model loading is not in any phase)
         }
+        details = {k: v for k, v in info.items() if k not in ("strategy", "reason")
+                   and (v is None or isinstance(v, (bool, int, float, str)))}
+        if details:  # the strategy's own figures (e.g. i2vedit's chunks and preserved share)
+            metrics["propagate"] = details
         if "prompt" in (inserted.info or {}):  # a generative insert: what the model saw and was told
             metrics["insert"] = {k: inserted.info[k] for k in ("backend", "reference", "canvas", "prompt")
                                  if k in inserted.info}
