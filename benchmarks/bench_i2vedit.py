@@ -67,7 +67,7 @@ def insert_of(clip: Clip):
     mask[h // 3: 2 * h // 3, w // 4: 3 * w // 4] = True
     frame0 = clip.frames[0].copy()
     frame0[mask] = (frame0[mask] * 0.3 + np.array([200, 40, 40]) * 0.7).astype(np.uint8)
-    box = Box(w // 4, h // 3, w // 2, h // 3)
+    box = Box(w // 4, h // 3, 3 * w // 4, 2 * h // 3)
     return InsertResult(frame=frame0, alpha=mask.astype(np.float32), box=box), np.repeat(mask[None], clip.num_frames, 0)
 
 
@@ -80,8 +80,11 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=250, help="LoRA steps the per-clip figure is for")
     parser.add_argument("--store-gib", type=float, default=96.0)
     parser.add_argument("--skip-lora", action="store_true", help="no LoRA timing; the edit runs without LoRAs")
+    parser.add_argument("--videoswap", action="store_true", help="time svd-points (VideoSwap-style) instead")
     parser.add_argument("--out", default="bench_i2vedit.json")
     args = parser.parse_args()
+    if args.videoswap:
+        return bench_videoswap(args)
 
     results: dict = {"device": torch.cuda.get_device_name(), "frames": args.frames,
                      "clip": f"{args.width}x{args.height}", "steps": args.steps}
@@ -174,6 +177,46 @@ def main() -> None:
         "edit": round(edit_flops * args.steps * chunks16 / sum(phases["denoise"]) / 1e12, 1),
     }
     print(json.dumps({"flops": results["flops"], "tflops": results["tflops"]}), flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+def bench_videoswap(args) -> None:
+    """``svd-points`` on the same clip: seconds per phase (DIFT-style point features, MLP training, A->B point
+    matching, generation), GPU peak; the coarse stage's generation in the same run is the ratio's baseline."""
+    from pvtt.propagate.videoswap import SvdPointsPropagator
+    from pvtt.types import Tracks
+
+    results: dict = {"device": torch.cuda.get_device_name(), "frames": args.frames, "clip": f"{args.width}x{args.height}"}
+    pipe = svd_pipeline()
+    clip = clip_of(args.frames, args.height, args.width)
+    insert, masks = insert_of(clip)
+    box = insert.box
+    xs, ys = np.meshgrid(np.linspace(box.x0 + 10, box.x1 - 10, 4), np.linspace(box.y0 + 10, box.y1 - 10, 3))
+    start_points = np.stack([xs.ravel(), ys.ravel()], -1).astype(np.float32)
+    points = np.stack([start_points + [t * 0.8, t * 0.3] for t in range(clip.num_frames)])
+    tracks = Tracks(points, np.ones(points.shape[:2], bool))
+    backend = SvdPointsPropagator(device="cuda", dtype="bf16", inference_steps=args.steps)
+    backend.setup(model=pipe)
+    phases = defaultdict(list)
+    for name in ("point_embeddings", "train_points", "match_points", "generate_points"):
+        timed(backend, phases, name)
+    torch.cuda.reset_peak_memory_stats()
+    start = sync_time()
+    result = backend.propagate(clip, clip.frames, masks, tracks, insert)
+    total = sync_time() - start
+    results["svd_points"] = {"seconds": round(total, 1), "peak_gib": gib(torch.cuda.max_memory_allocated()),
+                             "phase_totals_s": {k: round(sum(v), 1) for k, v in phases.items()},
+                             "train_steps": backend.settings.train_steps,
+                             "matched": result.info.get("matched"), "shape": list(result.frames.shape)}
+    print(json.dumps(results["svd_points"]), flush=True)
+    base = I2VEditPropagator(device="cuda", dtype="bf16", inference_steps=args.steps, inversion=False,
+                             num_frames=backend.settings.num_frames)
+    base.setup(model=pipe)
+    start = sync_time()
+    base.propagate(clip, clip.frames, masks, None, insert, lora=[])
+    results["coarse_same_chunks_s"] = round(sync_time() - start, 1)
+    results["svd_points_over_coarse"] = round(total / results["coarse_same_chunks_s"], 2)
+    print(json.dumps({k: results[k] for k in ("coarse_same_chunks_s", "svd_points_over_coarse")}), flush=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 
 

@@ -30,7 +30,7 @@ def test_unknown_backend_exits_2_before_any_work(tmp_path):
     result = runner.invoke(app, ["build", "--catalog", str(tmp_path / "cat"), "--out", str(tmp_path / "out"), *FAST,
                                  "--set", "propagate.backend=vace-dpeth"])
     assert result.exit_code == 2, result.output
-    assert ("propagate.backend: unknown backend 'vace-dpeth'; known: auto, motion-lora, vace-depth, vace-points, warp"
+    assert ("propagate.backend: unknown backend 'vace-dpeth'; known: auto, i2vedit, motion-lora, svd-points, vace-depth, vace-points, warp"
             in " ".join(result.output.split()))  # the error console may wrap the line
     assert not (tmp_path / "out" / ".pvtt-workspace" / "records").exists()  # no stage ran
     shown = runner.invoke(app, ["config", "show", "--set", "propagate.backend=vace-dpeth"])

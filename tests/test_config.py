@@ -93,7 +93,7 @@ def test_unknown_backend_stops_the_load_naming_the_known_ones(key, cls, tmp_path
 def test_propagate_backend_typo_message():
     with pytest.raises(ConfigError) as info:
         load_config(None, ["propagate.backend=vace-dpeth"])
-    assert ("propagate.backend: unknown backend 'vace-dpeth'; known: auto, motion-lora, vace-depth, vace-points, warp"
+    assert ("propagate.backend: unknown backend 'vace-dpeth'; known: auto, i2vedit, motion-lora, svd-points, vace-depth, vace-points, warp"
             in str(info.value))
     config = PipelineConfig()
     with pytest.raises(ValueError, match="unknown propagate backend 'vace-dpeth'"):

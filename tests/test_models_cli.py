@@ -106,6 +106,9 @@ def test_rules_follow_the_backends():
     assert [n.key for n in points] == ["propagate.svd_points.model"]
     warp_only = load_config(overrides=["propagate.backend=auto", "propagate.auto.models=false"])
     assert required_models(warp_only) == []
+    auto_svd = {n.key for n in required_models(load_config(overrides=["propagate.backend=auto",
+                                                                      "propagate.auto.svd=true"]))}
+    assert {"propagate.vace.model", "propagate.i2vedit.model", "propagate.svd_points.model"} <= auto_svd
 
 
 def test_shared_sections_are_listed_once_with_every_stage_that_needs_them():

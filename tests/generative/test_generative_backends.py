@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
-from tiny_pipelines import (moving_tracks, product_mask, tiny_flux_depth_inpaint, tiny_flux_fill, tiny_svd,  # noqa: E402
+from tiny_pipelines import (moving_tracks, product_mask, tiny_flux_depth_inpaint, tiny_flux_fill,  # noqa: E402
                       tiny_wan_vace)
 
 from pvtt.compose import box_of_mask  # noqa: E402
@@ -26,11 +26,6 @@ from pvtt.types import InsertResult  # noqa: E402
 def wan():
     pytest.importorskip("ftfy")
     return tiny_wan_vace()
-
-
-@pytest.fixture(scope="module")
-def svd():
-    return tiny_svd()
 
 
 def rgba_of(alpha):

@@ -8,25 +8,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from tiny_pipelines import render_template, tiny_svd  # noqa: E402
+from tiny_pipelines import render_template  # noqa: E402
 
 from pvtt.propagate import I2VEditSettings  # noqa: E402
 from pvtt.propagate.i2vedit import (Controller, I2VEditAttention, I2VEditPropagator, TensorStore,  # noqa: E402
                                     attention_difference, preservation_mask, smooth_area_perturbation)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two torch threads on CI's two cores (with pytest's own work) make these tests several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def svd():
-    return tiny_svd()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def frames(count=4, size=32):

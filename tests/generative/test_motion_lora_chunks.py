@@ -12,7 +12,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("peft")
 
-from tiny_pipelines import tiny_svd  # noqa: E402
 
 from pvtt.compose import Letterbox, chunk_spans  # noqa: E402
 from pvtt.propagate import I2VEditSettings, MotionLoraSettings, PropagateSettings, lora_settings  # noqa: E402
@@ -21,11 +20,6 @@ from pvtt.types import Clip  # noqa: E402
 
 SMALL = dict(device="cpu", height=32, width=32, train_steps=1, train_frames=3, num_frames=4, inference_steps=1,
              rank=4, lr=1e-2)
-
-
-@pytest.fixture(scope="module")
-def svd():
-    return tiny_svd()
 
 
 def backend_of(svd, **kw):

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from tiny_pipelines import moving_tracks, product_mask, tiny_svd  # noqa: E402
+from tiny_pipelines import moving_tracks, product_mask  # noqa: E402
 
 from pvtt.propagate import PropagateResult, PropagateSettings, make_propagator  # noqa: E402
 from pvtt.propagate.videoswap import (SvdPointsPropagator, build_registration, sample_features, splat,  # noqa: E402
@@ -24,18 +24,7 @@ SMALL = dict(device="cpu", height=32, width=32, train_frames=4, num_frames=4, in
              blocks=[0, 1], mlp_width=8, match_step=1, decode_chunk_size=4, lr=1e-2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads; on a busy 2-core machine two threads made these tests ~10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def svd():
-    return tiny_svd()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -125,13 +125,17 @@ def _propagate(config: PipelineConfig) -> list[RequiredModel]:
         return [_section("propagate.i2vedit", p.i2vedit, "propagate", reason)]
     if p.backend == "svd-points":  # SVD weights under its own section (features, registration and generation)
         return [_section("propagate.svd_points", p.svd_points, "propagate", reason)]
-    if p.backend in ("vace-depth", "vace-points") or (p.backend == "auto" and p.auto.models and p.vace.model):
-        needed = [_section("propagate.vace", p.vace, "propagate", reason)]
+    needed = []
+    auto = p.backend == "auto" and p.auto.models
+    if p.backend in ("vace-depth", "vace-points") or (auto and p.vace.model):
+        needed.append(_section("propagate.vace", p.vace, "propagate", reason))
         if p.backend != "vace-points":  # estimates the clip's depth itself when the depth stage left no video
             needed.append(RequiredModel("propagate.vace.depth_model", p.vace.depth_model, "propagate",
-                                 reason + " (depth when the clip has no depth video)"))
-        return needed
-    return []
+                                        reason + " (depth when the clip has no depth video)"))
+    if auto and p.auto.svd and p.i2vedit.model:  # the SVD family: i2vedit and svd-points
+        needed += [_section("propagate.i2vedit", p.i2vedit, "propagate", reason + ", auto.svd: true"),
+                   _section("propagate.svd_points", p.svd_points, "propagate", reason + ", auto.svd: true")]
+    return needed
 
 
 def _judge(config: PipelineConfig) -> list[RequiredModel]:

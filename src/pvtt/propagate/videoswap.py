@@ -290,7 +290,7 @@ class SvdPointsPropagator(MotionLoraPropagator):
         import torch
 
         self._require_setup()
-        pipe, s, unet = self.model, self.settings, self.model.unet
+        s, unet = self.settings, self.model.unet
         if not 0 <= s.feature_block < len(unet.up_blocks):
             raise ValueError(f"svd_points.feature_block {s.feature_block}: this UNet has up blocks "
                              f"0..{len(unet.up_blocks) - 1}")
@@ -474,7 +474,6 @@ class SvdPointsPropagator(MotionLoraPropagator):
         """For each of A's points (model pixels ``(K, 2)``, sampled in ``fmap_a`` ``(1, C, h, w)``, or the given
         ``queries`` ``(K, C)``), the best cosine match among B's features (``fmap_b``) on a ``match_step`` grid
         over ``region`` (x0, y0, x1, y1, model pixels): ``(K, 2)`` locations and ``(K,)`` similarities."""
-        import torch
         import torch.nn.functional as F
 
         h, w = image_hw
