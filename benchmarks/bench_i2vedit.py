@@ -81,10 +81,14 @@ def main() -> None:
     parser.add_argument("--store-gib", type=float, default=96.0)
     parser.add_argument("--skip-lora", action="store_true", help="no LoRA timing; the edit runs without LoRAs")
     parser.add_argument("--videoswap", action="store_true", help="time svd-points (VideoSwap-style) instead")
+    parser.add_argument("--spill", type=float, nargs="*", default=None,
+                        help="only the fine stage, once per store_gib given (the store's host spill vs none)")
     parser.add_argument("--out", default="bench_i2vedit.json")
     args = parser.parse_args()
     if args.videoswap:
         return bench_videoswap(args)
+    if args.spill:
+        return bench_spill(args)
 
     results: dict = {"device": torch.cuda.get_device_name(), "frames": args.frames,
                      "clip": f"{args.width}x{args.height}", "steps": args.steps}
@@ -177,6 +181,30 @@ def main() -> None:
         "edit": round(edit_flops * args.steps * chunks16 / sum(phases["denoise"]) / 1e12, 1),
     }
     print(json.dumps({"flops": results["flops"], "tflops": results["tflops"]}), flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+def bench_spill(args) -> None:
+    """The fine stage without LoRAs at each ``store_gib`` of ``--spill``: what keeping the excess of the
+    stored source attention in pinned host memory costs, against keeping it all on the GPU (same run)."""
+    results: dict = {"device": torch.cuda.get_device_name(), "frames": args.frames, "runs": []}
+    pipe = svd_pipeline()
+    clip = clip_of(args.frames, args.height, args.width)
+    insert, masks = insert_of(clip)
+    for store_gib in args.spill:
+        backend = I2VEditPropagator(device="cuda", dtype="bf16", inference_steps=args.steps, store_gib=store_gib)
+        backend.setup(model=pipe)
+        phases = defaultdict(list)
+        for name in ("invert", "denoise"):
+            timed(backend, phases, name)
+        torch.cuda.reset_peak_memory_stats()
+        start = sync_time()
+        backend.propagate(clip, clip.frames, masks, None, insert, lora=[])
+        run = {"store_gib": store_gib, "seconds": round(sync_time() - start, 1),
+               "peak_gib": gib(torch.cuda.max_memory_allocated()),
+               "phases_s": {k: [round(x, 2) for x in v] for k, v in phases.items()}}
+        results["runs"].append(run)
+        print(json.dumps(run), flush=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 
 
