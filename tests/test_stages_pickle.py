@@ -14,7 +14,8 @@ from pvtt.insert import BACKENDS as INSERT_BACKENDS
 from pvtt.normalize import NormalizeStage
 from pvtt.products import ProductStage
 from pvtt.propagate import BACKENDS as PROPAGATE_BACKENDS
-from pvtt.stages.clip import (CurateStage, DepthStage, EraseStage, LocateStage, MotionLoraStage, SegmentStage,
+from pvtt.stages.clip import (CurateStage, DepthStage, EraseStage, LocateStage, MotionLoraStage,
+                              PointsRegistrationStage, SegmentStage,
                               TrackStage)
 from pvtt.stages.pair import SynthesizeStage
 from pvtt.stages.product import CutoutStage, VideoCutoutStage
@@ -34,6 +35,7 @@ def pipeline_stages(ws: Workspace, config: PipelineConfig) -> dict:
         "erase": EraseStage(ws, config.erase, retry, crf),
         "depth": DepthStage(ws, config.depth, retry, crf),
         "motion_lora": MotionLoraStage(ws, config.propagate, retry),
+        "points_registration": PointsRegistrationStage(ws, config.propagate, retry),
         "cutout": CutoutStage(ws, config.cutout, retry, hands=config.hands),
         "video_cutout": VideoCutoutStage(ws, config.video_cutout, config.cutout, retry,
                                          hand_mask=make_hand_detector(config.hands)),

@@ -150,11 +150,12 @@ def analyze(workspace: str | Path, config: PipelineConfig, runner: Runner | None
 
 def _strategy_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary, clips: list) -> list:
     """The clip artifacts the propagation strategy needs: the depth video (``vace-depth``; ``auto``, which
-    goes on without it when the depth weights are missing) and the motion LoRA (``motion-lora``, ``i2vedit``:
-    whenever :func:`~pvtt.propagate.lora_settings` names one). Returns the clips whose required artifacts are done."""
+    goes on without it when the depth weights are missing), the motion LoRA (``motion-lora``, ``i2vedit``:
+    whenever :func:`~pvtt.propagate.lora_settings` names one) and the point registration (``svd-points``).
+    Returns the clips whose required artifacts are done."""
     from pvtt.models import ModelNotAvailable
     from pvtt.propagate import depth_need, lora_settings
-    from pvtt.stages.clip import DepthStage, MotionLoraStage
+    from pvtt.stages.clip import DepthStage, MotionLoraStage, PointsRegistrationStage
 
     retry = config.runner.retry_failed
     need = depth_need(config.propagate)
@@ -172,6 +173,10 @@ def _strategy_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summa
     lora = lora_settings(config.propagate)
     if lora is not None:
         records = runner.run(MotionLoraStage(ws, lora, retry), clips, "motion_lora")
+        summary.add(records)
+        clips = _passing(records, clips)
+    if config.propagate.backend == "svd-points":
+        records = runner.run(PointsRegistrationStage(ws, config.propagate, retry), clips, "points_registration")
         summary.add(records)
         clips = _passing(records, clips)
     return clips

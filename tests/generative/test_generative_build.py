@@ -207,3 +207,29 @@ def test_i2vedit_builds_pairs_from_the_clips_loras(catalog, saved, tmp_path):
     for record in pairs:
         assert record.metrics["strategy"] == "i2vedit" and record.metrics["scores"]
         assert record.metrics["propagate"]["chunks"] == 2 and record.metrics["propagate"]["loras"] == 1
+
+
+def test_svd_points_registers_each_clip_once_and_its_pairs_reuse_it(catalog, saved, tmp_path, monkeypatch):
+    from pvtt.propagate.videoswap import SvdPointsPropagator
+
+    fitted = Counter()
+    real = SvdPointsPropagator.train_points
+
+    def counting(self, frames, *args, **kwargs):
+        fitted[len(frames)] += 1
+        return real(self, frames, *args, **kwargs)
+
+    monkeypatch.setattr(SvdPointsPropagator, "train_points", counting)
+    settings = {"model": str(saved / "svd"), "device": "cpu", "dtype": "fp32", "train_steps": 1, "train_frames": 3,
+                "height": 32, "width": 32, "num_frames": 5, "inference_steps": 2, "decode_chunk_size": 4,
+                "blocks": [0, 1], "mlp_width": 8, "match_step": 2, "min_similarity": -1.0}
+    overrides = SMALL + ["propagate.backend=svd-points", f"propagate.svd_points={json.dumps(settings)}"]
+    summary = build(catalog, tmp_path / "dataset", load_config(None, overrides), workspace=tmp_path / "ws")
+    ws = Workspace(tmp_path / "ws")
+    registrations = [r for r in ws.records("points_registration") if r.status is Status.DONE]
+    pairs = [r for r in ws.records("synthesize") if r.status is not Status.FAILED]
+    assert registrations and len(pairs) >= 2 * len(registrations), (summary.counts,
+                                                                     [r.reason for r in ws.records("synthesize")])
+    assert sum(fitted.values()) == len(registrations)  # fitted once per clip, never inside a pair
+    for record in pairs:
+        assert record.metrics["strategy"] == "svd-points" and record.metrics["propagate"]["matched"] >= 0

@@ -183,3 +183,22 @@ def test_propagate_needs_tracks(svd, clip6):
     empty = Tracks(np.zeros((6, 0, 2), np.float32), np.zeros((6, 0), bool))
     with pytest.raises(ValueError, match="tracked points"):
         backend.propagate(clip6, None, product_mask(clip6.frames), empty, clip6.frames[0])
+
+
+def test_the_clips_registration_is_reusable_and_round_trips(svd, clip6, tmp_path):
+    """A registration fitted once per clip (the points_registration stage's artifact) gives a pair exactly what
+    fitting it inside the pair gives; it survives the safetensors round trip."""
+    from pvtt.propagate.videoswap import load_registration, save_registration
+
+    backend = points_backend(svd, min_similarity=-1.0)
+    masks = product_mask(clip6.frames)
+    tracks = moving_tracks(masks, count=3)
+    state = backend.register(clip6, tracks)
+    assert state["embeddings"].shape[0] == 3 and len(state["losses"]) == SMALL["train_steps"]
+    loaded = load_registration(save_registration(state, tmp_path / "registration.safetensors"))
+    assert state.keys() == loaded.keys() and all(torch.equal(state[k], loaded[k]) for k in state)
+    inside = backend.propagate(clip6, None, masks, tracks, clip6.frames[0])
+    cached = backend.propagate(clip6, None, masks, tracks, clip6.frames[0],
+                               registration=tmp_path / "registration.safetensors")
+    assert np.array_equal(inside.frames, cached.frames)
+    assert cached.info["loss_last"] == inside.info["loss_last"]

@@ -61,6 +61,7 @@ from __future__ import annotations
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -461,6 +462,47 @@ class SvdPointsPropagator(MotionLoraPropagator):
         self.last_losses = torch.stack(losses).tolist() if losses else []
         return mlps
 
+    def _loras(self, clip: Clip, lora: Any) -> list | None:
+        if lora is not None:
+            return self.as_loras(lora)
+        return self.train_loras(clip) if self.settings.motion_lora else None
+
+    def register(self, clip: Clip, tracks_a: Tracks, loras: Any = None) -> dict[str, Any]:
+        """The clip's point registration, shared by every pair of the clip: A's point embeddings ``(K, C)`` and the
+        registration MLPs fitted to the source, as one state dict of CPU tensors (``embeddings``, ``losses``,
+        ``mlp.*``). ``loras``: the clip's motion LoRA(s) (trained here when ``motion_lora`` is on and none given)."""
+        import torch
+
+        if tracks_a is None or tracks_a.num_points == 0:
+            raise ValueError("svd-points needs A's tracked points (tracks_a)")
+        self._require_setup()
+        s = self.settings
+        loras = self._loras(clip, loras)
+        box = compose.Letterbox(clip.height, clip.width, s.height, s.width)
+        frames = box.to_model(clip.frames)
+        visible = np.asarray(tracks_a.visible, bool) & np.isfinite(tracks_a.points).all(-1)
+        points_a = to_model_points(np.nan_to_num(tracks_a.points), box)
+        embeddings = self.point_embeddings(frames, points_a, visible)
+        mlps = self.train_points(frames, points_a, visible, embeddings, loras)
+        state = {f"mlp.{k}": v.detach().to("cpu", copy=True) for k, v in mlps.state_dict().items()}
+        state["embeddings"] = embeddings.detach().float().cpu()
+        state["losses"] = torch.tensor(self.last_losses, dtype=torch.float32)
+        return state
+
+    def registration_parts(self, state: dict[str, Any]) -> tuple[Any, Any]:
+        """``(embeddings, mlps)`` on the device from a :meth:`register` state."""
+        embeddings = state["embeddings"].to(self.device)
+        mlps = build_registration(int(embeddings.shape[-1]), self.block_channels(), self.settings.mlp_width)
+        mlps.load_state_dict({k[len("mlp."):]: v for k, v in state.items() if k.startswith("mlp.")})
+        return embeddings, mlps.to(self.device).requires_grad_(False)
+
+    def registration_settings(self) -> dict[str, Any]:
+        """The settings a registration depends on (its cache key); generation settings are not among them."""
+        generation = {"inference_steps", "min_guidance_scale", "max_guidance_scale", "decode_chunk_size", "keep_source",
+                      "mask_dilate", "feather", "point_scale", "point_steps", "min_similarity", "match_step", "compile",
+                      "device", "cpu_offload", "allow_download"}
+        return self.settings.model_dump(exclude=generation)
+
     def _lora_at(self, loras: list, frame: int, num_frames: int) -> dict:
         """The motion LoRA for the chunk that ``frame`` starts in (the only one when there is one)."""
         if len(loras) == 1:
@@ -536,9 +578,10 @@ class SvdPointsPropagator(MotionLoraPropagator):
         return np.stack(out[:num_frames])
 
     def propagate(self, clip: Clip, background: np.ndarray | None, masks_a: Any, tracks_a: Tracks | None,
-                  insert: Any, *, lora: Any = None, **_: Any) -> Any:
+                  insert: Any, *, lora: Any = None, registration: Any = None, **_: Any) -> Any:
         """The edited clip: A's points registered into SVD, matched onto B in the edited first frame, moved with A's
-        motion and injected while generating from the edited frame. ``lora``: the clip's motion LoRA(s), optional."""
+        motion and injected while generating from the edited frame. ``lora``: the clip's motion LoRA(s), optional;
+        ``registration``: the clip's registration (state or safetensors path, :meth:`register`), else fitted here."""
         s = self.settings
         frame0, _, box_b = controls.insert_parts(insert)
         if frame0.shape != clip.frames.shape[1:]:
@@ -552,16 +595,16 @@ class SvdPointsPropagator(MotionLoraPropagator):
         image_hw = frames.shape[1:3]
         visible = np.asarray(tracks_a.visible, bool) & np.isfinite(tracks_a.points).all(-1)
         points_a = to_model_points(np.nan_to_num(tracks_a.points), box)
-        loras = None
-        if lora is not None:
-            loras = self.as_loras(lora)
-        elif s.motion_lora:
-            loras = self.train_loras(clip) if hasattr(self, "train_loras") else [self.train_lora(clip)]
-        # 1. point features: embeddings over the clip; frame 0 of A and of the edit, alike, for matching
-        embeddings = self.point_embeddings(frames, points_a, visible)
+        loras = self._loras(clip, lora)
+        # 1. A's registration (the clip's: embeddings over the clip, MLPs fitted to the source), unless given
+        state = load_registration(registration) if isinstance(registration, (str, Path)) else registration
+        if state is None:
+            state = self.register(clip, tracks_a, loras)
+        embeddings, mlps = self.registration_parts(state)
+        # 2. frame 0 of A and of the edit, alike, for matching
         edited = box.to_model(frame0[None])
         fmap_a0, fmap_b0 = self.frame_features(frames[:1], 1), self.frame_features(edited, 1)
-        # 2. A's points onto B: nearest neighbour by cosine inside B's box (A's box when the insert has none)
+        # 3. A's points onto B: nearest neighbour by cosine inside B's box (A's box when the insert has none)
         box_a = compose.box_of_mask(masks[0])
         target = box_b or box_a
         if target is None:
@@ -580,8 +623,7 @@ class SvdPointsPropagator(MotionLoraPropagator):
         mapping = [{"point": int(k), "a": [round(float(v), 2) for v in tracks_a.points[0, k]],
                     "b": [round(float(v), 2) for v in b0[k]], "similarity": round(float(similarity[k]), 4),
                     "used": bool(usable[k])} for k in range(tracks_a.num_points)]
-        # 3. the registration MLPs on A, then generation with the features at B's points
-        mlps = self.train_points(frames, points_a, visible, embeddings, loras)
+        # 4. generation with the registered features at B's points
         keep = np.flatnonzero(usable)
         out = self.generate_points(frame0, clip.num_frames, mlps, embeddings[keep],
                                    to_model_points(points_b[:, keep], box), visible_b[:, keep], loras)
@@ -590,11 +632,25 @@ class SvdPointsPropagator(MotionLoraPropagator):
             out = compose.blend(out, clip.frames, compose.feather(region_mask, s.feather))
         out[0] = frame0
         reason = "" if len(keep) else f"no point of A matched B with similarity >= {s.min_similarity}: plain image-to-video"
-        losses = self.last_losses
+        losses = state.get("losses")
+        losses = losses.tolist() if losses is not None else []
         return controls.make_result(out, self.name, reason, masks=controls.masks_of_b(insert, masks),
                                     points=mapping, blocks=self.block_names(), feature_block=f"up_blocks.{s.feature_block}",
                                     matched=int(len(keep)), loss_first=round(losses[0], 5) if losses else None,
                                     loss_last=round(losses[-1], 5) if losses else None)
+
+
+def save_registration(state: dict[str, Any], path: str | Path) -> Path:
+    """A clip's point registration (:meth:`SvdPointsPropagator.register`) as safetensors, atomically."""
+    from pvtt.propagate.motion_lora import save_loras
+
+    return save_loras([state], path)
+
+
+def load_registration(path: str | Path) -> dict[str, Any]:
+    from pvtt.propagate.motion_lora import load_loras
+
+    return load_loras(path)[0]
 
 
 def torch_where(condition: np.ndarray, a: Any, b: Any) -> Any:

@@ -346,6 +346,36 @@ class MotionLoraStage(ClipStage):
         return {"lora_path": self.workspace.rel(path)}, metrics
 
 
+class PointsRegistrationStage(ClipStage):
+    """``svd-points``' registration of A's semantic points (``propagate.svd_points``): A's point embeddings and
+    the MLPs fitted to the source clip, once per clip and shared by the clip's pairs (VideoSwap fits them per
+    source video, not per edit); keyed on the settings they depend on and the clip's tracks."""
+
+    name = "points_registration"
+
+    def make_backend(self, settings: Any):
+        from pvtt.propagate import PropagateSettings
+        from pvtt.propagate.videoswap import SvdPointsPropagator
+
+        return SvdPointsPropagator(settings.svd_points if isinstance(settings, PropagateSettings) else settings)
+
+    def key(self, clip: ClipItem) -> str:
+        tracks = upstream(self.workspace, "track", clip.id)
+        return settings_key(self.name, self.version, clip.key, clip.path, tracks.key,
+                            self.backend.registration_settings())
+
+    def run(self, clip: ClipItem, key: str):
+        from pvtt.propagate.videoswap import save_registration
+
+        tracks = load_tracks(self.workspace.abs(upstream(self.workspace, "track", clip.id).outputs["tracks_path"]))
+        state = self.backend.register(clip.load(self.workspace), tracks)
+        path = save_registration(state, self.out(clip, key, "registration.safetensors"))
+        losses = state["losses"].tolist()
+        return {"registration_path": self.workspace.rel(path)}, {
+            "points": int(state["embeddings"].shape[0]), "steps": len(losses),
+            "loss_first": round(losses[0], 5) if losses else None, "loss_last": round(losses[-1], 5) if losses else None}
+
+
 def optional_output(ws: Workspace, stage: str, clip_id: str, field: str) -> tuple[str, Any] | None:
     """``(key, absolute path)`` of a finished clip artifact that only some strategies need, else None."""
     record = ws.read_record(stage, clip_id)

@@ -29,7 +29,8 @@ from pvtt.store import Workspace, atomic_path
 from pvtt.track import load_tracks
 
 
-CLIP_EXTRAS = (("depth", "depth_path"), ("motion_lora", "lora_path"))  # clip artifacts only some strategies need
+CLIP_EXTRAS = (("depth", "depth_path"), ("motion_lora", "lora_path"),  # clip artifacts only some strategies need
+               ("points_registration", "registration_path"))
 
 
 @dataclass
@@ -112,6 +113,7 @@ class SynthesizeStage(Stage[PairItem]):
         product = load_cutout(ws, pair.product.id)
         depth = optional_output(ws, "depth", clip_id, "depth_path")  # when the strategy needed them
         lora = optional_output(ws, "motion_lora", clip_id, "lora_path")
+        registration = optional_output(ws, "points_registration", clip_id, "registration_path")
         clock("inputs")
         # 2. first-frame edit
         b = pair.product
@@ -123,7 +125,8 @@ class SynthesizeStage(Stage[PairItem]):
         result = self._propagator.propagate(video, background, masks_a, tracks_a, inserted,
                                             instruction=pair.instruction, product=product,
                                             depth=read_video(depth[1])[0] if depth else None,
-                                            lora=lora[1] if lora else None)
+                                            lora=lora[1] if lora else None,
+                                            **({"registration": registration[1]} if registration else {}))
         clock("propagate")
         # 4. judge (B's DINOv2 vector, when the judge asks for it, is computed once per product and cached)
         identity = None
