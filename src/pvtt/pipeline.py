@@ -149,36 +149,28 @@ def analyze(workspace: str | Path, config: PipelineConfig, runner: Runner | None
 
 
 def _strategy_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary, clips: list) -> list:
-    """The clip artifacts the propagation strategy needs: the depth video (``vace-depth``; ``auto``, which
-    goes on without it when the depth weights are missing), the motion LoRA (``motion-lora``, ``i2vedit``:
-    whenever :func:`~pvtt.propagate.lora_settings` names one) and the point registration (``svd-points``).
-    Returns the clips whose required artifacts are done."""
+    """The clip artifacts the propagation strategy uses (:func:`pvtt.propagate.clip_artifacts`: the depth video,
+    the motion LoRA, the point registration). Returns the clips whose required artifacts are done; an optional
+    artifact whose weights are missing is skipped with a warning (``auto`` then chooses without it)."""
     from pvtt.models import ModelNotAvailable
-    from pvtt.propagate import depth_need, lora_settings
+    from pvtt.propagate import clip_artifacts
     from pvtt.stages.clip import DepthStage, MotionLoraStage, PointsRegistrationStage
 
     retry = config.runner.retry_failed
-    need = depth_need(config.propagate)
-    if need:
+    stages = {"depth": lambda: DepthStage(ws, config.depth, retry, config.media.crf),
+              "motion_lora": lambda: MotionLoraStage(ws, config.propagate, retry),
+              "points_registration": lambda: PointsRegistrationStage(ws, config.propagate, retry)}
+    for name, need in clip_artifacts(config.propagate).items():
         try:
-            records = runner.run(DepthStage(ws, config.depth, retry, config.media.crf), clips, "depth")
+            records = runner.run(stages[name](), clips, name)
         except ModelNotAvailable as exc:
             if need == "required":
                 raise
-            log.warning("depth: %s; propagate auto chooses vace-points or warp for every pair", exc)
-        else:
-            summary.add(records)
-            if need == "required":
-                clips = _passing(records, clips)
-    lora = lora_settings(config.propagate)
-    if lora is not None:
-        records = runner.run(MotionLoraStage(ws, lora, retry), clips, "motion_lora")
+            log.warning("%s: %s; propagate goes on without it (auto chooses among the other strategies)", name, exc)
+            continue
         summary.add(records)
-        clips = _passing(records, clips)
-    if config.propagate.backend == "svd-points":
-        records = runner.run(PointsRegistrationStage(ws, config.propagate, retry), clips, "points_registration")
-        summary.add(records)
-        clips = _passing(records, clips)
+        if need == "required":
+            clips = _passing(records, clips)
     return clips
 
 

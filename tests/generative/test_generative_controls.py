@@ -129,3 +129,17 @@ def test_missing_pipeline_is_a_clear_error(tmp_path):
         MotionLoraPropagator(model=str(tmp_path / "svd"), device="cpu").setup()
     with pytest.raises(ModelNotAvailable, match="not available locally.*huggingface-cli download"):
         MotionLoraPropagator(model="nobody/no-such-svd", device="cpu").setup()
+
+
+def test_each_strategy_names_the_clip_artifacts_it_uses():
+    from pvtt.propagate import PropagateSettings, clip_artifacts
+
+    assert clip_artifacts(PropagateSettings(backend="warp")) == {}
+    assert clip_artifacts(PropagateSettings(backend="vace-depth")) == {"depth": "required"}
+    assert clip_artifacts(PropagateSettings(backend="vace-points")) == {}
+    assert clip_artifacts(PropagateSettings(backend="motion-lora")) == {"motion_lora": "required"}
+    assert clip_artifacts(PropagateSettings(backend="i2vedit")) == {"motion_lora": "required"}
+    assert clip_artifacts(PropagateSettings(backend="svd-points")) == {"points_registration": "required"}
+    assert clip_artifacts(PropagateSettings(backend="auto")) == {"depth": "optional"}
+    assert clip_artifacts(PropagateSettings(backend="auto", auto={"svd": True})) == {"depth": "optional",
+                                                                                     "motion_lora": "required"}

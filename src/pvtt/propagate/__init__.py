@@ -337,6 +337,21 @@ def lora_settings(settings: PropagateSettings) -> MotionLoraSettings | None:
     return {"motion-lora": settings.motion_lora, "i2vedit": settings.i2vedit}.get(settings.backend)
 
 
+def clip_artifacts(settings: PropagateSettings) -> dict[str, str]:
+    """The clip artifacts the configured strategy uses, in the order they are built: clip stage name →
+    ``"required"`` (a clip without it gets no pairs) or ``"optional"`` (used when there; missing weights only
+    warn). The pipeline runs these stages; this is the one place that knows which strategy needs what."""
+    needs = {}
+    depth = depth_need(settings)
+    if depth:
+        needs["depth"] = depth
+    if lora_settings(settings) is not None:
+        needs["motion_lora"] = "required"
+    if settings.backend == "svd-points":
+        needs["points_registration"] = "required"
+    return needs
+
+
 def depth_need(settings: PropagateSettings) -> str | None:
     """Whether the strategy needs the clip's depth video: ``"required"`` (``vace-depth``), ``"optional"``
     (``auto`` with its model strategies on: without depth it chooses ``vace-points`` or ``warp``) or None."""
