@@ -100,7 +100,7 @@ class Controller:
     guided: bool = False  # the batch is [unconditional, conditional]
     first_kv: bool = False  # skip-interval: this chunk's temporal keys/values are the first chunk's (record them)
     use_first_kv: bool = False  # skip-interval: prepend the first chunk's
-    stats: dict = field(default_factory=lambda: {"preserved": [], "matched_layers": 0})
+    stats: dict = field(default_factory=lambda: {"preserved": []})  # per matched layer and step: share with M < 1
 
     def temporal_selected(self, layer: str) -> bool:
         """The temporal attention selector: does ``layer`` take the source's maps at this step?"""
@@ -206,7 +206,6 @@ class I2VEditAttention:
             c.stats["preserved"].append((weight < 1).float().mean())  # read once, after the clip
             weight = weight[:, None, :, None].to(ve.dtype)
             cond = (1 - weight) * source + weight * F.scaled_dot_product_attention(qe, ke, ve)
-        c.stats["matched_layers"] += 1
         if not half:
             return cond
         return torch.cat([F.scaled_dot_product_attention(q[:half], k[:half], v[:half]), cond])
@@ -448,7 +447,7 @@ class I2VEditPropagator(MotionLoraPropagator):
         spans = self.chunks(len(source))
         out = np.empty_like(source)
         first_frame = first
-        c.stats = {"preserved": [], "matched_layers": 0}
+        c.stats = {"preserved": []}
         try:
             for k, (start, stop) in enumerate(spans):
                 c.chunk, c.first_kv, c.use_first_kv = k, k == 0 and len(spans) > 1, k > 0
@@ -498,7 +497,7 @@ class I2VEditPropagator(MotionLoraPropagator):
             loras = self.train_loras(clip)
         elif isinstance(lora, (str, Path)):
             loras = load_loras(lora)
-        else:
+        else:  # a list of states; empty: no LoRA (the fine stage without the coarse one)
             loras = list(lora)
         box = self.letterbox(clip.height, clip.width)
         source = box.to_model(clip.frames)
