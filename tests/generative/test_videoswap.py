@@ -84,7 +84,7 @@ def test_zero_registration_generates_exactly_the_plain_video(svd, small_clip):
 def test_injection_adds_features_only_at_the_points_cells(svd, small_clip):
     backend = points_backend(svd)
     frames = small_clip.frames[:3]
-    latents = backend._encode(frames).float()[None]
+    latents = backend._latents(backend._pixels(frames)).float()[None]
     embedding, cond = backend._condition(frames[0], torch.Generator().manual_seed(0))
     time_ids = backend._time_ids(latents.dtype)
     points = np.float32([[[5, 6], [20, 25]], [[7, 6], [21, 24]], [[9, 7], [22, 23]]])

@@ -360,14 +360,12 @@ class I2VEditPropagator(MotionLoraPropagator):
         """Model-size uint8 frames → VAE latents ``(1, F, 4, h, w)`` (mode, scaled), with SARP when on."""
         import torch
 
-        pipe, s = self.model, self.settings
-        x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1
+        s = self.settings
+        x = self._pixels(frames, torch.float32)  # SARP's noise (σ 0.005) is below bf16's step near ±1
         if s.sarp:
             generator = torch.Generator("cpu").manual_seed(s.seed)
             x, _ = smooth_area_perturbation(x, s.sarp_threshold, s.sarp_noise, generator)
-        latents = torch.cat([pipe.vae.encode(x[i:i + 8].to(pipe.vae.dtype)).latent_dist.mode()
-                             for i in range(0, len(x), 8)])
-        return (latents * pipe.vae.config.scaling_factor)[None].float()
+        return self._latents(x)[None].float()
 
     # --- inversion ------------------------------------------------------------------------------------
     def invert(self, chunk: np.ndarray, latents: Any | None = None) -> Any:

@@ -263,15 +263,25 @@ class MotionLoraPropagator(ModelBackend):
         self._loaded = id(state)
 
     # --- 1. training ----------------------------------------------------------------------------------
-    def _pixels(self, frames: np.ndarray) -> Any:
-        """uint8 frames at model resolution (letterboxed) → ``(N, 3, h, w)`` in [-1, 1] on the device (VAE dtype)."""
+    def _pixels(self, frames: np.ndarray, dtype: Any = None) -> Any:
+        """uint8 frames at model resolution (letterboxed) → ``(N, 3, h, w)`` in [-1, 1] on the device, in ``dtype``
+        (default: the VAE's)."""
         import torch
 
         s = self.settings
         if frames.shape[1:3] != (s.height, s.width):
             raise ValueError(f"frames must be letterboxed to {s.height}x{s.width} first, got {frames.shape[1:3]}")
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        return x.to(self.model.vae.dtype)
+        return x.to(dtype or self.model.vae.dtype)
+
+    def _latents(self, pixels: Any) -> Any:
+        """Pixels ``(N, 3, h, w)`` in [-1, 1] → scaled VAE latents ``(N, 4, h, w)`` (the distribution's mode),
+        eight frames per encode."""
+        import torch
+
+        vae = self.model.vae
+        return torch.cat([vae.encode(pixels[i:i + 8].to(vae.dtype)).latent_dist.mode()
+                          for i in range(0, len(pixels), 8)]) * vae.config.scaling_factor
 
     def _condition(self, first: np.ndarray, generator: Any) -> tuple[Any, Any]:
         """CLIP image embedding and noise-augmented VAE latents of a conditioning frame at model resolution

@@ -276,14 +276,6 @@ class SvdPointsPropagator(MotionLoraPropagator):
         return self.model._get_add_time_ids(s.fps - 1, s.motion_bucket_id, s.noise_aug_strength, dtype, 1, 1,
                                             False).to(self.device)
 
-    def _encode(self, frames: np.ndarray) -> Any:
-        """Model-size uint8 frames → scaled VAE latents ``(N, 4, h, w)`` (the distribution's mode)."""
-        import torch
-
-        vae = self.model.vae
-        return torch.cat([vae.encode(self._pixels(frames[i:i + 8])).latent_dist.mode()
-                          for i in range(0, len(frames), 8)]) * vae.config.scaling_factor
-
     def frame_features(self, frames: np.ndarray, window: int | None = None) -> Any:
         """``(T, C, h, w)`` float32 features of model-size frames: windows of ``window`` frames (default
         ``train_frames``), each conditioned on its first frame, noised to ``feature_sigma`` (averaged over
@@ -310,7 +302,7 @@ class SvdPointsPropagator(MotionLoraPropagator):
         try:
             with torch.no_grad():
                 for start, stop in compose.chunk_spans(len(frames), max(2, window or s.train_frames), 0):
-                    latents = self._encode(frames[start:stop]).float()[None]
+                    latents = self._latents(self._pixels(frames[start:stop])).float()[None]
                     embedding, cond = self._condition(frames[start], generator)
                     time_ids = self._time_ids(latents.dtype)
                     total = 0
