@@ -23,15 +23,11 @@ from pathlib import Path
 
 import yaml
 
+from pvtt import artifacts
 from pvtt.clips import collect_clips
 from pvtt.config import load_config
 from pvtt.judge import judge
-from pvtt.media.video import read_video
-from pvtt.stages.clip import load_background, load_clip_masks, upstream
-from pvtt.stages.pair import load_masks_b
-from pvtt.stages.product import load_cutout
 from pvtt.store import Workspace
-from pvtt.track import load_tracks
 from pvtt.types import Status
 
 KINDS = ("remnant", "smear", "foreign", "floating")
@@ -49,15 +45,14 @@ def reason_kinds(reasons: list[str]) -> set[str]:
 
 
 def judge_pair(ws: Workspace, pair: dict, clips: dict, config) -> tuple[str, list[str], dict]:
-    record = ws.read_record("synthesize", pair["pair_id"])
     clip = clips[pair["clip_id"]]
     source = clip.load(ws).frames
-    edited, _ = read_video(ws.abs(record.outputs["edited_path"]))
-    masks_b = load_masks_b(ws.abs(record.outputs["masks_b_path"]))
-    product_rgba = load_cutout(ws, pair["product_id"])
-    tracks = load_tracks(ws.abs(upstream(ws, "track", clip.id).outputs["tracks_path"]))
-    result = judge(source, edited, load_clip_masks(ws, clip.id), masks_b, product_rgba, tracks, config.judge,
-                   background=load_background(ws, clip.id))
+    edited = artifacts.edited(ws, pair["pair_id"])
+    masks_b = artifacts.masks_b(ws, pair["pair_id"])
+    product_rgba = artifacts.cutout(ws, pair["product_id"])
+    tracks = artifacts.tracks(ws, clip.id)
+    result = judge(source, edited, artifacts.masks(ws, clip.id), masks_b, product_rgba, tracks, config.judge,
+                   background=artifacts.background(ws, clip.id))
     return result.verdict, list(result.reasons), result.scores
 
 

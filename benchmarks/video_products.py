@@ -22,15 +22,15 @@ import cv2
 import numpy as np
 import yaml
 
+from pvtt import artifacts
 from pvtt.clips import curated_clips
 from pvtt.config import VideoCutoutSettings
 from pvtt.cutout import CutoutSettings, make_cutter
 from pvtt.errors import RejectItem
 from pvtt.media.image import load_image_rgba, write_png
-from pvtt.stages.clip import load_clip_masks
 from pvtt.stages.product import video_product
 from pvtt.store import Workspace
-from pvtt.types import ProductImage, Status
+from pvtt.types import ProductImage
 
 TILE = 260  # row height
 
@@ -72,8 +72,8 @@ def _sheet(rows: list[np.ndarray]) -> np.ndarray:
 def _photo_tile(ws: Workspace, template_id: str, product_id: str | None, settings: CutoutSettings
                 ) -> tuple[np.ndarray, str]:
     """The catalog photo, labelled with its cutout's verdict: the workspace's record, else the cutout run here."""
-    record = ws.read_record("product", product_id) if product_id else None
-    if record is None or record.status is not Status.DONE:
+    record = artifacts.record(ws, "product", product_id, required=False) if product_id else None
+    if record is None:
         return np.zeros((TILE, TILE, 3), np.uint8), "no photo"
     photo = load_image_rgba(ws.abs(record.outputs["image_path"]))
     cutout = ws.read_record("cutout", product_id)
@@ -133,7 +133,7 @@ def main() -> None:
         best = found.best
         clip = next(c for c in clips if c.id == best.clip_id)
         frame = clip.load(ws).frames[best.frame_index].copy()
-        mask = load_clip_masks(ws, clip.id).data[best.frame_index]
+        mask = artifacts.masks(ws, clip.id).data[best.frame_index]
         if hands is not None:
             hand = hands.hand_mask(frame)
             frame[hand] = (frame[hand] * 0.5 + np.array([255, 0, 0]) * 0.5).astype(np.uint8)

@@ -11,7 +11,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
@@ -113,11 +112,3 @@ def collect_products(ws: Workspace) -> list[ProductItem]:
                                  product.get("subcategory"), product.get("description"), product.get("template_id")))
     return items
 
-
-def save_array(path, **arrays: np.ndarray) -> None:
-    """``np.savez_compressed`` to a temporary name, then renamed into place."""
-    from pvtt.store import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)

@@ -28,6 +28,19 @@ class BadInput(PvttError):
     """Broken input (unreadable file, wrong format, missing data); the message says what and where."""
 
 
+class MissingArtifact(BadInput):
+    """A stage's input is not there: the stage that makes it has no finished result for the item (not run yet,
+    rejected or failed). Raised by the readers of :mod:`pvtt.artifacts`; ``record`` is that stage's record, if any.
+    The item is recorded as *failed* with the message, like any broken input."""
+
+    def __init__(self, stage: str, item_id: str, record: object = None, message: str | None = None):
+        super().__init__(message or f"{stage} has no finished result for {item_id} (run the stages in order)")
+        self.stage, self.item_id, self.record = stage, item_id, record
+
+    def __reduce__(self):  # pickles with its fields (a runner may send it between processes)
+        return type(self), (self.stage, self.item_id, self.record, str(self))
+
+
 class ConfigError(PvttError):
     """An invalid setting; the message names the key."""
 

@@ -210,7 +210,7 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
         clips = _passing(records, clips)
         clips = _strategy_steps(ws, config, runner, summary, clips)
         # 3. per product: the target image, cut out from the catalog photo, or from the product's own template
-        #    clips where the photo was rejected (a lifestyle shot); stages.product.target_record says which
+        #    clips where the photo was rejected (a lifestyle shot); pvtt.artifacts.target says which
         products = collect_products(ws)
         records = runner.run(CutoutStage(ws, config.cutout, retry, hands=config.hands), products, "cutout")
         summary.add(records)

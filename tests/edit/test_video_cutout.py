@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pvtt import artifacts
 from pvtt.clips import ProductItem
 from pvtt.config import VideoCutoutSettings, load_config
 from pvtt.cutout import CutoutSettings
@@ -19,9 +20,7 @@ from pvtt.demo import composite, make_demo_catalog, draw_product
 from pvtt.media.video import write_video
 from pvtt.pipeline import build
 from pvtt.registry import Backend
-from pvtt.segment.io import save_masks
-from pvtt.stages.product import (FrameScore, VideoCutoutStage, choose_frames, load_cutout, load_target_views,
-                                 score_frame, target_record)
+from pvtt.stages.product import FrameScore, VideoCutoutStage, choose_frames, score_frame
 from pvtt.store import Workspace, write_json
 from pvtt.synth import textured_background
 from pvtt.types import ItemRecord, Masks, Status
@@ -115,7 +114,7 @@ def workspace_with_clip(root, frames: np.ndarray, masks: np.ndarray, curated: bo
                                                                            "clips": [clip]}))
     masks_path = ws.root / "segment" / "T1-s00-w00" / "k" / "masks.npz"
     masks_path.parent.mkdir(parents=True)
-    save_masks(masks_path, Masks(masks))
+    artifacts.save_masks(masks_path, Masks(masks))
     ws.write_record(ItemRecord("segment", "T1-s00-w00", "s1", Status.DONE, outputs={"masks_path": ws.rel(masks_path)}))
     ws.write_record(ItemRecord("curate", "T1-s00-w00", "c1", Status.DONE if curated else Status.REJECTED,
                                reason="" if curated else "too static: motion 0"))
@@ -136,14 +135,14 @@ def test_video_cutout_writes_the_cutout_and_its_views(tmp_path):
     assert record.outputs["clip_id"] == "T1-s00-w00"
     assert record.outputs["frame_index"] in set(SHARP) - set(HAND_OVER)
     assert record.metrics["failures"] == {"border": len(BORDER), "hand": len(HAND_OVER)}
-    target = target_record(ws, "T1")  # no photo cutout: the video's is the target image
+    target = artifacts.target(ws, "T1")  # no photo cutout: the video's is the target image
     assert target.outputs["source"] == "video"
-    rgba = load_cutout(ws, "T1")
+    rgba = artifacts.cutout(ws, "T1")
     assert rgba.shape[2] == 4 and rgba[..., 3].max() == 255 and rgba[0, 0, 3] == 0  # trimmed, with a margin
     ys, xs = np.nonzero(masks[record.outputs["frame_index"]])
     box = (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
     assert all(0 <= got - want <= 6 for got, want in zip(rgba.shape[:2], box))  # the mug's box + margin, not the frame
-    views = load_target_views(ws, "T1")
+    views = artifacts.target_views(ws, "T1")
     assert len(views) == 2 and all(v.shape[2] == 4 for v in views)
 
 
@@ -177,10 +176,10 @@ def test_a_confident_photo_cutout_stays_the_target(tmp_path):
     photo.parent.mkdir(parents=True)
     Image.fromarray(np.full((10, 10, 4), 200, np.uint8)).save(photo)
     ws.write_record(ItemRecord("cutout", "T1", "c", Status.DONE, outputs={"cutout_path": ws.rel(photo)}))
-    assert target_record(ws, "T1").outputs["source"] == "photo" and load_cutout(ws, "T1").shape == (10, 10, 4)
-    assert load_target_views(ws, "T1") == []
+    assert artifacts.target(ws, "T1").outputs["source"] == "photo" and artifacts.cutout(ws, "T1").shape == (10, 10, 4)
+    assert artifacts.target_views(ws, "T1") == []
     ws.write_record(ItemRecord("cutout", "T1", "c", Status.REJECTED, reason="low-confidence cutout (0.30)"))
-    assert target_record(ws, "T1").outputs["source"] == "video"
+    assert artifacts.target(ws, "T1").outputs["source"] == "video"
 
 
 def test_a_product_whose_template_has_no_curated_clip_is_rejected_with_the_reason(tmp_path):
@@ -191,7 +190,7 @@ def test_a_product_whose_template_has_no_curated_clip_is_rejected_with_the_reaso
     assert record.status is Status.REJECTED
     assert record.reason.startswith("no curated clip of template T1")
     assert stage.process(product(None)).reason == "product P9 has no template video to cut it out from"
-    assert target_record(ws, "T1", required=False) is None
+    assert artifacts.target(ws, "T1", required=False) is None
 
 
 def test_a_product_never_whole_in_frame_is_rejected_with_the_reason(tmp_path):

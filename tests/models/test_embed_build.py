@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from pvtt.clips import ClipItem, ProductItem, save_array
+from pvtt import artifacts
+from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import load_config
 from pvtt.embed import EmbedSettings, make_embedder
 from pvtt.errors import ConfigError
@@ -132,7 +133,7 @@ def test_thumbnail_dedup_is_unchanged_and_runs_no_embed_stage(tmp_path):
     clips = _clips(ws)
     for clip in clips:  # curate's thumbnail vectors: b duplicates a
         vec = np.ones(8, np.float32) if clip.id != "c" else np.arange(8, dtype=np.float32) - 3.5
-        save_array(ws.root / f"curate/{clip.id}/embedding.npz", embedding=vec)
+        artifacts.save_array(ws.root / f"curate/{clip.id}/embedding.npz", embedding=vec)
         ws.write_record(ItemRecord("curate", clip.id, "k", Status.DONE,
                                    outputs={"embedding_path": f"curate/{clip.id}/embedding.npz"}))
     config = load_config(None, ["runner.progress=false"])
@@ -224,9 +225,7 @@ def test_a_given_product_embedding_is_used_instead_of_embedding_the_cutout(embed
 def _pair_workspace(ws: Workspace, cutout: np.ndarray) -> list:
     """Two clips with their locate / segment / track / erase records and one product B with its cutout: two pairs
     of the same product."""
-    from pvtt.segment.io import save_masks
     from pvtt.stages.pair import PairItem
-    from pvtt.track import save_tracks
 
     y0, x0, y1, x1 = BOX
     ys, xs = np.meshgrid(np.linspace(y0 + 3, y1 - 3, 3), np.linspace(x0 + 3, x1 - 3, 3), indexing="ij")
@@ -244,8 +243,8 @@ def _pair_workspace(ws: Workspace, cutout: np.ndarray) -> list:
         folder.mkdir(parents=True)
         write_video(folder / "clip.mp4", source, 10.0, preset="ultrafast")
         write_video(folder / "background.mp4", source, 10.0, preset="ultrafast")
-        save_masks(folder / "masks.npz", masks_a)
-        save_tracks(folder / "tracks.npz", tracks)
+        artifacts.save_masks(folder / "masks.npz", masks_a)
+        artifacts.save_tracks(folder / "tracks.npz", tracks)
         rel = f"clip/{clip_id}/"
         for stage, outputs in (("locate", {"box": [x0, y0, x1, y1], "confidence": 1.0, "source": "test"}),
                                ("segment", {"masks_path": rel + "masks.npz"}),

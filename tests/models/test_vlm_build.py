@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
+from pvtt import artifacts
 from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import PipelineConfig, load_config
 from pvtt.errors import ConfigError
@@ -171,14 +172,13 @@ def write_clip(ws: Workspace, clip_id: str = "c0", kind: int = 0, **meta) -> Cli
 
 
 def write_masks(ws: Workspace, clip_id: str) -> Masks:
-    from pvtt.segment.io import save_masks
 
     y0, x0, y1, x1 = MASK
     data = np.zeros((T, H, W), bool)
     data[:, y0:y1, x0:x1] = True
     masks = Masks(data)
     (ws.root / "seg").mkdir(exist_ok=True)
-    save_masks(ws.root / f"seg/{clip_id}.npz", masks)
+    artifacts.save_masks(ws.root / f"seg/{clip_id}.npz", masks)
     ws.write_record(ItemRecord("segment", clip_id, f"seg-{clip_id}", Status.DONE,
                                outputs={"masks_path": f"seg/{clip_id}.npz"}))
     return masks
@@ -257,13 +257,12 @@ LENIENT = dict(min_background_psnr=0.0, min_background_ssim=-1.0, max_temporal_r
 def pair_workspace(ws: Workspace) -> object:
     """One clip with its locate / segment / track / erase records and product B's cutout: a pair to synthesize."""
     from pvtt.stages.pair import PairItem
-    from pvtt.track import save_tracks
 
     clip = write_clip(ws)
     write_masks(ws, "c0")
     y0, x0, y1, x1 = MASK
     points = np.repeat(np.array([[24.0, 20.0], [40.0, 30.0], [30.0, 35.0]], np.float32)[None], T, axis=0)
-    save_tracks(ws.root / "seg/tracks.npz", Tracks(points, np.ones((T, 3), bool), ["feature"] * 3))
+    artifacts.save_tracks(ws.root / "seg/tracks.npz", Tracks(points, np.ones((T, 3), bool), ["feature"] * 3))
     cutout = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)
     cutout[..., 0], cutout[..., 3] = 200, 255
     write_png(ws.root / "seg/cutout.png", cutout)
@@ -370,7 +369,7 @@ def _crop_answer(fractions):
 def test_the_tracker_follows_the_vlm_points_inside_the_mask(tmp_path, qwen_dir, monkeypatch):
     from pvtt.stages.clip import TrackStage
     from pvtt.stages.vlm import PointsStage
-    from pvtt.track import TrackSettings, load_tracks
+    from pvtt.track import TrackSettings
 
     ws = Workspace(tmp_path / "ws")
     clip = write_clip(ws, description="a mug")
@@ -387,7 +386,7 @@ def test_the_tracker_follows_the_vlm_points_inside_the_mask(tmp_path, qwen_dir, 
     assert np.allclose([[p["x"], p["y"]] for p in saved["points"]], expected, atol=0.6)
     track = TrackStage(ws, settings).process(clip)
     assert track.status is Status.DONE and track.metrics["points_source"] == "vlm", track.metrics
-    tracks = load_tracks(ws.abs(track.outputs["tracks_path"]))
+    tracks = artifacts.tracks(ws, "c0")
     assert tracks.labels[:3] == ["vlm:part 0", "vlm:part 1", "vlm:part 2"] and tracks.num_points == 8
     assert np.allclose(tracks.points[0, :3], [[p["x"], p["y"]] for p in saved["points"]], atol=1e-3)
     assert "extremal" in tracks.labels and "feature" in tracks.labels  # features fill up to num_points
@@ -397,7 +396,7 @@ def test_the_tracker_follows_the_vlm_points_inside_the_mask(tmp_path, qwen_dir, 
 def test_too_few_vlm_points_fall_back_to_features_with_the_reason(tmp_path, qwen_dir, monkeypatch):
     from pvtt.stages.clip import TrackStage
     from pvtt.stages.vlm import PointsStage
-    from pvtt.track import TrackSettings, load_tracks
+    from pvtt.track import TrackSettings
 
     ws = Workspace(tmp_path / "ws")
     clip = write_clip(ws)
@@ -411,7 +410,7 @@ def test_too_few_vlm_points_fall_back_to_features_with_the_reason(tmp_path, qwen
     assert track.metrics["points_source"] == "features"
     assert track.metrics["points_fallback"] == ("the VLM gave 0 points inside the mask, fewer than "
                                                 "track.min_vlm_points 3 (no point in the model's answer)")
-    labels = load_tracks(ws.abs(track.outputs["tracks_path"])).labels
+    labels = artifacts.tracks(ws, "c0").labels
     assert set(labels) == {"feature", "extremal"}
     # no points record at all (the stage never ran): features, and why
     ws2 = Workspace(tmp_path / "ws2")

@@ -8,14 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
+from pvtt.artifacts import load_masks, load_tracks, save_masks, save_tracks
 from pvtt.curate import CurateSettings, clip_embedding, curate, find_near_duplicates
 from pvtt.errors import RejectItem
 from pvtt.locate import LocateSettings, make_locator
 from pvtt.review import contact_sheet, overlay_frames
 from pvtt.segment import SegmentSettings, make_segmenter
-from pvtt.segment.io import load_masks, save_masks
-from pvtt.track import (TrackSettings, forward_backward_error, load_tracks, make_tracker, save_tracks,
-                        track_grid)
+from pvtt.track import TrackSettings, forward_backward_error, make_tracker, track_grid
 from pvtt.synth import textured_background
 from pvtt.types import Box, Clip, Masks, ProductImage, Tracks
 

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from pvtt import artifacts
 from pvtt.config import PipelineConfig
 from pvtt.judge.defects import local_contrast
 from pvtt.media.video import read_video
@@ -121,10 +122,6 @@ def truth_verdict(metrics: dict[str, Any], min_mask_iou: float) -> list[str]:
 
 def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScore:
     """Compare one case's pipeline outputs in ``ws`` with its truth."""
-    from pvtt.segment.io import load_masks
-    from pvtt.stages.pair import load_masks_b
-    from pvtt.track import load_tracks
-
     clip_id = f"{case.name}-s00-w00"
     # the clip starts after any lead-in normalize skipped (a fade-in): line the truth up with its first frame
     norm = ws.read_record("normalize", case.name)
@@ -134,18 +131,16 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
         truth = {key: data[key][start:] for key in ("masks_a", "masks_b", "homographies")}
     metrics: dict[str, Any] = {"start_frame": start}
     reached = "normalize"
-    seg = ws.read_record("segment", clip_id)
-    if seg is not None and seg.status is Status.DONE:
+    if artifacts.record(ws, "segment", clip_id, required=False):
         reached = "segment"
-        masks = load_masks(ws.abs(seg.outputs["masks_path"])).data
+        masks = artifacts.masks(ws, clip_id).data
         n = min(len(masks), len(truth["masks_a"]))
         inter = (masks[:n] & truth["masks_a"][:n]).sum(axis=(1, 2))
         union = (masks[:n] | truth["masks_a"][:n]).sum(axis=(1, 2))
         metrics["mask_iou"] = float(np.mean(inter / np.maximum(union, 1)))
-    trk = ws.read_record("track", clip_id)
-    if trk is not None and trk.status is Status.DONE:
+    if artifacts.record(ws, "track", clip_id, required=False):
         reached = "track"
-        tracks = load_tracks(ws.abs(trk.outputs["tracks_path"]))
+        tracks = artifacts.tracks(ws, clip_id)
         errors = track_errors(tracks.points, tracks.visible, truth["homographies"], truth["masks_a"])
         if errors.size:
             metrics["track_err_median"] = float(np.median(errors))
@@ -157,7 +152,7 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
         verdict = "keep" if pair.status is Status.DONE else "reject"
         reasons = pair.metrics.get("reasons") or ([pair.reason] if pair.reason else [])
         if "edited_path" in pair.outputs:
-            edited, _ = read_video(ws.abs(pair.outputs["edited_path"]))
+            edited = artifacts.edited(ws, pair.item_id)
             target, _ = read_video(case / "video_b.mp4")
             target = target[start:]
             n = min(len(edited), len(target))
@@ -168,7 +163,7 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
             stride = max(1, n // 10)
             metrics["ssim"] = float(np.mean([structural_similarity(edited[t], target[t], channel_axis=2)
                                              for t in range(0, n, stride)]))
-            edited_b = load_masks_b(ws.abs(pair.outputs["masks_b_path"]))[:n]
+            edited_b = artifacts.masks_b(ws, pair.item_id)[:n]
             source, _ = read_video(case / "video_a.mp4")
             metrics.update(truth_defects(source[start:][:n], edited, target, truth["masks_a"][:n],
                                          truth["masks_b"][:n], edited_b))

@@ -1,8 +1,8 @@
 """Per-clip stages: locate → segment → track → curate → erase, and the clip artifacts a propagation
 strategy needs: the depth video (``vace-depth``, ``auto``) and the motion LoRA (``motion-lora``, ``i2vedit``).
 
-Each stage reads its inputs from the records of the stages before it, so it can run in any process
-of any runner, and keys its output on those records' keys plus its own settings: changing
+Each stage reads its inputs from the records of the stages before it (through :mod:`pvtt.artifacts`), so it can
+run in any process of any runner, and keys its output on those records' keys plus its own settings: changing
 ``track.num_points`` redoes tracking and everything after it, not segmentation.
 """
 
@@ -12,34 +12,21 @@ from typing import Any
 
 import numpy as np
 
-from pvtt.clips import ClipItem, ProductItem, save_array
+from pvtt import artifacts
+from pvtt.artifacts import save_array, save_masks, save_tracks, write_mp4
+from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import settings_key
 from pvtt.curate import clip_embedding, curate
-from pvtt.errors import BadInput, RejectItem
+from pvtt.errors import RejectItem
 from pvtt.hands import HandSettings, make_hand_detector
 from pvtt.locate import LocateSettings, make_locator
 from pvtt.media.image import write_png
-from pvtt.media.video import read_video, write_video
 from pvtt.review import contact_sheet, overlay_frames
 from pvtt.segment import SegmentSettings, make_segmenter
-from pvtt.segment.io import load_masks, save_masks
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
-from pvtt.track import TrackSettings, forward_backward_error, load_tracks, make_tracker, save_tracks
-from pvtt.types import Box, ItemRecord, Masks, Status
-
-
-def upstream(ws: Workspace, stage: str, item_id: str) -> ItemRecord:
-    """The *done* record of ``stage`` for ``item_id``; a missing one is a broken precondition of the caller."""
-    record = ws.read_record(stage, item_id)
-    if record is None or record.status is not Status.DONE:
-        raise BadInput(f"{stage} has no finished result for {item_id} (run the stages in order)")
-    return record
-
-
-def write_mp4(path, frames: np.ndarray, fps: float, crf: int, preset: str = "veryfast") -> None:
-    with atomic_path(path) as tmp:
-        write_video(tmp, frames, fps, crf=crf, preset=preset)
+from pvtt.track import TrackSettings, forward_backward_error, make_tracker
+from pvtt.types import ItemRecord, Status
 
 
 def mask_frames(masks: np.ndarray) -> np.ndarray:
@@ -68,7 +55,7 @@ class ClipStage(Stage[ClipItem]):
         return () if self.backend is None else (self.backend,)
 
     def key(self, clip: ClipItem) -> str:
-        keys = [upstream(self.workspace, s, clip.id).key for s in self.after]
+        keys = [artifacts.record(self.workspace, s, clip.id).key for s in self.after]
         return settings_key(self.name, self.version, clip.key, clip.path, *keys, self.settings)
 
     def out(self, clip: ClipItem, key: str, name: str):
@@ -92,8 +79,8 @@ class LocateStage(ClipStage):
     def _own_product(self, clip: ClipItem) -> ProductItem | None:
         if not clip.product_id:
             return None
-        record = self.workspace.read_record("product", clip.product_id)
-        if record is None or record.status is not Status.DONE:
+        record = artifacts.record(self.workspace, "product", clip.product_id, required=False)
+        if record is None:
             return None
         return ProductItem(clip.product_id, record.outputs["image_path"], record.key, clip.category,
                            clip.subcategory, clip.description, clip.template_id)
@@ -108,11 +95,6 @@ class LocateStage(ClipStage):
         return outputs, {"box_area_fraction": round(box.area / (clip.width * clip.height), 4)}
 
 
-def load_box(ws: Workspace, clip_id: str) -> Box:
-    out = upstream(ws, "locate", clip_id).outputs
-    return Box(*out["box"], confidence=out["confidence"], source=out["source"])
-
-
 class SegmentStage(ClipStage):
     """Per-frame product masks from the located box; stored compactly and as a lossless mask video."""
 
@@ -125,7 +107,7 @@ class SegmentStage(ClipStage):
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
-        masks = self.backend.segment(video, load_box(self.workspace, clip.id))
+        masks = self.backend.segment(video, artifacts.box(self.workspace, clip.id))
         areas = masks.areas / float(clip.width * clip.height)
         if not masks.data[0].any():
             raise RejectItem("empty mask on the first frame: segmentation found no product in the located box",
@@ -141,10 +123,6 @@ class SegmentStage(ClipStage):
         if masks.confidence is not None:
             metrics["mean_confidence"] = round(float(np.mean(masks.confidence)), 4)
         return outputs, metrics
-
-
-def load_clip_masks(ws: Workspace, clip_id: str) -> Masks:
-    return load_masks(ws.abs(upstream(ws, "segment", clip_id).outputs["masks_path"]))
 
 
 class TrackStage(ClipStage):
@@ -167,10 +145,10 @@ class TrackStage(ClipStage):
         video = clip.load(self.workspace)
         given, source = None, {}
         if self.settings.points == "vlm":  # the VLM's named points, or the features with the reason
-            from pvtt.stages.vlm import load_vlm_points
+            from pvtt.stages.vlm import tracker_points
 
-            given, source = load_vlm_points(self.workspace, clip.id, self.settings.min_vlm_points)
-        tracks = self.backend.track(video, load_clip_masks(self.workspace, clip.id), points=given)
+            given, source = tracker_points(self.workspace, clip.id, self.settings.min_vlm_points)
+        tracks = self.backend.track(video, artifacts.masks(self.workspace, clip.id), points=given)
         path = self.out(clip, key, "tracks.npz")
         with atomic_path(path) as tmp:
             save_tracks(tmp, tracks)
@@ -205,8 +183,8 @@ class CurateStage(ClipStage):
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
-        masks = load_clip_masks(self.workspace, clip.id)
-        tracks = load_tracks(self.workspace.abs(upstream(self.workspace, "track", clip.id).outputs["tracks_path"]))
+        masks = artifacts.masks(self.workspace, clip.id)
+        tracks = artifacts.tracks(self.workspace, clip.id)
         result = curate(video, masks, tracks, self.settings, self.backend)
         embedding_path = self.out(clip, key, "embedding.npz")
         save_array(embedding_path, embedding=clip_embedding(video).astype(np.float32))
@@ -246,9 +224,8 @@ def mark_near_duplicates(ws: Workspace, clips: list[ClipItem], threshold: float,
 
     embeddings, keys = {}, {}
     for clip in clips:
-        record = upstream(ws, source, clip.id)
-        embeddings[clip.id] = np.load(ws.abs(record.outputs["embedding_path"]))["embedding"]
-        keys[clip.id] = record.key
+        keys[clip.id] = artifacts.record(ws, source, clip.id).key
+        embeddings[clip.id] = artifacts.embedding(ws, clip.id, source)
     duplicates = find_near_duplicates(embeddings, threshold)
     records = []
     for clip in clips:
@@ -279,7 +256,7 @@ class EraseStage(ClipStage):
 
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
-        result = self.backend.erase(video, load_clip_masks(self.workspace, clip.id))
+        result = self.backend.erase(video, artifacts.masks(self.workspace, clip.id))
         path = self.out(clip, key, "background.mp4")
         write_mp4(path, result.frames, clip.fps, crf=self.crf)
         metrics = {"filled_fraction": round(float(result.region.mean()), 4)}
@@ -360,14 +337,14 @@ class PointsRegistrationStage(ClipStage):
         return SvdPointsPropagator(settings.svd_points if isinstance(settings, PropagateSettings) else settings)
 
     def key(self, clip: ClipItem) -> str:
-        tracks = upstream(self.workspace, "track", clip.id)
+        tracks = artifacts.record(self.workspace, "track", clip.id)
         return settings_key(self.name, self.version, clip.key, clip.path, tracks.key,
                             self.backend.registration_settings())
 
     def run(self, clip: ClipItem, key: str):
         from pvtt.propagate.videoswap import save_registration
 
-        tracks = load_tracks(self.workspace.abs(upstream(self.workspace, "track", clip.id).outputs["tracks_path"]))
+        tracks = artifacts.tracks(self.workspace, clip.id)
         state = self.backend.register(clip.load(self.workspace), tracks)
         path = save_registration(state, self.out(clip, key, "registration.safetensors"))
         losses = state["losses"].tolist()
@@ -375,15 +352,3 @@ class PointsRegistrationStage(ClipStage):
             "points": int(state["embeddings"].shape[0]), "steps": len(losses),
             "loss_first": round(losses[0], 5) if losses else None, "loss_last": round(losses[-1], 5) if losses else None}
 
-
-def optional_output(ws: Workspace, stage: str, clip_id: str, field: str) -> tuple[str, Any] | None:
-    """``(key, absolute path)`` of a finished clip artifact that only some strategies need, else None."""
-    record = ws.read_record(stage, clip_id)
-    if record is None or record.status is not Status.DONE or field not in record.outputs:
-        return None
-    return record.key, ws.abs(record.outputs[field])
-
-
-def load_background(ws: Workspace, clip_id: str) -> np.ndarray:
-    frames, _ = read_video(ws.abs(upstream(ws, "erase", clip_id).outputs["background_path"]))
-    return frames

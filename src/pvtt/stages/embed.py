@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from pvtt.clips import ClipItem, save_array
+from pvtt import artifacts
+from pvtt.artifacts import save_array
+from pvtt.clips import ClipItem
 from pvtt.config import settings_key
 from pvtt.errors import BadInput
 from pvtt.stages.clip import ClipStage
-from pvtt.stages.product import target_record
 from pvtt.store import Workspace
 
 PRODUCT_DIR = "embed_product"  # workspace folder of the cached product vectors
@@ -46,13 +47,12 @@ class EmbedStage(ClipStage):
 
 
 def product_embedding(ws: Workspace, product_id: str, embedder: Any) -> np.ndarray:
-    """B's identity vector (unit, ``(D,)`` float32): its target image (:func:`target_record`) composited on grey
+    """B's identity vector (unit, ``(D,)`` float32): its target image (:func:`pvtt.artifacts.target`) composited on grey
     and cropped to its alpha box, embedded by ``embedder`` once per target image and embed settings and cached as
     ``embed_product/<product_id>/<key>/embedding.npz``; later calls (every other pair of the product) read it."""
     from pvtt.judge.metrics import product_view
-    from pvtt.media.image import load_image_rgba
 
-    record = target_record(ws, product_id)
+    record = artifacts.target(ws, product_id)
     key = settings_key(PRODUCT_DIR, PRODUCT_VERSION, record.outputs["source"], record.key,
                        record.outputs["cutout_path"], embedder.settings)
     path = ws.artifact_dir(PRODUCT_DIR, product_id, key) / "embedding.npz"
@@ -62,7 +62,7 @@ def product_embedding(ws: Workspace, product_id: str, embedder: Any) -> np.ndarr
                 return np.asarray(data["embedding"], np.float32)
         except (OSError, ValueError, KeyError):
             pass  # a damaged file is recomputed
-    view = product_view(load_image_rgba(ws.abs(record.outputs["cutout_path"])))
+    view = product_view(artifacts.cutout(ws, product_id))
     if view is None:
         raise BadInput(f"product {product_id}: its target image has an empty alpha, nothing to embed")
     vector = np.asarray(embedder.embed_images([view])[0], np.float32)

@@ -15,22 +15,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pvtt.clips import ClipItem, ProductItem, save_array
+from pvtt import artifacts
+from pvtt.artifacts import save_masks_b, write_mp4
+from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import settings_key
 from pvtt.errors import RejectItem
 from pvtt.locate.query import product_query
 from pvtt.media.image import write_png
-from pvtt.media.video import read_video
 from pvtt.stage import Stage
-from pvtt.stages.clip import (half_size, load_background, load_box, load_clip_masks, optional_output, upstream,
-                              write_mp4)
-from pvtt.stages.product import load_cutout, target_record
+from pvtt.stages.clip import half_size
 from pvtt.store import Workspace, atomic_path
-from pvtt.track import load_tracks
 
-
-CLIP_EXTRAS = (("depth", "depth_path"), ("motion_lora", "lora_path"),  # clip artifacts only some strategies need
-               ("points_registration", "registration_path"))
+CLIP_EXTRAS = ("depth", "motion_lora", "points_registration")  # clip artifacts only some strategies need
 
 
 @dataclass
@@ -91,10 +87,10 @@ class SynthesizeStage(Stage[PairItem]):
 
     def key(self, pair: PairItem) -> str:
         ws = self.workspace
-        upstream_keys = [upstream(ws, s, pair.clip.id).key for s in ("locate", "segment", "track", "erase")]
-        optional = [optional_output(ws, s, pair.clip.id, f) for s, f in CLIP_EXTRAS]
-        return settings_key(self.name, self.version, pair.clip.key, *upstream_keys, *[o and o[0] for o in optional],
-                            target_record(ws, pair.product.id).key, pair.instruction, self.insert_settings,
+        upstream_keys = [artifacts.record(ws, s, pair.clip.id).key for s in ("locate", "segment", "track", "erase")]
+        optional = [artifacts.record(ws, s, pair.clip.id, required=False) for s in CLIP_EXTRAS]
+        return settings_key(self.name, self.version, pair.clip.key, *upstream_keys, *[o and o.key for o in optional],
+                            artifacts.target(ws, pair.product.id).key, pair.instruction, self.insert_settings,
                             self.propagate_settings, self.judge_settings, self.crf,
                             *((self.embed_settings,) if self._embedder is not None else ()),
                             *((self.vlm_settings.output_key("judge"),) if self._vlm is not None else ()))
@@ -106,14 +102,14 @@ class SynthesizeStage(Stage[PairItem]):
         clock = _Phases()
         # 1. inputs: the clip and its cached clip-level artifacts, the product's cutout
         video = pair.clip.load(ws)
-        background = load_background(ws, clip_id)
-        masks_a = load_clip_masks(ws, clip_id)
-        tracks_a = load_tracks(ws.abs(upstream(ws, "track", clip_id).outputs["tracks_path"]))
-        box_a = load_box(ws, clip_id)
-        product = load_cutout(ws, pair.product.id)
-        depth = optional_output(ws, "depth", clip_id, "depth_path")  # when the strategy needed them
-        lora = optional_output(ws, "motion_lora", clip_id, "lora_path")
-        registration = optional_output(ws, "points_registration", clip_id, "registration_path")
+        background = artifacts.background(ws, clip_id)
+        masks_a = artifacts.masks(ws, clip_id)
+        tracks_a = artifacts.tracks(ws, clip_id)
+        box_a = artifacts.box(ws, clip_id)
+        product = artifacts.cutout(ws, pair.product.id)
+        depth = artifacts.depth(ws, clip_id, required=False)  # the clip artifacts the strategy made, if any
+        lora = artifacts.lora_path(ws, clip_id, required=False)
+        registration = artifacts.registration_path(ws, clip_id, required=False)
         clock("inputs")
         # 2. first-frame edit
         b = pair.product
@@ -124,9 +120,8 @@ class SynthesizeStage(Stage[PairItem]):
         # 3. carry it through the clip
         result = self._propagator.propagate(video, background, masks_a, tracks_a, inserted,
                                             instruction=pair.instruction, product=product,
-                                            depth=read_video(depth[1])[0] if depth else None,
-                                            lora=lora[1] if lora else None,
-                                            **({"registration": registration[1]} if registration else {}))
+                                            depth=depth, lora=lora,
+                                            **({"registration": registration} if registration else {}))
         clock("propagate")
         # 4. judge (B's DINOv2 vector, when the judge asks for it, is computed once per product and cached)
         identity = None
@@ -154,8 +149,7 @@ class SynthesizeStage(Stage[PairItem]):
         write_mp4(out_dir / "edited.mp4", result.frames, pair.clip.fps, crf=self.crf)
         with atomic_path(out_dir / "keyframe.png") as tmp:
             write_png(tmp, result.frames[0])
-        save_array(out_dir / "masks_b.npz", masks=np.packbits(result.masks, axis=-1),
-                   shape=np.array(result.masks.shape))
+        save_masks_b(out_dir / "masks_b.npz", result.masks)
         write_mp4(out_dir / "overlay.mp4", review_overlay(result.frames, masks_a.data, result.masks),
                   pair.clip.fps, crf=23)
         outputs = {name + "_path": ws.rel(out_dir / file) for name, file in
@@ -199,27 +193,20 @@ class _Phases:
         self._last = now
 
 
-def load_masks_b(path) -> np.ndarray:
-    """B's masks of a synthesized pair, (T, H, W) bool, as the synthesize stage wrote them (``masks_b.npz``)."""
-    with np.load(path) as data:
-        return np.unpackbits(data["masks"], axis=-1)[..., : int(data["shape"][-1])].astype(bool)
-
-
 def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[ProductItem], config: Any) -> list[PairItem]:
     """Cross the surviving clips with the cut-out products (``pairing`` settings), with an instruction each."""
     from pvtt.instruction import make_instruction
     from pvtt.pairing import PairClip, PairProduct, make_pairs
-    from pvtt.stages.clip import load_clip_masks
 
     pair_clips = []
     for clip in clips:
-        mask = load_clip_masks(ws, clip.id).data[0]
+        mask = artifacts.masks(ws, clip.id).data[0]
         ys, xs = np.nonzero(mask)
         silhouette = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(xs) else None
         pair_clips.append(PairClip(clip.id, clip.template_id, clip.category, clip.subcategory, silhouette))
     pair_products = []
     for product in products:
-        alpha = load_cutout(ws, product.id)[..., 3] > 127
+        alpha = artifacts.cutout(ws, product.id)[..., 3] > 127
         pair_products.append(PairProduct(product.id, product.template_id, product.category, product.subcategory,
                                          alpha))
     by_clip = {c.id: c for c in clips}
@@ -265,8 +252,8 @@ def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
         if record is None or record.status is Status.FAILED:
             continue
         clip, product = pair.clip, pair.product
-        target = target_record(ws, product.id, required=False)  # B's image: the photo's cutout, else the video's
-        own = target_record(ws, clip.product_id, required=False) if clip.product_id else None
+        target = artifacts.target(ws, product.id, required=False)  # B's image: the photo's cutout, else the video's
+        own = artifacts.target(ws, clip.product_id, required=False) if clip.product_id else None
         metrics = record.metrics
         row = {
             "pair_id": pair.id, "mode": "replace", "clip_id": clip.id, "template_id": clip.template_id,

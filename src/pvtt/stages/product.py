@@ -6,13 +6,12 @@
   confident, whole inside the frame, no hand on it) refined into an alpha, plus a few other frames' crops as
   extra reference views.
 
-:func:`target_record` is the one place that says which of the two is a product's target image: the photo's
-cutout when it is done (confident), else the video cutout when that is done.
+:func:`pvtt.artifacts.target` is the one place that says which of the two is a product's target image: the
+photo's cutout when it is done (confident), else the video cutout when that is done.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,14 +20,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pvtt import artifacts
 from pvtt.clips import ClipItem, ProductItem, curated_clips
 from pvtt.config import settings_key
 from pvtt.errors import BadInput, RejectItem
-from pvtt.media.image import load_image_rgba, write_png
+from pvtt.media.image import write_png
 from pvtt.registry import Backend
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
-from pvtt.types import ItemRecord, Status
 
 # a hand detector: a callable (H, W, 3) uint8 RGB frame -> (H, W) bool, True on hand pixels, or an object with that
 # as its ``hand_mask`` method (a pvtt.hands detector)
@@ -276,8 +275,6 @@ def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius:
     Raises :class:`RejectItem` when the template has no curated clip, or when no sampled frame shows the
     product whole and unoccluded (the message counts why each frame failed).
     """
-    from pvtt.stages.clip import load_clip_masks
-
     clips = curated_clips(ws, template_id) if clips is None else clips
     if not clips:
         raise RejectItem(f"no curated clip of template {template_id}: the product has no video frames to cut out "
@@ -286,7 +283,7 @@ def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius:
     candidates: list[FrameScore] = []
     for clip in clips:
         video = clip.load(ws)
-        masks = load_clip_masks(ws, clip.id)
+        masks = artifacts.masks(ws, clip.id)
         if masks.data.shape != video.frames.shape[:3]:
             raise BadInput(f"masks of {clip.id} are {masks.data.shape[1:]} x {masks.data.shape[0]} frames, the clip "
                            f"{video.frames.shape[1:3]} x {video.num_frames}")
@@ -310,7 +307,7 @@ def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius:
     cut: dict[tuple[str, int], np.ndarray] = {}
     for clip_id in dict.fromkeys(f.clip_id for f in [best, *views]):
         video = by_clip[clip_id].load(ws)
-        masks = load_clip_masks(ws, clip_id)
+        masks = artifacts.masks(ws, clip_id)
         for frame in [f for f in [best, *views] if f.clip_id == clip_id]:
             rgb = video.frames[frame.frame_index]
             _, mask, _ = score_frame(rgb, masks.data[frame.frame_index], settings, hand=_hand_pixels(hand_mask, rgb))
@@ -356,10 +353,9 @@ class VideoCutoutStage(Stage[ProductItem]):
         return curated_clips(self.workspace, product.template_id) if product.template_id else []
 
     def key(self, product: ProductItem) -> str:
-        from pvtt.stages.clip import upstream
-
         ws = self.workspace
-        clips = [(c.id, c.key, c.path, upstream(ws, "segment", c.id).key, upstream(ws, "curate", c.id).key)
+        clips = [(c.id, c.key, c.path, artifacts.record(ws, "segment", c.id).key,
+                  artifacts.record(ws, "curate", c.id).key)
                  for c in self._clips(product)]
         return settings_key(self.name, self.version, product.id, product.template_id, clips, self.settings,
                             self.cutout.refine_radius, self.cutout.margin, _hook_name(self.hand_mask))
@@ -387,35 +383,3 @@ class VideoCutoutStage(Stage[ProductItem]):
                    "failures": dict(Counter(c.reason for c in found.candidates if c.reason))}
         return outputs, metrics
 
-
-# -- the target image of a product -------------------------------------------------------------------------------
-
-TARGET_SOURCES = (("cutout", "photo"), ("video_cutout", "video"))  # in order of preference
-
-
-def target_record(ws: Workspace, product_id: str, required: bool = True) -> ItemRecord | None:
-    """The record of ``product_id``'s target image, with ``outputs["source"]`` saying where it comes from:
-    ``"photo"`` (the catalog photo's cutout, when that is done: confident) or else ``"video"`` (the cutout from
-    its template's clips, when that is done). Every reader of a product's target image goes through here.
-
-    Neither done: :class:`BadInput` (a stage run before its inputs exist) or, with ``required=False``, None.
-    """
-    for stage, source in TARGET_SOURCES:
-        record = ws.read_record(stage, product_id)
-        if record is not None and record.status is Status.DONE:
-            return dataclasses.replace(record, outputs={**record.outputs, "source": source})
-    if required:
-        raise BadInput(f"no target image for product {product_id}: neither its photo cutout nor its video cutout is "
-                       "done (run the stages in order)")
-    return None
-
-
-def load_cutout(ws: Workspace, product_id: str) -> np.ndarray:
-    """The product's target image (RGBA), from the photo or the video as :func:`target_record` chooses."""
-    return load_image_rgba(ws.abs(target_record(ws, product_id).outputs["cutout_path"]))
-
-
-def load_target_views(ws: Workspace, product_id: str) -> list[np.ndarray]:
-    """The target's extra reference views (RGBA): other frames of a video product; none for a photo."""
-    record = target_record(ws, product_id)
-    return [load_image_rgba(ws.abs(p)) for p in record.outputs.get("view_paths", [])]

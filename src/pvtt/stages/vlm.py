@@ -7,7 +7,7 @@
   stable across re-runs (and with ``vlm.greedy: false`` is sampled once, not on every run).
 - :class:`PointsStage` (``points``, per clip, ``track.points: vlm``): the VLM names ``track.vlm_parts`` parts
   of the product on a crop of frame 0 around its mask and points at them; points outside the mask are dropped.
-  :func:`load_vlm_points` gives the track stage those points, or ``None`` and why it falls back to features.
+  :func:`tracker_points` gives the track stage those points, or ``None`` and why it falls back to features.
 
 Why instructions are a stage over pairs before synthesize, not part of ``make_pair_items`` or of synthesize:
 the pairing runs in the driver, where no model should load; the VLM's answer has to be fixed before synthesize
@@ -30,14 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from pvtt import artifacts
 from pvtt.clips import ClipItem
 from pvtt.compose import box_of_mask
 from pvtt.config import settings_key
-from pvtt.errors import RejectItem
+from pvtt.errors import MissingArtifact, RejectItem
 from pvtt.stage import Stage
-from pvtt.stages.clip import ClipStage, load_clip_masks, upstream
-from pvtt.store import Workspace, read_json, write_json
-from pvtt.types import ItemRecord, Status
+from pvtt.stages.clip import ClipStage
+from pvtt.store import Workspace, write_json
+from pvtt.types import Status
 
 log = logging.getLogger("pvtt")
 
@@ -88,10 +89,6 @@ class CaptionStage(_OneLoad, ClipStage):
         return {"caption_path": self.workspace.rel(path)}, {"caption_chars": len(caption)}
 
 
-def load_caption(ws: Workspace, clip_id: str) -> str:
-    return read_json(ws.abs(upstream(ws, "caption", clip_id).outputs["caption_path"]))["caption"]
-
-
 class InstructStage(_OneLoad, Stage):
     """The pair's edit instruction from its clip, the clip's caption and B's description (``instruction.json``)."""
 
@@ -109,7 +106,7 @@ class InstructStage(_OneLoad, Stage):
         return (self.backend,)
 
     def key(self, pair: Any) -> str:
-        caption = upstream(self.workspace, "caption", pair.clip.id)
+        caption = artifacts.record(self.workspace, "caption", pair.clip.id)
         return settings_key(self.name, self.version, caption.key, target_text(pair),
                             self.settings.output_key("instruct"))
 
@@ -117,7 +114,7 @@ class InstructStage(_OneLoad, Stage):
         from pvtt.vlm import INSTRUCTION_PROMPT
 
         ws = self.workspace
-        caption, target = load_caption(ws, pair.clip.id), target_text(pair)
+        caption, target = artifacts.caption(ws, pair.clip.id), target_text(pair)
         [instruction] = self.backend.instruct([pair.clip.load(ws)], [caption], [target])
         if not instruction:
             raise RejectItem("the VLM gave an empty instruction")
@@ -140,7 +137,7 @@ def vlm_instructions(ws: Workspace, config: Any, runner: Any, summary: Any, pair
     todo = [p for p in pairs if p.clip.id in captioned]
     records = runner.run(InstructStage(ws, config.vlm, retry, backend=captions.backend), todo, "instruct")
     summary.add(records)
-    out = [dataclasses.replace(p, instruction=r.outputs["instruction"], caption=load_caption(ws, p.clip.id))
+    out = [dataclasses.replace(p, instruction=r.outputs["instruction"], caption=artifacts.caption(ws, p.clip.id))
            for p, r in zip(todo, records) if r.status is Status.DONE]
     if len(out) < len(pairs):
         log.warning("instruct: %d of %d pairs have no VLM instruction and are not synthesized (see the caption and "
@@ -168,13 +165,13 @@ class PointsStage(_OneLoad, ClipStage):
         return make_vlm(self.vlm_settings)
 
     def key(self, clip: ClipItem) -> str:
-        segment = upstream(self.workspace, "segment", clip.id).key
+        segment = artifacts.record(self.workspace, "segment", clip.id).key
         return settings_key(self.name, self.version, clip.key, clip.path, segment, self.settings.vlm_parts,
                             self.vlm_settings.output_key("points"))
 
     def run(self, clip: ClipItem, key: str):
         frame = clip.load(self.workspace).frames[0]
-        mask = load_clip_masks(self.workspace, clip.id).data[0]
+        mask = artifacts.masks(self.workspace, clip.id).data[0]
         x0, y0, x1, y1 = crop_box(mask, self.margin)
         target = _describe(clip.description, clip.subcategory, clip.category, fallback="a product")
         [answer] = self.backend.point([np.ascontiguousarray(frame[y0:y1, x0:x1])], [target], self.settings.vlm_parts)
@@ -221,19 +218,16 @@ def inside_mask(points: list[tuple[str, float, float]], mask: np.ndarray, limit:
     return kept, dropped
 
 
-def vlm_points_record(ws: Workspace, clip_id: str) -> ItemRecord | None:
-    return ws.read_record("points", clip_id)
-
-
-def load_vlm_points(ws: Workspace, clip_id: str, min_count: int
-                    ) -> tuple[tuple[np.ndarray, list[str]] | None, dict[str, Any]]:
+def tracker_points(ws: Workspace, clip_id: str, min_count: int
+                   ) -> tuple[tuple[np.ndarray, list[str]] | None, dict[str, Any]]:
     """The VLM's points of ``clip_id`` as ``((K, 2), ["vlm:<label>", …])`` for the tracker, and what to record:
     ``points_source`` (``vlm`` or ``features``) and, on a fall-back, ``points_fallback`` with the reason."""
-    record = vlm_points_record(ws, clip_id)
-    if record is None or record.status is not Status.DONE:
+    try:
+        data = artifacts.vlm_points(ws, clip_id)
+    except MissingArtifact as exc:
+        record = exc.record
         reason = "no points record" if record is None else f"points {record.status.value}: {record.reason}"
         return None, {"points_source": "features", "points_fallback": reason}
-    data = read_json(ws.abs(record.outputs["points_path"]))
     points = data["points"]
     if len(points) < min_count:
         why = f" ({data['error']})" if data.get("error") else ""
@@ -262,4 +256,4 @@ def check_vlm_weights(config: Any, sections: tuple[str, ...] = ("pairing", "judg
 
 
 __all__ = ["CaptionStage", "InstructStage", "PointsStage", "check_vlm_weights", "crop_box", "inside_mask",
-           "load_caption", "load_vlm_points", "target_text", "vlm_instructions"]
+           "target_text", "tracker_points", "vlm_instructions"]

@@ -10,20 +10,18 @@ With ``points: vlm`` the semantic points come from a vision-language model inste
 points outside the product mask are dropped, and with fewer than ``min_vlm_points`` left the features are used,
 with the reason in the track record. The VLM points go first, features fill up to ``num_points``.
 
-Also here: :func:`track_grid` (a regular grid of points for motion scores), :func:`forward_backward_error`
-(a track-quality measure) and the ``.npz`` track files.
+Also here: :func:`track_grid` (a regular grid of points for motion scores) and :func:`forward_backward_error`
+(a track-quality measure). The ``.npz`` track files are written and read by :mod:`pvtt.artifacts`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 import cv2
 import numpy as np
 from pydantic import Field
 
-from pvtt.errors import BadInput
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
 from pvtt.types import Clip, Masks, Tracks
@@ -160,21 +158,4 @@ def forward_backward_error(clip: Clip, tracks: Tracks, window: int = 21, levels:
     return err
 
 
-def save_tracks(path: str | Path, tracks: Tracks) -> None:
-    """Write ``tracks`` to ``path`` exactly (no suffix added): points, visible, labels."""
-    with open(path, "wb") as f:
-        np.savez_compressed(f, points=np.asarray(tracks.points, np.float32), visible=np.asarray(tracks.visible, bool),
-                            labels=np.array(list(tracks.labels), dtype=str))
-
-
-def load_tracks(path: str | Path) -> Tracks:
-    """Read tracks written by :func:`save_tracks`."""
-    try:
-        with np.load(path) as z:
-            return Tracks(z["points"].astype(np.float32), z["visible"].astype(bool), [str(s) for s in z["labels"]])
-    except (OSError, KeyError, ValueError) as exc:
-        raise BadInput(f"cannot read tracks from {path}: {exc}") from exc
-
-
-__all__ = ["BACKENDS", "TrackSettings", "Tracker", "forward_backward_error", "load_tracks", "make_tracker",
-           "save_tracks", "track_grid"]
+__all__ = ["BACKENDS", "TrackSettings", "Tracker", "forward_backward_error", "make_tracker", "track_grid"]
