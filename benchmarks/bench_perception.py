@@ -19,7 +19,7 @@ from pvtt.curate import CurateSettings, curate
 from pvtt.locate import LocateSettings, make_locator
 from pvtt.media.image import load_image_rgba, write_png
 from pvtt.media.video import read_video
-from pvtt.review import contact_sheet, overlay_frames
+from pvtt.review_media import contact_sheet, overlay_frames
 from pvtt.segment import SegmentSettings, make_segmenter
 from pvtt.track import TrackSettings, forward_backward_error, make_tracker
 from pvtt.types import Clip, ProductImage
@@ -28,7 +28,7 @@ from pvtt.types import Clip, ProductImage
 def synthetic_case(folder: Path, frames: int) -> tuple[Path, Path]:
     from pvtt.bench.make import draw_params, make_case
     from pvtt.demo import draw_product
-    from pvtt.synth import textured_background
+    from pvtt.testmedia import textured_background
 
     rng = np.random.default_rng(3)
     params = draw_params(rng, frames, 1280, 720, occluder=False, lighting=False)

@@ -24,8 +24,8 @@ from pathlib import Path
 import yaml
 
 from pvtt import artifacts
-from pvtt.clips import collect_clips
 from pvtt.config import load_config
+from pvtt.items import collect_clips
 from pvtt.judge import judge
 from pvtt.store import Workspace
 from pvtt.types import Status

@@ -23,10 +23,10 @@ import numpy as np
 import yaml
 
 from pvtt import artifacts
-from pvtt.clips import curated_clips
 from pvtt.config import VideoCutoutSettings
 from pvtt.cutout import CutoutSettings, make_cutter
 from pvtt.errors import RejectItem
+from pvtt.items import curated_clips
 from pvtt.media.image import load_image_rgba, write_png
 from pvtt.stages.product import video_product
 from pvtt.store import Workspace

@@ -7,7 +7,7 @@ import numpy as np
 from pvtt.bench.make import draw_params, make_case
 from pvtt.demo import draw_product
 from pvtt.media.video import read_video
-from pvtt.synth import textured_background
+from pvtt.testmedia import textured_background
 
 
 def _case(tmp_path, seed=0, name="case", occluder=True):

@@ -13,7 +13,7 @@ from pvtt.config import load_config
 from pvtt.demo import make_demo_catalog
 from pvtt.pipeline import build
 from pvtt.store import Workspace
-from pvtt.synth import textured_background
+from pvtt.testmedia import textured_background
 from pvtt.types import Status
 
 SMALL = ["normalize.short_side=240", "media.preset=ultrafast", "runner.progress=false", "pairing.strategy=all",

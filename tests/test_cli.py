@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from pvtt.cli import app
 from pvtt.store import Workspace
-from pvtt.synth import multi_shot_video
+from pvtt.testmedia import multi_shot_video
 
 runner = CliRunner()
 FAST = ["--set", "normalize.short_side=48", "--set", "normalize.fps=10", "--set", "media.preset=ultrafast",

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from pvtt.export import export_dataset
-from pvtt.synth import panning_frames, textured_background, write_video
+from pvtt.testmedia import panning_frames, textured_background, write_video
 
 
 def _rows(tmp_path):

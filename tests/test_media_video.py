@@ -7,15 +7,15 @@ import pytest
 
 from pvtt.errors import BadInput
 from pvtt.media.video import VideoWriter, iter_frames, probe, read_video, write_video
-from pvtt.synth import panning_frames, textured_background
-from pvtt.synth import write_video as write_synth
+from pvtt.testmedia import panning_frames, textured_background
+from pvtt.testmedia import write_video as write_test_video
 
 
 @pytest.fixture
 def ramp_video(tmp_path):
     """20 fps, 30 frames; frame i has mean brightness close to 8 * i, so frames can be identified."""
     frames = np.stack([np.full((32, 48, 3), 8 * i, np.uint8) for i in range(30)])
-    return write_synth(tmp_path / "ramp.mp4", frames, fps=20)
+    return write_test_video(tmp_path / "ramp.mp4", frames, fps=20)
 
 
 def test_probe_reports_size_rate_and_length(ramp_video):
@@ -35,7 +35,7 @@ def test_seek_is_frame_accurate(ramp_video):
 def test_rotation_metadata_is_applied(tmp_path):
     frames = np.zeros((5, 32, 64, 3), np.uint8)
     frames[:, :, :16] = 255  # a white band on the left of the stored frame
-    path = write_synth(tmp_path / "rot.mp4", frames, rotation=90)
+    path = write_test_video(tmp_path / "rot.mp4", frames, rotation=90)
     info = probe(path)
     assert (info.width, info.height, info.rotation) == (32, 64, 90)
     decoded, _ = read_video(path)
@@ -47,7 +47,7 @@ def test_rotation_metadata_is_applied(tmp_path):
 def test_variable_frame_rate_timestamps_are_kept(tmp_path):
     times = [0.0, 0.02, 0.1, 0.13, 0.3, 0.31, 0.5]
     frames = np.stack([np.full((16, 16, 3), 30 * i, np.uint8) for i in range(len(times))])
-    path = write_synth(tmp_path / "vfr.mp4", frames, times=times)
+    path = write_test_video(tmp_path / "vfr.mp4", frames, times=times)
     assert [t for t, _ in iter_frames(path)] == pytest.approx(times, abs=1e-3)
 
 
@@ -70,7 +70,7 @@ def test_missing_file_raises_bad_input(tmp_path):
 
 def test_truncated_video_is_an_error_not_a_crash(tmp_path):
     frames = panning_frames(textured_background(128, 128, 1), 40, 64, 64)
-    path = write_synth(tmp_path / "full.mp4", frames)
+    path = write_test_video(tmp_path / "full.mp4", frames)
     data = path.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])

@@ -10,7 +10,7 @@ from pvtt.errors import RejectItem
 from pvtt.media.video import decode_frames, read_video
 from pvtt.normalize import normalize_video, output_size
 from pvtt.shots import detect_shots
-from pvtt.synth import multi_shot_video, write_video
+from pvtt.testmedia import multi_shot_video, write_video
 
 
 @pytest.mark.parametrize(
@@ -116,7 +116,7 @@ def test_real_template_normalizes_to_spec(dev_data, tmp_path):
 def test_a_fade_in_from_black_is_skipped(tmp_path, caption):
     import cv2
 
-    from pvtt.synth import panning_frames, textured_background
+    from pvtt.testmedia import panning_frames, textured_background
 
     frames = panning_frames(textured_background(96, 128, 5), 40, 48, 64).astype(np.float32)
     frames[:10] *= np.linspace(0.0, 0.9, 10)[:, None, None, None]  # a 0.5 s fade-in from black
@@ -162,7 +162,7 @@ def _title_card(gradient: bool, height: int = 144, width: int = 192) -> np.ndarr
 
 
 def _footage(frames: int, height: int = 144, width: int = 192) -> np.ndarray:
-    from pvtt.synth import panning_frames, textured_background
+    from pvtt.testmedia import panning_frames, textured_background
 
     return panning_frames(textured_background(2 * height, 2 * width, 4, detail=3), frames, height, width, (2.0, 1.0))
 

@@ -18,7 +18,7 @@ from PIL import Image
 from pvtt.config import load_config
 from pvtt.pipeline import prepare
 from pvtt.store import Workspace
-from pvtt.synth import multi_shot_video, panning_frames, textured_background, write_video
+from pvtt.testmedia import multi_shot_video, panning_frames, textured_background, write_video
 from pvtt.types import Status
 
 FAST = ["normalize.short_side=48", "normalize.fps=10", "normalize.min_frames=3", "shots.min_duration=0.3",

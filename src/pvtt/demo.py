@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from pvtt.synth import textured_background, write_video
+from pvtt.testmedia import textured_background, write_video
 
 # name, category, subcategory, description, (width, height) of the product in a 1:1 unit, colour
 PRODUCTS = [

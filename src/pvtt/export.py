@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pvtt.report import write_review_page
+from pvtt.review_page import write_review_page
 from pvtt.store import atomic_path, write_json, write_text
 
 # row["artifacts"] key -> (dataset folder, name from which id, suffix)

@@ -100,7 +100,7 @@ def _passing(records: list[ItemRecord], items: list) -> list:
 
 def _analyze_steps(ws: Workspace, config: PipelineConfig, runner: Runner, summary: RunSummary) -> list:
     """Per clip: locate → segment → track → curate → near-duplicates. Returns the clips that passed."""
-    from pvtt.clips import collect_clips
+    from pvtt.items import collect_clips
     from pvtt.stages.clip import CurateStage, LocateStage, SegmentStage, TrackStage
 
     retry = config.runner.retry_failed
@@ -185,7 +185,7 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
           runner: Runner | None = None) -> RunSummary:
     """Everything: prepare → analyze → erase (+ depth / motion LoRA), cutout (photo, else video) → pairing →
     synthesize → export."""
-    from pvtt.clips import collect_products
+    from pvtt.items import collect_products
     from pvtt.export import export_dataset
     from pvtt.stages.clip import EraseStage
     from pvtt.stages.pair import SynthesizeStage, make_pair_items, pair_rows

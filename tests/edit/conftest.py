@@ -12,7 +12,7 @@ from pvtt.bench.make import draw_params, make_case
 from pvtt.demo import draw_product
 from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
-from pvtt.synth import textured_background
+from pvtt.testmedia import textured_background
 from pvtt.types import Clip, Masks, Tracks
 
 

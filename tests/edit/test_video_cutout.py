@@ -13,16 +13,16 @@ import pytest
 from PIL import Image
 
 from pvtt import artifacts
-from pvtt.clips import ProductItem
 from pvtt.config import VideoCutoutSettings, load_config
 from pvtt.cutout import CutoutSettings
 from pvtt.demo import composite, make_demo_catalog, draw_product
+from pvtt.items import ProductItem
 from pvtt.media.video import write_video
 from pvtt.pipeline import build
 from pvtt.registry import Backend
 from pvtt.stages.product import FrameScore, VideoCutoutStage, choose_frames, score_frame
 from pvtt.store import Workspace, write_json
-from pvtt.synth import textured_background
+from pvtt.testmedia import textured_background
 from pvtt.types import ItemRecord, Masks, Status
 
 H, W = 128, 192

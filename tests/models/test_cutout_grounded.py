@@ -195,7 +195,7 @@ def _dev_product(sample_id: str) -> tuple[Path, dict]:
 def test_cutout_stage_runs_the_grounded_backend_on_a_real_photo(weights, tmp_path):
     """A real catalog photo through CutoutStage: a valid record either way (quality needs real weights), and the
     stage's foreign-content checks ran on whatever the backend cut out."""
-    from pvtt.clips import ProductItem
+    from pvtt.items import ProductItem
     from pvtt.hands import HandSettings
     from pvtt.stages.product import CutoutStage
     from pvtt.store import Workspace

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 
 from pvtt import artifacts
-from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import load_config
 from pvtt.embed import EmbedSettings, make_embedder
 from pvtt.errors import ConfigError
+from pvtt.items import ClipItem, ProductItem
 from pvtt.judge import JudgeSettings, judge
 from pvtt.media.image import write_png
 from pvtt.media.video import write_video
 from pvtt.pipeline import RunSummary, _dedup_steps
 from pvtt.runners.factory import make_runner
 from pvtt.store import Workspace
-from pvtt.synth import textured_background
+from pvtt.testmedia import textured_background
 from pvtt.types import ItemRecord, Masks, Status, Tracks
 
 pytest.importorskip("torch")

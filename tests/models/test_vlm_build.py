@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from pvtt import artifacts
-from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import PipelineConfig, load_config
 from pvtt.errors import ConfigError
+from pvtt.items import ClipItem, ProductItem
 from pvtt.media.image import write_png
 from pvtt.media.video import write_video
 from pvtt.models import ModelNotAvailable

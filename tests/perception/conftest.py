@@ -7,7 +7,7 @@ import pytest
 
 from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
-from pvtt.synth import panning_frames, textured_background
+from pvtt.testmedia import panning_frames, textured_background
 from pvtt.types import Clip, ProductImage
 
 

@@ -12,10 +12,10 @@ from pvtt.artifacts import load_masks, load_tracks, save_masks, save_tracks
 from pvtt.curate import CurateSettings, clip_embedding, curate, find_near_duplicates
 from pvtt.errors import RejectItem
 from pvtt.locate import LocateSettings, make_locator
-from pvtt.review import contact_sheet, overlay_frames
+from pvtt.review_media import contact_sheet, overlay_frames
 from pvtt.segment import SegmentSettings, make_segmenter
+from pvtt.testmedia import textured_background
 from pvtt.track import TrackSettings, forward_backward_error, make_tracker, track_grid
-from pvtt.synth import textured_background
 from pvtt.types import Box, Clip, Masks, ProductImage, Tracks
 
 
@@ -108,7 +108,7 @@ def test_segment_rejects_a_box_outside_the_frame(case):
 def test_a_rough_box_grows_where_the_product_runs_out_of_it():
     """A pan whose handle sticks out of a low-confidence box is found with its handle; a box from the catalog is
     trusted as given; neither a same-coloured object nor a touching one of another colour is taken in."""
-    from pvtt.synth import textured_background
+    from pvtt.testmedia import textured_background
 
     frame = (0.35 * textured_background(240, 320, seed=3)).astype(np.uint8) + 150  # pale cloth (a pink disc at left)
     truth = np.zeros((240, 320), np.uint8)

@@ -30,7 +30,7 @@ from pvtt.runners.local import LocalRunner  # noqa: E402
 from pvtt.runners.ray import RayRunner  # noqa: E402
 from pvtt.stage import Stage  # noqa: E402
 from pvtt.store import Workspace  # noqa: E402
-from pvtt.synth import multi_shot_video  # noqa: E402
+from pvtt.testmedia import multi_shot_video  # noqa: E402
 from pvtt.types import Status  # noqa: E402
 
 pytestmark = pytest.mark.slow

@@ -14,14 +14,14 @@ import numpy as np
 
 from pvtt import artifacts
 from pvtt.artifacts import save_array, save_masks, save_tracks, write_mp4
-from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import settings_key
 from pvtt.curate import clip_embedding, curate
 from pvtt.errors import RejectItem
 from pvtt.hands import HandSettings, make_hand_detector
+from pvtt.items import ClipItem, ProductItem
 from pvtt.locate import LocateSettings, make_locator
 from pvtt.media.image import write_png
-from pvtt.review import contact_sheet, overlay_frames
+from pvtt.review_media import contact_sheet, overlay_frames
 from pvtt.segment import SegmentSettings, make_segmenter
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path

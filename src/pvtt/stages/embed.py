@@ -17,9 +17,9 @@ import numpy as np
 
 from pvtt import artifacts
 from pvtt.artifacts import save_array
-from pvtt.clips import ClipItem
 from pvtt.config import settings_key
 from pvtt.errors import BadInput
+from pvtt.items import ClipItem
 from pvtt.stages.clip import ClipStage
 from pvtt.store import Workspace
 

@@ -17,9 +17,9 @@ import numpy as np
 
 from pvtt import artifacts
 from pvtt.artifacts import save_masks_b, write_mp4
-from pvtt.clips import ClipItem, ProductItem
 from pvtt.config import settings_key
 from pvtt.errors import RejectItem
+from pvtt.items import ClipItem, ProductItem
 from pvtt.locate.query import product_query
 from pvtt.media.image import write_png
 from pvtt.stage import Stage

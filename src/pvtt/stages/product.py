@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 
 from pvtt import artifacts
-from pvtt.clips import ClipItem, ProductItem, curated_clips
 from pvtt.config import settings_key
 from pvtt.errors import BadInput, RejectItem
+from pvtt.items import ClipItem, ProductItem, curated_clips
 from pvtt.media.image import write_png
 from pvtt.registry import Backend
 from pvtt.stage import Stage

@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 
 from pvtt import artifacts
-from pvtt.clips import ClipItem
 from pvtt.compose import box_of_mask
 from pvtt.config import settings_key
 from pvtt.errors import MissingArtifact, RejectItem
+from pvtt.items import ClipItem
 from pvtt.stage import Stage
 from pvtt.stages.clip import ClipStage
 from pvtt.store import Workspace, write_json

@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image
 
 from browser import chromium_driver
-from pvtt.report import write_review_page
-from pvtt.synth import panning_frames, textured_background, write_video
+from pvtt.review_page import write_review_page
+from pvtt.testmedia import panning_frames, textured_background, write_video
 
 
 def _rows(root):
