@@ -11,14 +11,13 @@ from pydantic import BaseModel
 from pvtt.config import PipelineConfig
 from pvtt.hands import make_hand_detector
 from pvtt.insert import BACKENDS as INSERT_BACKENDS
-from pvtt.normalize import NormalizeStage
-from pvtt.products import ProductStage
 from pvtt.propagate import BACKENDS as PROPAGATE_BACKENDS
 from pvtt.stages.clip import (CurateStage, DepthStage, EraseStage, LocateStage, MotionLoraStage,
                               PointsRegistrationStage, SegmentStage,
                               TrackStage)
 from pvtt.stages.pair import SynthesizeStage
-from pvtt.stages.product import CutoutStage, VideoCutoutStage
+from pvtt.stages.product import CutoutStage, ProductStage, VideoCutoutStage
+from pvtt.stages.template import NormalizeStage
 from pvtt.store import Workspace
 
 

@@ -15,6 +15,9 @@
 Files are hard-linked from the workspace when it is on the same file system (copied otherwise), so
 an export costs almost no space or time and can be redone at will. Only kept pairs enter the
 dataset; rejected pairs appear on the review page with their reasons.
+
+:func:`pair_rows` makes the manifest rows of the synthesized pairs (one per pair and export mode: ``replace``,
+``reversed``, ``double-insert``) with the workspace files each row exports; :func:`export_dataset` writes them.
 """
 
 from __future__ import annotations
@@ -29,8 +32,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pvtt import artifacts
+from pvtt.instruction import make_instruction
+from pvtt.items import ClipItem
+from pvtt.pairing import PairItem
 from pvtt.review_page import write_review_page
-from pvtt.store import atomic_path, write_json, write_text
+from pvtt.store import Workspace, atomic_path, write_json, write_text
+from pvtt.types import Status
 
 # row["artifacts"] key -> (dataset folder, name from which id, suffix)
 LAYOUT = {
@@ -51,6 +59,119 @@ def dataset_path(field: str, item_id: str) -> str:
     """Where an artifact of kind ``field`` (a key of :data:`LAYOUT`) for ``item_id`` goes in the dataset."""
     folder, _, suffix = LAYOUT[field]
     return f"{folder}/{item_id}{suffix}"
+
+
+def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
+    """Manifest rows of every synthesized pair in each of ``config.export.modes``, with their artifacts."""
+
+    def clip_artifacts(clip: ClipItem) -> dict:
+        art = {"source_video": (ws.abs(clip.path), dataset_path("source_video", clip.id))}
+        for stage, key, field in (("erase", "background_path", "background_video"),
+                                  ("segment", "mask_video_path", "mask_video"), ("track", "tracks_path", "tracks"),
+                                  ("depth", "depth_path", "depth_video")):
+            record = ws.read_record(stage, clip.id)
+            if record is not None and key in record.outputs:
+                art[field] = (ws.abs(record.outputs[key]), dataset_path(field, clip.id))
+        return art
+
+    def target_artifacts(target, product_id: str) -> dict:
+        """The target image and, for a video product, its extra views (``images/target/<id>_view<k>.png``)."""
+        if target is None:
+            return {}
+        art = {"target_image": (ws.abs(target.outputs["cutout_path"]), dataset_path("target_image", product_id))}
+        for k, path in enumerate(target.outputs.get("view_paths", []), 1):
+            art[f"target_view_{k}"] = (ws.abs(path), dataset_path("target_view", f"{product_id}_view{k}"))
+        return art
+
+    replace: dict[str, dict] = {}
+    for pair in pairs:
+        record = ws.read_record("synthesize", pair.id)
+        if record is None or record.status is Status.FAILED:
+            continue
+        clip, product = pair.clip, pair.product
+        target = artifacts.target(ws, product.id, required=False)  # B's image: the photo's cutout, else the video's
+        own = artifacts.target(ws, clip.product_id, required=False) if clip.product_id else None
+        metrics = record.metrics
+        row = {
+            "pair_id": pair.id, "mode": "replace", "clip_id": clip.id, "template_id": clip.template_id,
+            "product_id": product.id, "source_product_id": clip.product_id,
+            "source_category": clip.category, "source_subcategory": clip.subcategory,
+            "target_category": product.category, "target_subcategory": product.subcategory,
+            "difficulty": pair.difficulty, "shape_similarity": pair.shape_similarity,
+            "instruction": pair.instruction, "strategy": metrics.get("strategy"),
+            "strategy_reason": metrics.get("strategy_reason"), "scores": metrics.get("scores", {}),
+            "box_b": metrics.get("box_b"),
+            "verdict": "keep" if record.status is Status.DONE else "reject",
+            "reasons": metrics.get("reasons") or ([record.reason] if record.reason else []),
+            "num_frames": clip.num_frames, "fps": clip.fps, "width": clip.width, "height": clip.height,
+            "settings_hash": record.key,
+        }
+        if pair.caption:  # pairing.instruction: vlm — the VLM's caption of the source clip
+            row["caption"] = pair.caption
+        art = clip_artifacts(clip)
+        row["target_source"] = target.outputs["source"] if target is not None else None
+        art.update(target_artifacts(target, product.id))
+        out = record.outputs
+        if "edited_path" in out:
+            art["edited_video"] = (ws.abs(out["edited_path"]), dataset_path("edited_video", pair.id))
+            art["keyframe"] = (ws.abs(out["keyframe_path"]), dataset_path("keyframe", pair.id))
+            art["overlay_video"] = (ws.abs(out["overlay_path"]), dataset_path("overlay_video", pair.id))
+        row["artifacts"] = art
+        replace[pair.id] = row
+        if "reversed" in config.export.modes and "edited_path" in out and own is not None:
+            # the edited clip is the source and the real footage the target, so the target side is never synthetic
+            rev_id = f"{pair.id}__reversed"
+            rev = dict(row, pair_id=rev_id, mode="reversed", product_id=clip.product_id,
+                       source_product_id=product.id, target_category=clip.category,
+                       target_subcategory=clip.subcategory, source_category=product.category,
+                       source_subcategory=product.subcategory, target_source=own.outputs["source"],
+                       instruction=_reverse_instruction(pair, config))
+            rev.pop("caption", None)  # it describes the real clip, the target side here
+            rev["artifacts"] = {
+                "source_video": (ws.abs(out["edited_path"]), dataset_path("edited_video", pair.id)),
+                "edited_video": (ws.abs(clip.path), dataset_path("source_video", clip.id)),
+                **target_artifacts(own, clip.product_id),
+                "overlay_video": art.get("overlay_video"),
+            }
+            replace[rev_id] = rev
+    rows = list(replace.values())
+    if "double-insert" in config.export.modes:
+        rows += _double_insert_rows(ws, pairs, replace)
+    return rows
+
+
+def _reverse_instruction(pair: PairItem, config: Any) -> str:
+    source = pair.product.description or pair.product.subcategory or pair.product.category
+    target = pair.clip.description or pair.clip.subcategory or pair.clip.category
+    return make_instruction(source, target, seed=config.pairing.seed + 7919)
+
+
+def _double_insert_rows(ws: Workspace, pairs: list[PairItem], rows: dict[str, dict]) -> list[dict]:
+    """(video with B → video with C) for two products B, C synthesized on the same clip: both sides synthetic,
+    identical background and motion, so a model cannot learn to spot erase artifacts."""
+    by_clip: dict[str, list[PairItem]] = {}
+    for pair in pairs:
+        row = rows.get(pair.id)
+        if row is not None and "edited_video" in row["artifacts"]:
+            by_clip.setdefault(pair.clip.id, []).append(pair)
+    out = []
+    for clip_pairs in by_clip.values():
+        for b, c in zip(clip_pairs, clip_pairs[1:]):
+            rb, rc = rows[b.id], rows[c.id]
+            pair_id = f"{c.clip.id}__{b.product.id}__{c.product.id}"
+            row = dict(rc, pair_id=pair_id, mode="double-insert", source_product_id=b.product.id,
+                       source_category=b.product.category, source_subcategory=b.product.subcategory,
+                       verdict="keep" if rb["verdict"] == rc["verdict"] == "keep" else "reject",
+                       reasons=[f"source side: {r}" for r in rb["reasons"]] + rc["reasons"],
+                       instruction=make_instruction(b.product.description or b.product.subcategory,
+                                                    c.product.description or c.product.subcategory, seed=len(out)))
+            row.pop("caption", None)  # it describes the real clip, on neither side here
+            row["artifacts"] = dict(rc["artifacts"])
+            row["artifacts"]["source_video"] = (rb["artifacts"]["edited_video"][0], dataset_path("edited_video", b.id))
+            row["artifacts"]["edited_video"] = (rc["artifacts"]["edited_video"][0], dataset_path("edited_video", c.id))
+            row["artifacts"].pop("keyframe", None)
+            out.append(row)
+    return out
 
 
 def _place(src: Path, dst: Path) -> None:

@@ -7,19 +7,27 @@ pairs), and ``same-category:K``. A clip is never paired with its own template's 
 
 Difficulty: ``easy`` same subcategory; ``medium`` same category; ``hard`` different category with a
 similar silhouette (:func:`shape_similarity` ≥ ``hard_shape_threshold``); ``expert`` otherwise.
+
+:func:`make_pairs` works on silhouettes and categories alone; :func:`make_pair_items` reads them from the
+workspace (A's first mask, B's target image) and gives the pair stages their :class:`PairItem`, with an
+instruction each.
 """
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
+from pvtt import artifacts
+from pvtt.instruction import make_instruction
+from pvtt.items import ClipItem, ProductItem
 from pvtt.settings import Settings
+from pvtt.store import Workspace
 
 
 @dataclass
@@ -47,6 +55,19 @@ class Pair:
     product_id: str
     difficulty: str  # easy | medium | hard | expert
     shape_similarity: float  # 0..1; 0 when a silhouette is unknown
+
+
+@dataclass
+class PairItem:
+    """A pair as the pair-level stages take it: the clip and the product items, graded, with the instruction."""
+
+    id: str
+    clip: ClipItem
+    product: ProductItem
+    difficulty: str
+    shape_similarity: float
+    instruction: str
+    caption: str | None = None  # the clip's dense caption (pairing.instruction: vlm)
 
 
 class PairingSettings(Settings):
@@ -144,4 +165,31 @@ def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: Pai
     return sorted(pairs, key=lambda p: p.pair_id)
 
 
-__all__ = ["Pair", "PairClip", "PairProduct", "PairingSettings", "grade", "make_pairs", "shape_similarity"]
+def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[ProductItem], config: Any) -> list[PairItem]:
+    """Cross the surviving clips with the cut-out products (``pairing`` settings), with an instruction each."""
+    pair_clips = []
+    for clip in clips:
+        mask = artifacts.masks(ws, clip.id).data[0]
+        ys, xs = np.nonzero(mask)
+        silhouette = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(xs) else None
+        pair_clips.append(PairClip(clip.id, clip.template_id, clip.category, clip.subcategory, silhouette))
+    pair_products = []
+    for product in products:
+        alpha = artifacts.cutout(ws, product.id)[..., 3] > 127
+        pair_products.append(PairProduct(product.id, product.template_id, product.category, product.subcategory,
+                                         alpha))
+    by_clip = {c.id: c for c in clips}
+    by_product = {p.id: p for p in products}
+    items = []
+    for n, pair in enumerate(make_pairs(pair_clips, pair_products, config.pairing)):
+        clip, product = by_clip[pair.clip_id], by_product[pair.product_id]
+        source = clip.description or clip.subcategory or clip.category
+        target = product.description or product.subcategory or product.category
+        instruction = make_instruction(source, target, seed=config.pairing.seed + n)
+        items.append(PairItem(pair.pair_id, clip, product, pair.difficulty, round(float(pair.shape_similarity), 4),
+                              instruction))
+    return items
+
+
+__all__ = ["Pair", "PairClip", "PairItem", "PairProduct", "PairingSettings", "grade", "make_pair_items", "make_pairs",
+           "shape_similarity"]

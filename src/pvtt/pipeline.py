@@ -17,9 +17,9 @@ from pathlib import Path
 from pvtt import __version__
 from pvtt.catalog import Catalog, load_catalog
 from pvtt.config import PipelineConfig, dump_config, settings_key
-from pvtt.normalize import NormalizeStage
-from pvtt.products import ProductStage
 from pvtt.runners.factory import Runner, make_runner
+from pvtt.stages.product import CutoutStage, ProductStage, VideoCutoutStage
+from pvtt.stages.template import NormalizeStage
 from pvtt.store import Workspace, write_json, write_text
 from pvtt.types import ItemRecord, Status
 
@@ -185,13 +185,12 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
           runner: Runner | None = None) -> RunSummary:
     """Everything: prepare → analyze → erase (+ depth / motion LoRA), cutout (photo, else video) → pairing →
     synthesize → export."""
-    from pvtt.items import collect_products
-    from pvtt.export import export_dataset
-    from pvtt.stages.clip import EraseStage
-    from pvtt.stages.pair import SynthesizeStage, make_pair_items, pair_rows
+    from pvtt.export import export_dataset, pair_rows
     from pvtt.hands import make_hand_detector
-    from pvtt.stages.product import CutoutStage, VideoCutoutStage
-
+    from pvtt.items import collect_products
+    from pvtt.pairing import make_pair_items
+    from pvtt.stages.clip import EraseStage
+    from pvtt.stages.pair import SynthesizeStage
     from pvtt.stages.vlm import check_vlm_weights, vlm_instructions
 
     check_vlm_weights(config)  # a setting that needs the VLM and no weights: stop now, not after hours of work

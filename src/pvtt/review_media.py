@@ -1,4 +1,5 @@
-"""Review images: masks and points drawn over the frames, and contact sheets of a clip."""
+"""Review images: masks and points drawn over a clip's frames, a pair's edited clip with both products' regions
+marked, contact sheets, and the half-size copies the review page shows."""
 
 from __future__ import annotations
 
@@ -63,3 +64,22 @@ def contact_sheet(frames: np.ndarray, n: int = 8, width: int = 1280, labels: boo
         r, c = divmod(i, cols)
         sheet[r * tile_h:(r + 1) * tile_h, c * tile_w:(c + 1) * tile_w] = tile
     return sheet
+
+
+def pair_overlay(edited: np.ndarray, masks_a: np.ndarray, masks_b: np.ndarray) -> np.ndarray:
+    """The edited clip with B's region tinted green and A's outline drawn in red, at half size."""
+    out = edited.astype(np.float32)
+    tint = np.array([40, 220, 90], np.float32)
+    out[masks_b] = out[masks_b] * 0.6 + tint * 0.4
+    out = out.astype(np.uint8)
+    for t in range(len(out)):
+        contours, _ = cv2.findContours(masks_a[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(out[t], contours, -1, (230, 40, 40), 2)
+    return half_size(out)
+
+
+def half_size(frames: np.ndarray) -> np.ndarray:
+    """Review media at half size (even sides), to keep them small."""
+    t, h, w = frames.shape[:3]
+    size = (max(2, w // 4 * 2), max(2, h // 4 * 2))
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])

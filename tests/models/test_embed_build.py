@@ -225,7 +225,7 @@ def test_a_given_product_embedding_is_used_instead_of_embedding_the_cutout(embed
 def _pair_workspace(ws: Workspace, cutout: np.ndarray) -> list:
     """Two clips with their locate / segment / track / erase records and one product B with its cutout: two pairs
     of the same product."""
-    from pvtt.stages.pair import PairItem
+    from pvtt.pairing import PairItem
 
     y0, x0, y1, x1 = BOX
     ys, xs = np.meshgrid(np.linspace(y0 + 3, y1 - 3, 3), np.linspace(x0 + 3, x1 - 3, 3), indexing="ij")

@@ -188,7 +188,8 @@ def write_masks(ws: Workspace, clip_id: str) -> Masks:
 
 
 def test_vlm_instructions_come_from_caption_then_instruct_and_a_rerun_loads_nothing(tmp_path, qwen_dir, monkeypatch):
-    from pvtt.stages.pair import PairItem, pair_rows
+    from pvtt.export import pair_rows
+    from pvtt.pairing import PairItem
     from pvtt.stages.vlm import CaptionStage, InstructStage, vlm_instructions
 
     ws = Workspace(tmp_path / "ws")
@@ -234,7 +235,7 @@ def test_vlm_instructions_come_from_caption_then_instruct_and_a_rerun_loads_noth
 
 
 def test_an_empty_vlm_instruction_leaves_the_pair_out_with_a_reason(tmp_path, qwen_dir, monkeypatch):
-    from pvtt.stages.pair import PairItem
+    from pvtt.pairing import PairItem
     from pvtt.stages.vlm import vlm_instructions
 
     ws = Workspace(tmp_path / "ws")
@@ -256,7 +257,7 @@ LENIENT = dict(min_background_psnr=0.0, min_background_ssim=-1.0, max_temporal_r
 
 def pair_workspace(ws: Workspace) -> object:
     """One clip with its locate / segment / track / erase records and product B's cutout: a pair to synthesize."""
-    from pvtt.stages.pair import PairItem
+    from pvtt.pairing import PairItem
 
     clip = write_clip(ws)
     write_masks(ws, "c0")

@@ -24,11 +24,11 @@ from test_prepare import FAST, make_messy_catalog  # noqa: E402  (tests/ is on s
 
 from pvtt.catalog import load_catalog  # noqa: E402
 from pvtt.config import load_config  # noqa: E402
-from pvtt.normalize import NormalizeStage  # noqa: E402
 from pvtt.pipeline import prepare  # noqa: E402
 from pvtt.runners.local import LocalRunner  # noqa: E402
 from pvtt.runners.ray import RayRunner  # noqa: E402
 from pvtt.stage import Stage  # noqa: E402
+from pvtt.stages.template import NormalizeStage  # noqa: E402
 from pvtt.store import Workspace  # noqa: E402
 from pvtt.testmedia import multi_shot_video  # noqa: E402
 from pvtt.types import Status  # noqa: E402

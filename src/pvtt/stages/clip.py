@@ -21,7 +21,7 @@ from pvtt.hands import HandSettings, make_hand_detector
 from pvtt.items import ClipItem, ProductItem
 from pvtt.locate import LocateSettings, make_locator
 from pvtt.media.image import write_png
-from pvtt.review_media import contact_sheet, overlay_frames
+from pvtt.review_media import contact_sheet, half_size, overlay_frames
 from pvtt.segment import SegmentSettings, make_segmenter
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
@@ -204,15 +204,6 @@ class CurateStage(ClipStage):
         if not result.passed:
             raise RejectItem("; ".join(result.reasons), metrics=metrics, outputs=outputs)
         return outputs, metrics
-
-
-def half_size(frames: np.ndarray) -> np.ndarray:
-    """Review media at half size (even sides), to keep them small."""
-    import cv2
-
-    t, h, w = frames.shape[:3]
-    size = (max(2, w // 4 * 2), max(2, h // 4 * 2))
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
 def mark_near_duplicates(ws: Workspace, clips: list[ClipItem], threshold: float,

@@ -9,47 +9,20 @@ review page can show why.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
-
-import cv2
-import numpy as np
 
 from pvtt import artifacts
 from pvtt.artifacts import save_masks_b, write_mp4
 from pvtt.config import settings_key
 from pvtt.errors import RejectItem
-from pvtt.items import ClipItem, ProductItem
 from pvtt.locate.query import product_query
 from pvtt.media.image import write_png
+from pvtt.pairing import PairItem
+from pvtt.review_media import pair_overlay
 from pvtt.stage import Stage
-from pvtt.stages.clip import half_size
 from pvtt.store import Workspace, atomic_path
 
 CLIP_EXTRAS = ("depth", "motion_lora", "points_registration")  # clip artifacts only some strategies need
-
-
-@dataclass
-class PairItem:
-    id: str
-    clip: ClipItem
-    product: ProductItem
-    difficulty: str
-    shape_similarity: float
-    instruction: str
-    caption: str | None = None  # the clip's dense caption (pairing.instruction: vlm)
-
-
-def review_overlay(edited: np.ndarray, masks_a: np.ndarray, masks_b: np.ndarray) -> np.ndarray:
-    """The edited clip with B's region tinted green and A's outline drawn in red, at half size."""
-    out = edited.astype(np.float32)
-    tint = np.array([40, 220, 90], np.float32)
-    out[masks_b] = out[masks_b] * 0.6 + tint * 0.4
-    out = out.astype(np.uint8)
-    for t in range(len(out)):
-        contours, _ = cv2.findContours(masks_a[t].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(out[t], contours, -1, (230, 40, 40), 2)
-    return half_size(out)
 
 
 class SynthesizeStage(Stage[PairItem]):
@@ -150,7 +123,7 @@ class SynthesizeStage(Stage[PairItem]):
         with atomic_path(out_dir / "keyframe.png") as tmp:
             write_png(tmp, result.frames[0])
         save_masks_b(out_dir / "masks_b.npz", result.masks)
-        write_mp4(out_dir / "overlay.mp4", review_overlay(result.frames, masks_a.data, result.masks),
+        write_mp4(out_dir / "overlay.mp4", pair_overlay(result.frames, masks_a.data, result.masks),
                   pair.clip.fps, crf=23)
         outputs = {name + "_path": ws.rel(out_dir / file) for name, file in
                    (("edited", "edited.mp4"), ("keyframe", "keyframe.png"), ("masks_b", "masks_b.npz"),
@@ -191,152 +164,3 @@ class _Phases:
         now = time.perf_counter()
         self.seconds[name] = round(now - self._last, 3)
         self._last = now
-
-
-def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[ProductItem], config: Any) -> list[PairItem]:
-    """Cross the surviving clips with the cut-out products (``pairing`` settings), with an instruction each."""
-    from pvtt.instruction import make_instruction
-    from pvtt.pairing import PairClip, PairProduct, make_pairs
-
-    pair_clips = []
-    for clip in clips:
-        mask = artifacts.masks(ws, clip.id).data[0]
-        ys, xs = np.nonzero(mask)
-        silhouette = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(xs) else None
-        pair_clips.append(PairClip(clip.id, clip.template_id, clip.category, clip.subcategory, silhouette))
-    pair_products = []
-    for product in products:
-        alpha = artifacts.cutout(ws, product.id)[..., 3] > 127
-        pair_products.append(PairProduct(product.id, product.template_id, product.category, product.subcategory,
-                                         alpha))
-    by_clip = {c.id: c for c in clips}
-    by_product = {p.id: p for p in products}
-    items = []
-    for n, pair in enumerate(make_pairs(pair_clips, pair_products, config.pairing)):
-        clip, product = by_clip[pair.clip_id], by_product[pair.product_id]
-        source = clip.description or clip.subcategory or clip.category
-        target = product.description or product.subcategory or product.category
-        instruction = make_instruction(source, target, seed=config.pairing.seed + n)
-        items.append(PairItem(pair.pair_id, clip, product, pair.difficulty, round(float(pair.shape_similarity), 4),
-                              instruction))
-    return items
-
-
-def pair_rows(ws: Workspace, pairs: list[PairItem], config: Any) -> list[dict]:
-    """Manifest rows of every synthesized pair in each of ``config.export.modes``, with their artifacts."""
-    from pvtt.export import dataset_path
-    from pvtt.types import Status
-
-    def clip_artifacts(clip: ClipItem) -> dict:
-        art = {"source_video": (ws.abs(clip.path), dataset_path("source_video", clip.id))}
-        for stage, key, field in (("erase", "background_path", "background_video"),
-                                  ("segment", "mask_video_path", "mask_video"), ("track", "tracks_path", "tracks"),
-                                  ("depth", "depth_path", "depth_video")):
-            record = ws.read_record(stage, clip.id)
-            if record is not None and key in record.outputs:
-                art[field] = (ws.abs(record.outputs[key]), dataset_path(field, clip.id))
-        return art
-
-    def target_artifacts(target, product_id: str) -> dict:
-        """The target image and, for a video product, its extra views (``images/target/<id>_view<k>.png``)."""
-        if target is None:
-            return {}
-        art = {"target_image": (ws.abs(target.outputs["cutout_path"]), dataset_path("target_image", product_id))}
-        for k, path in enumerate(target.outputs.get("view_paths", []), 1):
-            art[f"target_view_{k}"] = (ws.abs(path), dataset_path("target_view", f"{product_id}_view{k}"))
-        return art
-
-    replace: dict[str, dict] = {}
-    for pair in pairs:
-        record = ws.read_record("synthesize", pair.id)
-        if record is None or record.status is Status.FAILED:
-            continue
-        clip, product = pair.clip, pair.product
-        target = artifacts.target(ws, product.id, required=False)  # B's image: the photo's cutout, else the video's
-        own = artifacts.target(ws, clip.product_id, required=False) if clip.product_id else None
-        metrics = record.metrics
-        row = {
-            "pair_id": pair.id, "mode": "replace", "clip_id": clip.id, "template_id": clip.template_id,
-            "product_id": product.id, "source_product_id": clip.product_id,
-            "source_category": clip.category, "source_subcategory": clip.subcategory,
-            "target_category": product.category, "target_subcategory": product.subcategory,
-            "difficulty": pair.difficulty, "shape_similarity": pair.shape_similarity,
-            "instruction": pair.instruction, "strategy": metrics.get("strategy"),
-            "strategy_reason": metrics.get("strategy_reason"), "scores": metrics.get("scores", {}),
-            "box_b": metrics.get("box_b"),
-            "verdict": "keep" if record.status is Status.DONE else "reject",
-            "reasons": metrics.get("reasons") or ([record.reason] if record.reason else []),
-            "num_frames": clip.num_frames, "fps": clip.fps, "width": clip.width, "height": clip.height,
-            "settings_hash": record.key,
-        }
-        if pair.caption:  # pairing.instruction: vlm — the VLM's caption of the source clip
-            row["caption"] = pair.caption
-        art = clip_artifacts(clip)
-        row["target_source"] = target.outputs["source"] if target is not None else None
-        art.update(target_artifacts(target, product.id))
-        out = record.outputs
-        if "edited_path" in out:
-            art["edited_video"] = (ws.abs(out["edited_path"]), dataset_path("edited_video", pair.id))
-            art["keyframe"] = (ws.abs(out["keyframe_path"]), dataset_path("keyframe", pair.id))
-            art["overlay_video"] = (ws.abs(out["overlay_path"]), dataset_path("overlay_video", pair.id))
-        row["artifacts"] = art
-        replace[pair.id] = row
-        if "reversed" in config.export.modes and "edited_path" in out and own is not None:
-            # the edited clip is the source and the real footage the target, so the target side is never synthetic
-            rev_id = f"{pair.id}__reversed"
-            rev = dict(row, pair_id=rev_id, mode="reversed", product_id=clip.product_id,
-                       source_product_id=product.id, target_category=clip.category,
-                       target_subcategory=clip.subcategory, source_category=product.category,
-                       source_subcategory=product.subcategory, target_source=own.outputs["source"],
-                       instruction=_reverse_instruction(pair, config))
-            rev.pop("caption", None)  # it describes the real clip, the target side here
-            rev["artifacts"] = {
-                "source_video": (ws.abs(out["edited_path"]), dataset_path("edited_video", pair.id)),
-                "edited_video": (ws.abs(clip.path), dataset_path("source_video", clip.id)),
-                **target_artifacts(own, clip.product_id),
-                "overlay_video": art.get("overlay_video"),
-            }
-            replace[rev_id] = rev
-    rows = list(replace.values())
-    if "double-insert" in config.export.modes:
-        rows += _double_insert_rows(ws, pairs, replace)
-    return rows
-
-
-def _reverse_instruction(pair: PairItem, config: Any) -> str:
-    from pvtt.instruction import make_instruction
-
-    source = pair.product.description or pair.product.subcategory or pair.product.category
-    target = pair.clip.description or pair.clip.subcategory or pair.clip.category
-    return make_instruction(source, target, seed=config.pairing.seed + 7919)
-
-
-def _double_insert_rows(ws: Workspace, pairs: list[PairItem], rows: dict[str, dict]) -> list[dict]:
-    """(video with B → video with C) for two products B, C synthesized on the same clip: both sides synthetic,
-    identical background and motion, so a model cannot learn to spot erase artifacts."""
-    from pvtt.export import dataset_path
-    from pvtt.instruction import make_instruction
-
-    by_clip: dict[str, list[PairItem]] = {}
-    for pair in pairs:
-        row = rows.get(pair.id)
-        if row is not None and "edited_video" in row["artifacts"]:
-            by_clip.setdefault(pair.clip.id, []).append(pair)
-    out = []
-    for clip_pairs in by_clip.values():
-        for b, c in zip(clip_pairs, clip_pairs[1:]):
-            rb, rc = rows[b.id], rows[c.id]
-            pair_id = f"{c.clip.id}__{b.product.id}__{c.product.id}"
-            row = dict(rc, pair_id=pair_id, mode="double-insert", source_product_id=b.product.id,
-                       source_category=b.product.category, source_subcategory=b.product.subcategory,
-                       verdict="keep" if rb["verdict"] == rc["verdict"] == "keep" else "reject",
-                       reasons=[f"source side: {r}" for r in rb["reasons"]] + rc["reasons"],
-                       instruction=make_instruction(b.product.description or b.product.subcategory,
-                                                    c.product.description or c.product.subcategory, seed=len(out)))
-            row.pop("caption", None)  # it describes the real clip, on neither side here
-            row["artifacts"] = dict(rc["artifacts"])
-            row["artifacts"]["source_video"] = (rb["artifacts"]["edited_video"][0], dataset_path("edited_video", b.id))
-            row["artifacts"]["edited_video"] = (rc["artifacts"]["edited_video"][0], dataset_path("edited_video", c.id))
-            row["artifacts"].pop("keyframe", None)
-            out.append(row)
-    return out

@@ -1,5 +1,6 @@
-"""Per-product stages: a product's target image, cached per product and shared by its pairs.
+"""Per-product stages: the catalog photo and a product's target image, cached per product and shared by its pairs.
 
+- ``product``: the catalog photo decoded (any format) and stored as an RGBA PNG in the workspace.
 - ``cutout``: the catalog photo cut out to a clean RGBA.
 - ``video_cutout``: for a product whose photo was rejected (a lifestyle shot, a busy background), the product
   as its own template shows it: the mask of the best frame of the template's curated clips (sharp, large,
@@ -21,13 +22,14 @@ import cv2
 import numpy as np
 
 from pvtt import artifacts
-from pvtt.config import settings_key
+from pvtt.config import MediaSettings, settings_key
 from pvtt.errors import BadInput, RejectItem
 from pvtt.items import ClipItem, ProductItem, curated_clips
-from pvtt.media.image import write_png
+from pvtt.media.image import load_image_rgba, write_png
 from pvtt.registry import Backend
 from pvtt.stage import Stage
-from pvtt.store import Workspace, atomic_path
+from pvtt.store import Workspace, atomic_path, file_fingerprint
+from pvtt.types import Product
 
 # a hand detector: a callable (H, W, 3) uint8 RGB frame -> (H, W) bool, True on hand pixels, or an object with that
 # as its ``hand_mask`` method (a pvtt.hands detector)
@@ -38,6 +40,29 @@ def _hand_pixels(hook: Any, rgb: np.ndarray) -> np.ndarray | None:
     if hook is None:
         return None
     return hook.hand_mask(rgb) if hasattr(hook, "hand_mask") else hook(rgb)
+
+
+class ProductStage(Stage[Product]):
+    """The catalog photo, decoded and stored as an RGBA PNG (``products/<id>/<key>/image.png``)."""
+
+    name = "product"
+    version = "1"
+
+    def __init__(self, workspace: Workspace, media: MediaSettings, retry_failed: bool = True):
+        super().__init__(workspace, retry_failed)
+        self.media = media
+
+    def key(self, product: Product) -> str:
+        return settings_key("product", self.version, file_fingerprint(product.image), self.media.max_image_pixels)
+
+    def run(self, product: Product, key: str) -> tuple[dict, dict]:
+        rgba = load_image_rgba(product.image, max_pixels=self.media.max_image_pixels)
+        final = self.workspace.artifact_dir("products", product.id, key) / "image.png"
+        with atomic_path(final) as tmp:
+            write_png(tmp, rgba)
+        alpha = rgba[..., 3]
+        outputs = {"image_path": self.workspace.rel(final), "width": int(rgba.shape[1]), "height": int(rgba.shape[0])}
+        return outputs, {"has_alpha": bool((alpha < 255).any())}
 
 
 class CutoutStage(Stage[ProductItem]):

@@ -9,10 +9,10 @@
   of the product on a crop of frame 0 around its mask and points at them; points outside the mask are dropped.
   :func:`tracker_points` gives the track stage those points, or ``None`` and why it falls back to features.
 
-Why instructions are a stage over pairs before synthesize, not part of ``make_pair_items`` or of synthesize:
-the pairing runs in the driver, where no model should load; the VLM's answer has to be fixed before synthesize
-because it enters synthesize's key and the inserter's prompt; and a separate stage keeps the VLM off the GPU
-while the video models run, and lets a re-run read every instruction from its record without loading the VLM.
+Why instructions are a stage over pairs before synthesize, not part of :func:`pvtt.pairing.make_pair_items` or of
+synthesize: the pairing runs in the driver, where no model should load; the VLM's answer has to be fixed before
+synthesize because it enters synthesize's key and the inserter's prompt; and a separate stage keeps the VLM off the
+GPU while the video models run, and lets a re-run read every instruction from its record without loading the VLM.
 The caption and instruct stages share one backend object, so the weights load once for both (once per worker).
 The runners call a stage per item, so each item is one ``generate`` call (``vlm.batch_size`` applies only
 within a call).
