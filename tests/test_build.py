@@ -1,5 +1,6 @@
-"""`pvtt build` end to end on a rendered catalog: every stage recorded, the dataset written, a re-run cached,
-and bad products rejected with a reason rather than crashing the run."""
+"""`pvtt build` end to end on a rendered catalog, on the local and on the Ray runner: every stage recorded (the pair
+stage included), the dataset written, a re-run cached, and bad products rejected with a reason rather than crashing
+the run."""
 
 from __future__ import annotations
 
@@ -20,9 +21,21 @@ SMALL = ["normalize.short_side=240", "media.preset=ultrafast", "runner.progress=
          "export.modes=[replace, double-insert, reversed]", "export.shard_size=4"]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("build")
+def make_runner(kind: str):
+    """None (the build's own local runner) or a Ray runner on a small local instance (2 CPUs, as the Ray runner's
+    tests start it), shut down by its ``close``."""
+    if kind == "local":
+        return None
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'pvtt[ray]')")
+    from pvtt.runners.ray import RayRunner
+
+    return RayRunner(progress=False, num_cpus=2, object_store_mb=300, log_to_driver=False)
+
+
+@pytest.fixture(scope="module", params=["local", pytest.param("ray", marks=pytest.mark.slow)])
+def built(request, tmp_path_factory):
+    runner = make_runner(request.param)
+    root = tmp_path_factory.mktemp(f"build-{request.param}")
     catalog = make_demo_catalog(root / "catalog", count=3)
     # a "product photo" with nothing to cut out: a flat white image
     Image.fromarray(np.full((200, 200, 3), 255, np.uint8)).save(catalog / "images" / "blank.png")
@@ -33,12 +46,16 @@ def built(tmp_path_factory):
     meta["samples"].append({"id": "BUSY", "category": "home", "source_product": {"image_path": "images/busy.png"}})
     (catalog / "annotations" / "metadata.json").write_text(json.dumps(meta))
     config = load_config(None, SMALL)
-    summary = build(catalog, root / "dataset", config, workspace=root / "ws")
-    return root, config, summary
+    try:
+        summary = build(catalog, root / "dataset", config, workspace=root / "ws", runner=runner)
+        yield root, config, summary, runner
+    finally:
+        if runner is not None:
+            runner.close()
 
 
 def test_every_stage_has_records_and_the_dataset_is_written(built):
-    root, _, summary = built
+    root, _, summary, _ = built
     ws = Workspace(root / "ws")
     for stage in ("normalize", "locate", "segment", "track", "curate", "dedup", "erase", "cutout", "synthesize"):
         assert ws.records(stage), stage
@@ -59,13 +76,13 @@ def test_every_stage_has_records_and_the_dataset_is_written(built):
 
 
 def test_a_photo_with_no_product_is_rejected_with_a_reason(built):
-    root, _, _ = built
+    root, *_ = built
     record = Workspace(root / "ws").read_record("cutout", "BLANK")
     assert record.status is Status.REJECTED and record.reason
 
 
 def test_a_low_confidence_cutout_is_kept_out_of_the_pairs(built):
-    root, _, _ = built
+    root, *_ = built
     record = Workspace(root / "ws").read_record("cutout", "BUSY")
     assert record.status is Status.REJECTED and record.reason.startswith("low-confidence cutout")
     pairs = json.loads((root / "ws" / "pairs.json").read_text())
@@ -83,10 +100,10 @@ def _work(ws: Workspace) -> dict:
 
 
 def test_rerun_reuses_everything(built):
-    root, config, _ = built
+    root, config, first, runner = built
     ws = Workspace(root / "ws")
     before = _work(ws)
     assert any("synthesize" in p.parts for p in before) and any("erase" in p.parts for p in before)
-    summary = build(root / "catalog", root / "dataset", config, workspace=root / "ws")
+    summary = build(root / "catalog", root / "dataset", config, workspace=root / "ws", runner=runner)
     assert _work(ws) == before  # no record rewritten, no artifact rewritten: every stage's work was reused
-    assert summary.counts["synthesize"] == built[2].counts["synthesize"]
+    assert summary.counts["synthesize"] == first.counts["synthesize"]
