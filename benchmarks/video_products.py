@@ -27,7 +27,7 @@ from pvtt.config import VideoCutoutSettings
 from pvtt.cutout import CutoutSettings, make_cutter
 from pvtt.errors import RejectItem
 from pvtt.items import curated_clips
-from pvtt.media.image import load_image_rgba, write_png
+from pvtt.media.image import write_png
 from pvtt.stages.product import video_product
 from pvtt.store import Workspace
 from pvtt.types import ProductImage
@@ -72,10 +72,9 @@ def _sheet(rows: list[np.ndarray]) -> np.ndarray:
 def _photo_tile(ws: Workspace, template_id: str, product_id: str | None, settings: CutoutSettings
                 ) -> tuple[np.ndarray, str]:
     """The catalog photo, labelled with its cutout's verdict: the workspace's record, else the cutout run here."""
-    record = artifacts.record(ws, "product", product_id, required=False) if product_id else None
-    if record is None:
+    if not product_id or artifacts.record(ws, "product", product_id, required=False) is None:
         return np.zeros((TILE, TILE, 3), np.uint8), "no photo"
-    photo = load_image_rgba(ws.abs(record.outputs["image_path"]))
+    photo = artifacts.photo(ws, product_id)
     cutout = ws.read_record("cutout", product_id)
     if cutout is not None:
         verdict = f"photo cutout: {cutout.status.value}"

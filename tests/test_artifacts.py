@@ -54,6 +54,8 @@ def test_the_target_image_is_the_photo_cutout_else_the_video_cutout(tmp_path):
     assert artifacts.target(ws, "P1").outputs["source"] == "video"
     ws.write_record(ItemRecord("cutout", "P1", "c", Status.DONE, outputs={"cutout_path": "c.png"}))
     assert artifacts.target(ws, "P1").outputs == {"cutout_path": "c.png", "source": "photo"}
+    with pytest.raises(MissingArtifact, match="^product has no finished result for P1"):
+        artifacts.photo(ws, "P1")
 
 
 def test_a_rejected_pair_keeps_its_files_for_the_readers(tmp_path):

@@ -7,8 +7,8 @@ A stage reads what another stage made through here, never by opening a record's 
   (``erase``), :func:`embedding` (``curate`` or ``embed``), :func:`depth` (``depth``), :func:`lora_path`
   (``motion_lora``) and :func:`registration_path` (``points_registration``), whose files the propagation backend
   loads, :func:`caption` and :func:`vlm_points` (the VLM's ``caption`` and ``points``);
-- per product: :func:`target` (the target image's record: ``cutout``, else ``video_cutout``), :func:`cutout` and
-  :func:`target_views` (RGBA images);
+- per product: :func:`photo` (the catalog photo: ``product``), :func:`target` (the target image's record:
+  ``cutout``, else ``video_cutout``), :func:`cutout` and :func:`target_views` (RGBA images);
 - per pair: :func:`edited` and :func:`masks_b` (``synthesize``, of a kept or a rejected pair).
 
 Without the record that makes the artifact, a reader raises :class:`~pvtt.errors.MissingArtifact`, naming the
@@ -164,6 +164,11 @@ def caption(ws: Workspace, clip_id: str) -> str:
 def vlm_points(ws: Workspace, clip_id: str) -> dict:
     """The VLM's named points on the clip's first frame (``points.json``: ``points`` [{label, x, y}], ``error``…)."""
     return read_json(_path(ws, "points", clip_id, "points_path"))
+
+
+def photo(ws: Workspace, product_id: str) -> np.ndarray:
+    """The product's catalog photo as stored, RGBA."""
+    return load_image_rgba(_path(ws, "product", product_id, "image_path"))
 
 
 TARGET_SOURCES = (("cutout", "photo"), ("video_cutout", "video"))  # in order of preference
