@@ -107,3 +107,40 @@ def test_rerun_reuses_everything(built):
     summary = build(root / "catalog", root / "dataset", config, workspace=root / "ws", runner=runner)
     assert _work(ws) == before  # no record rewritten, no artifact rewritten: every stage's work was reused
     assert summary.counts["synthesize"] == first.counts["synthesize"]
+
+
+def test_a_reviewer_box_locates_its_clip_and_leaves_the_others_cached(built, tmp_path):
+    """``locate.boxes``: a listed clip takes the reviewer's box (fractions of its frame, source 'reviewer'); a null
+    entry and the unlisted clips keep their cached locate records."""
+    from pvtt.items import collect_clips
+    from pvtt.pipeline import analyze
+
+    root, _, _, runner = built
+    ws = Workspace(root / "ws")
+    done = sorted(r.item_id for r in ws.records("locate") if r.status is Status.DONE)
+    target, untouched = done[0], done[1:]
+    before = {c: ws.record_path("locate", c).stat().st_mtime_ns for c in untouched}
+    boxes = tmp_path / "boxes.yaml"
+    boxes.write_text(f"{target}: [0.1, 0.2, 0.6, 0.9]\n{untouched[0]}: null\n")
+    analyze(root / "ws", load_config(None, SMALL + [f"locate.boxes={boxes}"]), runner=runner)
+    record = ws.read_record("locate", target)
+    clip = next(c for c in collect_clips(ws) if c.id == target)
+    width, height = clip.width, clip.height
+    assert record.outputs["source"] == "reviewer" and record.outputs["confidence"] == 1.0
+    assert record.outputs["box"] == pytest.approx([0.1 * width, 0.2 * height, 0.6 * width, 0.9 * height], abs=0.01)
+    assert {c: ws.record_path("locate", c).stat().st_mtime_ns for c in untouched} == before
+
+
+def test_a_bad_reviewer_box_file_is_a_config_error(tmp_path):
+    from pvtt.errors import ConfigError
+    from pvtt.locate import read_reviewer_boxes
+
+    with pytest.raises(ConfigError, match="no such file"):
+        read_reviewer_boxes(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("c1: [0.5, 0.2, 0.4, 0.9]\n")
+    with pytest.raises(ConfigError, match="c1"):
+        read_reviewer_boxes(bad)
+    bad.write_text("c1: [0.1, 0.2]\n")
+    with pytest.raises(ConfigError, match="expected"):
+        read_reviewer_boxes(bad)

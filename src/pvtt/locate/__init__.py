@@ -2,22 +2,25 @@
 
 Backends (chosen by ``locate.backend``):
 
+A clip listed in ``locate.boxes`` (a reviewer's box) takes that box whatever the backend.
+
 - ``auto`` (CPU, no weights): the catalog's annotated box when there is one, else the template's own
   product photo matched against frame 0 (SIFT + ratio test + RANSAC homography), else a saliency map.
 - ``detector``: a text-prompted open-vocabulary detector (OWLv2 / Grounding DINO, GPU-friendly).
 
 Every backend returns a :class:`~pvtt.types.Box` in frame-0 pixels with ``confidence`` in [0, 1] and
-``source`` in {"catalog", "photo-match", "saliency", "detector"}, or raises
+``source`` in {"reviewer", "catalog", "photo-match", "saliency", "detector"}, or raises
 :class:`~pvtt.errors.RejectItem` whose message carries the measured values.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
-from pvtt.errors import RejectItem
+from pvtt.errors import ConfigError, RejectItem
 from pvtt.models import ModelSettings
 from pvtt.registry import Backend, load_backend
 from pvtt.settings import Settings
@@ -43,6 +46,7 @@ class LocateSettings(Settings):
     min_area: float = Field(0.005, ge=0, le=1, description="Smallest projected photo area accepted, as a fraction of the frame.")
     max_area: float = Field(0.9, ge=0, le=1, description="Largest projected photo area accepted, as a fraction of the frame.")
     min_saliency: float = Field(0.15, ge=0, le=1, description="Saliency contrast (mean inside the box minus mean outside, in [0, 1]) below which the saliency fallback gives up.")
+    boxes: str = Field("", description="A YAML file of reviewer boxes, clip id -> [x0, y0, x1, y1] as fractions of the frame (`python benchmarks/bench_locate.py WS --grids DIR` draws frame 0 of every clip on a 10 % grid to read them from). A listed clip takes its box (source 'reviewer') before the catalog box, the photo and saliency, whatever the backend; null entries and unlisted clips are located as usual. Empty: none.")
     use_photo: bool = Field(True, description="Try matching the template's product photo before falling back to saliency.")
     use_saliency: bool = Field(True, description="Fall back to saliency when there is no hint and no photo match.")
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Settings of the 'detector' backend.")
@@ -56,12 +60,43 @@ class Locator(Backend):
 
 
 def hint_box(clip: Clip, hint: Box) -> Box:
-    """The catalog box clipped to the frame; :class:`RejectItem` when nothing of it is inside."""
+    """The given box (a catalog or reviewer box) clipped to the frame; :class:`RejectItem` when nothing of it is
+    inside."""
     inside = hint.clip_to(clip.width, clip.height)
     if inside.width < 1 or inside.height < 1:
-        raise RejectItem(f"product not found: catalog box {tuple(round(v, 1) for v in hint.as_tuple())} "
+        raise RejectItem(f"product not found: {hint.source} box {tuple(round(v, 1) for v in hint.as_tuple())} "
                          f"is outside the {clip.width}x{clip.height} frame")
-    return Box(inside.x0, inside.y0, inside.x1, inside.y1, confidence=1.0, source="catalog")
+    return Box(inside.x0, inside.y0, inside.x1, inside.y1, confidence=1.0, source=hint.source)
+
+
+def read_reviewer_boxes(path: str | Path) -> dict[str, tuple[float, float, float, float] | None]:
+    """The reviewer boxes of ``locate.boxes``: clip id -> (x0, y0, x1, y1) as fractions of the frame, or None.
+
+    :class:`ConfigError` names the file and the entry when the file is missing or an entry is not four
+    fractions with x1 > x0 and y1 > y0.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"locate.boxes: no such file {path}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"locate.boxes: {path} must map clip ids to [x0, y0, x1, y1], got {type(data).__name__}")
+    boxes: dict[str, tuple[float, float, float, float] | None] = {}
+    for clip_id, raw in data.items():
+        if raw is None:
+            boxes[str(clip_id)] = None
+            continue
+        try:
+            x0, y0, x1, y1 = (float(v) for v in raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"locate.boxes: {path}: {clip_id}: expected [x0, y0, x1, y1], got {raw!r}") from None
+        if not (0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1):
+            raise ConfigError(f"locate.boxes: {path}: {clip_id}: {raw!r} is not fractions of the frame with "
+                              "0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1")
+        boxes[str(clip_id)] = (x0, y0, x1, y1)
+    return boxes
 
 
 def make_locator(settings: LocateSettings) -> Locator:
@@ -71,4 +106,4 @@ def make_locator(settings: LocateSettings) -> Locator:
     return load_backend("locate", BACKENDS, settings.backend, settings=settings)
 
 
-__all__ = ["BACKENDS", "DetectorSettings", "LocateSettings", "Locator", "hint_box", "make_locator"]
+__all__ = ["BACKENDS", "DetectorSettings", "LocateSettings", "Locator", "hint_box", "make_locator", "read_reviewer_boxes"]

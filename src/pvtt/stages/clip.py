@@ -19,14 +19,14 @@ from pvtt.curate import clip_embedding, curate
 from pvtt.errors import RejectItem
 from pvtt.hands import HandSettings, make_hand_detector
 from pvtt.items import ClipItem, ProductItem
-from pvtt.locate import LocateSettings, make_locator
+from pvtt.locate import LocateSettings, make_locator, read_reviewer_boxes
 from pvtt.media.image import write_png
 from pvtt.review_media import contact_sheet, half_size, overlay_frames
 from pvtt.segment import SegmentSettings, make_segmenter
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
 from pvtt.track import TrackSettings, forward_backward_error, make_tracker
-from pvtt.types import ItemRecord, Status
+from pvtt.types import Box, ItemRecord, Status
 
 
 def mask_frames(masks: np.ndarray) -> np.ndarray:
@@ -71,10 +71,23 @@ class LocateStage(ClipStage):
     def make_backend(self, settings: LocateSettings):
         return make_locator(settings)
 
+    def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True, crf: int = 18):
+        super().__init__(workspace, settings, retry_failed, crf)
+        self._reviewer = read_reviewer_boxes(settings.boxes) if settings.boxes else {}
+
     def key(self, clip: ClipItem) -> str:
         photo = self._own_product(clip)
+        # the reviewer file's own entry for this clip, not the file: editing another clip's box keeps this cache
         return settings_key(self.name, self.version, clip.key, clip.path, clip.hint, photo.key if photo else None,
-                            self.settings)
+                            self.settings.model_copy(update={"boxes": ""}), self._reviewer.get(clip.id))
+
+    def _hint(self, clip: ClipItem) -> Box | None:
+        """The reviewer's box for ``clip`` when ``locate.boxes`` lists one, else the catalog's."""
+        box = self._reviewer.get(clip.id)
+        if box is None:
+            return clip.hint_box
+        return Box(box[0] * clip.width, box[1] * clip.height, box[2] * clip.width, box[3] * clip.height,
+                   confidence=1.0, source="reviewer")
 
     def _own_product(self, clip: ClipItem) -> ProductItem | None:
         if not clip.product_id:
@@ -89,7 +102,7 @@ class LocateStage(ClipStage):
         video = clip.load(self.workspace)
         own = self._own_product(clip)
         product = own.load(self.workspace) if own else None
-        box = self.backend.locate(video, product, clip.hint_box)
+        box = self.backend.locate(video, product, self._hint(clip))
         outputs = {"box": [round(float(v), 2) for v in box.as_tuple()], "source": box.source,
                    "confidence": round(float(box.confidence), 4)}
         return outputs, {"box_area_fraction": round(box.area / (clip.width * clip.height), 4)}
