@@ -148,6 +148,9 @@ class VideoCutoutSettings(Settings):
                                                             "hand pixels on the product or within a quarter of its "
                                                             "size around it exceed this fraction of its mask (hand "
                                                             "pixels are always taken out of the mask).")
+    max_support: float = Field(1.3, gt=0, description="A candidate whose mask's bottom eighth is more than this "
+                                                      "many times wider than its body carries the table or shelf "
+                                                      "the product stands on (as `cutout.max_support` for photos).")
     view_min_score: float = Field(0.5, ge=0, le=1, description="An extra view scores at least this fraction of the "
                                                                "chosen frame's score.")
 

@@ -96,6 +96,20 @@ def test_hand_pixels_are_taken_out_of_the_mask():
     assert reason == "" and not (kept & hand_mask(frame)).any()
 
 
+
+def test_a_mask_that_took_in_the_table_does_not_qualify():
+    """A frame whose mask runs into the table under the product (base far wider than body) is not a cutout of
+    the product: the same mask without the table strip qualifies."""
+    frames, masks = template_frames()
+    t = SHARP[-1]
+    ys, xs = np.nonzero(masks[t])
+    with_table = masks[t].copy()
+    with_table[ys.max() - 6:ys.max() + 1, max(0, xs.min() - 40):xs.max() + 40] = True  # the table's edge below it
+    parts, _, reason = score_frame(frames[t], with_table, VideoCutoutSettings())
+    assert reason == "support" and parts["support"] > 1.3, parts
+    parts, _, reason = score_frame(frames[t], masks[t], VideoCutoutSettings())
+    assert reason == "" and parts["support"] < 1.3, parts
+
 # -- the stage on a workspace holding one template clip -------------------------------------------------------
 
 

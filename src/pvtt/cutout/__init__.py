@@ -86,6 +86,19 @@ class CutoutSettings(Settings):
                                              description="Settings of the 'grounded' backend.")
 
 
+def support_ratio(mask: np.ndarray) -> float:
+    """Median width of ``mask``'s bottom eighth over the median width of its body (top 80 %): a shelf or table
+    edge cut out with a product reaches far wider than the product (0 for an empty mask)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return 0.0
+    widths = mask[rows[0]:rows[-1] + 1].sum(axis=1).astype(np.float64)
+    n = len(widths)
+    body = float(np.median(widths[: max(1, int(0.8 * n))]))
+    base = widths[int(0.88 * n):]
+    return float(np.median(base)) / max(body, 1.0) if len(base) else 0.0
+
+
 def foreign_content(rgba: np.ndarray, hand_mask: np.ndarray | None = None) -> dict[str, float]:
     """What of a product cutout is most likely not the product: ``hand`` (fraction of its opaque pixels on a
     detected hand, when ``hand_mask`` is given), ``support`` (median width of its bottom eighth over the median
@@ -98,12 +111,7 @@ def foreign_content(rgba: np.ndarray, hand_mask: np.ndarray | None = None) -> di
     out: dict[str, float] = {}
     if hand_mask is not None:
         out["hand"] = float((alpha & hand_mask).sum()) / area
-    rows = np.flatnonzero(alpha.any(axis=1))
-    widths = alpha[rows[0]:rows[-1] + 1].sum(axis=1).astype(np.float64)
-    n = len(widths)
-    body = float(np.median(widths[: max(1, int(0.8 * n))]))
-    base = widths[int(0.88 * n):]
-    out["support"] = float(np.median(base)) / max(body, 1.0) if len(base) else 0.0
+    out["support"] = support_ratio(alpha)
     count, _, stats, _ = cv2.connectedComponentsWithStats(alpha.astype(np.uint8), connectivity=8)
     out["pieces"] = float((stats[1:, cv2.CC_STAT_AREA] >= 0.02 * area).sum())
     return out

@@ -23,6 +23,7 @@ import numpy as np
 
 from pvtt import artifacts
 from pvtt.config import MediaSettings, settings_key
+from pvtt.cutout import support_ratio
 from pvtt.errors import BadInput, RejectItem
 from pvtt.items import ClipItem, ProductItem, curated_clips
 from pvtt.media.image import load_image_rgba, write_png
@@ -155,6 +156,7 @@ REASONS = {
     "spread": "a mask spread over the frame",
     "border": "the mask touching the frame border",
     "hand": "a hand over the product",
+    "support": "a table or shelf in the mask (its base far wider than its body)",
 }
 
 
@@ -214,8 +216,11 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     parts["solidity"] = round(float(min(1.0, kept.sum() / max(1.0, cv2.contourArea(hull)))), 4)
     luma = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     parts["sharpness"] = round(float(cv2.Laplacian(luma, cv2.CV_64F)[kept].var()), 3)
+    parts["support"] = round(support_ratio(kept), 4)
     if hand_fraction > settings.max_hand_fraction:
         return parts, kept, "hand"
+    if parts["support"] > settings.max_support:
+        return parts, kept, "support"
     if gap < margin or gap <= 0:
         return parts, kept, "border"
     if area < settings.min_area:
@@ -362,7 +367,7 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "1"
+    version = "2"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
