@@ -15,7 +15,7 @@ from pvtt.cutout import foreign_content
 from pvtt.judge.defects import floating
 from pvtt.types import Masks
 
-DEFECTS = ("remnant of A", "erase smear", "floating")
+DEFECTS = ("remnant of A", "erase smear", "floating", "product too small")
 
 
 def _named(result, name: str) -> bool:
@@ -106,6 +106,18 @@ def test_b_lifted_off_a_support_is_floating(case, edited):
     assert _named(verdict, "floating"), (verdict.scores, verdict.reasons)
     assert verdict.scores["floating"] > 0.15
 
+
+def test_b_shrunk_to_a_speck_is_too_small(case, edited):
+    """B inserted into the slot of a tiny part of A (a watch's hands): a speck no reviewer recognises."""
+    cut, erased, _, result = edited
+    speck = np.zeros_like(result.masks)
+    speck[:, 40:46, 60:66] = True  # 36 px of a frame of thousands
+    frames = np.where(speck[..., None], 200, erased.frames).astype(np.uint8)
+    verdict = _judge(case, frames, case.masks_a, speck, cut, erased.frames)
+    assert _named(verdict, "product too small"), (verdict.scores, verdict.reasons)
+    assert verdict.scores["product_area"] < JudgeSettings().min_product_area
+    off = _judge(case, frames, case.masks_a, speck, cut, erased.frames, min_product_area=0.0)
+    assert not _named(off, "product too small") and "product_area" not in off.scores
 
 def test_floating_is_not_judged_where_a_runs_out_of_the_frame():
     a = np.zeros((100, 100), bool)

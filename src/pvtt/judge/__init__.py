@@ -68,6 +68,12 @@ class JudgeSettings(Settings):
     min_fill_texture: float = Field(0.45, ge=0, description="Erase smear: reject when the visible fill has less than "
                                                            "this fraction of the local contrast of the frame around "
                                                            "it (median over frames); 0 = off.")
+    min_product_area: float = Field(0.015, ge=0, le=1, description="Product too small: reject when B covers less "
+                                                                 "than this fraction of the frame (median over the "
+                                                                 "judged frames; 0 = off). On the development build "
+                                                                 "the one pair below it (0.007) was B shrunk into the "
+                                                                 "slot of a watch's hands; every other pair was 0.04 "
+                                                                 "or more.")
     max_floating: float = Field(0.06, ge=0, le=1, description="Floating: reject when B's base sits more than this "
                                                             "fraction of A's height above where A's base was "
                                                             "(median over frames; only where A's base is in the "

@@ -13,6 +13,9 @@ when its threshold is crossed, one reason that starts with the defect's name:
 - **erase smear** (``smear``): the part of the filled region (where the erased background differs from
   the source) that B does not cover, measured for texture against a band of the frame around it: a
   flat grey or blurred fill has far less local contrast than the real background beside it.
+- **product too small** (``product_area``): B covers less than ``min_product_area`` of the frame (median over the
+  judged frames), a speck nobody can recognise — the slot of a mask that held only part of A (a watch's hands
+  instead of the watch) gives B that size.
 - **floating** (``floating``): A stood on something (its mask ends above the frame's bottom edge) and B's
   lowest pixels sit clearly above A's: B hangs in the air where A touched its support.
 
@@ -182,6 +185,11 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
             if scores["fill_visible"] >= s.min_fill_visible and scores["fill_texture"] < s.min_fill_texture:
                 reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) has "
                                f"{scores['fill_texture']:.2f} of the texture around it < {s.min_fill_texture:.2f}")
+    if s.min_product_area > 0:
+        scores["product_area"] = float(np.median([b_s[t].mean() for t in idx]))
+        if scores["product_area"] < s.min_product_area:
+            reasons.append(f"product too small: B covers {scores['product_area']:.4f} of the frame "
+                           f"< {s.min_product_area}")
     fl = [floating(a_s[t], b_s[t], s) for t in idx]
     fl = [f for f in fl if f is not None]
     if fl and s.max_floating < 1:
