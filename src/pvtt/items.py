@@ -96,9 +96,14 @@ def collect_clips(ws: Workspace, template_ids: list[str] | None = None) -> list[
 
 
 def curated_clips(ws: Workspace, template_id: str) -> list[ClipItem]:
-    """The clips of ``template_id`` that passed curation (their ``curate`` record is done), in shot order."""
-    return [clip for clip in collect_clips(ws, [template_id])
-            if (record := ws.read_record("curate", clip.id)) is not None and record.status is Status.DONE]
+    """The clips of ``template_id`` that passed curation, in shot order: their ``curate`` record is done, and so
+    is their ``segment`` record (the masks every user of curated clips reads) — a re-run whose new settings
+    reject a clip at segment leaves that clip's older curate record behind, which no longer counts."""
+    def done(stage: str, clip_id: str) -> bool:
+        record = ws.read_record(stage, clip_id)
+        return record is not None and record.status is Status.DONE
+
+    return [clip for clip in collect_clips(ws, [template_id]) if done("segment", clip.id) and done("curate", clip.id)]
 
 
 def collect_products(ws: Workspace) -> list[ProductItem]:

@@ -16,7 +16,7 @@ from pvtt import artifacts
 from pvtt.config import VideoCutoutSettings, load_config
 from pvtt.cutout import CutoutSettings
 from pvtt.demo import composite, make_demo_catalog, draw_product
-from pvtt.items import ProductItem
+from pvtt.items import ProductItem, curated_clips
 from pvtt.media.video import write_video
 from pvtt.pipeline import build
 from pvtt.registry import Backend
@@ -206,6 +206,16 @@ def test_a_product_whose_template_has_no_curated_clip_is_rejected_with_the_reaso
     assert stage.process(product(None)).reason == "product P9 has no template video to cut it out from"
     assert artifacts.target(ws, "T1", required=False) is None
 
+
+def test_a_curate_record_left_behind_by_a_rejected_segment_does_not_count(tmp_path):
+    """A re-run with new settings rejected the clip at segment; its curate record from before is stale."""
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks)
+    assert [c.id for c in curated_clips(ws, "T1")] == ["T1-s00-w00"]
+    ws.write_record(ItemRecord("segment", "T1-s00-w00", "s2", Status.REJECTED, reason="empty first-frame mask"))
+    assert curated_clips(ws, "T1") == []
+    record = VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings()).process(product("T1"))
+    assert record.status is Status.REJECTED and record.reason.startswith("no curated clip of template T1")
 
 def test_a_product_never_whole_in_frame_is_rejected_with_the_reason(tmp_path):
     frames, masks = template_frames()
