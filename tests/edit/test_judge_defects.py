@@ -94,6 +94,25 @@ def test_a_flat_fill_is_an_erase_smear(case, edited):
     assert good.scores["fill_texture"] > 2 * bad.scores["fill_texture"]
 
 
+def test_a_fill_that_copied_a_glitch_is_an_erase_smear(case, edited):
+    """The visible fill is far busier than the frame around it (a source's stripe glitch copied into it)."""
+    cut, _, _, result = edited
+    from pvtt.compose import dilate
+
+    small_b = np.zeros_like(result.masks)
+    glitched = case.background.copy()
+    stripes = np.where((np.arange(glitched.shape[1]) // 2) % 2 == 0, 0, 255).astype(np.uint8)  # 2-px horizontal bars
+    for t in range(len(glitched)):
+        region = dilate(case.masks_a.data[t], 6)
+        glitched[t][region] = np.broadcast_to(stripes[:, None, None], glitched[t].shape)[region]
+        ys, xs = np.nonzero(case.masks_a.data[t])
+        cy, cx = int(ys.max()) - 6, int(xs.mean())
+        small_b[t, cy - 5:cy + 5, cx - 5:cx + 5] = True
+    frames = np.where(small_b[..., None], 200, glitched).astype(np.uint8)
+    bad = _judge(case, frames, case.masks_a, small_b, cut, glitched)
+    assert _named(bad, "erase smear") and bad.scores["fill_texture"] > JudgeSettings().max_fill_texture, \
+        (bad.scores, bad.reasons)
+
 def test_b_lifted_off_a_support_is_floating(case, edited):
     cut, erased, _, result = edited
     masks_b = result.masks

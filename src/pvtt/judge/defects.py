@@ -12,7 +12,8 @@ when its threshold is crossed, one reason that starts with the defect's name:
   left behind.
 - **erase smear** (``smear``): the part of the filled region (where the erased background differs from
   the source) that B does not cover, measured for texture against a band of the frame around it: a
-  flat grey or blurred fill has far less local contrast than the real background beside it.
+  flat grey or blurred fill has far less local contrast than the real background beside it, and a fill that
+  copied a glitch or fragments (a source's stripe artefact, pieces of another object) has far more.
 - **product too small** (``product_area``): B covers less than ``min_product_area`` of the frame (median over the
   judged frames), a speck nobody can recognise — the slot of a mask that held only part of A (a watch's hands
   instead of the watch) gives B that size.
@@ -185,6 +186,10 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
             if scores["fill_visible"] >= s.min_fill_visible and scores["fill_texture"] < s.min_fill_texture:
                 reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) has "
                                f"{scores['fill_texture']:.2f} of the texture around it < {s.min_fill_texture:.2f}")
+            elif scores["fill_visible"] >= s.min_fill_visible and scores["fill_texture"] > s.max_fill_texture:
+                reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) has "
+                               f"{scores['fill_texture']:.2f} times the texture around it > {s.max_fill_texture:.2f} "
+                               "(copied glitches or fragments)")
     if s.min_product_area > 0:
         scores["product_area"] = float(np.median([b_s[t].mean() for t in idx]))
         if scores["product_area"] < s.min_product_area:
