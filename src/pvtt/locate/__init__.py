@@ -60,13 +60,14 @@ class Locator(Backend):
 
 
 def hint_box(clip: Clip, hint: Box) -> Box:
-    """The given box (a catalog or reviewer box) clipped to the frame; :class:`RejectItem` when nothing of it is
-    inside."""
+    """The given box (a reviewer box, or the catalog's: a box without a source) clipped to the frame, confidence 1;
+    :class:`RejectItem` when nothing of it is inside."""
+    source = hint.source or "catalog"
     inside = hint.clip_to(clip.width, clip.height)
     if inside.width < 1 or inside.height < 1:
-        raise RejectItem(f"product not found: {hint.source} box {tuple(round(v, 1) for v in hint.as_tuple())} "
+        raise RejectItem(f"product not found: {source} box {tuple(round(v, 1) for v in hint.as_tuple())} "
                          f"is outside the {clip.width}x{clip.height} frame")
-    return Box(inside.x0, inside.y0, inside.x1, inside.y1, confidence=1.0, source=hint.source)
+    return Box(inside.x0, inside.y0, inside.x1, inside.y1, confidence=1.0, source=source)
 
 
 def read_reviewer_boxes(path: str | Path) -> dict[str, tuple[float, float, float, float] | None]:
