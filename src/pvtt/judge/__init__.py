@@ -71,8 +71,9 @@ class JudgeSettings(Settings):
     max_fill_texture: float = Field(3.0, gt=0, description="Erase smear, the other way: reject when the visible "
                                                           "fill has more than this many times the texture around "
                                                           "it (a fill that copied a glitch or fragments). On the "
-                                                          "development builds only SHOE003's fills, which copied "
-                                                          "the source's stripe glitch, exceed 1.2 (5.8-9.4).")
+                                                          "development builds the fills that copied SHOE003's "
+                                                          "stripe glitch scored 5.8-9.4, every other pair at "
+                                                          "most 1.72.")
     min_product_area: float = Field(0.015, ge=0, le=1, description="Product too small: reject when B covers less "
                                                                  "than this fraction of the frame (median over the "
                                                                  "judged frames; 0 = off). On the development build "
