@@ -25,9 +25,9 @@ from pvtt.config import load_config
 from pvtt.errors import RejectItem
 from pvtt.locate import make_locator
 from pvtt.media import read_video, write_png
-from pvtt.segment.classical import extend_past_box, grabcut_box
+from pvtt.segment.classical import first_frame_mask
 from pvtt.store import Workspace
-from pvtt.types import Clip
+from pvtt.types import Box, Clip
 
 
 def box_iou(a, b) -> float:
@@ -45,15 +45,9 @@ def covered(truth, box) -> float:
     return ix * iy / max((truth[2] - truth[0]) * (truth[3] - truth[1]), 1e-9)
 
 
-def first_mask_box(frame: np.ndarray, box, confidence: float, settings) -> tuple[tuple, np.ndarray] | None:
-    """(bounding box as fractions, mask) of frame 0's mask, cut as ClassicalSegmenter cuts frame 0."""
-    h, w = frame.shape[:2]
-    s0 = min(1.0, settings.first_long_side / max(h, w))
-    small = cv2.resize(frame, (round(w * s0), round(h * s0)), interpolation=cv2.INTER_AREA) if s0 < 1 else frame
-    rect = tuple(int(round(v * s0)) for v in box)
-    mask = grabcut_box(small, rect, settings.grabcut_iterations, settings.prior_distance, settings.cut_smoothness)
-    if confidence < settings.grow_below:
-        mask = extend_past_box(small, mask, rect, settings.grow_steps, settings.grow_smoothness)
+def first_mask_box(frame: np.ndarray, box: Box, settings) -> tuple[tuple, np.ndarray] | None:
+    """(bounding box as fractions, mask) of frame 0's mask, cut as the classical segmenter cuts frame 0."""
+    mask = first_frame_mask(frame, box, settings)
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return None
@@ -98,7 +92,7 @@ def main() -> None:
         frac = (box.x0 / w, box.y0 / h, box.x1 / w, box.y1 / h)
         mask_box = mask = None
         if args.segment:
-            cut = first_mask_box(frame, box.as_tuple(), box.confidence, cfg.segment)
+            cut = first_mask_box(frame, box, cfg.segment)
             if cut is not None:
                 mask_box, mask = cut
         rows.append((item.id, box_iou(truth, frac), covered(truth, frac),

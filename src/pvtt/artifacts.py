@@ -182,8 +182,8 @@ def target(ws: Workspace, product_id: str, required: bool = True) -> ItemRecord 
     Neither done: :class:`MissingArtifact` or, with ``required=False``, None.
     """
     for stage, source in TARGET_SOURCES:
-        found = ws.read_record(stage, product_id)
-        if found is not None and found.status is Status.DONE:
+        found = record(ws, stage, product_id, required=False)
+        if found is not None:
             return dataclasses.replace(found, outputs={**found.outputs, "source": source})
     if required:
         raise MissingArtifact("cutout", product_id, message=f"no target image for product {product_id}: neither its "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+from pvtt.artifacts import record
 from pvtt.media.image import load_image_rgba
 from pvtt.media.video import read_video
 from pvtt.store import Workspace
@@ -99,11 +100,8 @@ def curated_clips(ws: Workspace, template_id: str) -> list[ClipItem]:
     """The clips of ``template_id`` that passed curation, in shot order: their ``curate`` record is done, and so
     is their ``segment`` record (the masks every user of curated clips reads) — a re-run whose new settings
     reject a clip at segment leaves that clip's older curate record behind, which no longer counts."""
-    def done(stage: str, clip_id: str) -> bool:
-        record = ws.read_record(stage, clip_id)
-        return record is not None and record.status is Status.DONE
-
-    return [clip for clip in collect_clips(ws, [template_id]) if done("segment", clip.id) and done("curate", clip.id)]
+    return [clip for clip in collect_clips(ws, [template_id])
+            if all(record(ws, stage, clip.id, required=False) for stage in ("segment", "curate"))]
 
 
 def collect_products(ws: Workspace) -> list[ProductItem]:

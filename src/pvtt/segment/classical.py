@@ -378,6 +378,28 @@ def grabcut_refine(image: np.ndarray, soft: np.ndarray, band: int, iterations: i
     return _clean(out)
 
 
+def first_frame_mask(frame: np.ndarray, box: Box, s: SegmentSettings) -> np.ndarray:
+    """Frame 0's product mask, at the scale it is cut at: GrabCut in ``box`` (:func:`grabcut_box`), followed past
+    the sides of a rough box (confidence below ``grow_below``: :func:`extend_past_box`).
+
+    The scale is at most ``first_long_side`` on the long side, and capped by ``first_max_pixels``: GrabCut's time
+    grows with the pixels of the box and its margin, and a large product keeps its detail at a lower scale. It
+    never goes below the working resolution (``work_long_side``).
+    """
+    height, width = frame.shape[:2]
+    crop = min(width, 1.5 * (box.x1 - box.x0)) * min(height, 1.5 * (box.y1 - box.y0))
+    s0 = min(1.0, s.first_long_side / max(height, width), float(np.sqrt(s.first_max_pixels / max(crop, 1.0))))
+    s0 = max(s0, min(1.0, s.work_long_side / max(height, width)))
+    w0, h0 = max(8, round(width * s0)), max(8, round(height * s0))
+    frame0 = cv2.resize(frame, (w0, h0), interpolation=cv2.INTER_AREA) if s0 < 1 else frame
+    rect = (int(np.floor(box.x0 * s0)), int(np.floor(box.y0 * s0)), int(np.ceil(box.x1 * s0)),
+            int(np.ceil(box.y1 * s0)))
+    mask = grabcut_box(frame0, rect, s.grabcut_iterations, s.prior_distance, s.cut_smoothness)
+    if box.confidence < s.grow_below:  # a rough box (saliency, a weak detection) may cut the product off
+        mask = extend_past_box(frame0, mask, rect, s.grow_steps, s.grow_smoothness)
+    return mask
+
+
 class ClassicalSegmenter(Segmenter):
     """GrabCut + DIS optical flow segmentation (CPU, no weights)."""
 
@@ -396,18 +418,7 @@ class ClassicalSegmenter(Segmenter):
         small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in clip.frames])
         gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small]
         # 3. frame 0
-        # GrabCut's time grows with the pixels of the box and its margin; a large product keeps its detail at a
-        # lower scale, so the scale is capped by first_max_pixels (never below the working resolution)
-        crop = min(width, 1.5 * (box.x1 - box.x0)) * min(height, 1.5 * (box.y1 - box.y0))
-        s0 = min(1.0, s.first_long_side / max(height, width), float(np.sqrt(s.first_max_pixels / max(crop, 1.0))))
-        s0 = max(s0, scale)
-        w0, h0 = max(8, round(width * s0)), max(8, round(height * s0))
-        frame0 = cv2.resize(clip.frames[0], (w0, h0), interpolation=cv2.INTER_AREA) if s0 < 1 else clip.frames[0]
-        rect = (int(np.floor(box.x0 * s0)), int(np.floor(box.y0 * s0)), int(np.ceil(box.x1 * s0)),
-                int(np.ceil(box.y1 * s0)))
-        first_hi = grabcut_box(frame0, rect, s.grabcut_iterations, s.prior_distance, s.cut_smoothness)
-        if box.confidence < s.grow_below:  # a rough box (saliency, a weak detection) may cut the product off
-            first_hi = extend_past_box(frame0, first_hi, rect, s.grow_steps, s.grow_smoothness)
+        first_hi = first_frame_mask(clip.frames[0], box, s)
         if first_hi.mean() < s.min_first_area:
             raise RejectItem(f"empty first-frame mask: {first_hi.mean():.5f} of the frame kept "
                              f"< {s.min_first_area} inside box {tuple(round(v) for v in box.as_tuple())}")
