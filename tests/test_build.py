@@ -144,3 +144,5 @@ def test_a_bad_reviewer_box_file_is_a_config_error(tmp_path):
     bad.write_text("c1: [0.1, 0.2]\n")
     with pytest.raises(ConfigError, match="expected"):
         read_reviewer_boxes(bad)
+    with pytest.raises(ConfigError, match="locate.boxes.*expected"):  # at config load, before any work
+        load_config(None, [f"locate.boxes={bad}"])

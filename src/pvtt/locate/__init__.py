@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from pvtt.errors import ConfigError, RejectItem
 from pvtt.models import ModelSettings
@@ -50,6 +50,19 @@ class LocateSettings(Settings):
     use_photo: bool = Field(True, description="Try matching the template's product photo before falling back to saliency.")
     use_saliency: bool = Field(True, description="Fall back to saliency when there is no hint and no photo match.")
     detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Settings of the 'detector' backend.")
+
+
+    @field_validator("boxes")
+    @classmethod
+    def _readable_boxes(cls, path: str) -> str:
+        """The reviewer-box file is read when the config loads, so a wrong path or entry stops the run before
+        any work (pvtt.config reports it as ``locate.boxes: ...``)."""
+        if path:
+            try:
+                read_reviewer_boxes(path)
+            except ConfigError as exc:
+                raise ValueError(str(exc).removeprefix("locate.boxes: ")) from None
+        return path
 
 
 class Locator(Backend):
