@@ -78,11 +78,14 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=720)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--train-steps", type=int, default=250, help="LoRA steps the per-clip figure is for")
-    parser.add_argument("--store-gib", type=float, default=96.0)
+    parser.add_argument("--store-gib", type=lambda v: v if v == "auto" else float(v), default="auto",
+                        help="i2vedit.store_gib (default auto, the setting's default)")
     parser.add_argument("--skip-lora", action="store_true", help="no LoRA timing; the edit runs without LoRAs")
     parser.add_argument("--videoswap", action="store_true", help="time svd-points (VideoSwap-style) instead")
     parser.add_argument("--spill", type=float, nargs="*", default=None,
                         help="only the fine stage, once per store_gib given (the store's host spill vs none)")
+    parser.add_argument("--difference-kernel", default="auto", choices=["auto", "triton", "torch"],
+                        help="how adaptive preservation computes D (i2vedit.difference_kernel)")
     parser.add_argument("--out", default="bench_i2vedit.json")
     args = parser.parse_args()
     if args.videoswap:
@@ -91,14 +94,17 @@ def main() -> None:
         return bench_spill(args)
 
     results: dict = {"device": torch.cuda.get_device_name(), "frames": args.frames,
-                     "clip": f"{args.width}x{args.height}", "steps": args.steps}
+                     "clip": f"{args.width}x{args.height}", "steps": args.steps,
+                     "difference_kernel": args.difference_kernel}
     pipe = svd_pipeline()
     clip = clip_of(args.frames, args.height, args.width)
-    settings = dict(device="cuda", dtype="bf16", inference_steps=args.steps, store_gib=args.store_gib)
+    settings = dict(device="cuda", dtype="bf16", inference_steps=args.steps, store_gib=args.store_gib,
+                    difference_kernel=args.difference_kernel)
     backend = I2VEditPropagator(**settings)
     backend.setup(model=pipe)
     spans = backend.chunks(clip.num_frames)
     results["chunks"] = len(spans)
+    results["store_budget_gib"] = gib(backend.controller.store.budget)
     print(f"{len(spans)} chunks: {spans}", flush=True)
 
     # 1. LoRA training
@@ -158,8 +164,10 @@ def main() -> None:
     print(json.dumps(results["coarse"]), flush=True)
 
     # 4. FLOPs of one inversion step and one guided edit step (16 frames), and the achieved rate; the attention
-    #    difference runs eager here (the counter does not see into compiled code), the same products
+    #    difference runs eager here (the counter sees neither compiled code nor the Triton kernel); the fused
+    #    kernel computes each Q Kᵀ product twice (two passes), the eager path once: counted once here
     i2vedit._rows_kernel = lambda device: i2vedit._difference_rows
+    backend.controller.kernel = "torch"
     backend.settings.inference_steps = 2  # the inversion schedule needs two steps; counted per step below
     frames16 = backend.letterbox(clip.height, clip.width).to_model(clip.frames[:spans[0][1]])
     with FlopCounterMode(display=False) as counter:

@@ -59,6 +59,53 @@ def test_attention_difference_is_half_the_l1_distance_of_the_maps_mean_over_head
         torch.allclose(m, torch.where(expected >= 0.35, torch.ones_like(expected), expected), atol=1e-6)
 
 
+_INTERPRETED_KERNEL = """
+import json, math, sys, torch
+from pvtt.propagate.i2vedit import attention_difference
+g = torch.Generator().manual_seed(0)
+errors = []
+for frames, heads, tokens, dim in [(2, 3, 70, 8), (1, 2, 64, 64), (2, 1, 33, 20)]:
+    q_s, k_s, k_e = (torch.randn(frames, heads, tokens, dim, generator=g) * 2 for _ in range(3))
+    q_e = q_s + 0.3 * torch.randn(q_s.shape, generator=g)
+    # the processors' layout: (batch, tokens, heads, dim) viewed as (batch, heads, tokens, dim)
+    q_s = q_s.transpose(1, 2).contiguous().transpose(1, 2)
+    a_s = (q_s @ k_s.transpose(-1, -2) / math.sqrt(dim)).softmax(-1)
+    a_e = (q_e @ k_e.transpose(-1, -2) / math.sqrt(dim)).softmax(-1)
+    expected = ((a_s - a_e).abs().sum(-1).mean(1) / 2).clamp(0, 1)
+    got = attention_difference(q_s, k_s, q_e, k_e, kernel="triton")
+    errors.append([float((got - expected).abs().max()), float(expected.mean()), list(got.shape)])
+same = attention_difference(q_s, k_s, q_s, k_s, kernel="triton")
+print(json.dumps({"errors": errors, "same": float(same.abs().max())}))
+"""
+
+
+def test_fused_triton_difference_equals_the_formula_under_the_interpreter(tmp_path):
+    """The Triton kernel the GPU runs, executed by Triton's CPU interpreter: rows and keys that are not a
+    multiple of its blocks, head sizes that are not a power of two, strided queries."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    out = subprocess.run([sys.executable, "-c", _INTERPRETED_KERNEL], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    for error, mean, shape in result["errors"]:
+        assert error < 1e-5 and 0.3 < mean < 1
+    assert [r[2] for r in result["errors"]] == [[2, 70], [1, 64], [2, 33]]
+    assert result["same"] < 1e-6
+
+
+def test_difference_kernel_auto_is_torch_off_cuda():
+    from pvtt.propagate.i2vedit import difference_kernel
+
+    assert difference_kernel("auto", torch.device("cpu")) == "torch"
+    assert difference_kernel("torch", torch.device("cpu")) == "torch"
+
+
 def attention_module(dim=16, heads=2):
     from diffusers.models.attention_processor import Attention
 
@@ -257,3 +304,13 @@ def test_propagate_edits_a_portrait_clip_chunk_by_chunk_with_each_chunks_lora(sv
     assert 0 <= result.info["preserved_share"] <= 1
     far = ~np.stack([dilate(m, 6) for m in masks])  # well outside the product region: the source itself
     assert far[1:].any() and (result.frames[1:][far[1:]] == clip_frames[1:][far[1:]]).all()
+
+
+def test_store_budget_is_the_setting_or_unbounded_off_cuda():
+    from pvtt.propagate.i2vedit import store_budget
+
+    assert store_budget(2.5, torch.device("cpu")) == 2.5 * 2 ** 30
+    assert store_budget("auto", torch.device("cpu")) == float("inf")
+    assert I2VEditSettings().store_gib == "auto" and I2VEditSettings(store_gib=48).store_gib == 48
+    with pytest.raises(ValueError):
+        I2VEditSettings(store_gib="most")

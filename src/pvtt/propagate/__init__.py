@@ -139,6 +139,10 @@ class I2VEditSettings(MotionLoraSettings):
                                 "adaptive preservation, attention = ((1-M) A_src + M A_edit) V with M = 1 where "
                                 "D = ½ Σ|A_src − A_edit| ≥ mask_threshold, else D; 'copy' — the source's "
                                 "attention everywhere (M = 0); 'off' — the edit's own attention.")
+    difference_kernel: Literal["auto", "triton", "torch"] = Field(
+        "auto", description="How adaptive preservation computes D: 'triton' — one fused kernel in two passes over "
+                            "the keys that never writes the attention matrices; 'torch' — float32 probabilities in "
+                            "blocks of query rows (compiled on CUDA); 'auto' — triton on CUDA when importable.")
     mask_threshold: float = Field(0.35, ge=0, le=1, description="Adaptive preservation: attention difference D at "
                                                                 "or above which a token takes the edit's attention "
                                                                 "(I2VEdit: 0.35).")
@@ -157,8 +161,11 @@ class I2VEditSettings(MotionLoraSettings):
                              "included) later chunks attend to; null: all of them, as the reference. Every frame "
                              "kept costs ~2.6 GB per step (inversion + guided edit, 576x1024) for the whole clip: "
                              "all 16 frames would be ~125 GB, more than an H200 plus its host memory.")
-    store_gib: float = Field(48.0, ge=0, description="GPU memory (GiB) the stored source attention may hold; the "
-                                                     "rest waits in host memory.")
+    store_gib: float | Literal["auto"] = Field(
+        "auto", description="GPU memory (GiB) the stored source attention may hold; the rest waits in pinned host "
+                            "memory (~45 s more per 101-frame pair at 48). 'auto': the GPU memory free once the "
+                            "pipeline is loaded, less 24 GiB for the denoiser's own work (on an H200 all of a "
+                            "pair's ~74 GiB stays on the GPU; on an 80 GB card about 50).")
 
 
 class SvdPointsSettings(MotionLoraSettings):

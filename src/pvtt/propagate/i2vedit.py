@@ -18,7 +18,8 @@ Follows the paper (Ouyang et al., 2024) and its reference code (github Vicky0522
   - *spatial attention matching* (``attention_matching: adaptive``): ``A_s = softmax(Q_s K_sᵀ/√d)`` from
     the matching inversion step, ``D = ½ Σ_keys |A_s − A_e|`` (mean over heads), ``M = 1`` where
     ``D ≥ mask_threshold`` else ``D``, output ``((1 − M) A_s + M A_e) V``. Only D needs the attention
-    matrices (computed in row blocks); the output is ``(1 − M)·SDPA(Q_s, K_s, V) + M·SDPA(Q_e, K_e, V)``;
+    matrices (on CUDA one fused Triton kernel that never writes them, :mod:`pvtt.propagate.difference_kernel`;
+    else in row blocks); the output is ``(1 − M)·SDPA(Q_s, K_s, V) + M·SDPA(Q_e, K_e, V)``;
   - *temporal attention selector*: the source's temporal maps replace every layer's before
     ``temporal_steps[0]`` of the steps, only ``temporal_layers``' until ``temporal_steps[1]``, none after;
 - **skip-interval attention** (``skip_interval``) for long clips: every later chunk's temporal
@@ -28,7 +29,7 @@ Follows the paper (Ouyang et al., 2024) and its reference code (github Vicky0522
 Frames reach the model letterboxed (padded to SVD's aspect, cropped back), never stretched.
 
 Memory: the reference writes ~3 GB per step to disk. Here the stores live in GPU memory up to
-``store_gib`` and in host memory beyond (:class:`TensorStore`); a chunk's store is dropped once the chunk
+``store_gib`` (by default what the card has free less a reserve) and in host memory beyond (:class:`TensorStore`); a chunk's store is dropped once the chunk
 is edited, the first chunk's keys/values are kept until the clip is done — of ``skip_interval_frames`` of
 its frames (4 by default; the reference keeps all 16, ~125 GB at 576x1024, see the setting).
 """
@@ -101,6 +102,7 @@ class Controller:
     first_kv: bool = False  # skip-interval: this chunk's temporal keys/values are the first chunk's (record them)
     use_first_kv: bool = False  # skip-interval: prepend the first chunk's
     stats: dict = field(default_factory=lambda: {"preserved": []})  # per matched layer and step: share with M < 1
+    kernel: str = "torch"  # the attention difference's implementation (difference_kernel, resolved at setup)
 
     def temporal_selected(self, layer: str) -> bool:
         """The temporal attention selector: does ``layer`` take the source's maps at this step?"""
@@ -202,7 +204,7 @@ class I2VEditAttention:
         if c.settings.attention_matching == "copy":
             cond = source
         else:
-            weight = preservation_mask(q_s, k_s, qe, ke, c.settings.mask_threshold)  # (frames, tokens)
+            weight = preservation_mask(q_s, k_s, qe, ke, c.settings.mask_threshold, c.kernel)  # (frames, tokens)
             c.stats["preserved"].append((weight < 1).float().mean())  # read once, after the clip
             weight = weight[:, None, :, None].to(ve.dtype)
             cond = (1 - weight) * source + weight * F.scaled_dot_product_attention(qe, ke, ve)
@@ -243,34 +245,52 @@ def _rows_kernel(device: Any) -> Any:
     return _compiled_rows
 
 
-def attention_difference(q_s: Any, k_s: Any, q_e: Any, k_e: Any) -> Any:
+def difference_kernel(choice: str, device: Any) -> str:
+    """The implementation ``choice`` (``difference_kernel`` setting) resolves to on ``device``: ``auto`` is
+    the fused Triton kernel on CUDA when triton is importable, else torch (compiled on CUDA)."""
+    from pvtt.propagate import difference_kernel as fused
+
+    if choice == "auto":
+        return "triton" if device.type == "cuda" and fused.available() else "torch"
+    if choice == "triton" and not fused.available():
+        raise RuntimeError("i2vedit.difference_kernel: 'triton' needs the triton package (CUDA builds of torch "
+                           "ship it); use 'torch'")
+    return choice
+
+
+def attention_difference(q_s: Any, k_s: Any, q_e: Any, k_e: Any, kernel: str = "torch") -> Any:
     """``D = ½ Σ_keys |softmax(Q_s K_sᵀ/√d) − softmax(Q_e K_eᵀ/√d)|``, mean over heads: ``(frames, tokens)``
-    in [0, 1]. Float32 probabilities (TF32 products on CUDA) in blocks of query rows, so no more than ~2 GiB
-    of them is held at a time."""
+    in [0, 1]. ``kernel`` ``triton``: :mod:`pvtt.propagate.difference_kernel`, which never writes the
+    probabilities; ``torch``: float32 probabilities (TF32 products on CUDA, compiled there) in blocks of query
+    rows, so no more than ~2 GiB of them is held at a time."""
     import torch
 
+    if kernel == "triton":
+        from pvtt.propagate import difference_kernel as fused
+
+        return fused.attention_difference(q_s, k_s, q_e, k_e).clamp_(0, 1)
     frames, heads, tokens, dim = q_s.shape
     keys = k_s.shape[2]
     rows = max(1, min(tokens, _D_BLOCK_BYTES // (frames * heads * keys * 4 * 3)))
     out = torch.empty(frames, tokens, device=q_s.device, dtype=torch.float32)
     ks, ke = k_s.float().transpose(-1, -2), k_e.float().transpose(-1, -2)
-    kernel = _rows_kernel(q_s.device)
+    rows_kernel = _rows_kernel(q_s.device)
     tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = True
     try:
         for start in range(0, tokens, rows):
             stop = min(tokens, start + rows)
-            out[:, start:stop] = kernel(q_s[:, :, start:stop], ks, q_e[:, :, start:stop], ke, dim ** -0.5)
+            out[:, start:stop] = rows_kernel(q_s[:, :, start:stop], ks, q_e[:, :, start:stop], ke, dim ** -0.5)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
     return out.clamp_(0, 1)
 
 
-def preservation_mask(q_s: Any, k_s: Any, q_e: Any, k_e: Any, threshold: float) -> Any:
+def preservation_mask(q_s: Any, k_s: Any, q_e: Any, k_e: Any, threshold: float, kernel: str = "torch") -> Any:
     """I2VEdit's adaptive preservation: ``M = 1`` where ``D ≥ threshold``, else ``D`` (per frame and token)."""
     import torch
 
-    d = attention_difference(q_s, k_s, q_e, k_e)
+    d = attention_difference(q_s, k_s, q_e, k_e, kernel)
     return torch.where(d >= threshold, torch.ones_like(d), d)
 
 
@@ -303,6 +323,24 @@ def inversion_schedule(scheduler: Any, steps: int, device: Any) -> tuple[Any, An
     return sigmas, 0.25 * sigmas.log()
 
 
+# GPU memory left to the denoiser when ``store_gib: auto`` sizes the store: a guided 16-frame step at 576x1024
+# peaked 13.5 GiB above the store on an H200 (87.3 GiB with 73.8 stored), pipeline weights included
+_STORE_RESERVE_GIB = 24.0
+
+
+def store_budget(store_gib: float | str, device: Any) -> float:
+    """Bytes of stored source attention kept on ``device``: ``store_gib`` or, for ``auto``, the memory free
+    now (the pipeline placed) less :data:`_STORE_RESERVE_GIB`; unbounded off CUDA (host memory either way)."""
+    if store_gib != "auto":
+        return float(store_gib) * 2 ** 30
+    if device.type != "cuda":
+        return float("inf")
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(0.0, free - _STORE_RESERVE_GIB * 2 ** 30)
+
+
 class I2VEditPropagator(MotionLoraPropagator):
     """I2VEdit coarse + fine (see the module docstring); ``propagate`` trains the LoRAs unless given them."""
 
@@ -313,7 +351,8 @@ class I2VEditPropagator(MotionLoraPropagator):
     def setup(self, model: Any = None, processor: Any = None) -> None:
         super().setup(model, processor)
         s = self.settings
-        self.controller = Controller(s, TensorStore(s.store_gib * 2 ** 30))
+        self.controller = Controller(s, TensorStore(store_budget(s.store_gib, self.device)),
+                                     kernel=difference_kernel(s.difference_kernel, self.device))
         self.layers = layer_names(self.model.unet)
         self._install()
 
