@@ -1,10 +1,11 @@
 """`pvtt build` on a GPU machine with a generative strategy at full architecture size, random weights.
 
-Random-weight pipelines built from the published configs (SVD-img2vid-xt for ``motion-lora``; Wan2.1-VACE-1.3B
-and Depth Anything V2-L for ``auto`` / ``vace-depth`` / ``vace-points``) are written with ``save_pretrained``
-and named in the config as real weights would be, so the run goes through pvtt's real loading code, the
-clip-level depth / motion-LoRA stages and the pair stage. The catalog is rendered here: one single-shot
-template of 101 frames (normalized to 720x960 at 20 fps) and two product photos, so one clip and one pair.
+Random-weight pipelines built from the published configs (SVD-img2vid-xt for ``motion-lora``, ``i2vedit`` and
+``svd-points``; Wan2.1-VACE-1.3B and Depth Anything V2-L for ``auto`` / ``vace-depth`` / ``vace-points``) are
+written with ``save_pretrained`` and named in the config as real weights would be, so the run goes through
+pvtt's real loading code, the clip-level depth / motion-LoRA / point-registration stages and the pair stage.
+Unless ``--catalog`` names one, the catalog is rendered here: one single-shot template of 101 frames
+(normalized to 720x960 at 20 fps) and two product photos, so one clip and one pair.
 
     python benchmarks/gpu_build.py --strategy motion-lora --out /tmp/gpubuild [--set key=value ...]
     python benchmarks/gpu_build.py --preset gpu --catalog CATALOG --weights /tmp/w,/dev/shm/w [--set ...]
@@ -35,12 +36,15 @@ import bench_generative  # noqa: E402  (the full-size builders; it imports diffu
 from full_size import depth_anything_v2_large  # noqa: E402
 
 
+SVD_SECTIONS = {"motion-lora": "motion_lora", "i2vedit": "i2vedit", "svd-points": "svd_points"}  # settings sections
+
+
 def save_weights(strategy: str, root: Path) -> dict[str, str]:
     """The random-weight pipelines the strategy needs, saved under ``root``; config overrides naming them."""
     t0 = time.perf_counter()
-    if strategy == "motion-lora":
+    if strategy in SVD_SECTIONS:
         bench_generative.svd_pipeline().save_pretrained(root / "svd")
-        sets = {"propagate.motion_lora.model": str(root / "svd")}
+        sets = {f"propagate.{SVD_SECTIONS[strategy]}.model": str(root / "svd")}
     else:
         bench_generative.vace_pipeline().save_pretrained(root / "vace")
         depth_anything_v2_large().save_pretrained(root / "depth")
@@ -88,7 +92,8 @@ def model_backends() -> list[type]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--strategy", default="motion-lora", choices=["motion-lora", "auto", "vace-depth", "vace-points"])
+    parser.add_argument("--strategy", default="motion-lora",
+                        choices=["motion-lora", "i2vedit", "svd-points", "auto", "vace-depth", "vace-points"])
     parser.add_argument("--preset", default=None, help="a packaged preset (gpu): every model the preset needs is "
                         "built at full size, saved and named in the config; --strategy is then ignored")
     parser.add_argument("--catalog", default=None, help="a catalog to build (default: one rendered template)")
@@ -166,6 +171,7 @@ def main() -> None:
     print("| stage | item | status | seconds | GPU peak GiB of the stage | reason |")
     print("| --- | --- | --- | --- | --- | --- |")
     for stage in ("normalize", "locate", "segment", "track", "curate", "embed", "erase", "depth", "motion_lora",
+                  "points_registration",
                   "caption", "cutout", "video_cutout", "synthesize"):
         for record in ws.records(stage):
             print(f"| {stage} | {record.item_id} | {record.status.value} | {record.seconds} | "

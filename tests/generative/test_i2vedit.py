@@ -302,6 +302,8 @@ def test_propagate_edits_a_portrait_clip_chunk_by_chunk_with_each_chunks_lora(sv
     assert {(1, "kv", "invert"), (1, "kv", "edit")} <= keys  # the later chunk read the first chunk's keys/values
     assert not any(chunk == 0 and key[0] == "kv" for chunk, key in fetched)
     assert 0 <= result.info["preserved_share"] <= 1
+    assert result.info["difference_kernel"] == "torch" and result.info["store_peak_gib"] > 0
+    assert result.info["store_on_device_peak_gib"] == 0  # on the CPU the store is host memory
     far = ~np.stack([dilate(m, 6) for m in masks])  # well outside the product region: the source itself
     assert far[1:].any() and (result.frames[1:][far[1:]] == clip_frames[1:][far[1:]]).all()
 

@@ -62,6 +62,7 @@ class TensorStore:
         self.on_device = 0
         self.data: dict[Any, Any] = {}
         self.bytes = 0
+        self.peak = self.peak_on_device = 0  # the most held at once: in all, and on the device
 
     def put(self, key: Any, tensor: Any) -> None:
         size = tensor.numel() * tensor.element_size()
@@ -74,6 +75,7 @@ class TensorStore:
             tensor = host.pin_memory() if tensor.device.type == "cuda" else host
         self.data[key] = tensor
         self.bytes += size
+        self.peak, self.peak_on_device = max(self.peak, self.bytes), max(self.peak_on_device, self.on_device)
 
     def get(self, key: Any, device: Any) -> Any:
         return self.data[key].to(device, non_blocking=True)
@@ -547,7 +549,10 @@ class I2VEditPropagator(MotionLoraPropagator):
         frames[0] = frame0
         preserved = self.controller.stats["preserved"]
         info = {"chunks": len(self.chunks(clip.num_frames)), "loras": len(loras),
-                "preserved_share": round(float(sum(preserved) / len(preserved)), 4) if preserved else None}
+                "preserved_share": round(float(sum(preserved) / len(preserved)), 4) if preserved else None,
+                "difference_kernel": self.controller.kernel,
+                "store_peak_gib": round(self.controller.store.peak / 2 ** 30, 2),
+                "store_on_device_peak_gib": round(self.controller.store.peak_on_device / 2 ** 30, 2)}
         result = controls.make_result(frames, self.name, masks=controls.masks_of_b(insert, masks))
         result.info.update(info)
         return result
