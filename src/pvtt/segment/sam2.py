@@ -81,9 +81,10 @@ class Sam2Segmenter(ModelBackend):
         session.add_point_inputs(obj_idx, 0, {"point_coords": corners,
                                               "point_labels": torch.tensor([[[2, 3]]], dtype=torch.int32)})
         session.obj_with_new_inputs = [1]
-        # 3. propagate, encoding frames a chunk ahead
-        masks = np.zeros((count, height, width), bool)
-        confidence = np.zeros(count, np.float32)
+        # 3. propagate, encoding frames a chunk ahead; masks and scores stay on the device until the end, so
+        #    the host never waits for a frame and keeps queueing the (launch-bound) memory-attention work
+        masks = torch.zeros((count, height, width), dtype=torch.bool, device=self.device)
+        scores = torch.full((count,), float("nan"), dtype=torch.float32, device=self.device)
         with torch.inference_mode():
             self._encode_chunk(session, frames[0:chunk], 0)
             for out in self.model.propagate_in_video_iterator(inference_session=session, start_frame_idx=0):
@@ -92,9 +93,11 @@ class Sam2Segmenter(ModelBackend):
                     self._encode_chunk(session, frames[t + 1:t + 1 + chunk], t + 1)
                 logits = F.interpolate(out.pred_masks[:1].float(), size=(height, width), mode="bilinear",
                                        align_corners=False)[0, 0]
-                masks[t] = (logits > self.settings.mask_threshold).cpu().numpy()
+                masks[t] = logits > self.settings.mask_threshold
                 if out.object_score_logits is not None:
-                    confidence[t] = float(torch.sigmoid(out.object_score_logits.float()).reshape(-1)[0])
+                    scores[t] = torch.sigmoid(out.object_score_logits.float()).reshape(-1)[0]
+        masks = masks.cpu().numpy()
+        confidence = np.nan_to_num(scores.cpu().numpy(), nan=0.0)
         if not masks[0].any():
             raise RejectItem(f"empty first-frame mask: SAM2 found nothing in box {box.as_tuple()}")
         return Masks(masks, confidence)

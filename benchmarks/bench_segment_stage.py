@@ -1,0 +1,155 @@
+"""The SAM2 segment stage on a real clip on the GPU: where its seconds go, and the backend against its earlier loop.
+
+Random-weight SAM2.1-hiera-large at full size (``full_size.sam2_video_large``), bf16, on a normalized dev clip
+(``--clip``, e.g. ELEC003's 78 frames at 720x784, read with the reader the stage uses) and the clip's reviewer box
+(``--box``, fractions). ``mask_threshold`` is set far below any logit so random weights give non-empty masks
+(the stage would reject an empty first mask); speed does not depend on the masks' values except the mask video's
+encoding, which is timed on an ellipse moving through the clip instead.
+
+Phases of ``SegmentStage.run`` timed one by one (median of ``--repeats`` after a warm-up):
+read the clip, ``Sam2Segmenter.segment``, ``save_masks``, ``write_mp4`` of the mask video. The baseline of the
+ratio is the backend's previous loop in the same run (``segment_per_frame_copy``: each frame's mask copied to the
+host and its score read as it comes, which makes the host wait for the GPU every frame). ``--profile`` adds a
+torch profiler summary of the current loop (CPU vs GPU time, synchronisations).
+
+    python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --box 0.25 0.40 0.81 1.00 --out seg.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
+sys.path.insert(0, str(HERE))
+from full_size import sam2_video_large  # noqa: E402
+
+from pvtt.artifacts import save_masks, write_mp4  # noqa: E402
+from pvtt.media.video import read_video  # noqa: E402
+from pvtt.segment.sam2 import Sam2Segmenter, _FramesOnDemand  # noqa: E402
+from pvtt.stages.clip import mask_frames  # noqa: E402
+from pvtt.types import Box, Clip, Masks  # noqa: E402
+
+
+def timed(fn, repeats: int):
+    out = fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def segment_per_frame_copy(seg: Sam2Segmenter, clip: Clip, box: Box) -> Masks:
+    """The backend's loop before 2026-12-02: per frame, the mask to the host and the score read at once."""
+    import torch.nn.functional as F
+    from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+    frames, height, width = clip.frames, clip.height, clip.width
+    size, chunk, count = seg.model.config.image_size, seg.settings.batch_size, clip.num_frames
+    session = Sam2VideoInferenceSession(
+        video=None, video_height=height, video_width=width, inference_device=seg.device,
+        inference_state_device=seg.device, video_storage_device=seg.device, dtype=seg.dtype,
+        max_vision_features_cache_size=2 * chunk)
+    session.processed_frames = _FramesOnDemand(count, lambda i: seg._pixels(frames[i:i + 1])[0])
+    obj_idx = session.obj_id_to_idx(1)
+    corners = torch.tensor([[[[box.x0 * size / width, box.y0 * size / height],
+                              [box.x1 * size / width, box.y1 * size / height]]]], dtype=torch.float32)
+    session.add_point_inputs(obj_idx, 0, {"point_coords": corners,
+                                          "point_labels": torch.tensor([[[2, 3]]], dtype=torch.int32)})
+    session.obj_with_new_inputs = [1]
+    masks = np.zeros((count, height, width), bool)
+    confidence = np.zeros(count, np.float32)
+    with torch.inference_mode():
+        seg._encode_chunk(session, frames[0:chunk], 0)
+        for out in seg.model.propagate_in_video_iterator(inference_session=session, start_frame_idx=0):
+            t = int(out.frame_idx)
+            if (t + 1) % chunk == 0 and t + 1 < count:
+                seg._encode_chunk(session, frames[t + 1:t + 1 + chunk], t + 1)
+            logits = F.interpolate(out.pred_masks[:1].float(), size=(height, width), mode="bilinear",
+                                   align_corners=False)[0, 0]
+            masks[t] = (logits > seg.settings.mask_threshold).cpu().numpy()
+            if out.object_score_logits is not None:
+                confidence[t] = float(torch.sigmoid(out.object_score_logits.float()).reshape(-1)[0])
+    return Masks(masks, confidence)
+
+
+def ellipse_masks(count: int, height: int, width: int) -> Masks:
+    yy, xx = np.mgrid[:height, :width]
+    data = np.stack([((xx - width * (0.4 + 0.002 * t)) / (width * 0.2)) ** 2 + ((yy - height * 0.6) / (height * 0.25)) ** 2
+                     <= 1 for t in range(count)])
+    return Masks(data, np.ones(count, np.float32))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clip", required=True, help="a normalized clip (mp4)")
+    parser.add_argument("--box", type=float, nargs=4, default=[0.25, 0.40, 0.81, 1.00], help="x0 y0 x1 y1, fractions")
+    parser.add_argument("--batch", type=int, default=8, help="segment.sam2.batch_size")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--out", default="segment_stage.json")
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    frames, _ = read_video(args.clip)
+    read_s = time.perf_counter() - t0
+    clip = Clip("clip", frames, 20.0)
+    h, w = clip.height, clip.width
+    x0, y0, x1, y1 = args.box
+    box = Box(x0 * w, y0 * h, x1 * w, y1 * h)
+    seg = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4)
+    t0 = time.perf_counter()
+    seg.setup(model=sam2_video_large().to("cuda"))
+    load_s = time.perf_counter() - t0
+    n = clip.num_frames
+    results = {"device": torch.cuda.get_device_name(), "clip": args.clip, "frames": n, "size": [w, h],
+               "read_s": round(read_s, 3), "model_to_gpu_s": round(load_s, 2)}
+    base_s, _ = timed(lambda: segment_per_frame_copy(seg, clip, box), args.repeats)
+    torch.cuda.reset_peak_memory_stats()
+    now_s, masks = timed(lambda: seg.segment(clip, box), args.repeats)
+    results["segment"] = {
+        "per_frame_copy_s (baseline)": round(base_s, 3), "per_frame_copy_fps": round(n / base_s, 1),
+        "device_masks_s": round(now_s, 3), "device_masks_fps": round(n / now_s, 1),
+        "speedup": round(base_s / now_s, 2), "peak_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)}
+    print(json.dumps(results["segment"]), flush=True)
+    real = ellipse_masks(n, h, w)
+    out = Path("/tmp/segment_stage")
+    out.mkdir(exist_ok=True)
+    save_s, _ = timed(lambda: save_masks(out / "masks.npz", real), args.repeats)
+    video_s, _ = timed(lambda: write_mp4(out / "masks.mp4", mask_frames(real.data), clip.fps, crf=0), args.repeats)
+    results["write"] = {"save_masks_s": round(save_s, 3), "mask_video_s": round(video_s, 3)}
+    total = read_s + now_s + save_s + video_s
+    results["stage_s"] = round(total, 3)
+    results["stage_fps"] = round(n / total, 1)
+    print(json.dumps({k: results[k] for k in ("read_s", "write", "stage_s", "stage_fps")}), flush=True)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            seg.segment(clip, box)
+            torch.cuda.synchronize()
+        events = prof.key_averages()
+        table = events.table(sort_by="self_cpu_time_total", row_limit=15)
+        print(table, flush=True)
+        syncs = {e.key: e.count for e in events if "Synchronize" in e.key or "Memcpy" in e.key or "item" in e.key}
+        results["profile"] = {"sync_and_copy_calls": syncs,
+                              "cpu_total_ms": round(sum(e.self_cpu_time_total for e in events) / 1e3, 1),
+                              "gpu_total_ms": round(sum(e.self_device_time_total for e in events) / 1e3, 1)}
+        print(json.dumps(results["profile"]), flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
