@@ -44,3 +44,20 @@ def test_off_white_product_on_a_white_sweep_is_cut_out_whole():
         alpha[ay.min():ay.max() + 1, ax.min():ax.max() + 1]
     assert _iou(full, truth) > 0.9
     assert not cut.low_confidence
+
+
+def test_backdrop_peel_removes_what_reaches_the_backdrop_and_keeps_enclosed_parts():
+    from pvtt.cutout.classical import _peel_backdrop
+
+    fg = np.zeros((60, 100), bool)
+    fg[20:40, 10:40] = fg[20:40, 60:90] = True  # two products
+    fg[25:35, 40:60] = True  # GrabCut's bridge between them
+    backdrop = ~fg.copy()
+    backdrop[25:35, 40:60] = True  # the bridge is backdrop-like, and touches the backdrop above and below it
+    backdrop[28:32, 20:30] = True  # a backdrop-coloured patch enclosed by the first product: product, kept
+    peeled, share = _peel_backdrop(fg, backdrop)
+    assert not peeled[25:35, 42:58].any()  # the bridge is gone
+    assert peeled[28:32, 20:30].all() and peeled[21:39, 11:39].all() and peeled[21:39, 61:89].all()
+    assert abs(share - (10 * 20) / fg.sum()) < 0.05
+    nothing, zero = _peel_backdrop(fg, np.zeros_like(fg))
+    assert (nothing == fg).all() and zero == 0.0

@@ -69,6 +69,11 @@ class CutoutSettings(Settings):
                                                                  "dominant colours above which the background counts "
                                                                  "as plain (studio).")
     grabcut_iters: int = Field(5, ge=1, description="GrabCut iterations.")
+    peel_backdrop: float = Field(0.5, ge=0, le=1, description="Plain backgrounds: peel off the backdrop-like pixels "
+                                 "(close to the backdrop's colour at their place, smooth) that GrabCut took in and "
+                                 "that reach the backdrop outside (a white floor between two white vases), unless "
+                                 "that would remove this share of the cut or more (then the product itself looks like "
+                                 "the backdrop and GrabCut's cut is kept); 0 = off.")
     refine_radius: float = Field(0.006, ge=0, description="Guided-filter radius as a fraction of the long side "
                                                           "(0 = no edge-aware refinement).")
     min_area: float = Field(0.005, gt=0, lt=1, description="Smallest product area (fraction of the image) accepted.")

@@ -8,7 +8,9 @@
    backdrop's colour at their position, or textured (backdrops are smooth), seed GrabCut as
    probable foreground (sure foreground when far / strongly textured), the border as sure
    background. Busy: GrabCut from a centred rectangle (centre prior), flagged low confidence.
-4. Small specks are dropped, small holes filled; the binary mask is refined into a soft alpha at
+4. Plain: backdrop-like pixels (near the backdrop model's colour at their place, smooth) that GrabCut took in
+   and that reach the backdrop outside are peeled off (``peel_backdrop``). Small specks are dropped, small
+   holes filled; the binary mask is refined into a soft alpha at
    full resolution with a guided filter (box filters), which follows the photo's edges.
 5. Confidence: plain-ness × separation, lowered when the product touches the border or breaks into
    confetti.
@@ -56,6 +58,22 @@ def _fill_small_holes(fg: np.ndarray, fraction: float) -> np.ndarray:
     small = (area < fraction * max(1, int(fg.sum()))) & ~touches
     small[0] = small[0] and not touches[0]
     return fg | small[comp]
+
+
+def _peel_backdrop(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, float]:
+    """``fg`` without its ``backdrop``-like pixels (close to the backdrop's colour at their place and smooth) that
+    reach the backdrop outside ``fg`` through backdrop-like pixels, and the share of ``fg`` removed. GrabCut
+    knows colours, not where the backdrop's gradient puts them: a white floor between two white vases joins
+    them; the backdrop model, which knows the floor's colour *there*, takes it back."""
+    count, comp = cv2.connectedComponents(backdrop.astype(np.uint8), connectivity=4)
+    if count <= 1 or not fg.any():
+        return fg, 0.0
+    outside = np.zeros(count, bool)
+    outside[np.unique(comp[backdrop & ~fg])] = True
+    outside[0] = False
+    peeled = fg & ~outside[comp]
+    peeled = cv2.morphologyEx(peeled.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    return peeled, float(1.0 - peeled.sum() / fg.sum())
 
 
 class ClassicalCutter(Cutter):
@@ -126,6 +144,12 @@ class ClassicalCutter(Cutter):
             cv2.grabCut(small, mask, (mx, my, sw - 2 * mx, sh - 2 * my), bgd, fgd, s.grabcut_iters,
                         cv2.GC_INIT_WITH_RECT)
         fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+        peeled = 0.0
+        if plain and s.peel_backdrop:
+            backdrop = (dist < thr) & (grad < grad_thr)
+            candidate, share = _peel_backdrop(fg, backdrop)
+            if share < s.peel_backdrop:  # more would be the product itself looking like the backdrop: keep GrabCut's
+                fg, peeled = candidate, share
         if plain:  # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) not
             fg = _fill_small_holes(fg, 0.01)
 
@@ -163,6 +187,8 @@ class ClassicalCutter(Cutter):
             notes = (f"busy background (border: {plain_fraction * 100:.0f}% near its dominant colours, spread "
                      f"{spread:.0f}); centre prior used")
         confidence *= 1.0 - fragmentation
+        if peeled >= 0.01:
+            notes += f"; backdrop peeled off ({peeled * 100:.0f}% of GrabCut's cut)"
         if fragmentation > 0.2:
             notes += f"; fragmented ({fragmentation * 100:.0f}% of the foreground outside its 3 largest pieces)"
         if touching > 0.05:

@@ -72,7 +72,7 @@ class CutoutStage(Stage[ProductItem]):
     template video."""
 
     name = "cutout"
-    version = "3"  # 3: foreign content (hand, support surface, pieces) rejects the cutout
+    version = "4"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter
