@@ -2,9 +2,11 @@
 
 A :class:`Stage` says what it does (:meth:`run`), what identifies an item's output (:meth:`key`)
 and what it needs (:attr:`resources`), and nothing about where it runs. It is cheap to construct
-and picklable; :meth:`setup` loads heavy state once per worker. :meth:`process` is the same for
-every stage and every runner: return the cached record when the item's key is unchanged,
-otherwise run, turn exceptions into a record, and write the record after the artifacts.
+and picklable; :meth:`setup` loads heavy state once per worker. :meth:`process_batch` (and
+:meth:`process`, a batch of one) is the same for every stage and every runner: return the cached
+record when the item's key is unchanged, otherwise run, turn exceptions into a record, and write the
+record after the artifacts. A stage whose model batches across items (``batch_size`` > 1) overrides
+:meth:`run_batch`; runners hand such a stage up to ``batch_size`` items at a time.
 """
 
 from __future__ import annotations
@@ -65,33 +67,70 @@ class Stage(Generic[Item]):
         """Do the work; return ``(outputs, metrics)``. Raise RejectItem / BadInput for item-level problems."""
         raise NotImplementedError
 
+    @property
+    def batch_size(self) -> int:
+        """How many uncached items one :meth:`run_batch` call takes. 1 unless the stage's model gains from
+        batching across items (the VLM's captions: one ``generate`` for several clips)."""
+        return 1
+
+    def run_batch(self, jobs: list[tuple[Item, str]]) -> list[tuple[dict[str, Any], dict[str, Any]] | Exception]:
+        """Run several ``(item, key)`` at once: per job ``(outputs, metrics)`` or the exception it raised.
+        The default runs them one by one; a stage with ``batch_size`` > 1 overrides it."""
+        results: list[tuple[dict[str, Any], dict[str, Any]] | Exception] = []
+        for item, key in jobs:
+            try:
+                results.append(self.run(item, key))
+            except Exception as exc:  # noqa: BLE001 - turned into the item's record by process_batch
+                log.debug("%s failed on %s:\n%s", self.name, self.item_id(item), traceback.format_exc())
+                results.append(exc)
+        return results
+
     def process(self, item: Item) -> ItemRecord:
-        item_id = self.item_id(item)
-        try:
-            key = self.key(item)
-        except (BadInput, OSError) as exc:
-            record = ItemRecord(self.name, item_id, "", Status.FAILED, reason=str(exc))
-            self.workspace.write_record(record)
-            return record
-        cached = self.workspace.cached(self.name, item_id, key, self.retry_failed)
-        if cached is not None:
-            cached.metrics["cached"] = True
-            return cached
-        start = time.perf_counter()
-        # weights load on the first item that is not cached; a setup that fails (weights missing) is a broken
-        # precondition of the whole stage, not of this item: it stops the run, with its message
-        self.setup()
-        try:
-            outputs, metrics = self.run(item, key)
-            record = ItemRecord(self.name, item_id, key, Status.DONE, outputs=outputs, metrics=metrics)
-        except RejectItem as exc:
-            record = ItemRecord(self.name, item_id, key, Status.REJECTED, reason=str(exc), outputs=exc.outputs,
-                                metrics=exc.metrics)
-        except BadInput as exc:
-            record = ItemRecord(self.name, item_id, key, Status.FAILED, reason=str(exc))
-        except Exception as exc:  # one bad item never stops the run
-            log.debug("%s failed on %s:\n%s", self.name, item_id, traceback.format_exc())
-            record = ItemRecord(self.name, item_id, key, Status.FAILED, reason=f"{type(exc).__name__}: {exc}")
-        record.seconds = round(time.perf_counter() - start, 3)
-        self.workspace.write_record(record)
-        return record
+        return self.process_batch([item])[0]
+
+    def process_batch(self, items: list[Item]) -> list[ItemRecord]:
+        """Records of ``items`` in order: cached ones as they are, the rest run together by :meth:`run_batch`
+        (each record's ``seconds`` is its share of the call), every record written after its artifacts."""
+        records: list[ItemRecord | None] = [None] * len(items)
+        jobs: list[tuple[int, Item, str]] = []
+        for index, item in enumerate(items):
+            item_id = self.item_id(item)
+            try:
+                key = self.key(item)
+            except (BadInput, OSError) as exc:
+                records[index] = ItemRecord(self.name, item_id, "", Status.FAILED, reason=str(exc))
+                self.workspace.write_record(records[index])
+                continue
+            cached = self.workspace.cached(self.name, item_id, key, self.retry_failed)
+            if cached is not None:
+                cached.metrics["cached"] = True
+                records[index] = cached
+            else:
+                jobs.append((index, item, key))
+        if jobs:
+            start = time.perf_counter()
+            # weights load on the first item that is not cached; a setup that fails (weights missing) is a broken
+            # precondition of the whole stage, not of this item: it stops the run, with its message
+            self.setup()
+            outcomes = self.run_batch([(item, key) for _, item, key in jobs])
+            seconds = round((time.perf_counter() - start) / len(jobs), 3)
+            for (index, item, key), outcome in zip(jobs, outcomes):
+                record = self._record(self.item_id(item), key, outcome)
+                record.seconds = seconds
+                if len(jobs) > 1:
+                    record.metrics["batch"] = len(jobs)
+                self.workspace.write_record(record)
+                records[index] = record
+        return records  # type: ignore[return-value]
+
+    def _record(self, item_id: str, key: str, outcome: Any) -> ItemRecord:
+        """The record of one job's outcome; one bad item never stops the run."""
+        if isinstance(outcome, RejectItem):
+            return ItemRecord(self.name, item_id, key, Status.REJECTED, reason=str(outcome), outputs=outcome.outputs,
+                              metrics=outcome.metrics)
+        if isinstance(outcome, BadInput):
+            return ItemRecord(self.name, item_id, key, Status.FAILED, reason=str(outcome))
+        if isinstance(outcome, Exception):
+            return ItemRecord(self.name, item_id, key, Status.FAILED, reason=f"{type(outcome).__name__}: {outcome}")
+        outputs, metrics = outcome
+        return ItemRecord(self.name, item_id, key, Status.DONE, outputs=outputs, metrics=metrics)

@@ -418,3 +418,46 @@ def test_too_few_vlm_points_fall_back_to_features_with_the_reason(tmp_path, qwen
     clip2 = write_clip(ws2)
     write_masks(ws2, "c0")
     assert TrackStage(ws2, settings).process(clip2).metrics["points_fallback"] == "no points record"
+
+
+def test_captions_and_instructions_are_batched_across_items_by_vlm_batch_size(tmp_path, qwen_dir, monkeypatch):
+    """The runner hands the caption and instruct stages ``vlm.batch_size`` items at a time and each stage asks
+    the VLM once per batch; an unreadable clip fails alone, the others of its batch are answered."""
+    from pvtt.pairing import PairItem
+    from pvtt.stages.vlm import CaptionStage, InstructStage
+
+    ws = Workspace(tmp_path / "ws")
+    clips = [write_clip(ws, f"c{i}", kind=i % 2) for i in range(3)]
+    broken = ClipItem("c9", "tpl", "clips/missing.mp4", "norm-c9", 20.0, W, H, T, 0, 0, 0.0)
+    calls = []
+    seen = canned(monkeypatch, {"Describe this product": CAPTION, "Video description:": INSTRUCTION})
+    from pvtt.vlm.qwen import QwenVLM
+
+    batched = QwenVLM.generate
+
+    def generate(self, prompts, max_new_tokens):
+        calls.append(len(prompts))
+        return batched(self, prompts, max_new_tokens)
+
+    monkeypatch.setattr(QwenVLM, "generate", generate)
+    settings = vlm_settings(qwen_dir, batch_size=2)
+    captions = CaptionStage(ws, settings)
+    records = LocalRunner(workers=1, progress=False).run(captions, [clips[0], broken, *clips[1:]])
+    assert calls == [1, 2]  # [c0, c9 (unreadable)], [c1, c2]
+    assert [r.status for r in records] == [Status.DONE, Status.FAILED, Status.DONE, Status.DONE]
+    assert records[0].metrics["batch"] == 2 and records[2].metrics["batch"] == 2
+    assert all(json.loads(ws.abs(r.outputs["caption_path"]).read_text())["caption"] == CAPTION
+               for r in records if r.status is Status.DONE)
+
+    products = [ProductItem(p, f"{p}.png", f"k{p}", "home", "vase", f"a {p} vase") for p in ("B", "C", "D")]
+    pairs = [PairItem(f"{c.id}__{p.id}", c, p, "medium", 0.5, "") for c in clips for p in products]  # 9 pairs
+    calls.clear()
+    records = LocalRunner(workers=1, progress=False).run(InstructStage(ws, settings, backend=captions.backend), pairs)
+    assert calls == [2, 2, 2, 2, 1] and all(r.status is Status.DONE for r in records)
+    assert [r.outputs["instruction"] for r in records] == [records[0].outputs["instruction"]] * 9
+    texts = [parts[-1][1] for parts in seen[-9:]]
+    assert [p.product.description in t for p, t in zip(pairs, texts)] == [True] * 9  # each answer its own pair
+    # cached on a re-run: no VLM call
+    calls.clear()
+    LocalRunner(workers=1, progress=False).run(InstructStage(ws, settings, backend=captions.backend), pairs)
+    assert calls == []

@@ -46,9 +46,12 @@ class LocalRunner:
             return []
         with stage_run(stage.name, len(items), description, self.console, self.progress) as run:
             if self.workers <= 1 or len(items) == 1 or stage.resources.gpus > 0:
-                # in this process; a stage that needs a GPU too: its model is loaded once, not once per worker
-                for index, item in enumerate(items):
-                    run.done(index, stage.process(item))
+                # in this process; a stage that needs a GPU too: its model is loaded once, not once per worker.
+                # A stage that batches across items gets up to batch_size at a time
+                size = max(1, stage.batch_size)
+                for start in range(0, len(items), size):
+                    for offset, record in enumerate(stage.process_batch(list(items[start:start + size]))):
+                        run.done(start + offset, record)
             else:
                 self._run_pool(stage, items, run.done)
         return run.records()

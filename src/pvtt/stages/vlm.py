@@ -54,6 +54,46 @@ class _OneLoad:
             self._ready = True
 
 
+class _Batched:
+    """A stage whose VLM answers several items in one batched ``generate`` (``vlm.batch_size`` per call): the
+    stage says how to read an item's inputs (``inputs``), ask the VLM for a list of them (``ask``) and store one
+    answer (``finish``); an item whose inputs cannot be read, or whose answer is refused, fails alone, and an
+    error of the call fails every item of it."""
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size  # type: ignore[attr-defined]
+
+    def run(self, item: Any, key: str):
+        [result] = self.run_batch([(item, key)])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def run_batch(self, jobs: list) -> list:
+        results: list = [None] * len(jobs)
+        ready, where = [], []
+        for index, (item, _) in enumerate(jobs):
+            try:
+                ready.append(self.inputs(item))  # type: ignore[attr-defined]
+                where.append(index)
+            except Exception as exc:  # noqa: BLE001 - the item's own record says why
+                results[index] = exc
+        try:
+            answers = self.ask(ready) if ready else []  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - every item of the call fails with it
+            answers = [exc] * len(ready)
+        for index, answer in zip(where, answers):
+            item, key = jobs[index]
+            try:
+                if isinstance(answer, Exception):
+                    raise answer
+                results[index] = self.finish(item, key, answer)  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001
+                results[index] = exc
+        return results
+
+
 def _describe(*names: str | None, fallback: str) -> str:
     return next((n.strip() for n in names if n and n.strip()), fallback)
 
@@ -64,7 +104,7 @@ def target_text(pair: Any) -> str:
     return _describe(p.description, p.subcategory, p.category, fallback="the new product")
 
 
-class CaptionStage(_OneLoad, ClipStage):
+class CaptionStage(_Batched, _OneLoad, ClipStage):
     """A dense caption of the clip (``caption.json``: ``caption``, ``question``)."""
 
     name = "caption"
@@ -78,10 +118,15 @@ class CaptionStage(_OneLoad, ClipStage):
     def key(self, clip: ClipItem) -> str:
         return settings_key(self.name, self.version, clip.key, clip.path, self.settings.output_key("caption"))
 
-    def run(self, clip: ClipItem, key: str):
+    def inputs(self, clip: ClipItem) -> Any:
+        return clip.load(self.workspace)
+
+    def ask(self, videos: list) -> list[str]:
+        return self.backend.caption(videos)
+
+    def finish(self, clip: ClipItem, key: str, caption: str):
         from pvtt.vlm import CAPTION_PROMPT
 
-        [caption] = self.backend.caption([clip.load(self.workspace)])
         if not caption:
             raise RejectItem("the VLM gave an empty caption")
         path = self.out(clip, key, "caption.json")
@@ -89,7 +134,7 @@ class CaptionStage(_OneLoad, ClipStage):
         return {"caption_path": self.workspace.rel(path)}, {"caption_chars": len(caption)}
 
 
-class InstructStage(_OneLoad, Stage):
+class InstructStage(_Batched, _OneLoad, Stage):
     """The pair's edit instruction from its clip, the clip's caption and B's description (``instruction.json``)."""
 
     name = "instruct"
@@ -110,12 +155,18 @@ class InstructStage(_OneLoad, Stage):
         return settings_key(self.name, self.version, caption.key, target_text(pair),
                             self.settings.output_key("instruct"))
 
-    def run(self, pair: Any, key: str):
+    def inputs(self, pair: Any) -> Any:
+        return pair.clip.load(self.workspace), artifacts.caption(self.workspace, pair.clip.id), target_text(pair)
+
+    def ask(self, inputs: list) -> list[str]:
+        videos, captions, targets = (list(column) for column in zip(*inputs))
+        return self.backend.instruct(videos, captions, targets)
+
+    def finish(self, pair: Any, key: str, instruction: str):
         from pvtt.vlm import INSTRUCTION_PROMPT
 
         ws = self.workspace
         caption, target = artifacts.caption(ws, pair.clip.id), target_text(pair)
-        [instruction] = self.backend.instruct([pair.clip.load(ws)], [caption], [target])
         if not instruction:
             raise RejectItem("the VLM gave an empty instruction")
         path = ws.artifact_dir(self.name, pair.id, key) / "instruction.json"
