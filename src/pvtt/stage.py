@@ -65,18 +65,17 @@ class Stage(Generic[Item]):
         """Do the work; return ``(outputs, metrics)``. Raise RejectItem / BadInput for item-level problems."""
         raise NotImplementedError
 
+    def finished(self, item: Item) -> ItemRecord | None:
+        """The item's record when there is nothing to compute, with no setup: cached under an unchanged key, or
+        failed because its key cannot be computed (its inputs are missing); None when :meth:`process` has work.
+        A runner answers these items without starting a worker."""
+        return self._key_or_record(item)[1]
+
     def process(self, item: Item) -> ItemRecord:
-        item_id = self.item_id(item)
-        try:
-            key = self.key(item)
-        except (BadInput, OSError) as exc:
-            record = ItemRecord(self.name, item_id, "", Status.FAILED, reason=str(exc))
-            self.workspace.write_record(record)
+        key, record = self._key_or_record(item)
+        if record is not None:
             return record
-        cached = self.workspace.cached(self.name, item_id, key, self.retry_failed)
-        if cached is not None:
-            cached.metrics["cached"] = True
-            return cached
+        item_id = self.item_id(item)
         start = time.perf_counter()
         # weights load on the first item that is not cached; a setup that fails (weights missing) is a broken
         # precondition of the whole stage, not of this item: it stops the run, with its message
@@ -95,3 +94,17 @@ class Stage(Generic[Item]):
         record.seconds = round(time.perf_counter() - start, 3)
         self.workspace.write_record(record)
         return record
+
+    def _key_or_record(self, item: Item) -> tuple[str, ItemRecord | None]:
+        """The item's key and its record when it needs no work (see :meth:`finished`)."""
+        item_id = self.item_id(item)
+        try:
+            key = self.key(item)
+        except (BadInput, OSError) as exc:
+            record = ItemRecord(self.name, item_id, "", Status.FAILED, reason=str(exc))
+            self.workspace.write_record(record)
+            return "", record
+        cached = self.workspace.cached(self.name, item_id, key, self.retry_failed)
+        if cached is not None:
+            cached.metrics["cached"] = True
+        return key, cached
