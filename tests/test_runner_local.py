@@ -1,10 +1,12 @@
-"""The local runner: input order kept, and a worker process that dies does not stop the run."""
+"""The local runner: input order kept, a worker process that dies does not stop the run, and cached items start no
+worker process."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
+import pvtt.runners.local
 from pvtt.runners.local import LocalRunner
 from pvtt.stage import Stage
 from pvtt.store import Workspace
@@ -44,3 +46,15 @@ def test_a_dying_worker_fails_only_its_item(tmp_path):
     assert by_id["poison"].status is Status.FAILED and "worker process died" in by_id["poison"].reason
     assert all(by_id[i].status is Status.DONE for i in "abcd")
     assert Workspace(tmp_path).read_record("crashy", "poison").status is Status.FAILED
+
+
+def test_a_re_run_of_cached_items_starts_no_process_pool(tmp_path, monkeypatch):
+    items = [Item(f"i{n}") for n in range(3)]
+    LocalRunner(workers=2, progress=False).run(CrashingStage(Workspace(tmp_path)), items)
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a process pool was started for cached items")
+
+    monkeypatch.setattr(pvtt.runners.local, "ProcessPoolExecutor", no_pool)
+    records = LocalRunner(workers=2, progress=False).run(CrashingStage(Workspace(tmp_path)), items)
+    assert [r.metrics.get("cached") for r in records] == [True] * 3

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
+
+from pvtt.registry import Registry
 
 
 class Settings(BaseModel):
     """Unknown keys are rejected and assignments are validated.
 
-    A section with a ``backend`` field names its stage and that stage's registry (``stage = "erase"``,
-    ``backends = BACKENDS``); the name is then checked against the registry's keys when the settings
-    load, so a typo stops a run before any work. Only names are compared: no backend is imported.
+    A section with a ``backend`` field names its stage's registry (``class EraseSettings(Settings,
+    backends=BACKENDS)``: a :class:`~pvtt.registry.Registry`, which also names the stage); the name is then
+    checked against the registry's keys when the settings load, so a typo stops a run before any work. Only
+    names are compared: no backend is imported.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     stage: ClassVar[str] = ""
-    backends: ClassVar[dict[str, str] | None] = None
+    backends: ClassVar[Registry | None] = None
+
+    def __init_subclass__(cls, backends: Registry | None = None, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if backends is not None:
+            cls.backends, cls.stage = backends, backends.stage
 
     @field_validator("backend", check_fields=False)
     @classmethod

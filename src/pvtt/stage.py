@@ -85,6 +85,12 @@ class Stage(Generic[Item]):
                 results.append(exc)
         return results
 
+    def finished(self, item: Item) -> ItemRecord | None:
+        """The item's record when there is nothing to compute, with no setup: cached under an unchanged key, or
+        failed because its key cannot be computed (its inputs are missing); None when :meth:`process` has work.
+        A runner answers these items without starting a worker."""
+        return self._key_or_record(item)[1]
+
     def process(self, item: Item) -> ItemRecord:
         return self.process_batch([item])[0]
 
@@ -94,18 +100,8 @@ class Stage(Generic[Item]):
         records: list[ItemRecord | None] = [None] * len(items)
         jobs: list[tuple[int, Item, str]] = []
         for index, item in enumerate(items):
-            item_id = self.item_id(item)
-            try:
-                key = self.key(item)
-            except (BadInput, OSError) as exc:
-                records[index] = ItemRecord(self.name, item_id, "", Status.FAILED, reason=str(exc))
-                self.workspace.write_record(records[index])
-                continue
-            cached = self.workspace.cached(self.name, item_id, key, self.retry_failed)
-            if cached is not None:
-                cached.metrics["cached"] = True
-                records[index] = cached
-            else:
+            key, records[index] = self._key_or_record(item)
+            if records[index] is None:
                 jobs.append((index, item, key))
         if jobs:
             start = time.perf_counter()
@@ -134,3 +130,17 @@ class Stage(Generic[Item]):
             return ItemRecord(self.name, item_id, key, Status.FAILED, reason=f"{type(outcome).__name__}: {outcome}")
         outputs, metrics = outcome
         return ItemRecord(self.name, item_id, key, Status.DONE, outputs=outputs, metrics=metrics)
+
+    def _key_or_record(self, item: Item) -> tuple[str, ItemRecord | None]:
+        """The item's key and its record when it needs no work (see :meth:`finished`)."""
+        item_id = self.item_id(item)
+        try:
+            key = self.key(item)
+        except (BadInput, OSError) as exc:
+            record = ItemRecord(self.name, item_id, "", Status.FAILED, reason=str(exc))
+            self.workspace.write_record(record)
+            return "", record
+        cached = self.workspace.cached(self.name, item_id, key, self.retry_failed)
+        if cached is not None:
+            cached.metrics["cached"] = True
+        return key, cached

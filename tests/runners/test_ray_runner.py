@@ -91,6 +91,36 @@ def test_an_item_that_kills_every_worker_fails_after_max_retries(tmp_path):
     assert runner.stats["fragile"]["worker_deaths"] == 2
 
 
+class CountingSetupStage(FragileStage):
+    """Leaves one file in the workspace per setup (the first setup() call of a stage object: weights would load),
+    whichever worker makes it."""
+
+    name = "counting"
+
+    def setup(self) -> None:
+        if not self._ready:
+            (self.workspace.root / f"setup-{os.getpid()}-{time.monotonic_ns()}").touch()
+        super().setup()
+
+
+def test_cached_items_start_no_actor_and_only_the_rest_reach_workers(tmp_path):
+    ws, items = Workspace(tmp_path), [Item(f"i{n}") for n in range(3)]
+    first = _runner()
+    assert [r.status for r in first.run(CountingSetupStage(ws), items)] == [Status.DONE] * 3
+    assert first.stats["counting"]["actors"] == 2 and len(list(tmp_path.glob("setup-*"))) == 2
+
+    again = _runner()  # a re-run of a finished stage: every record cached, no actor, no setup
+    records = again.run(CountingSetupStage(ws), items)
+    assert [r.metrics.get("cached") for r in records] == [True] * 3
+    assert again.stats["counting"]["actors"] == 0 and len(list(tmp_path.glob("setup-*"))) == 2
+
+    more = _runner()  # one new item among cached ones: one actor, records still in input order
+    records = more.run(CountingSetupStage(ws), [items[0], Item("new"), *items[1:]])
+    assert [r.item_id for r in records] == ["i0", "new", "i1", "i2"]
+    assert [bool(r.metrics.get("cached")) for r in records] == [True, False, True, True]
+    assert more.stats["counting"]["actors"] == 1 and len(list(tmp_path.glob("setup-*"))) == 3
+
+
 class BrokenSetupStage(FragileStage):
     name = "broken"
 

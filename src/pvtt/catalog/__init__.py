@@ -75,20 +75,19 @@ class CatalogBuilder:
         self.catalog.problems.append(CatalogProblem(kind, item_id, reason))
 
     def add_template(self, template: Template, where: str) -> None:
-        if not self._claim("template", template.id, where):
-            return
-        if not template.video.is_file():
-            self.problem("template", template.id, f"video file not found: {template.video} ({where})")
-            return
-        self.catalog.templates.append(template)
+        self._add("template", template, "video", template.video, self.catalog.templates, where)
 
     def add_product(self, product: Product, where: str) -> None:
-        if not self._claim("product", product.id, where):
+        self._add("product", product, "image", product.image, self.catalog.products, where)
+
+    def _add(self, kind: str, entry: Template | Product, what: str, path: Path, into: list, where: str) -> None:
+        """``entry`` appended to ``into`` unless its id was seen before or its ``what`` file is missing (a problem)."""
+        if not self._claim(kind, entry.id, where):
             return
-        if not product.image.is_file():
-            self.problem("product", product.id, f"image file not found: {product.image} ({where})")
+        if not path.is_file():
+            self.problem(kind, entry.id, f"{what} file not found: {path} ({where})")
             return
-        self.catalog.products.append(product)
+        into.append(entry)
 
 
 def detect_layout(path: Path) -> str:

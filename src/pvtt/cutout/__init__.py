@@ -26,14 +26,14 @@ from pydantic import Field
 
 from pvtt.locate import DetectorSettings
 from pvtt.models import ModelSettings
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Registry
 from pvtt.settings import Settings
 from pvtt.types import ProductImage
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("cutout", {
     "classical": "pvtt.cutout.classical:ClassicalCutter",
     "grounded": "pvtt.cutout.grounded:GroundedCutter",
-}
+})
 
 
 class GroundedCutoutSettings(ModelSettings):
@@ -53,9 +53,7 @@ class GroundedCutoutSettings(ModelSettings):
                                                      "pixels tight); beyond it the alpha is 0.")
 
 
-class CutoutSettings(Settings):
-    stage = "cutout"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class CutoutSettings(Settings, backends=BACKENDS):
     backend: str = Field("classical", description="Cutout backend: 'classical' (colour model + GrabCut, CPU) or "
                          "'grounded' (text-prompted detector + SAM2 image predictor, GPU).")
     reject_low_confidence: bool = Field(
@@ -142,10 +140,7 @@ class Cutter(Backend):
 
 
 def make_cutter(settings: CutoutSettings | None = None, **overrides: Any) -> Cutter:
-    settings = settings or CutoutSettings()
-    if overrides:
-        settings = CutoutSettings.model_validate({**settings.model_dump(), **overrides})
-    return load_backend("cutout", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or CutoutSettings(), **overrides)
 
 
 __all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "GroundedCutoutSettings", "foreign_content",

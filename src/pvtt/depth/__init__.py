@@ -19,17 +19,15 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.models import ModelBackend, ModelSettings
-from pvtt.registry import load_backend
+from pvtt.registry import Registry
 from pvtt.types import Clip
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("depth", {
     "depth-anything": "pvtt.depth.depth_anything:DepthAnythingEstimator",
-}
+})
 
 
-class DepthSettings(ModelSettings):
-    stage = "depth"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class DepthSettings(ModelSettings, backends=BACKENDS):
     backend: str = Field("depth-anything", description="Depth backend. One of: depth-anything.")
     model: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
                        description="Depth Anything V2 weights: a local directory or a cached hub id.")
@@ -51,10 +49,7 @@ class DepthEstimator(ModelBackend):
 
 
 def make_depth(settings: DepthSettings | None = None, **overrides: Any) -> DepthEstimator:
-    settings = settings or DepthSettings()
-    if overrides:
-        settings = type(settings).model_validate({**settings.model_dump(), **overrides})
-    return load_backend("depth", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or DepthSettings(), **overrides)
 
 
 def depth_to_video_frames(depth: np.ndarray, low: float = 1.0, high: float = 99.0) -> np.ndarray:

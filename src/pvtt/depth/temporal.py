@@ -50,21 +50,12 @@ def stabilize_depth(depth: np.ndarray, ema: float = 0.6, align: bool = True, gri
     depth = np.asarray(depth, np.float32)
     if depth.ndim != 3:
         raise ValueError(f"depth must be (T, H, W), got shape {depth.shape}")
-    if not 0 < ema <= 1:
-        raise ValueError(f"ema must be in (0, 1], got {ema}")
-    out = np.empty_like(depth)
-    step_y = max(1, depth.shape[1] // grid)
-    step_x = max(1, depth.shape[2] // grid)
-    state = depth[0].copy()
-    out[0] = state
-    for t in range(1, depth.shape[0]):
-        frame = depth[t]
-        if align:
-            s, b = fit_scale_shift(frame[::step_y, ::step_x], state[::step_y, ::step_x])
-            frame = frame * np.float32(s) + np.float32(b)
-        state = ema * frame + (1.0 - ema) * state
-        out[t] = state
-    return out
+
+    def fit(source: np.ndarray, target: np.ndarray) -> tuple[np.float32, np.float32]:
+        s, b = fit_scale_shift(source, target)
+        return np.float32(s), np.float32(b)
+
+    return _align_and_smooth(depth, np.empty_like(depth), ema, align, grid, fit)
 
 
 def stabilize_depth_torch(depth, ema: float = 0.6, align: bool = True, grid: int = 64, trim: float = 0.3,
@@ -79,32 +70,40 @@ def stabilize_depth_torch(depth, ema: float = 0.6, align: bool = True, grid: int
 
     if depth.ndim != 3:
         raise ValueError(f"depth must be (T, h, w), got shape {tuple(depth.shape)}")
+
+    def fit(source, target):  # written without host synchronisation: masks as weights, no data-dependent branches
+        x, y = source.reshape(-1).double(), target.reshape(-1).double()
+        w = torch.ones_like(x)
+        for i in range(max(1, iterations)):
+            n = w.sum().clamp_min(1.0)
+            mx, my = (w * x).sum() / n, (w * y).sum() / n
+            var = (w * (x - mx) ** 2).sum()
+            s = torch.where(var > 1e-12, (w * (x - mx) * (y - my)).sum() / var.clamp_min(1e-12), torch.ones_like(var))
+            b = my - s * mx
+            if trim <= 0 or i == iterations - 1:
+                break
+            residual = (s * x + b - y).abs()
+            w = (residual <= torch.quantile(residual, 1.0 - trim)).double()
+        return s.float(), b.float()
+
+    depth = depth.float()
+    return _align_and_smooth(depth, torch.empty_like(depth), ema, align, grid, fit)
+
+
+def _align_and_smooth(depth, out, ema: float, align: bool, grid: int, fit):
+    """The loop of both stabilizers, on numpy arrays or torch tensors: frame ``t`` mapped onto the running
+    reference by ``fit(frame, reference) -> (s, b)`` on a ``grid`` of pixels, then blended into it with the EMA;
+    written into ``out`` (empty, like ``depth``)."""
     if not 0 < ema <= 1:
         raise ValueError(f"ema must be in (0, 1], got {ema}")
-    depth = depth.float()
-    out = torch.empty_like(depth)
     step_y = max(1, depth.shape[1] // grid)
     step_x = max(1, depth.shape[2] // grid)
-    state = depth[0].clone()
-    out[0] = state
+    out[0] = state = depth[0]
     for t in range(1, depth.shape[0]):
         frame = depth[t]
-        if align:  # written without host synchronisation: masks as weights, no data-dependent branches
-            x = frame[::step_y, ::step_x].reshape(-1).double()
-            y = state[::step_y, ::step_x].reshape(-1).double()
-            w = torch.ones_like(x)
-            for i in range(max(1, iterations)):
-                n = w.sum().clamp_min(1.0)
-                mx, my = (w * x).sum() / n, (w * y).sum() / n
-                var = (w * (x - mx) ** 2).sum()
-                s = torch.where(var > 1e-12, (w * (x - mx) * (y - my)).sum() / var.clamp_min(1e-12),
-                                torch.ones_like(var))
-                b = my - s * mx
-                if trim <= 0 or i == iterations - 1:
-                    break
-                residual = (s * x + b - y).abs()
-                w = (residual <= torch.quantile(residual, 1.0 - trim)).double()
-            frame = frame * s.float() + b.float()
+        if align:
+            s, b = fit(frame[::step_y, ::step_x], state[::step_y, ::step_x])
+            frame = frame * s + b
         state = ema * frame + (1.0 - ema) * state
         out[t] = state
     return out

@@ -17,17 +17,15 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.models import ModelBackend, ModelSettings
-from pvtt.registry import load_backend
+from pvtt.registry import Registry
 from pvtt.types import Clip
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("embed", {
     "dinov2": "pvtt.embed.dinov2:Dinov2Embedder",
-}
+})
 
 
-class EmbedSettings(ModelSettings):
-    stage = "embed"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class EmbedSettings(ModelSettings, backends=BACKENDS):
     backend: str = Field("dinov2", description="Embedding backend. One of: dinov2.")
     model: str = Field("facebook/dinov2-base", description="DINOv2 weights: a local directory or a cached hub id.")
     batch_size: int = Field(32, ge=1, description="Images per forward pass.")
@@ -61,10 +59,7 @@ def l2_normalize(vectors: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
 
 def make_embedder(settings: EmbedSettings | None = None, **overrides: Any) -> Embedder:
-    settings = settings or EmbedSettings()
-    if overrides:
-        settings = type(settings).model_validate({**settings.model_dump(), **overrides})
-    return load_backend("embed", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or EmbedSettings(), **overrides)
 
 
 __all__ = ["BACKENDS", "EmbedSettings", "Embedder", "l2_normalize", "make_embedder"]

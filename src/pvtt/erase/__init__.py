@@ -19,18 +19,16 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Registry
 from pvtt.settings import Settings
 from pvtt.types import Clip, Masks
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("erase", {
     "classical": "pvtt.erase.classical:ClassicalEraser",
-}
+})
 
 
-class EraseSettings(Settings):
-    stage = "erase"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class EraseSettings(Settings, backends=BACKENDS):
     backend: str = Field("classical", description="Erase backend. One of: classical.")
     dilate: float = Field(0.04, ge=0, le=0.5, description="Dilation of A's mask, as a fraction of its box diagonal "
                                                          "(covers edges and motion blur).")
@@ -83,10 +81,7 @@ class Eraser(Backend):
 
 
 def make_eraser(settings: EraseSettings | None = None, **overrides: Any) -> Eraser:
-    settings = settings or EraseSettings()
-    if overrides:
-        settings = EraseSettings.model_validate({**settings.model_dump(), **overrides})
-    return load_backend("erase", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or EraseSettings(), **overrides)
 
 
 __all__ = ["BACKENDS", "EraseResult", "EraseSettings", "Eraser", "make_eraser"]

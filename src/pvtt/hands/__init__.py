@@ -18,25 +18,23 @@ Backends (chosen by ``hands.backend``):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import cv2
 import numpy as np
 from pydantic import Field, field_validator
 
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Registry
 from pvtt.settings import Settings
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("hands", {
     "auto": "pvtt.hands:auto_detector",
     "none": "pvtt.hands:NoHands",
     "mediapipe": "pvtt.hands.mediapipe:MediaPipeHands",
-}
+})
 
 
-class HandSettings(Settings):
-    stage: ClassVar[str] = "hands"
-    backends: ClassVar[dict[str, str] | None] = BACKENDS  # `backend` is checked against these when settings load
+class HandSettings(Settings, backends=BACKENDS):
     backend: str = Field("auto", description="Hand detector backend. One of: auto (mediapipe when it is installed, "
                                              "else none), none (finds no hands, needs nothing), mediapipe (needs "
                                              "pip install 'pvtt[hands]'). Stages record which one ran.")
@@ -113,10 +111,7 @@ def auto_detector(settings: HandSettings) -> HandDetector:
 
 
 def make_hand_detector(settings: HandSettings | None = None, **overrides: Any) -> HandDetector:
-    settings = settings or HandSettings()
-    if overrides:
-        settings = HandSettings.model_validate({**settings.model_dump(), **overrides})
-    return load_backend("hands", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or HandSettings(), **overrides)
 
 
 def check_rgb(rgb: Any, name: str = "rgb") -> np.ndarray:

@@ -22,14 +22,15 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.models import ModelSettings
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Entry, Registry
 from pvtt.settings import Settings
 from pvtt.types import Box, InsertResult
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("insert", {
     "composite": "pvtt.insert.composite:CompositeInserter",
-    "flux-fill": "pvtt.insert.flux_fill:FluxFillInserter",
-}
+    # FLUX refines B placed by the composite backend, with the insert section's own fields
+    "flux-fill": Entry("pvtt.insert.flux_fill:FluxFillInserter", "flux_fill", context={"composite": ""}),
+})
 
 
 class FluxFillSettings(ModelSettings):
@@ -83,9 +84,7 @@ class FluxFillSettings(ModelSettings):
     seed: int = Field(0, description="Seed of the noise.")
 
 
-class InsertSettings(Settings):
-    stage = "insert"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class InsertSettings(Settings, backends=BACKENDS):
     backend: str = Field("composite", description="Insert backend. One of: composite, flux-fill.")
     anchor: Literal["bottom-center", "center"] = Field(
         "bottom-center", description="Point of A's box that B keeps: bottom-center for standing products, center for "
@@ -128,12 +127,7 @@ class Inserter(Backend):
 
 
 def make_inserter(settings: InsertSettings | None = None, **overrides: Any) -> Any:
-    settings = settings or InsertSettings()
-    if overrides:
-        settings = InsertSettings.model_validate({**settings.model_dump(), **overrides})
-    if settings.backend == "flux-fill":
-        return load_backend("insert", BACKENDS, settings.backend, settings=settings.flux_fill, composite=settings)
-    return load_backend("insert", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or InsertSettings(), **overrides)
 
 
 __all__ = ["BACKENDS", "FluxFillSettings", "InsertResult", "InsertSettings", "Inserter", "make_inserter"]

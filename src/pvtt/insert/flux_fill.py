@@ -30,7 +30,7 @@ from pvtt import compose
 from pvtt.insert import FluxFillSettings
 from pvtt.insert.composite import CompositeInserter
 from pvtt.insert.reference import content_box, crop_target, diptych_canvas, diptych_layout, product_of, reference_panel
-from pvtt.models import ModelBackend, ModelNotAvailable, ModelSettings
+from pvtt.models import ModelBackend, ModelNotAvailable
 from pvtt.types import Box
 
 REDUX_SIDE = 384  # SigLIP so400m-patch14-384's input: B's photo is letterboxed onto a square of this side
@@ -44,11 +44,8 @@ class FluxFillInserter(ModelBackend):
     settings_class = FluxFillSettings
 
     def __init__(self, settings: Any = None, *, composite: Any = None, **overrides: Any):
-        """``settings``: the ``insert.flux_fill`` section (or the insert section, whose own fields then place B);
-        ``composite``: the settings of the composite placement (the insert section's fields)."""
-        if settings is not None and not isinstance(settings, (dict, ModelSettings)):
-            composite = settings if composite is None else composite
-            settings = getattr(settings, "flux_fill")
+        """``settings``: the ``insert.flux_fill`` section; ``composite``: the settings of the composite placement
+        (the insert section, whose own fields place B)."""
         super().__init__(settings, **overrides)
         if hasattr(composite, "model_dump"):
             composite = composite.model_dump(exclude={"backend", "flux_fill"})

@@ -16,17 +16,18 @@ Every backend returns a :class:`~pvtt.types.Box` in frame-0 pixels with ``confid
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from pvtt.errors import ConfigError, RejectItem
 from pvtt.models import ModelSettings
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Entry, Registry
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, ProductImage
 
-BACKENDS = {"auto": "pvtt.locate.auto:AutoLocator", "detector": "pvtt.locate.detector:DetectorLocator"}
+BACKENDS = Registry("locate", {"auto": "pvtt.locate.auto:AutoLocator",
+                               "detector": Entry("pvtt.locate.detector:DetectorLocator", "detector")})
 
 
 class DetectorSettings(ModelSettings):
@@ -36,9 +37,7 @@ class DetectorSettings(ModelSettings):
     frame_index: int = Field(0, ge=0, description="Frame of the clip to detect on.")
 
 
-class LocateSettings(Settings):
-    stage = "locate"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class LocateSettings(Settings, backends=BACKENDS):
     backend: str = Field("auto", description="'auto' (catalog box, then photo match, then saliency; CPU) or 'detector'.")
     min_inliers: int = Field(10, ge=4, description="RANSAC homography inliers needed to accept a product-photo match.")
     ratio: float = Field(0.75, gt=0, lt=1, description="Lowe ratio test for photo-match descriptors (lower is stricter).")
@@ -113,11 +112,9 @@ def read_reviewer_boxes(path: str | Path) -> dict[str, tuple[float, float, float
     return boxes
 
 
-def make_locator(settings: LocateSettings) -> Locator:
+def make_locator(settings: LocateSettings | None = None, **overrides: Any) -> Locator:
     """The locate backend named by ``settings.backend``."""
-    if settings.backend == "detector":
-        return load_backend("locate", BACKENDS, settings.backend, settings=settings.detector)
-    return load_backend("locate", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or LocateSettings(), **overrides)
 
 
 __all__ = ["BACKENDS", "DetectorSettings", "LocateSettings", "Locator", "hint_box", "make_locator", "read_reviewer_boxes"]

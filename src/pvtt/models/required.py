@@ -117,14 +117,12 @@ def _insert(config: PipelineConfig) -> list[RequiredModel]:
 
 
 def _propagate(config: PipelineConfig) -> list[RequiredModel]:
+    from pvtt.propagate import BACKENDS
+
     p = config.propagate
     reason = f"propagate.backend: {p.backend}"
-    if p.backend == "motion-lora":
-        return [_section("propagate.motion_lora", p.motion_lora, "propagate", reason)]
-    if p.backend == "i2vedit":  # the same SVD weights, under its own section
-        return [_section("propagate.i2vedit", p.i2vedit, "propagate", reason)]
-    if p.backend == "svd-points":  # SVD weights under its own section (features, registration and generation)
-        return [_section("propagate.svd_points", p.svd_points, "propagate", reason)]
+    if p.backend in ("motion-lora", "i2vedit", "svd-points"):  # the SVD weights, each under its own section
+        return [_section(f"propagate.{BACKENDS[p.backend].section}", BACKENDS.settings_of(p), "propagate", reason)]
     needed = []
     auto = p.backend == "auto" and p.auto.models
     if p.backend in ("vace-depth", "vace-points") or (auto and p.vace.model):

@@ -31,19 +31,21 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.models import ModelSettings
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Entry, Registry
 from pvtt.settings import Settings
 from pvtt.types import Clip, InsertResult, Masks, Tracks
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("propagate", {
     "warp": "pvtt.propagate.warp:WarpPropagator",
-    "motion-lora": "pvtt.propagate.motion_lora:MotionLoraPropagator",
-    "i2vedit": "pvtt.propagate.i2vedit:I2VEditPropagator",
-    "vace-depth": "pvtt.propagate.vace:VaceDepthPropagator",
-    "vace-points": "pvtt.propagate.vace:VacePointsPropagator",
-    "svd-points": "pvtt.propagate.videoswap:SvdPointsPropagator",
-    "auto": "pvtt.propagate.auto:AutoPropagator",
-}
+    "motion-lora": Entry("pvtt.propagate.motion_lora:MotionLoraPropagator", "motion_lora"),
+    "i2vedit": Entry("pvtt.propagate.i2vedit:I2VEditPropagator", "i2vedit"),
+    "vace-depth": Entry("pvtt.propagate.vace:VaceDepthPropagator", "vace"),
+    "vace-points": Entry("pvtt.propagate.vace:VacePointsPropagator", "vace"),
+    "svd-points": Entry("pvtt.propagate.videoswap:SvdPointsPropagator", "svd_points"),
+    # auto delegates to the strategies above, with their sections, and to warp, with this section's fields
+    "auto": Entry("pvtt.propagate.auto:AutoPropagator", "auto",
+                  context={"vace": "vace", "i2vedit": "i2vedit", "svd_points": "svd_points", "warp": ""}),
+})
 
 WAN_NEGATIVE = ("bright colors, overexposed, static, blurred details, subtitles, worst quality, low quality, "
                 "JPEG artifacts, ugly, deformed, disfigured, extra fingers, poorly drawn, messy background")
@@ -233,13 +235,7 @@ class AutoSettings(Settings):
                                                          "generative model to follow, and warp keeps B's pixels.")
 
 
-_WARP_FIELDS = ("model", "smooth", "min_points", "max_lost_frames", "ransac_threshold", "min_inlier_ratio",
-                "occlusion", "occlusion_threshold", "relight", "orientation")
-
-
-class PropagateSettings(Settings):
-    stage = "propagate"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class PropagateSettings(Settings, backends=BACKENDS):
     backend: str = Field("warp", description="Propagation strategy. One of: warp, motion-lora, i2vedit, "
                                              "vace-depth, vace-points, svd-points, auto.")
     model: Literal["similarity", "affine", "homography"] = Field(
@@ -318,30 +314,14 @@ class Propagator(Backend):
 
 
 def make_propagator(settings: PropagateSettings | None = None, **overrides: Any) -> Any:
-    settings = settings or PropagateSettings()
-    if overrides:
-        settings = PropagateSettings.model_validate({**settings.model_dump(), **overrides})
-    name = settings.backend
-    if name == "warp":
-        return load_backend("propagate", BACKENDS, name, settings=settings)
-    if name in ("motion-lora", "i2vedit"):
-        return load_backend("propagate", BACKENDS, name, settings=lora_settings(settings))
-    if name == "svd-points":
-        return load_backend("propagate", BACKENDS, name, settings=settings.svd_points)
-    if name in ("vace-depth", "vace-points"):
-        return load_backend("propagate", BACKENDS, name, settings=settings.vace)
-    if name == "auto":
-        return load_backend("propagate", BACKENDS, name, settings=settings.auto, vace=settings.vace,
-                            i2vedit=settings.i2vedit, svd_points=settings.svd_points,
-                            warp={k: getattr(settings, k) for k in _WARP_FIELDS})
-    return load_backend("propagate", BACKENDS, name, settings=settings)
+    return BACKENDS.make(settings or PropagateSettings(), **overrides)
 
 
 def lora_settings(settings: PropagateSettings) -> MotionLoraSettings | None:
     """The settings the clip's motion LoRA is trained with, when the strategy needs one (else None)."""
     if settings.backend == "auto":
         return settings.i2vedit if settings.auto.models and settings.auto.svd and settings.i2vedit.model else None
-    return {"motion-lora": settings.motion_lora, "i2vedit": settings.i2vedit}.get(settings.backend)
+    return BACKENDS.settings_of(settings) if settings.backend in ("motion-lora", "i2vedit") else None
 
 
 def clip_artifacts(settings: PropagateSettings) -> dict[str, str]:

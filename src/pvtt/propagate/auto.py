@@ -22,18 +22,22 @@ import logging
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from pvtt.compose import as_mask_array, box_of_mask, silhouette_iou
 from pvtt.models import ModelNotAvailable
-from pvtt.propagate import BACKENDS, AutoSettings, I2VEditSettings, VaceSettings, controls
+from pvtt.propagate import AutoSettings, I2VEditSettings, VaceSettings, controls
 from pvtt.propagate.controls import Choice
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend
 from pvtt.types import Clip, Tracks
 
 log = logging.getLogger("pvtt")
 
 # family -> (strategy when shapes agree, strategy when they differ)
 FAMILIES = {"vace": ("vace-depth", "vace-points"), "svd": ("i2vedit", "svd-points")}
+# the fields of the propagate section that warp reads
+WARP_FIELDS = ("model", "smooth", "min_points", "max_lost_frames", "ransac_threshold", "min_inlier_ratio",
+               "occlusion", "occlusion_threshold", "relight", "orientation")
 
 
 def track_motion(tracks: Tracks | None, mask0: np.ndarray) -> float | None:
@@ -52,7 +56,8 @@ class AutoPropagator(Backend):
     """Chooses a strategy per pair (see the module docstring) and delegates; cheap to construct and to pickle.
 
     ``settings`` is the ``propagate.auto`` section; ``vace`` the VACE settings both VACE strategies use;
-    ``i2vedit`` / ``svd_points`` the SVD strategies' settings; ``warp`` the keyword settings of warp.
+    ``i2vedit`` / ``svd_points`` the SVD strategies' settings; ``warp`` the keyword settings of warp (or the
+    propagate section, whose :data:`WARP_FIELDS` they are).
     """
 
     name = "auto"
@@ -61,7 +66,7 @@ class AutoPropagator(Backend):
 
     def __init__(self, settings: AutoSettings | dict[str, Any] | None = None, *,
                  vace: VaceSettings | dict[str, Any] | None = None, i2vedit: Any = None, svd_points: Any = None,
-                 warp: dict[str, Any] | None = None, **overrides: Any):
+                 warp: dict[str, Any] | BaseModel | None = None, **overrides: Any):
         from pvtt.propagate import SvdPointsSettings
 
         super().__init__(settings, **overrides)
@@ -69,6 +74,8 @@ class AutoPropagator(Backend):
         self.i2vedit = i2vedit if isinstance(i2vedit, I2VEditSettings) else I2VEditSettings.model_validate(i2vedit or {})
         self.svd_points = (svd_points if isinstance(svd_points, SvdPointsSettings)
                            else SvdPointsSettings.model_validate(svd_points or {}))
+        if isinstance(warp, BaseModel):
+            warp = {k: getattr(warp, k) for k in WARP_FIELDS}
         self.warp = dict(warp or {})
         self._backends: dict[str, Any] = {}
         self._missing: dict[str, str] = {}  # family → why its weights could not be loaded
@@ -193,7 +200,9 @@ class AutoPropagator(Backend):
 
     def _warp(self) -> Any:
         if "warp" not in self._backends:
-            backend = load_backend("propagate", BACKENDS, "warp", **self.warp)
+            from pvtt.propagate.warp import WarpPropagator
+
+            backend = WarpPropagator(**self.warp)
             backend.setup()
             self._backends["warp"] = backend
         return self._backends["warp"]

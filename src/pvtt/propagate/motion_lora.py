@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from pvtt import compose
-from pvtt.models import ModelBackend, ModelSettings
+from pvtt.models import ModelBackend
 from pvtt.propagate import MotionLoraSettings, controls
 from pvtt.types import Clip, Tracks
 
@@ -146,8 +146,6 @@ class MotionLoraPropagator(ModelBackend):
     settings_class = MotionLoraSettings
 
     def __init__(self, settings: Any = None, **overrides: Any):
-        if settings is not None and not isinstance(settings, (dict, ModelSettings)):
-            settings = getattr(settings, "motion_lora")
         if isinstance(settings, self.settings_class) and type(settings) is not self.settings_class:
             # a subclass's settings (i2vedit's, which trains the same LoRA) keep their class and extra fields
             self.settings_class = type(settings)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from pvtt import compose
-from pvtt.models import ModelBackend, ModelSettings
+from pvtt.models import ModelBackend
 from pvtt.propagate import VaceSettings, controls
 from pvtt.types import Clip, ProductImage, Tracks
 
@@ -36,11 +36,6 @@ class VacePropagator(ModelBackend):
     name = "vace"
     stage = "propagate.vace"
     settings_class = VaceSettings
-
-    def __init__(self, settings: Any = None, **overrides: Any):
-        if settings is not None and not isinstance(settings, (dict, ModelSettings)):
-            settings = getattr(settings, "vace")  # the stage's settings object: take its ``vace`` section
-        super().__init__(settings, **overrides)
 
     # --- setup --------------------------------------------------------------------------------------
     def setup(self, model: Any = None, processor: Any = None) -> None:

@@ -67,7 +67,6 @@ from typing import Any
 import numpy as np
 
 from pvtt import compose
-from pvtt.models import ModelSettings
 from pvtt.propagate import SvdPointsSettings, controls
 from pvtt.propagate.motion_lora import MotionLoraPropagator
 from pvtt.types import Box, Clip, Tracks
@@ -204,8 +203,6 @@ class SvdPointsPropagator(MotionLoraPropagator):
     settings_class = SvdPointsSettings
 
     def __init__(self, settings: Any = None, **overrides: Any):
-        if settings is not None and not isinstance(settings, (dict, ModelSettings)):
-            settings = getattr(settings, "svd_points")
         super().__init__(settings, **overrides)
         self._injection = _Injection()
         self.last_losses: list[float] = []

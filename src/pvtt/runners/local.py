@@ -57,14 +57,20 @@ class LocalRunner:
         return run.records()
 
     def _run_pool(self, stage: Stage, items: Sequence[Any], done) -> None:
-        """Process items in a spawn-started pool, at most ``workers`` in flight.
+        """Process items in a spawn-started pool, at most ``workers`` in flight (none when every item is cached).
 
         If a worker process dies (out of memory, a crash in a native library), the pool is rebuilt
         and the items that were in flight are tried again; an item in flight at two crashes is
         recorded as failed, so one poisonous file cannot stop the run.
         """
         context = multiprocessing.get_context("spawn")
-        pending = list(range(len(items)))
+        pending = []  # the items with work to do; cached ones are answered here, without starting a pool
+        for index, item in enumerate(items):
+            record = stage.finished(item)
+            if record is None:
+                pending.append(index)
+            else:
+                done(index, record)
         crashes: dict[int, int] = {}
         while pending:
             in_flight: dict[Any, int] = {}

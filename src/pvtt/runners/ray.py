@@ -3,7 +3,9 @@
 :class:`RayRunner` has the interface of :class:`~pvtt.runners.local.LocalRunner`:
 ``run(stage, items, description) -> list[ItemRecord]`` in input order. Per stage:
 
-1. connect to a cluster (``address="auto"`` or ``"ray://head:10001"``) or start a local Ray instance;
+1. answer the items with nothing to compute (cached: :meth:`~pvtt.stage.Stage.finished`) here, without a
+   worker: a stage whose items are all cached starts no actor; for the rest, connect to a cluster
+   (``address="auto"`` or ``"ray://head:10001"``) or start a local Ray instance;
 2. put the (cheap, picklable) stage in the object store once and start ``n`` actors, each reserving
    ``stage.resources`` (``num_cpus``, ``num_gpus``: a GPU stage gets GPU actors), each calling
    ``stage.setup()`` once — weights load once per actor, not per item;
@@ -188,19 +190,32 @@ class RayRunner:
         return max(1, min(wanted, n_items))
 
     def run(self, stage: Stage, items: Sequence[Any], description: str | None = None) -> list[ItemRecord]:
-        """Records for ``items`` in input order."""
+        """Records for ``items`` in input order. Items with nothing to compute (cached) are answered here, so a
+        stage whose items are all cached starts no actor (and no Ray instance)."""
         if not items:
             return []
-        ray = self._ray()
         with stage_run(stage.name, len(items), description, self.console, self.progress) as run:
+            todo = []  # indices of the items that need a worker
+            for index, item in enumerate(items):
+                record = stage.finished(item)
+                if record is None:
+                    todo.append(index)
+                else:
+                    run.done(index, record)
+            if not todo:
+                self.stats[stage.name] = {"actors": 0, "worker_deaths": 0, "items_retried": 0}
+                return run.records()
 
-            def retrying(index: int, deaths: int) -> None:
-                item_id = stage.item_id(items[index])
+            def done(position: int, record: ItemRecord) -> None:
+                run.done(todo[position], record)
+
+            def retrying(position: int, deaths: int) -> None:
+                item_id = stage.item_id(items[todo[position]])
                 run.say(f"{item_id}: retry {deaths}")
                 log.warning("%s: the worker processing %s died (%d of %d allowed); retrying it on a new worker",
                             stage.name, item_id, deaths, self.settings.max_retries)
 
-            self._schedule(ray, stage, items, run.done, retrying)
+            self._schedule(self._ray(), stage, [items[i] for i in todo], done, retrying)
         return run.records()
 
     def _schedule(self, ray, stage: Stage, items: Sequence[Any], done: Callable[[int, ItemRecord], None],

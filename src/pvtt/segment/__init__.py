@@ -13,17 +13,18 @@ raises :class:`~pvtt.errors.RejectItem` when the box is outside the frame or the
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from pvtt.errors import RejectItem
 from pvtt.models import ModelSettings
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Entry, Registry
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, Masks
 
-BACKENDS = {"classical": "pvtt.segment.classical:ClassicalSegmenter", "sam2": "pvtt.segment.sam2:Sam2Segmenter"}
+BACKENDS = Registry("segment", {"classical": "pvtt.segment.classical:ClassicalSegmenter",
+                                "sam2": Entry("pvtt.segment.sam2:Sam2Segmenter", "sam2")})
 
 
 class Sam2Settings(ModelSettings):
@@ -32,9 +33,7 @@ class Sam2Settings(ModelSettings):
     mask_threshold: float = Field(0.0, description="Logit above which a pixel is in the mask.")
 
 
-class SegmentSettings(Settings):
-    stage = "segment"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class SegmentSettings(Settings, backends=BACKENDS):
     backend: str = Field("classical", description="'classical' (GrabCut + optical flow, CPU) or 'sam2' (GPU).")
     work_long_side: int = Field(480, ge=64, description="Classical: long side (px) of the working resolution; masks are upsampled to the clip's size.")
     first_long_side: int = Field(960, ge=64, description="Classical: long side (px) at which frame 0 is segmented (thin products need the detail).")
@@ -73,11 +72,9 @@ def check_box(clip: Clip, box: Box) -> Box:
     return inside
 
 
-def make_segmenter(settings: SegmentSettings) -> Segmenter:
+def make_segmenter(settings: SegmentSettings | None = None, **overrides: Any) -> Segmenter:
     """The segment backend named by ``settings.backend``."""
-    if settings.backend == "sam2":
-        return load_backend("segment", BACKENDS, settings.backend, settings=settings.sam2)
-    return load_backend("segment", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or SegmentSettings(), **overrides)
 
 
 __all__ = ["BACKENDS", "Sam2Settings", "SegmentSettings", "Segmenter", "check_box", "make_segmenter"]

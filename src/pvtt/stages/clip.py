@@ -19,13 +19,12 @@ from pvtt.curate import clip_embedding, curate
 from pvtt.errors import RejectItem
 from pvtt.hands import HandSettings, make_hand_detector
 from pvtt.items import ClipItem, ProductItem
-from pvtt.locate import LocateSettings, make_locator, read_reviewer_boxes
+from pvtt.locate import LocateSettings, read_reviewer_boxes
 from pvtt.media.image import write_png
 from pvtt.review_media import contact_sheet, half_size, overlay_frames
-from pvtt.segment import SegmentSettings, make_segmenter
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path
-from pvtt.track import TrackSettings, forward_backward_error, make_tracker
+from pvtt.track import forward_backward_error
 from pvtt.types import Box, ItemRecord, Status
 
 
@@ -35,8 +34,9 @@ def mask_frames(masks: np.ndarray) -> np.ndarray:
 
 
 class ClipStage(Stage[ClipItem]):
-    """Base of the per-clip stages: ``settings`` is the stage's own section of the config; a stage that calls
-    a backend builds it (cheaply) in :meth:`make_backend` and calls it as ``self.backend``."""
+    """Base of the per-clip stages: ``settings`` is the stage's own section of the config; the backend it names
+    (a section with a ``backend`` field) is built (cheaply) by :meth:`make_backend` and called as
+    ``self.backend``."""
 
     version = "1"
     after: tuple[str, ...] = ()  # upstream stages whose keys enter this stage's key
@@ -48,8 +48,10 @@ class ClipStage(Stage[ClipItem]):
         self.backend = self.make_backend(settings)
 
     def make_backend(self, settings: Any) -> Any:
-        """The backend this stage calls, built from its settings (none by default)."""
-        return None
+        """The backend this stage calls: the one its settings name, through their registry (none for a section
+        without a ``backend`` field)."""
+        registry = getattr(type(settings), "backends", None)
+        return registry.make(settings) if registry is not None else None
 
     def backends(self):
         return () if self.backend is None else (self.backend,)
@@ -67,9 +69,6 @@ class LocateStage(ClipStage):
 
     name = "locate"
     version = "2"
-
-    def make_backend(self, settings: LocateSettings):
-        return make_locator(settings)
 
     def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True, crf: int = 18):
         super().__init__(workspace, settings, retry_failed, crf)
@@ -115,9 +114,6 @@ class SegmentStage(ClipStage):
     version = "2"
     after = ("locate",)
 
-    def make_backend(self, settings: SegmentSettings):
-        return make_segmenter(settings)
-
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
         masks = self.backend.segment(video, artifacts.box(self.workspace, clip.id))
@@ -144,9 +140,6 @@ class TrackStage(ClipStage):
     name = "track"
     version = "2"  # 2: records the forward-backward error
     after = ("segment",)
-
-    def make_backend(self, settings: TrackSettings):
-        return make_tracker(settings)
 
     def key(self, clip: ClipItem) -> str:
         if self.settings.points != "vlm":
@@ -253,11 +246,6 @@ class EraseStage(ClipStage):
     version = "2"
     after = ("segment",)
 
-    def make_backend(self, settings: Any):
-        from pvtt.erase import make_eraser
-
-        return make_eraser(settings)
-
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
         result = self.backend.erase(video, artifacts.masks(self.workspace, clip.id))
@@ -273,11 +261,6 @@ class DepthStage(ClipStage):
     propagation: computed once per clip, shared by its pairs, exported as ``depth/<clip_id>.mp4``."""
 
     name = "depth"
-
-    def make_backend(self, settings: Any):
-        from pvtt.depth import make_depth
-
-        return make_depth(settings)
 
     def run(self, clip: ClipItem, key: str):
         from pvtt.depth import depth_to_video_frames
@@ -335,10 +318,12 @@ class PointsRegistrationStage(ClipStage):
     name = "points_registration"
 
     def make_backend(self, settings: Any):
-        from pvtt.propagate import PropagateSettings
+        from pvtt.propagate import BACKENDS, PropagateSettings
         from pvtt.propagate.videoswap import SvdPointsPropagator
 
-        return SvdPointsPropagator(settings.svd_points if isinstance(settings, PropagateSettings) else settings)
+        if isinstance(settings, PropagateSettings):  # the whole section: svd-points' own
+            settings = BACKENDS.settings_of(settings, "svd-points")
+        return SvdPointsPropagator(settings)
 
     def key(self, clip: ClipItem) -> str:
         tracks = artifacts.record(self.workspace, "track", clip.id)

@@ -34,11 +34,6 @@ class EmbedStage(ClipStage):
 
     name = "embed"
 
-    def make_backend(self, settings: Any):
-        from pvtt.embed import make_embedder
-
-        return make_embedder(settings)
-
     def run(self, clip: ClipItem, key: str):
         vector = np.asarray(self.backend.embed_clip(clip.load(self.workspace)), np.float32)
         path = self.out(clip, key, "embedding.npz")

@@ -110,11 +110,6 @@ class CaptionStage(_Batched, _OneLoad, ClipStage):
     name = "caption"
     version = "1"
 
-    def make_backend(self, settings: Any):
-        from pvtt.vlm import make_vlm
-
-        return make_vlm(settings)
-
     def key(self, clip: ClipItem) -> str:
         return settings_key(self.name, self.version, clip.key, clip.path, self.settings.output_key("caption"))
 

@@ -16,23 +16,21 @@ Also here: :func:`track_grid` (a regular grid of points for motion scores) and :
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 from pydantic import Field
 
-from pvtt.registry import Backend, load_backend
+from pvtt.registry import Backend, Registry
 from pvtt.settings import Settings
 from pvtt.types import Clip, Masks, Tracks
 
-BACKENDS = {"lk": "pvtt.track.lk:LKTracker"}
+BACKENDS = Registry("track", {"lk": "pvtt.track.lk:LKTracker"})
 LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
-class TrackSettings(Settings):
-    stage = "track"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class TrackSettings(Settings, backends=BACKENDS):
     backend: str = Field("lk", description="'lk': pyramidal Lucas-Kanade on features of the first-frame mask (CPU).")
     num_points: int = Field(12, ge=1, description="Points per clip (K), extremal points included.")
     num_extremal: int = Field(4, ge=0, le=4, description="Of these, outline extremes (top, bottom, left, right-most).")
@@ -66,9 +64,9 @@ class Tracker(Backend):
         raise NotImplementedError
 
 
-def make_tracker(settings: TrackSettings) -> Tracker:
+def make_tracker(settings: TrackSettings | None = None, **overrides: Any) -> Tracker:
     """The track backend named by ``settings.backend``."""
-    return load_backend("track", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or TrackSettings(), **overrides)
 
 
 def _gray(frames: np.ndarray, scale: float = 1.0) -> list[np.ndarray]:

@@ -28,13 +28,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from pvtt.models import ModelBackend, ModelSettings
-from pvtt.registry import load_backend
+from pvtt.registry import Registry
 from pvtt.types import Clip
 from pvtt.vlm.parsing import CHECKS, CRITERIA, JudgeVerdict, PointAnswer, parse_judge, parse_points
 
-BACKENDS: dict[str, str] = {
+BACKENDS = Registry("vlm", {
     "qwen": "pvtt.vlm.qwen:QwenVLM",
-}
+})
 
 CAPTION_PROMPT = (
     "Describe this product showcase video densely in one paragraph: the product (type, shape, colours, "
@@ -73,9 +73,7 @@ TASK_SETTINGS = {"caption": ("num_frames", "caption_tokens"), "instruct": ("num_
                  "judge": ("judge_frames", "judge_tokens", "score_min", "score_max"), "points": ("points_tokens",)}
 
 
-class VlmSettings(ModelSettings):
-    stage = "vlm"
-    backends = BACKENDS  # `backend` must name one of these (checked when the config loads)
+class VlmSettings(ModelSettings, backends=BACKENDS):
     backend: str = Field("qwen", description="VLM backend. One of: qwen.")
     model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="Qwen2.5-VL weights: a local directory or a cached hub id.")
     batch_size: int = Field(4, ge=1, description="Clips (prompts) per generate call; in a build the local runner "
@@ -226,10 +224,7 @@ def _same_length(**lists: list) -> None:
 
 
 def make_vlm(settings: VlmSettings | None = None, **overrides: Any) -> VisionLanguageModel:
-    settings = settings or VlmSettings()
-    if overrides:
-        settings = type(settings).model_validate({**settings.model_dump(), **overrides})
-    return load_backend("vlm", BACKENDS, settings.backend, settings=settings)
+    return BACKENDS.make(settings or VlmSettings(), **overrides)
 
 
 __all__ = ["BACKENDS", "CHECKS", "CRITERIA", "Instruction", "JudgeVerdict", "PointAnswer", "VisionLanguageModel",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,32 +63,37 @@ def strip_code_fences(text: str) -> str:
     return match.group(1) if match and "{" in match.group(1) else text
 
 
+def _braces(text: str, start: int = 0, apostrophes: bool = False) -> Iterator[tuple[int, int]]:
+    """``(index, depth)`` of every brace of ``text[start:]`` outside quoted strings, ``depth`` counted after it
+    (a ``}`` that closes nothing is passed over). A ``'`` opens a string; with ``apostrophes`` only inside an
+    object and not after a letter or digit (the apostrophe of "it's" does not)."""
+    depth, quote, escape = 0, "", False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escape:
+                escape = False
+            elif ch == "\\":
+                escape = True
+            elif ch == quote:
+                quote = ""
+        elif ch == '"' or (ch == "'" and (not apostrophes or (depth > 0 and not text[i - 1].isalnum()))):
+            quote = ch
+        elif ch == "{" or (ch == "}" and depth > 0):
+            depth += 1 if ch == "{" else -1
+            yield i, depth
+
+
 def _first_balanced_object(text: str) -> str | None:
     start = text.find("{")
-    while start != -1:
-        depth, quote, escape = 0, "", False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if quote:
-                if escape:
-                    escape = False
-                elif ch == "\\":
-                    escape = True
-                elif ch == quote:
-                    quote = ""
-            elif ch in "\"'":
-                quote = ch
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[start:i + 1]
-        # unbalanced (a truncated answer): close what is open and let the loader try
-        if depth > 0:
-            return text[start:] + "}" * depth
-        start = text.find("{", start + 1)
-    return None
+    if start == -1:
+        return None
+    depth = 0
+    for i, depth in _braces(text, start):
+        if depth == 0:
+            return text[start:i + 1]
+    # unbalanced (a truncated answer): close what is open and let the loader try
+    return text[start:] + "}" * depth
 
 
 def _repair(blob: str) -> str:
@@ -233,25 +239,12 @@ class PointAnswer:
 def _top_level_objects(text: str) -> list[str]:
     """Every complete ``{…}`` at the outermost level of ``text`` (braces inside strings ignored); a truncated
     last object is left out."""
-    out, depth, start, quote, escape = [], 0, -1, "", False
-    for i, ch in enumerate(text):
-        if quote:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == quote:
-                quote = ""
-        elif ch == '"' or (ch == "'" and depth > 0 and not text[i - 1].isalnum()):  # not an apostrophe
-            quote = ch
-        elif ch == "{":
-            if depth == 0:
-                start = i
-            depth += 1
-        elif ch == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                out.append(text[start:i + 1])
+    out, start = [], -1
+    for i, depth in _braces(text, apostrophes=True):
+        if depth == 1 and text[i] == "{":
+            start = i
+        elif depth == 0:
+            out.append(text[start:i + 1])
     return out
 
 
