@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,45 +29,23 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 sys.path.insert(0, str(HERE))
+from bench_difference import timed  # noqa: E402  (median of repeats after a warm-up, synchronised)
 from full_size import sam2_video_large  # noqa: E402
 
 from pvtt.artifacts import save_masks, write_mp4  # noqa: E402
 from pvtt.media.video import read_video  # noqa: E402
-from pvtt.segment.sam2 import Sam2Segmenter, _FramesOnDemand  # noqa: E402
+from pvtt.segment.sam2 import Sam2Segmenter  # noqa: E402
 from pvtt.stages.clip import mask_frames  # noqa: E402
 from pvtt.types import Box, Clip, Masks  # noqa: E402
-
-
-def timed(fn, repeats: int):
-    out = fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def segment_per_frame_copy(seg: Sam2Segmenter, clip: Clip, box: Box) -> Masks:
     """The backend's loop before 2026-12-02: per frame, the mask to the host and the score read at once."""
     import torch.nn.functional as F
-    from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
     frames, height, width = clip.frames, clip.height, clip.width
-    size, chunk, count = seg.model.config.image_size, seg.settings.batch_size, clip.num_frames
-    session = Sam2VideoInferenceSession(
-        video=None, video_height=height, video_width=width, inference_device=seg.device,
-        inference_state_device=seg.device, video_storage_device=seg.device, dtype=seg.dtype,
-        max_vision_features_cache_size=2 * chunk)
-    session.processed_frames = _FramesOnDemand(count, lambda i: seg._pixels(frames[i:i + 1])[0])
-    obj_idx = session.obj_id_to_idx(1)
-    corners = torch.tensor([[[[box.x0 * size / width, box.y0 * size / height],
-                              [box.x1 * size / width, box.y1 * size / height]]]], dtype=torch.float32)
-    session.add_point_inputs(obj_idx, 0, {"point_coords": corners,
-                                          "point_labels": torch.tensor([[[2, 3]]], dtype=torch.int32)})
-    session.obj_with_new_inputs = [1]
+    chunk, count = seg.settings.batch_size, clip.num_frames
+    session = seg.session(clip, box)
     masks = np.zeros((count, height, width), bool)
     confidence = np.zeros(count, np.float32)
     with torch.inference_mode():

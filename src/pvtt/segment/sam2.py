@@ -57,10 +57,30 @@ class Sam2Segmenter(ModelBackend):
                 "vision_pos_embeds": [p[:, j:j + 1] for p in features.fpn_position_encoding],
             })
 
+    def session(self, clip: Clip, box: Box) -> Any:
+        """An inference session over ``clip`` (frames preprocessed only if the encoder asks for one not cached)
+        with ``box`` as SAM2's box prompt on frame 0."""
+        import torch
+        from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
+
+        frames, height, width = clip.frames, clip.height, clip.width
+        size, chunk = self.model.config.image_size, self.settings.batch_size
+        session = Sam2VideoInferenceSession(
+            video=None, video_height=height, video_width=width, inference_device=self.device,
+            inference_state_device=self.device, video_storage_device=self.device, dtype=self.dtype,
+            max_vision_features_cache_size=2 * chunk)
+        session.processed_frames = _FramesOnDemand(clip.num_frames, lambda i: self._pixels(frames[i:i + 1])[0])
+        obj_idx = session.obj_id_to_idx(1)
+        corners = torch.tensor([[[[box.x0 * size / width, box.y0 * size / height],
+                                  [box.x1 * size / width, box.y1 * size / height]]]], dtype=torch.float32)
+        session.add_point_inputs(obj_idx, 0, {"point_coords": corners,
+                                              "point_labels": torch.tensor([[[2, 3]]], dtype=torch.int32)})
+        session.obj_with_new_inputs = [1]
+        return session
+
     def segment(self, clip: Clip, box: Box) -> Masks:
         import torch
         import torch.nn.functional as F
-        from transformers.models.sam2_video.modeling_sam2_video import Sam2VideoInferenceSession
 
         self._require_setup()
         # 1. check inputs
@@ -69,18 +89,8 @@ class Sam2Segmenter(ModelBackend):
         if box.width < 1 or box.height < 1:
             raise RejectItem(f"box {box.as_tuple()} is outside the {width}x{height} frame")
         # 2. session with the box prompt on frame 0
-        size, chunk, count = self.model.config.image_size, self.settings.batch_size, clip.num_frames
-        session = Sam2VideoInferenceSession(
-            video=None, video_height=height, video_width=width, inference_device=self.device,
-            inference_state_device=self.device, video_storage_device=self.device, dtype=self.dtype,
-            max_vision_features_cache_size=2 * chunk)
-        session.processed_frames = _FramesOnDemand(count, lambda i: self._pixels(frames[i:i + 1])[0])
-        obj_idx = session.obj_id_to_idx(1)
-        corners = torch.tensor([[[[box.x0 * size / width, box.y0 * size / height],
-                                  [box.x1 * size / width, box.y1 * size / height]]]], dtype=torch.float32)
-        session.add_point_inputs(obj_idx, 0, {"point_coords": corners,
-                                              "point_labels": torch.tensor([[[2, 3]]], dtype=torch.int32)})
-        session.obj_with_new_inputs = [1]
+        session = self.session(clip, box)
+        chunk, count = self.settings.batch_size, clip.num_frames
         # 3. propagate, encoding frames a chunk ahead; masks and scores stay on the device until the end, so
         #    the host never waits for a frame and keeps queueing the (launch-bound) memory-attention work
         masks = torch.zeros((count, height, width), dtype=torch.bool, device=self.device)
