@@ -10,6 +10,7 @@ an upper bound of what real answers (shorter) take. Seconds per clip are wall ti
 clips; the model is loaded before timing.
 
     python3 benchmarks/bench_vlm_stages.py --clips 4 --batch 4 --out vlm_stages.json
+    python3 benchmarks/bench_vlm_stages.py --clips 32 --baseline-clips 4 --batch 16 32 --out vlm_stages.json
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def write_clips(ws: Workspace, count: int) -> list[ClipItem]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clips", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, nargs="+", default=[4], help="vlm.batch_size values after the baseline")
+    parser.add_argument("--baseline-clips", type=int, default=None,
+                        help="clips of the one-at-a-time baseline (default: --clips); seconds are per clip")
     parser.add_argument("--static-cache", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="the test suite's tiny Qwen on the CPU (plumbing only)")
     parser.add_argument("--out", default="vlm_stages.json")
@@ -72,10 +75,10 @@ def main() -> None:
     cuda = device == "cuda"
     root = Path("/tmp/vlm_stages")
     results = {"device": torch.cuda.get_device_name() if cuda else "cpu", "clips": args.clips, "runs": []}
-    for batch in (1, args.batch):
+    for batch in (1, *args.batch):
         shutil.rmtree(root, ignore_errors=True)
         ws = Workspace(root)
-        clips = write_clips(ws, args.clips)
+        clips = write_clips(ws, args.baseline_clips or args.clips if batch == 1 else args.clips)
         product = ProductItem("B", "b.png", "kb", "kitchen", "bottle", "a red glass bottle")
         pairs = [PairItem(f"{c.id}__B", c, product, "medium", 0.5, "") for c in clips]
         settings = VlmSettings(device=device, dtype="bf16" if cuda else "fp32", batch_size=batch,
@@ -83,6 +86,8 @@ def main() -> None:
         vlm = QwenVLM(settings)
         vlm.setup(model=model, processor=tokenizer)
         runner = LocalRunner(workers=1, progress=False)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         run = {"batch_size": batch}
         captions = CaptionStage(ws, settings)
         captions.backend = vlm  # the model built above, already set up
@@ -103,8 +108,9 @@ def main() -> None:
         run["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2 ** 30, 2) if cuda else 0.0
         results["runs"].append(run)
         print(json.dumps(run), flush=True)
-    base, batched = results["runs"]
-    results["speedup"] = round(base["caption_plus_instruction_s_per_clip"] / batched["caption_plus_instruction_s_per_clip"], 2)
+    base = results["runs"][0]["caption_plus_instruction_s_per_clip"]
+    results["speedup"] = {run["batch_size"]: round(base / run["caption_plus_instruction_s_per_clip"], 2)
+                          for run in results["runs"][1:]}
     print(json.dumps({"speedup": results["speedup"]}), flush=True)
     Path(args.out).write_text(json.dumps(results, indent=1))
 

@@ -84,3 +84,26 @@ def test_detector_without_weights_names_the_default_model(tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotAvailable, match="IDEA-Research/grounding-dino-tiny"):
         DetectorLocator(device="cpu", family="grounding-dino").setup()
+
+
+def test_sam2_compiled_gives_the_masks_of_eager(monkeypatch):
+    import functools
+
+    import torch
+
+    # dynamo's capture of the real modules, without inductor's C++ build (minutes on 2 CPUs); inductor itself
+    # is checked on the GPU by benchmarks/bench_segment_stage.py --compile (scores against eager)
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    clip = tiny_clip(num_frames=5)
+    model = tiny_sam2_video()
+    eager = Sam2Segmenter(device="cpu", batch_size=2)
+    eager.setup(model=model)
+    a = eager.segment(clip, Box(10, 5, 40, 30))
+    compiled = Sam2Segmenter(device="cpu", batch_size=2, compile=True)
+    twin = tiny_sam2_video()  # compile replaces the model's modules: a model of its own, the same weights
+    twin.load_state_dict(model.state_dict())
+    compiled.setup(model=twin)
+    b = compiled.segment(clip, Box(10, 5, 40, 30))
+    assert type(compiled.model.memory_attention).__name__ == "OptimizedModule"
+    assert (a.data == b.data).mean() > 0.999
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)

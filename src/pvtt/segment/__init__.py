@@ -31,6 +31,9 @@ class Sam2Settings(ModelSettings):
     model: str = Field("facebook/sam2.1-hiera-large", description="SAM2 / SAM2.1 weights: a local directory or a cached hub id.")
     batch_size: int = Field(8, ge=1, description="Frames per image-encoder batch.")
     mask_threshold: float = Field(0.0, description="Logit above which a pixel is in the mask.")
+    compile: bool = Field(False, description="torch.compile the image encoder and the per-frame memory path "
+                                             "(memory attention, memory encoder, mask decoder); the first "
+                                             "clips of a worker pay the compile.")
 
 
 class SegmentSettings(Settings, backends=BACKENDS):

@@ -45,6 +45,17 @@ class Sam2Segmenter(ModelBackend):
         s = self.settings
         return load_pretrained(Sam2VideoModel, s.model, s.allow_download, self.stage, dtype=self.dtype), None
 
+    def setup(self, model: Any = None, processor: Any = None) -> None:
+        super().setup(model, processor)
+        if self.settings.compile:
+            import torch
+
+            # the encoder sees full chunks (and one shorter last chunk); the memory path's memory length grows
+            # over the first frames and then stays fixed, so it is compiled with dynamic shapes after a recompile
+            self.model.vision_encoder = torch.compile(self.model.vision_encoder)
+            for name in ("memory_attention", "memory_encoder", "mask_decoder"):
+                setattr(self.model, name, torch.compile(getattr(self.model, name)))
+
     def _pixels(self, frames: np.ndarray) -> Any:
         size = self.model.config.image_size
         return resize_normalize(frames_to_tensor(frames, self.device), (size, size), self.dtype)
