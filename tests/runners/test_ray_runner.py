@@ -145,6 +145,82 @@ def test_a_gpu_stage_on_a_cluster_without_gpus_is_a_config_error(tmp_path):
         _runner().run(GpuStage(Workspace(tmp_path)), [Item("a")])
 
 
+class BatchingStage(Stage[Item]):
+    """Takes 3 items per call; each run_batch call leaves a file naming its batch (it runs in an actor process);
+    a batch holding 'poison' kills its worker process."""
+
+    name = "batching"
+
+    @property
+    def batch_size(self) -> int:
+        return 3
+
+    def key(self, item: Item) -> str:
+        return "k"
+
+    def run_batch(self, jobs):
+        ids = [item.id for item, _ in jobs]
+        (self.workspace.root / f"batch-{time.monotonic_ns()}-{os.getpid()}").write_text(",".join(ids))
+        if "poison" in ids:
+            os._exit(1)
+        return [({"value": item.id.upper(), "batch": ids}, {}) for item, _ in jobs]
+
+
+def _batches(root: Path) -> list[list[str]]:
+    """The batches run_batch was called with, in the order they were called (one actor: a single clock)."""
+    files = sorted(root.glob("batch-*"), key=lambda p: int(p.name.split("-")[1]))
+    return [p.read_text().split(",") for p in files]
+
+
+@pytest.mark.parametrize("actors", [1, 2])
+def test_a_stage_that_batches_gets_batch_size_items_per_call(tmp_path, actors):
+    items = [Item(f"i{n}") for n in range(7)]
+    runner = _runner(actors_per_stage=actors)
+    records = runner.run(BatchingStage(Workspace(tmp_path)), items)
+    assert [r.item_id for r in records] == [i.id for i in items]
+    assert all(r.status is Status.DONE for r in records)
+    # each record is its own item's, and says which batch it came in
+    assert [r.outputs["value"] for r in records] == [i.id.upper() for i in items]
+    batches = _batches(tmp_path)
+    for record in records:
+        assert record.item_id in record.outputs["batch"] and record.outputs["batch"] in batches
+        assert record.metrics.get("batch", 1) == len(record.outputs["batch"])
+    if actors == 1:
+        assert batches == [["i0", "i1", "i2"], ["i3", "i4", "i5"], ["i6"]]
+    else:
+        assert sorted(len(b) for b in batches) == [1, 3, 3]
+        assert sorted(i for b in batches for i in b) == [i.id for i in items]
+    assert runner.stats["batching"] == {"actors": actors, "worker_deaths": 0, "items_retried": 0}
+
+
+def test_batch_size_caps_the_actors_at_the_number_of_batches(tmp_path):
+    runner = _runner()  # 2 CPUs would fit 2 actors, but 3 items are one batch
+    records = runner.run(BatchingStage(Workspace(tmp_path)), [Item("a"), Item("b"), Item("c")])
+    assert [r.status for r in records] == [Status.DONE] * 3
+    assert runner.stats["batching"]["actors"] == 1 and _batches(tmp_path) == [["a", "b", "c"]]
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_an_item_that_kills_its_batch_is_isolated_and_its_neighbours_are_done(tmp_path, max_retries):
+    """The whole batch dies with the worker: each of its items is charged one death and retried alone; the
+    neighbours then succeed, the poisonous item fails after max_retries deaths alone (at least one: a death in
+    a batch of several never fails an item), and the items after it are batched again."""
+    items = [Item("a"), Item("b"), Item("poison"), Item("c"), Item("d")]
+    runner = _runner(actors_per_stage=1, max_retries=max_retries)
+    records = runner.run(BatchingStage(Workspace(tmp_path)), items)
+    assert [r.item_id for r in records] == [i.id for i in items]
+    by_id = {r.item_id: r for r in records}
+    assert [by_id[i].status for i in ("a", "b", "c", "d")] == [Status.DONE] * 4
+    assert [by_id[i].outputs["value"] for i in ("a", "b", "c", "d")] == ["A", "B", "C", "D"]
+    poison = by_id["poison"]
+    deaths = max(2, max_retries + 1)
+    assert poison.status is Status.FAILED
+    assert f"the worker process died {deaths} times while processing this item" in poison.reason
+    assert Workspace(tmp_path).read_record("batching", "poison").status is Status.FAILED
+    assert _batches(tmp_path) == [["a", "b", "poison"], ["a"], ["b"], *[["poison"]] * (deaths - 1), ["c", "d"]]
+    assert runner.stats["batching"] == {"actors": 1, "worker_deaths": deaths, "items_retried": 3 + deaths - 2}
+
+
 # -- the real pipeline ------------------------------------------------------------------------------------------
 def _digest(root: Path, pattern: str) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob(pattern))}

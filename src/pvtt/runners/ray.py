@@ -9,22 +9,28 @@
 2. put the (cheap, picklable) stage in the object store once and start ``n`` actors, each reserving
    ``stage.resources`` (``num_cpus``, ``num_gpus``: a GPU stage gets GPU actors), each calling
    ``stage.setup()`` once — weights load once per actor, not per item;
-3. once an actor is set up, keep one item in flight on it and collect records as they finish (``ray.wait``);
-4. when an actor dies (killed, out of memory, node lost), put its item back at the front of the queue
-   and start a new actor in its place. ``Stage.process`` writes a record only after the artifacts,
-   each atomically, so the retried item either finds its finished record (cached) or redoes the
-   work from scratch; nothing is lost and nothing is half-written. An item whose worker died more
-   than ``max_retries`` times is recorded as failed (like the local runner), so one poisonous file
-   cannot stop the run;
+3. once an actor is set up, keep one batch in flight on it — up to ``stage.batch_size`` items in one
+   ``Stage.process_batch`` call (one item for most stages; the VLM's caption and instruct stages batch
+   across items) — and collect the records, in item order, as calls finish (``ray.wait``);
+4. when an actor dies (killed, out of memory, node lost), charge one death to every item of the batch it
+   had in flight, put them back at the front of the queue and start a new actor in its place. An item
+   that died in a batch of several may be innocent: from then on it is sent alone, so one poisonous item
+   cannot keep killing its neighbours, and a death in a batch of several never fails an item (it always
+   gets a try on its own). ``Stage.process_batch`` writes each record only after its artifacts, each
+   atomically, so a retried item either finds its finished record (cached) or redoes the work from
+   scratch; nothing is lost and nothing is half-written. An item whose worker died more than
+   ``max_retries`` times is recorded as failed (like the local runner), so one poisonous file cannot
+   stop the run;
 5. kill the stage's actors, releasing their CPUs/GPUs for the next stage.
 
 Why plain actors and not Ray Data's ``map_batches``: pvtt's items are few and coarse (a template
 video, a clip, a pair: seconds to minutes each), records must come back per item and in input
-order, and a worker death must be charged to the one item it was processing. Ray Data is built
-for streams of many small rows: items would become pickled blobs in Arrow blocks, its retries
-re-run whole blocks without a per-item limit, and its progress is its own. ``ray.util.ActorPool``
-does not replace a dead actor or resubmit its work. A small scheduler over ``ray.wait`` does
-exactly what is needed and is easy to test.
+order, and a worker death must be charged to the items it was processing, one by one. Ray Data is
+built for streams of many small rows: items would become pickled blobs in Arrow blocks, its retries
+re-run whole blocks without a per-item limit, and its progress is its own. Batches are handed to the
+actors here too, but as the stage's own small lists of items (``batch_size``), with the culprit of a
+death isolated by retrying alone. ``ray.util.ActorPool`` does not replace a dead actor or resubmit its
+work. A small scheduler over ``ray.wait`` does exactly what is needed and is easy to test.
 
 Ray is imported only when a :class:`RayRunner` runs; :class:`RaySettings` needs only pydantic.
 """
@@ -37,7 +43,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,7 +77,9 @@ class RaySettings(BaseModel):
         None, ge=80, description="Object store of a local Ray instance in MiB (null: Ray's default). Items and "
                                  "records are small and artifacts go to the workspace, so 300 is plenty.")
     max_retries: int = Field(3, ge=0, description="Retries of an item whose worker died (killed, out of memory, "
-                                                  "node lost) before it is recorded as failed.")
+                                                  "node lost) before it is recorded as failed. An item whose "
+                                                  "worker died in a batch of several is retried alone, whatever "
+                                                  "this says.")
     actors_per_stage: int | None = Field(
         None, ge=1, description="Actors per stage (null: as many as the cluster's CPUs and GPUs fit, given the "
                                 "stage's declared resources).")
@@ -85,7 +93,7 @@ class RaySettings(BaseModel):
 
 
 class _StageWorker:
-    """The body of a Ray actor: one stage, set up once, then ``process`` per item."""
+    """The body of a Ray actor: one stage, set up once, then ``process_batch`` per batch of items."""
 
     def __init__(self, stage: Stage):
         self.stage = stage
@@ -95,8 +103,8 @@ class _StageWorker:
         return {"pid": os.getpid(), "host": socket.gethostname(),
                 "workspace_visible": self.stage.workspace.root.is_dir()}
 
-    def process(self, item: Any) -> ItemRecord:
-        return self.stage.process(item)
+    def process_batch(self, items: list[Any]) -> list[ItemRecord]:
+        return self.stage.process_batch(items)
 
 
 @dataclass
@@ -106,7 +114,7 @@ class _Slot:
     actor: Any = None
     setup_ref: Any = None
     info: dict[str, Any] | None = None  # what setup() returned (pid, host): None until set up
-    index: int | None = None  # the item in flight
+    indices: list[int] = field(default_factory=list)  # the items in flight (one batch), in order; empty when idle
 
 
 class RayRunner:
@@ -209,21 +217,28 @@ class RayRunner:
             def done(position: int, record: ItemRecord) -> None:
                 run.done(todo[position], record)
 
-            def retrying(position: int, deaths: int) -> None:
+            def retrying(position: int, deaths: int, batch: int) -> None:
                 item_id = stage.item_id(items[todo[position]])
                 run.say(f"{item_id}: retry {deaths}")
-                log.warning("%s: the worker processing %s died (%d of %d allowed); retrying it on a new worker",
-                            stage.name, item_id, deaths, self.settings.max_retries)
+                if batch == 1:
+                    log.warning("%s: the worker processing %s died (%d of %d allowed); retrying it on a new worker",
+                                stage.name, item_id, deaths, self.settings.max_retries)
+                else:
+                    log.warning("%s: the worker processing %s in a batch of %d died (%d of %d allowed); retrying "
+                                "it alone on a new worker", stage.name, item_id, batch, deaths,
+                                self.settings.max_retries)
 
             self._schedule(self._ray(), stage, [items[i] for i in todo], done, retrying)
         return run.records()
 
     def _schedule(self, ray, stage: Stage, items: Sequence[Any], done: Callable[[int, ItemRecord], None],
-                  retrying: Callable[[int, int], None]) -> None:
+                  retrying: Callable[[int, int, int], None]) -> None:
         from ray.exceptions import RayError, RayTaskError
 
         max_retries = self.settings.max_retries
-        n_actors = self.actor_count(stage, len(items), ray.cluster_resources())
+        size = max(1, stage.batch_size)
+        # more actors than batches would only load weights for nothing
+        n_actors = self.actor_count(stage, -(-len(items) // size), ray.cluster_resources())
         worker_cls = ray.remote(_StageWorker).options(
             num_cpus=stage.resources.cpus, num_gpus=stage.resources.gpus, max_restarts=0, max_task_retries=0)
         stage_ref = ray.put(stage)
@@ -231,21 +246,27 @@ class RayRunner:
         pending = deque(range(len(items)))
         deaths = [0] * len(items)
         setup_deaths = 0
-        refs: dict[Any, tuple[_Slot, int | None]] = {}  # in-flight call → (slot, item index; None for setup)
+        refs: dict[Any, tuple[_Slot, list[int] | None]] = {}  # in-flight call → (slot, item indices; None: setup)
         self._slots = slots = [_Slot() for _ in range(n_actors)]
 
         def start(slot: _Slot) -> None:
             slot.actor = worker_cls.remote(stage_ref)
-            slot.info, slot.index = None, None
+            slot.info, slot.indices = None, []
             slot.setup_ref = slot.actor.setup.remote()
             refs[slot.setup_ref] = (slot, None)
 
         def feed(slot: _Slot) -> None:
             # only after setup() returned: a death is then charged to the item, never to setup (queueing work
             # behind setup() would make that ambiguous: setup's reply can be lost with the process)
-            if slot.actor is not None and slot.info is not None and slot.index is None and pending:
-                slot.index = pending.popleft()
-                refs[slot.actor.process.remote(items[slot.index])] = (slot, slot.index)
+            if slot.actor is not None and slot.info is not None and not slot.indices and pending:
+                # up to batch_size items from the front of the queue; an item that already killed a worker goes
+                # alone (it may be the culprit of a batch's death), and a batch stops before such an item
+                batch = [pending.popleft()]
+                if not deaths[batch[0]]:
+                    while pending and len(batch) < size and not deaths[pending[0]]:
+                        batch.append(pending.popleft())
+                slot.indices = batch
+                refs[slot.actor.process_batch.remote([items[i] for i in batch])] = (slot, batch)
 
         def died(slot: _Slot, exc: Exception) -> None:
             nonlocal setup_deaths
@@ -253,7 +274,7 @@ class RayRunner:
             for ref in [r for r, (s, _) in refs.items() if s is slot]:
                 del refs[ref]
             ray.kill(slot.actor, no_restart=True)
-            index, slot.actor, slot.index = slot.index, None, None
+            indices, slot.actor, slot.indices = slot.indices, None, []
             if slot.info is None:
                 setup_deaths += 1
                 if setup_deaths > max_retries:
@@ -261,19 +282,22 @@ class RayRunner:
                                        f"(out of memory while loading weights?): {exc}")
                 return
             slot.info = None
-            if index is None:
-                return
-            deaths[index] += 1
-            if deaths[index] > max_retries:
-                record = ItemRecord(stage.name, stage.item_id(items[index]), "", Status.FAILED,
-                                    reason=f"the worker process died {deaths[index]} times while processing this "
-                                           "item (killed, out of memory, or a crash in a native library)")
-                stage.workspace.write_record(record)
-                done(index, record)
-            else:
-                stats["items_retried"] += 1
-                pending.appendleft(index)
-                retrying(index, deaths[index])
+            # every item of the batch in flight is charged one death; only an item that died alone can be failed
+            # (after a death in a batch of several it is retried alone: it may not be the culprit)
+            retry = []
+            for index in indices:
+                deaths[index] += 1
+                if len(indices) == 1 and deaths[index] > max_retries:
+                    record = ItemRecord(stage.name, stage.item_id(items[index]), "", Status.FAILED,
+                                        reason=f"the worker process died {deaths[index]} times while processing "
+                                               "this item (killed, out of memory, or a crash in a native library)")
+                    stage.workspace.write_record(record)
+                    done(index, record)
+                else:
+                    stats["items_retried"] += 1
+                    retry.append(index)
+                    retrying(index, deaths[index], len(indices))
+            pending.extendleft(reversed(retry))  # back at the front of the queue, in their order
 
         try:
             for slot in slots:
@@ -291,15 +315,15 @@ class RayRunner:
                 for ref in ready:
                     if ref not in refs:
                         continue  # a call of an actor that already died
-                    slot, index = refs.pop(ref)
+                    slot, indices = refs.pop(ref)
                     try:
                         value = ray.get(ref)
                     except RayTaskError:
-                        raise  # setup() or process() raised: a broken precondition, as with the local runner
+                        raise  # setup() or process_batch() raised: a broken precondition, as with the local runner
                     except RayError as exc:
                         died(slot, exc)
                         continue
-                    if index is None:
+                    if indices is None:
                         slot.info = value
                         if not value["workspace_visible"]:
                             raise ConfigError(
@@ -307,8 +331,9 @@ class RayRunner:
                                 f"{value['host']}; put it on a filesystem that every node mounts at the same path")
                         feed(slot)
                         continue
-                    slot.index = None
-                    done(index, value)
+                    slot.indices = []
+                    for index, record in zip(indices, value, strict=True):  # in item order
+                        done(index, record)
                     feed(slot)
                 for slot in slots:  # replace dead actors while work remains
                     if slot.actor is None and pending:

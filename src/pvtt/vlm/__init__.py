@@ -76,9 +76,9 @@ TASK_SETTINGS = {"caption": ("num_frames", "caption_tokens"), "instruct": ("num_
 class VlmSettings(ModelSettings, backends=BACKENDS):
     backend: str = Field("qwen", description="VLM backend. One of: qwen.")
     model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="Qwen2.5-VL weights: a local directory or a cached hub id.")
-    batch_size: int = Field(4, ge=1, description="Clips (prompts) per generate call; in a build the local runner "
-                                                "hands the caption and instruct stages this many items at a time "
-                                                "(the Ray runner one at a time).")
+    batch_size: int = Field(4, ge=1, description="Clips (prompts) per generate call; in a build the runners (local "
+                                                "and Ray) hand the caption and instruct stages this many items at "
+                                                "a time.")
     num_frames: int = Field(16, ge=2, description="Frames sampled evenly from a clip for captions and instructions.")
     judge_frames: int = Field(8, ge=2, description="Frames sampled from each of the source and edited clips for the judge.")
     frame_size: int = Field(448, ge=28, description="Long side of the frames given to the model (a multiple of 28).")
