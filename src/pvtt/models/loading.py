@@ -46,20 +46,23 @@ def _looks_like_path(model: str) -> bool:
     return model.startswith(("/", ".", "~")) or model.count("/") > 1 or "\\" in model
 
 
-def resolve_source(model: str, allow_download: bool, stage: str) -> str:
+def resolve_source(model: str, allow_download: bool, stage: str, marker: str = "config.json") -> str:
     """A local directory holding the weights, or a hub id when downloads are allowed.
 
-    A hub id without ``allow_download`` resolves to its snapshot in the local hub cache; when it is
-    not there, :class:`ModelNotAvailable` names the model and how to fetch it. Nothing touches the
-    network unless ``allow_download`` is true.
+    A local directory must hold ``marker``: ``config.json`` for a transformers model, ``model_index.json``
+    for a diffusers pipeline. A hub id without ``allow_download`` resolves to its snapshot in the local hub
+    cache; when it is not there, :class:`ModelNotAvailable` names the model and how to fetch it. Nothing
+    touches the network unless ``allow_download`` is true.
     """
+    what = "a saved diffusers pipeline" if marker == "model_index.json" else "a saved model"
     if not model:
         raise ModelNotAvailable(f"{stage}.model is empty: set it to a local directory of weights or a hub id")
     path = Path(model).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise ModelNotAvailable(f"{stage}.model: directory {path} holds no config.json, so it is not a saved "
-                                    f"model (expected the output of save_pretrained or a hub snapshot)")
+        if not (path / marker).is_file():
+            raise ModelNotAvailable(f"{stage}.model: directory {path} holds no {marker}, so it is not {what} "
+                                    f"(expected the output of save_pretrained or a hub snapshot); "
+                                    + how_to_get(model, stage))
         return str(path)
     if _looks_like_path(model):
         raise ModelNotAvailable(f"{stage}.model: directory {path} does not exist")
