@@ -100,7 +100,8 @@ def render_template(kind: int, seed: int, height: int = 720, width: int = 960, f
         pan = rng.uniform(0.6, 1.4) * width / 320 * (1 if shot == 0 else -0.5)
         for i in range(frames_per_shot):
             t = i / frames_per_shot
-            offset = int(width * 0.2 + pan * i)
+            # the pan stops at the scene's edges (long shots would run off them; the default 40 frames never do)
+            offset = int(np.clip(width * 0.2 + pan * i, 0, scene.shape[1] - width))
             view = np.ascontiguousarray(scene[height // 2: height // 2 + height, offset: offset + width])
             x = width * (0.5 + 0.12 * np.sin(2 * np.pi * t + shot))
             scale = zoom * (1 + 0.08 * t)
