@@ -310,3 +310,23 @@ def test_toys014_starts_after_its_fade_not_on_its_caption(dev_data, tmp_path):
     box = make_locator(LocateSettings()).locate(Clip("TOYS014", frames, fps), None, None)
     # the caption box covers about 20-32% of the height; on the caption-on-black frame locate boxed it
     assert box.y0 > 0.33 * clip.height and box.source == "saliency", box
+
+
+def test_curate_names_a_drifting_mask_and_a_mask_that_misses_a_given_box(case, segmented, tracked):
+    from pvtt.types import Box
+
+    clip, _, _ = case
+    drifting = Masks(segmented.data.copy())
+    for t in range(len(drifting.data)):  # the mask grows into the backdrop while the product's points do not
+        grow = int(40 * t / len(drifting.data))
+        ys, xs = np.nonzero(segmented.data[t])
+        drifting.data[t, max(0, ys.min() - grow):ys.max(), xs.min():xs.max()] = True
+    result = curate(clip, drifting, tracked, CurateSettings())
+    assert any(r.startswith("mask drifts: it grows") for r in result.reasons), result.reasons
+    ys, xs = np.nonzero(segmented.data[0])
+    double = Box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1 + (ys.max() - ys.min()), source="reviewer")
+    result = curate(clip, segmented, tracked, CurateSettings(), box=double)
+    assert result.metrics["box_iou"] < 0.6
+    assert any(r.startswith("mask misses part of the product") for r in result.reasons), result.reasons
+    found = Box(double.x0, double.y0, double.x1, double.y1, confidence=0.9, source="saliency")
+    assert "box_iou" not in curate(clip, segmented, tracked, CurateSettings(), box=found).metrics

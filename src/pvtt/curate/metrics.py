@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pvtt.types import Clip, Masks, Tracks
+from pvtt.types import Box, Clip, Masks, Tracks
 
 
 def _steps(tracks: Tracks) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +139,54 @@ def mask_presence(masks: Masks, min_fraction: float) -> dict[str, float]:
     frac = data.reshape(data.shape[0], -1).mean(axis=1)
     return {"mask_fraction": float(np.median(frac)), "mask_fraction_max": float(frac.max()),
             "absent_fraction": float((frac < min_fraction).mean())}
+
+
+def mask_drift(masks: Masks, tracks: Tracks, min_points: int = 4) -> dict[str, float]:
+    """How much more the mask grows than the product's tracked points spread: per frame, the mask's area over
+    frame 0's divided by the square of the points' scale (the median ratio of their pairwise distances, over the
+    points visible on both frames), the largest value over the frames where at least ``min_points`` of frame 0's
+    points are still visible (``mask_drift``; 1 = the mask grows exactly as the product's image does).
+
+    A rigid product seen closer grows its mask and spreads its points alike; a mask that runs into the backdrop
+    (a kettle's mask taking the tiled wall seen through its handle, then more of the wall) or onto the hands grows
+    while the points on the product do not spread. Frames where the mask shrinks (occlusion) do not count.
+    ``drift_frames``: the frames the value was measured on."""
+    data = np.asarray(masks.data, bool)
+    areas = data.reshape(data.shape[0], -1).sum(axis=1).astype(np.float64)
+    points, visible = np.asarray(tracks.points, np.float64), np.asarray(tracks.visible, bool)
+    if areas[0] <= 0 or points.shape[1] < min_points:
+        return {"mask_drift": 1.0, "drift_frames": 0.0}
+    worst, frames = 1.0, 0
+    for t in range(1, min(len(areas), len(points))):
+        both = visible[0] & visible[t]
+        if both.sum() < min_points:
+            continue
+        a, b = points[0][both], points[t][both]
+        iu = np.triu_indices(len(a), 1)
+        d0 = np.linalg.norm(a[:, None] - a[None], axis=2)[iu]
+        d1 = np.linalg.norm(b[:, None] - b[None], axis=2)[iu]
+        ok = d0 > 2.0  # points closer than 2 px say nothing of scale
+        if not ok.any():
+            continue
+        scale = float(np.median(d1[ok] / d0[ok]))
+        frames += 1
+        if scale > 0:
+            worst = max(worst, float(areas[t] / areas[0] / scale ** 2))
+    return {"mask_drift": worst, "drift_frames": float(frames)}
+
+
+def box_cover(masks: Masks, box: Box) -> dict[str, float]:
+    """IoU of the first frame's mask's bounding box with the located ``box`` (``box_iou``; 0: empty mask)."""
+    first = np.asarray(masks.data[0], bool)
+    ys, xs = np.nonzero(first)
+    if len(xs) == 0:
+        return {"box_iou": 0.0}
+    mx0, my0, mx1, my1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+    iw = max(0.0, min(box.x1, mx1) - max(box.x0, mx0))
+    ih = max(0.0, min(box.y1, my1) - max(box.y0, my0))
+    inter = iw * ih
+    union = box.width * box.height + (mx1 - mx0) * (my1 - my0) - inter
+    return {"box_iou": float(inter / union) if union > 0 else 0.0}
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:

@@ -172,8 +172,8 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "3"  # 3: the hand check
-    after = ("segment", "track")
+    version = "4"  # 3: the hand check; 4: mask drift and the given box's cover
+    after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
                  hands: Any = None):
@@ -191,7 +191,7 @@ class CurateStage(ClipStage):
         video = clip.load(self.workspace)
         masks = artifacts.masks(self.workspace, clip.id)
         tracks = artifacts.tracks(self.workspace, clip.id)
-        result = curate(video, masks, tracks, self.settings, self.backend)
+        result = curate(video, masks, tracks, self.settings, self.backend, artifacts.box(self.workspace, clip.id))
         embedding_path = self.out(clip, key, "embedding.npz")
         save_array(embedding_path, embedding=clip_embedding(video).astype(np.float32))
         overlay = overlay_frames(video, masks, tracks)
