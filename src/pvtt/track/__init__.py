@@ -42,6 +42,7 @@ class TrackSettings(Settings, backends=BACKENDS):
     fb_threshold: float = Field(2.0, gt=0, description="Forward-backward error (px) above which a point becomes invisible.")
     mask_margin: float = Field(0.05, ge=0, description="A point outside the mask dilated by this fraction of the frame's short side becomes invisible.")
     redetect: bool = Field(True, description="Re-detect lost points by projecting their first-frame position through a RANSAC similarity.")
+    recover_from_mask: bool = Field(True, description="When fewer than min_support points are left, align the first frame's product to the frame (ECC on the masked pixels) and re-detect the lost points through that map, so points lost under a hand or in a fast turn come back once seen again (with redetect).")
     min_support: int = Field(4, ge=2, description="Visible points needed to fit the re-detection similarity.")
     min_ncc: float = Field(0.6, ge=-1, le=1, description="Normalised cross-correlation with the first-frame patch needed to accept a re-detected point.")
     points: Literal["features", "vlm"] = Field(

@@ -21,6 +21,8 @@ from pvtt.track import Tracker, TrackSettings, _gray, inside, lk_pair
 from pvtt.types import Clip, Masks, Tracks
 
 PATCH = 7  # half-size of the re-detection patch
+SEARCH = 8  # px searched around a point projected through the mask alignment
+CONFIRM = 3  # points that must agree on one motion to confirm a mask alignment (2 fix a similarity)
 
 
 def farthest_point_sampling(candidates: np.ndarray, k: int, seeds: np.ndarray | None = None) -> np.ndarray:
@@ -65,12 +67,55 @@ def _patch(gray: np.ndarray, p: np.ndarray) -> np.ndarray | None:
     return gray[y - PATCH:y + PATCH + 1, x - PATCH:x + PATCH + 1].astype(np.float32)
 
 
+def _search(patch0: np.ndarray | None, gray: np.ndarray, p: np.ndarray, radius: int) -> tuple[float, np.ndarray]:
+    """Best normalised cross-correlation of ``patch0`` within ``radius`` px of ``p`` in ``gray``, and its offset."""
+    x, y = int(round(p[0])), int(round(p[1]))
+    r = PATCH + radius
+    if patch0 is None or x - r < 0 or y - r < 0 or x + r >= gray.shape[1] or y + r >= gray.shape[0]:
+        return -1.0, np.zeros(2)
+    if float(patch0.std()) < 1e-3:
+        return -1.0, np.zeros(2)
+    res = cv2.matchTemplate(gray[y - r:y + r + 1, x - r:x + r + 1].astype(np.float32), patch0, cv2.TM_CCOEFF_NORMED)
+    _, best, _, (bx, by) = cv2.minMaxLoc(res)
+    return float(best), np.array([bx - radius, by - radius], np.float64)
+
+
 def _ncc(a: np.ndarray | None, b: np.ndarray | None) -> float:
     if a is None or b is None:
         return -1.0
     a, b = a - a.mean(), b - b.mean()
     denom = float(np.sqrt((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denom) if denom > 1e-6 else -1.0
+
+
+def align_to_frame(gray0: np.ndarray, mask0: np.ndarray, gray: np.ndarray, mask: np.ndarray,
+                   init: np.ndarray | None = None, work: int = 320) -> np.ndarray | None:
+    """2x3 map of frame-0 coordinates onto ``gray``'s that carries the product (``mask0``'s pixels of ``gray0``)
+    onto its look in ``gray``: ECC (affine, on the product's pixels only) at ``work`` px, started from ``init``
+    (the last known map) or from the masks' centroids and areas. None when ECC does not converge. Points
+    projected through it still have to match their first-frame patch to count as found again."""
+    ys, xs = np.nonzero(mask0)
+    ys1, xs1 = np.nonzero(mask)
+    if len(xs) < 16 or len(xs1) < 16:
+        return None
+    f = min(1.0, work / max(gray0.shape))
+    # start: the last known map's rotation and scale (or the masks' area ratio), moved so that the first mask's
+    # centroid lands on this one's
+    lin = np.asarray(init, np.float64)[:, :2] if init is not None else np.eye(2) * np.sqrt(len(xs1) / len(xs))
+    shift = np.array([xs1.mean(), ys1.mean()]) - lin @ np.array([xs.mean(), ys.mean()])
+    init = np.hstack([lin, shift[:, None]])
+    down = np.diag([f, f, 1.0])
+    warp = (down @ np.vstack([init, [0, 0, 1]]) @ np.linalg.inv(down))[:2].astype(np.float32)
+    small = (lambda im: cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)) if f < 1 else (lambda im: im)
+    tmask = (small(mask0.astype(np.uint8)) > 0).astype(np.uint8)
+    try:
+        _, warp = cv2.findTransformECC(small(gray0).astype(np.float32), small(gray).astype(np.float32), warp,
+                                       cv2.MOTION_AFFINE, (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4),
+                                       tmask, 5)
+    except cv2.error:  # did not converge, or nothing to align
+        return None
+    full = np.linalg.inv(down) @ np.vstack([warp, [0, 0, 1]]) @ down
+    return full[:2].astype(np.float64)
 
 
 class _Near:
@@ -143,6 +188,7 @@ class LKTracker(Tracker):
         points[0], visible[0] = start, True
         # 3. LK frame to frame
         feature = np.array([lab != "extremal" for lab in labels])  # LK-tracked: features and given points
+        last_sim = None
         for t in range(1, count):
             allowed = _Near(data[t], margin)
             q, ok, fb = lk_pair(gray[t - 1], gray[t], points[t - 1], s.window, s.levels)
@@ -155,6 +201,15 @@ class LKTracker(Tracker):
             sim = None
             if ok.sum() >= s.min_support:
                 sim, _ = cv2.estimateAffinePartial2D(start[ok], q[ok], method=cv2.RANSAC, ransacReprojThreshold=3.0)
+            from_mask = False
+            if sim is None and s.redetect and s.recover_from_mask and data[t].any():
+                # too few points left (a hand over the product, a fast turn): align the first frame's product
+                # to this frame instead, so the points can come back once their patches are seen again
+                aligned = align_to_frame(gray[0], data[0], gray[t], data[t], last_sim)
+                if aligned is not None:  # kept only when enough of the product's own patches confirm it
+                    sim = self._confirm(aligned, start, patches0, gray[t], data[t], ok, q, feature, points[t],
+                                        visible[t])
+                    from_mask = sim is not None
             if sim is None:
                 if ok.any():  # too few for a similarity: the features' mean shift
                     shift = (q[ok] - points[t - 1][ok]).mean(axis=0)
@@ -162,11 +217,12 @@ class LKTracker(Tracker):
                     visible[t, ~feature] = visible[t - 1, ~feature] & inside(points[t, ~feature], width, height) \
                         & self._in(allowed, points[t, ~feature])
                 continue
+            last_sim = sim
             proj = start @ sim[:, :2].T + sim[:, 2]
             points[t, ~feature] = proj[~feature]
             visible[t, ~feature] = inside(proj[~feature], width, height) & self._in(allowed, proj[~feature])
-            lost = feature & ~ok
-            if s.redetect and lost.any():
+            lost = feature & ~ok & ~visible[t]  # (those found through the mask alignment are set already)
+            if s.redetect and lost.any() and not from_mask:
                 back = cv2.warpAffine(gray[t], sim, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
                 for j in np.flatnonzero(lost):
                     points[t, j] = proj[j]
@@ -174,6 +230,38 @@ class LKTracker(Tracker):
                             and _ncc(patches0[j], _patch(back, start[j])) >= s.min_ncc):
                         visible[t, j] = True
         return Tracks(points, visible, labels)
+
+    def _confirm(self, sim: np.ndarray, start: np.ndarray, patches0: list, gray: np.ndarray, mask: np.ndarray,
+                 ok: np.ndarray, q: np.ndarray, feature: np.ndarray, points: np.ndarray, visible: np.ndarray
+                 ) -> np.ndarray | None:
+        """Re-detect lost features through a mask alignment ``sim``: each is searched within ``SEARCH`` px of
+        where ``sim`` puts it (a whole-product map is a few px off at the parts), then a similarity is fitted
+        (RANSAC) to the found and the still-tracked points together and only its inliers count — a patch on a
+        plain edge matches anywhere along the edge, a set of points agreeing on one motion does not. Sets
+        ``points``/``visible`` (frame t's rows) for the inliers and returns the refitted map, or None when fewer
+        than ``CONFIRM`` agree (nothing is set then)."""
+        s = self.settings
+        height, width = gray.shape
+        back = cv2.warpAffine(gray, sim, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
+        found = {}
+        for j in np.flatnonzero(feature & ~ok):
+            guess = start[j] @ sim[:, :2].T + sim[:, 2]
+            if not (inside(guess[None], width, height)[0] and self._in(mask, guess[None])[0]):
+                continue
+            score, offset = _search(patches0[j], back, start[j], SEARCH)
+            if score >= s.min_ncc:
+                found[j] = (start[j] + offset) @ sim[:, :2].T + sim[:, 2]
+        idx = list(np.flatnonzero(ok)) + list(found)
+        if len(idx) < CONFIRM:
+            return None
+        dst = np.array([q[j] if ok[j] else found[j] for j in idx], np.float32)
+        refit, inl = cv2.estimateAffinePartial2D(start[idx], dst, method=cv2.RANSAC, ransacReprojThreshold=float(SEARCH) / 2)
+        if refit is None or inl is None or inl.sum() < CONFIRM:
+            return None
+        for j, keep in zip(idx, inl.ravel().astype(bool)):
+            if keep and not ok[j]:
+                points[j], visible[j] = found[j], True
+        return refit
 
     @staticmethod
     def _in(mask: "np.ndarray | _Near", pts: np.ndarray) -> np.ndarray:
