@@ -145,6 +145,27 @@ def test_a_gpu_stage_on_a_cluster_without_gpus_is_a_config_error(tmp_path):
         _runner().run(GpuStage(Workspace(tmp_path)), [Item("a")])
 
 
+def test_actors_per_gpu_shares_a_gpu_between_that_many_actors(tmp_path):
+    """``actors_per_gpu: N``: each actor of a GPU stage asks for 1/N GPU, so N fit on each GPU; CPU stages and
+    the CPUs an actor needs are unchanged."""
+    from pvtt.stage import Resources
+
+    class GpuStage(FragileStage):
+        name = "gpu"
+        resources = Resources(cpus=1, gpus=1)
+
+    stage, cpu_stage = GpuStage(Workspace(tmp_path)), FragileStage(Workspace(tmp_path))
+    cluster = {"CPU": 16.0, "GPU": 2.0}
+    assert _runner().actor_count(stage, 100, cluster) == 2
+    shared = _runner(actors_per_gpu=3)
+    assert shared.gpus_per_actor(stage) == pytest.approx(1 / 3) and shared.gpus_per_actor(cpu_stage) == 0
+    assert shared.actor_count(stage, 100, cluster) == 6
+    assert shared.actor_count(stage, 4, cluster) == 4  # never more actors than items
+    assert _runner(actors_per_gpu=8).actor_count(stage, 100, cluster) == 16
+    assert _runner(actors_per_gpu=32).actor_count(stage, 100, cluster) == 16  # the CPUs cap it
+    assert shared.actor_count(cpu_stage, 100, cluster) == _runner().actor_count(cpu_stage, 100, cluster)
+
+
 class BatchingStage(Stage[Item]):
     """Takes 3 items per call; each run_batch call leaves a file naming its batch (it runs in an actor process);
     a batch holding 'poison' kills its worker process."""

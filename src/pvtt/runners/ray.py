@@ -83,6 +83,11 @@ class RaySettings(BaseModel):
     actors_per_stage: int | None = Field(
         None, ge=1, description="Actors per stage (null: as many as the cluster's CPUs and GPUs fit, given the "
                                 "stage's declared resources).")
+    actors_per_gpu: int = Field(
+        1, ge=1, description="Actors of a GPU stage sharing one GPU (each asks Ray for 1/N of a GPU). One SAM2 "
+                             "segment worker leaves an H200 idle much of the time (launch-bound, CPU reading and "
+                             "encoding): 4 compiled workers clear 2.8x the frames/s of one (BENCHMARKS.md). Each "
+                             "actor loads its own weights: mind the GPU memory of the largest model stage.")
     actors: dict[str, int] = Field(
         default_factory=dict, description="Actors for a named stage, overriding actors_per_stage (e.g. "
                                           "{normalize: 32}); also lets a stage wait for an autoscaler.")
@@ -181,21 +186,26 @@ class RayRunner:
     def actor_count(self, stage: Stage, n_items: int, cluster: dict[str, float]) -> int:
         """Actors for ``stage``: the configured number, else as many as ``cluster``'s CPUs/GPUs fit."""
         res = stage.resources
+        gpus_each = self.gpus_per_actor(stage)
         cpus, gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
         wanted = self.settings.actors.get(stage.name, self.settings.actors_per_stage)
         if wanted is None:
             fit = n_items if (res.cpus or res.gpus) else max(1, int(cpus))
             if res.cpus > 0:
                 fit = min(fit, int(cpus // res.cpus))
-            if res.gpus > 0:
-                fit = min(fit, int(gpus // res.gpus))
+            if gpus_each > 0:
+                fit = min(fit, int(round(gpus / gpus_each, 6)))
             if fit < 1:
                 raise ConfigError(
-                    f"runner.ray: stage {stage.name!r} needs {res.cpus:g} CPU and {res.gpus:g} GPU per worker but "
+                    f"runner.ray: stage {stage.name!r} needs {res.cpus:g} CPU and {gpus_each:g} GPU per worker but "
                     f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs; add such nodes, or set "
                     f"runner.ray.actors.{stage.name} to wait for an autoscaler to add them")
             wanted = fit
         return max(1, min(wanted, n_items))
+
+    def gpus_per_actor(self, stage: Stage) -> float:
+        """The GPU share one actor of ``stage`` asks Ray for (``actors_per_gpu`` actors share a GPU)."""
+        return stage.resources.gpus / self.settings.actors_per_gpu
 
     def run(self, stage: Stage, items: Sequence[Any], description: str | None = None) -> list[ItemRecord]:
         """Records for ``items`` in input order. Items with nothing to compute (cached) are answered here, so a
@@ -240,7 +250,7 @@ class RayRunner:
         # more actors than batches would only load weights for nothing
         n_actors = self.actor_count(stage, -(-len(items) // size), ray.cluster_resources())
         worker_cls = ray.remote(_StageWorker).options(
-            num_cpus=stage.resources.cpus, num_gpus=stage.resources.gpus, max_restarts=0, max_task_retries=0)
+            num_cpus=stage.resources.cpus, num_gpus=self.gpus_per_actor(stage), max_restarts=0, max_task_retries=0)
         stage_ref = ray.put(stage)
         stats = self.stats[stage.name] = {"actors": n_actors, "worker_deaths": 0, "items_retried": 0}
         pending = deque(range(len(items)))

@@ -1,0 +1,125 @@
+"""The SAM2 segment stage's throughput on one GPU shared by several workers (processes), against one worker.
+
+One worker leaves the GPU idle much of the time: the per-frame memory path is launch-bound (the host issues
+~37,500 small kernels per 78-frame clip) and reading the clip and encoding the mask video run on the CPU. So
+N workers on one GPU (``runner.ray.actors_per_gpu: N`` in a Ray build) can clear more frames per second
+together than one alone. This measures it: N processes, each with its own random-weight SAM2.1-hiera-large
+(``full_size.sam2_video_large``, bf16; ``--compile-workers`` runs those counts again with
+``segment.sam2.compile``), each with its share of the host's cores for threads, each doing the stage's
+whole work per clip — read the clip (the stage's reader), ``Sam2Segmenter.segment``, ``save_masks``, the mask
+video (``write_mp4``) — for ``--clips`` clips after one warm-up clip; all start together (a barrier).
+Aggregate frames/s = N x clips x frames / (last end - first start). The baseline is N = 1 in the same run.
+
+    python3 benchmarks/bench_segment_share.py --clip gpucat/ELEC003-s00-w00.mp4 --workers 1 2 4 6 --clips 6 \
+        --compile-workers 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def worker(rank: int, n: int, args: argparse.Namespace, barrier, queue) -> None:
+    sys.path.insert(0, str(HERE.parent / "src"))
+    sys.path.insert(0, str(HERE))
+    import os
+
+    import cv2
+    import torch
+
+    # the host's cores split between the workers (as Ray's num_cpus would): N workers each with every core's
+    # worth of threads fight over them
+    threads = max(1, (os.cpu_count() or 1) // n)
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    from full_size import sam2_video_large
+
+    from pvtt.artifacts import save_masks, write_mp4
+    from pvtt.media.video import read_video
+    from pvtt.segment.sam2 import Sam2Segmenter
+    from pvtt.stages.clip import mask_frames
+    from pvtt.types import Box, Clip
+
+    torch.manual_seed(rank)
+    seg = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4,
+                        compile=args.compile)
+    seg.setup(model=sam2_video_large().to("cuda"))
+    out = Path(f"/tmp/segment_share/{rank}")
+    out.mkdir(parents=True, exist_ok=True)
+    x0, y0, x1, y1 = args.box
+
+    def one_clip() -> int:
+        frames, fps = read_video(args.clip)
+        clip = Clip("clip", frames, fps)
+        box = Box(x0 * clip.width, y0 * clip.height, x1 * clip.width, y1 * clip.height)
+        masks = seg.segment(clip, box)
+        save_masks(out / "masks.npz", masks)
+        write_mp4(out / "masks.mp4", mask_frames(masks.data), clip.fps, crf=0)
+        return clip.num_frames
+
+    one_clip()  # warm-up (and, with --compile, the compilation)
+    torch.cuda.synchronize()
+    barrier.wait()
+    start = time.perf_counter()
+    frames = sum(one_clip() for _ in range(args.clips))
+    end = time.perf_counter()
+    queue.put({"rank": rank, "start": start, "end": end, "frames": frames,
+               "peak_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)})
+
+
+def run(n: int, args: argparse.Namespace) -> dict:
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(r, n, args, barrier, queue)) for r in range(n)]
+    for p in procs:
+        p.start()
+    rows = [queue.get() for _ in procs]
+    for p in procs:
+        p.join()
+    wall = max(r["end"] for r in rows) - min(r["start"] for r in rows)
+    frames = sum(r["frames"] for r in rows)
+    return {"workers": n, "clips_each": args.clips, "frames": frames, "wall_s": round(wall, 2),
+            "aggregate_fps": round(frames / wall, 1),
+            "per_worker_fps": [round(r["frames"] / (r["end"] - r["start"]), 1) for r in rows],
+            "peak_gib_each": max(r["peak_gib"] for r in rows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", required=True, help="a normalized clip (mp4)")
+    parser.add_argument("--box", type=float, nargs=4, default=[0.25, 0.40, 0.81, 1.00], help="x0 y0 x1 y1, fractions")
+    parser.add_argument("--batch", type=int, default=8, help="segment.sam2.batch_size")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3, 4])
+    parser.add_argument("--clips", type=int, default=6, help="timed clips per worker (after one warm-up clip)")
+    parser.add_argument("--compile-workers", type=int, nargs="*", default=[],
+                        help="after the eager runs, these worker counts again with segment.sam2.compile: true "
+                             "(each worker compiles its own model first, ~3 min)")
+    parser.add_argument("--out", default="segment_share.json")
+    args = parser.parse_args()
+    args.compile = False
+    results = []
+    for n in sorted(set(args.workers) | {1}):
+        row = run(n, args)
+        base = results[0]["aggregate_fps"] if results else row["aggregate_fps"]
+        row["vs_one_worker"] = round(row["aggregate_fps"] / base, 2)
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    base = results[0]["aggregate_fps"]
+    for n in args.compile_workers:
+        args.compile = True
+        row = run(n, args)
+        row.update(compiled=True, vs_one_worker=round(row["aggregate_fps"] / base, 2))
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    Path(args.out).write_text(json.dumps({"clip": args.clip, "runs": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
