@@ -184,6 +184,7 @@ class LKTracker(Tracker):
             raise RejectItem("no points to track: the first-frame mask is empty")
         count, height, width = clip.num_frames, clip.height, clip.width
         gray = _gray(clip.frames)
+        cv2.setRNGSeed(0)  # RANSAC draws from OpenCV's global generator: the same clip gives the same tracks
         # 2. points on frame 0
         start, labels = self.select_points(gray[0], data[0], points)
         k = len(start)
