@@ -1,0 +1,118 @@
+"""Two judge measures tried against a reviewer's labels and not adopted (BENCHMARKS.md, "fourth build").
+
+Usage:
+  python benchmarks/judge_probes.py holes WORKSPACE LABELS.yaml
+  python benchmarks/judge_probes.py zone-edge WORKSPACE LABELS.yaml
+
+- ``holes``: how much of B's filled silhouette turns into holes after the first frame (pieces of the clip shown
+  through B by the warp's occlusion), per pair: the 75th percentile and the maximum over every second frame.
+- ``zone-edge``: the remnant score (75th percentile over the judged frames, as the judge computes it) with the
+  parts of A's GrabCut extent beyond its mask dropped when they run into the edge of the extent's search zone or
+  the frame by more than 25 % of their outline (backdrop cut by the zone, not a part of A that ends inside it),
+  next to today's score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import cv2
+import numpy as np
+import yaml
+from scipy.ndimage import binary_fill_holes
+
+from pvtt import artifacts
+from pvtt.compose import dilate
+from pvtt.config import load_config
+from pvtt.items import collect_clips
+from pvtt.judge import defects
+from pvtt.judge.metrics import _resize
+from pvtt.store import Workspace
+
+
+def holes(masks_b: np.ndarray, short_side: int) -> tuple[float, float]:
+    f = short_side / min(masks_b.shape[1:])
+    size = (round(masks_b.shape[2] * f), round(masks_b.shape[1] * f))
+    share = []
+    for t in range(0, len(masks_b), 2):
+        m = cv2.resize(masks_b[t].astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+        m = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+        filled = binary_fill_holes(m)
+        share.append((filled & ~m).sum() / max(filled.sum(), 1))
+    grown = np.maximum(np.array(share) - share[0], 0)
+    return float(np.percentile(grown, 75)), float(grown.max())
+
+
+def remnant_zone_edge(src, edt, bg, mask_a, mask_b, s, touch_max: float = 0.25) -> float | None:
+    """:func:`pvtt.judge.defects.remnant` with the extent's parts that the zone's edge cuts left out."""
+    area_a = int(mask_a.sum())
+    if area_a < 30:
+        return None
+    diag = defects._diag(mask_a)
+    b_near = dilate(mask_b, max(2, int(0.02 * diag)))
+    s16, e16, g16 = (x.astype(np.int16) for x in (src, edt, bg))
+    survived = mask_a & ~b_near & (np.abs(e16 - s16).max(2) <= s.remnant_same) & \
+        (np.abs(s16 - g16).max(2) >= s.remnant_differs)
+    zone = dilate(defects._hull(mask_a), max(3, int(s.remnant_reach * diag)))
+    edge = dilate(~zone, 2) & zone
+    frame = np.zeros_like(edge)
+    frame[:2, :] = frame[-2:, :] = True
+    frame[:, :2] = frame[:, -2:] = True
+    beyond = defects.a_extent(src, mask_a, s.remnant_reach) & ~mask_a
+    count, comp = cv2.connectedComponents(beyond.astype(np.uint8), connectivity=8)
+    keep = np.zeros_like(beyond)
+    for i in range(1, count):
+        part = comp == i
+        ring = dilate(part, 1) & ~part & ~mask_a
+        cut = (ring & edge).sum() + (part & frame).sum()
+        if cut / max(ring.sum() + (part & frame).sum(), 1) <= touch_max:
+            keep |= part
+    same = np.abs(e16 - s16).max(2) <= s.remnant_same
+    survived |= cv2.morphologyEx((keep & ~b_near & same).astype(np.uint8), cv2.MORPH_OPEN, defects._disk(1)) > 0
+    return float(survived.sum()) / area_a
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("probe", choices=["holes", "zone-edge"])
+    ap.add_argument("workspace")
+    ap.add_argument("labels")
+    args = ap.parse_args()
+    ws = Workspace(args.workspace)
+    s = load_config(None, []).judge
+    labels = yaml.safe_load(open(args.labels))
+    pairs = {p["pair_id"]: p for p in json.loads((ws.root / "pairs.json").read_text())}
+    clips = {c.id: c for c in collect_clips(ws)}
+    for pair_id, seen in sorted(labels.items()):
+        if pair_id not in pairs:
+            continue
+        try:
+            edited, masks_b = artifacts.edited(ws, pair_id), np.asarray(artifacts.masks_b(ws, pair_id), bool)
+        except Exception:  # noqa: BLE001  (no edited clip in this workspace)
+            continue
+        head = f"{pair_id:34} {str(seen or ['clean']):34}"
+        if args.probe == "holes":
+            p75, top = holes(masks_b, s.work_short_side)
+            print(f"{head} holes p75 {p75:.3f} max {top:.3f}", flush=True)
+            continue
+        clip = clips[pairs[pair_id]["clip_id"]]
+        src, bg = clip.load(ws).frames, artifacts.background(ws, clip.id)
+        masks_a = np.asarray(artifacts.masks(ws, clip.id).data, bool)
+        count, height, width = src.shape[:3]
+        scale = min(1.0, s.work_short_side / min(height, width))
+        size = (round(width * scale), round(height * scale))
+        idx = list(range(0, count, s.stride))
+        frames = sorted({idx[int(round(i))] for i in np.linspace(0, len(idx) - 1, min(len(idx), s.remnant_frames))})
+        today, edged = [], []
+        for t in frames:
+            S, E, G = (_resize(np.asarray(x[t]), size) for x in (src, edited, bg))
+            A, B = _resize(masks_a[t], size, True), _resize(masks_b[t], size, True)
+            today.append(defects.remnant(S, E, G, A, B, s))
+            edged.append(remnant_zone_edge(S, E, G, A, B, s))
+        p75 = [np.percentile([x for x in r if x is not None], 75) if any(x is not None for x in r) else float("nan")
+               for r in (today, edged)]
+        print(f"{head} remnant today {p75[0]:.3f}, zone edge left out {p75[1]:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
