@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pvtt.compose import box_of_mask
 from pvtt.types import Box, Clip, Masks, Tracks
 
 
@@ -177,16 +178,8 @@ def mask_drift(masks: Masks, tracks: Tracks, min_points: int = 4) -> dict[str, f
 
 def box_cover(masks: Masks, box: Box) -> dict[str, float]:
     """IoU of the first frame's mask's bounding box with the located ``box`` (``box_iou``; 0: empty mask)."""
-    first = np.asarray(masks.data[0], bool)
-    ys, xs = np.nonzero(first)
-    if len(xs) == 0:
-        return {"box_iou": 0.0}
-    mx0, my0, mx1, my1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-    iw = max(0.0, min(box.x1, mx1) - max(box.x0, mx0))
-    ih = max(0.0, min(box.y1, my1) - max(box.y0, my0))
-    inter = iw * ih
-    union = box.width * box.height + (mx1 - mx0) * (my1 - my0) - inter
-    return {"box_iou": float(inter / union) if union > 0 else 0.0}
+    first = box_of_mask(np.asarray(masks.data[0], bool))
+    return {"box_iou": float(first.iou(box)) if first is not None else 0.0}
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:

@@ -33,12 +33,6 @@ def _corners(centred: np.ndarray, sx: float, sy: float) -> np.ndarray:
     return np.stack([(cx - w / 2) * sx, (cy - h / 2) * sy, (cx + w / 2) * sx, (cy + h / 2) * sy], axis=1)
 
 
-def _iou(a: Box, b: Box) -> float:
-    inter = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
-    union = a.area + b.area - inter
-    return inter / union if union > 0 else 0.0
-
-
 class DetectorLocator(ModelBackend):
     """First-frame product box from a text-prompted open-vocabulary detector."""
 
@@ -107,7 +101,7 @@ class DetectorLocator(ModelBackend):
                 break
             box = Box(*boxes[i].tolist(), confidence=score,
                       source=f"detector:{self.settings.family}").clip_to(width, height)
-            if min(box.width, box.height) >= min_size and all(_iou(box, other) <= overlap for other in found):
+            if min(box.width, box.height) >= min_size and all(box.iou(other) <= overlap for other in found):
                 found.append(box)
         return found
 

@@ -228,8 +228,8 @@ class LKTracker(Tracker):
             proj = start @ sim[:, :2].T + sim[:, 2]
             points[t, ~feature] = proj[~feature]
             visible[t, ~feature] = inside(proj[~feature], width, height) & self._in(allowed, proj[~feature])
-            lost = feature & ~ok & ~visible[t]  # (those found through the mask alignment are set already)
-            if s.redetect and lost.any() and not from_mask:
+            lost = feature & ~ok
+            if s.redetect and lost.any() and not from_mask:  # (a mask alignment has re-detected them already)
                 back = cv2.warpAffine(gray[t], sim, (width, height), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
                 for j in np.flatnonzero(lost):
                     points[t, j] = proj[j]
