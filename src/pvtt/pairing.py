@@ -80,7 +80,7 @@ class PairingSettings(Settings):
     instruction: Literal["template", "vlm"] = Field(
         "template", description="A pair's edit instruction: 'template' (one of several phrasings, seeded) or 'vlm' "
         "(Ditto-1M's two steps with the `vlm` model: a dense caption per clip, then an instruction per pair from the "
-        "clip, its caption and B's description; both cached). With 'vlm' the build stops at its start when the VLM "
+        "caption and B's description, text only; both cached). With 'vlm' the build stops at its start when the VLM "
         "weights are missing; a pair whose instruction fails is not synthesized (its `instruct` record says why).")
 
     @field_validator("strategy")

@@ -208,9 +208,9 @@ def test_vlm_instructions_come_from_caption_then_instruct_and_a_rerun_loads_noth
     assert [p.instruction for p in out] == ["Replace the white mug with the red glass bottle, keeping the slow pan "
                                             "and the light."] * 2
     assert all(p.caption == CAPTION for p in out) and summary.counts["instruct"]["done"] == 2
-    # the instruction's prompt holds the clip (a video), its caption and B's description (or its subcategory)
+    # the instruction's prompt is text only (Ditto's second step): the caption and B's description (or subcategory)
     kinds, texts = [[k for k, _ in parts] for parts in seen[1:]], [parts[-1][1] for parts in seen[1:]]
-    assert kinds == [["video", "text"]] * 2
+    assert kinds == [["text"]] * 2
     assert CAPTION in texts[0] and "a red glass bottle" in texts[0] and "with this product: vase." in texts[1]
     caption_file = ws.abs(ws.read_record("caption", "c0").outputs["caption_path"])
     assert json.loads(caption_file.read_text())["caption"] == CAPTION
@@ -225,6 +225,7 @@ def test_vlm_instructions_come_from_caption_then_instruct_and_a_rerun_loads_noth
     assert InstructStage(ws, config.vlm.model_copy(update={"instruction_tokens": 9})).key(pairs[0]) != keys["c0__B"]
     assert CaptionStage(ws, config.vlm.model_copy(update={"batch_size": 8})).key(clip) == \
         ws.read_record("caption", "c0").key
+    assert InstructStage(ws, config.vlm.model_copy(update={"frame_size": 224})).key(pairs[0]) == keys["c0__B"]
     renamed = PairItem("c0__B", clip, ProductItem("B", "b.png", "kb", description="a blue bottle"), "medium", 0.5, "")
     assert InstructStage(ws, config.vlm).key(renamed) != keys["c0__B"]
 

@@ -130,10 +130,10 @@ class CaptionStage(_Batched, _OneLoad, ClipStage):
 
 
 class InstructStage(_Batched, _OneLoad, Stage):
-    """The pair's edit instruction from its clip, the clip's caption and B's description (``instruction.json``)."""
+    """The pair's edit instruction from its clip's caption and B's description, text only (``instruction.json``)."""
 
     name = "instruct"
-    version = "1"
+    version = "2"
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, backend: Any = None):
         from pvtt.vlm import make_vlm
@@ -151,11 +151,11 @@ class InstructStage(_Batched, _OneLoad, Stage):
                             self.settings.output_key("instruct"))
 
     def inputs(self, pair: Any) -> Any:
-        return pair.clip.load(self.workspace), artifacts.caption(self.workspace, pair.clip.id), target_text(pair)
+        return artifacts.caption(self.workspace, pair.clip.id), target_text(pair)
 
     def ask(self, inputs: list) -> list[str]:
-        videos, captions, targets = (list(column) for column in zip(*inputs))
-        return self.backend.instruct(videos, captions, targets)
+        captions, targets = (list(column) for column in zip(*inputs))
+        return self.backend.instruct(captions, targets)
 
     def finish(self, pair: Any, key: str, instruction: str):
         from pvtt.vlm import INSTRUCTION_PROMPT

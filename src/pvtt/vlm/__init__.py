@@ -43,8 +43,8 @@ CAPTION_PROMPT = (
 )
 INSTRUCTION_PROMPT = (
     "Video description: {caption}\n"
-    "Write one imperative editing instruction, at most 30 words, that replaces the product shown in this "
-    "video with this product: {target}. Keep the camera motion, background, lighting and timing; name "
+    "Write one imperative editing instruction, at most 30 words, that replaces the product in the video "
+    "described above with this product: {target}. Keep the camera motion, background, lighting and timing; name "
     "the new product precisely. Answer with the instruction only."
 )
 JUDGE_PROMPT = (
@@ -69,8 +69,9 @@ POINTS_PROMPT = (
 # the prompt and the settings that change each task's answers (device, batch size, offload do not)
 TASK_PROMPTS = {"caption": CAPTION_PROMPT, "instruct": INSTRUCTION_PROMPT, "judge": JUDGE_PROMPT,
                 "points": POINTS_PROMPT}
-TASK_SETTINGS = {"caption": ("num_frames", "caption_tokens"), "instruct": ("num_frames", "instruction_tokens"),
-                 "judge": ("judge_frames", "judge_tokens", "score_min", "score_max"), "points": ("points_tokens",)}
+TASK_SETTINGS = {"caption": ("frame_size", "num_frames", "caption_tokens"), "instruct": ("instruction_tokens",),
+                 "judge": ("frame_size", "judge_frames", "judge_tokens", "score_min", "score_max"),
+                 "points": ("frame_size", "points_tokens")}
 
 
 class VlmSettings(ModelSettings, backends=BACKENDS):
@@ -79,7 +80,7 @@ class VlmSettings(ModelSettings, backends=BACKENDS):
     batch_size: int = Field(4, ge=1, description="Clips (prompts) per generate call; in a build the runners (local "
                                                 "and Ray) hand the caption and instruct stages this many items at "
                                                 "a time.")
-    num_frames: int = Field(16, ge=2, description="Frames sampled evenly from a clip for captions and instructions.")
+    num_frames: int = Field(16, ge=2, description="Frames sampled evenly from a clip for its caption (the instruction is written from the caption, text only).")
     judge_frames: int = Field(8, ge=2, description="Frames sampled from each of the source and edited clips for the judge.")
     frame_size: int = Field(448, ge=28, description="Long side of the frames given to the model (a multiple of 28).")
     caption_tokens: int = Field(256, ge=1, description="max_new_tokens of a caption.")
@@ -102,7 +103,7 @@ class VlmSettings(ModelSettings, backends=BACKENDS):
     def output_key(self, task: str) -> dict[str, Any]:
         """What decides the answers of ``task`` (caption, instruct, judge, points): the prompt, the weights,
         the decoding and the task's own settings; a cache key of its results."""
-        names = ("backend", "model", "dtype", "frame_size", "greedy", *TASK_SETTINGS[task])
+        names = ("backend", "model", "dtype", "greedy", *TASK_SETTINGS[task])
         if not self.greedy:
             names += ("temperature", "seed")
         return {"task": task, "prompt": TASK_PROMPTS[task], **{n: getattr(self, n) for n in names}}
@@ -135,16 +136,16 @@ class VisionLanguageModel(ModelBackend):
         prompts = [[("video", sample_frames(c, n)), ("text", CAPTION_PROMPT)] for c in clips]
         return [t.strip() for t in self.generate(prompts, self.settings.caption_tokens)]
 
-    def instruct(self, clips: list[Clip], captions: list[str], targets: list[str]) -> list[str]:
-        _same_length(clips=clips, captions=captions, targets=targets)
-        n = self.settings.num_frames
-        prompts = [[("video", sample_frames(c, n)), ("text", INSTRUCTION_PROMPT.format(caption=cap, target=tgt))]
-                   for c, cap, tgt in zip(clips, captions, targets)]
+    def instruct(self, captions: list[str], targets: list[str]) -> list[str]:
+        """Ditto's second step: the instruction from the caption and B's description, text only (the caption
+        already says what the video shows; a second pass over its frames would cost the prefill again)."""
+        _same_length(captions=captions, targets=targets)
+        prompts = [[("text", INSTRUCTION_PROMPT.format(caption=cap, target=tgt))] for cap, tgt in zip(captions, targets)]
         return [clean_instruction(t) for t in self.generate(prompts, self.settings.instruction_tokens)]
 
     def instructions(self, clips: list[Clip], targets: list[str]) -> list[Instruction]:
         captions = self.caption(clips)
-        return [Instruction(c, i) for c, i in zip(captions, self.instruct(clips, captions, targets))]
+        return [Instruction(c, i) for c, i in zip(captions, self.instruct(captions, targets))]
 
     # the judge
     def judge(self, sources: list[Clip], edits: list[Clip], target_images: list[np.ndarray | None],
