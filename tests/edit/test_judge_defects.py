@@ -28,12 +28,24 @@ def _judge(case, frames, masks_a, masks_b, cut, background, **settings):
 
 
 def test_the_clean_edit_shows_no_defect(case, edited):
-    cut, erased, _, result = edited
-    verdict = _judge(case, result.frames, case.masks_a, result.masks, cut, erased.frames)
+    """B as propagated, over the true background (an erase that recovered the backdrop exactly)."""
+    cut, _, _, result = edited
+    frames = np.where(result.masks[..., None], result.frames, case.background).astype(np.uint8)
+    verdict = _judge(case, frames, case.masks_a, result.masks, cut, case.background)
     assert not any(_named(verdict, d) for d in DEFECTS), verdict.reasons
     # the busy synthetic backdrop lends the extent a few blobs of its own, well under the threshold
     assert verdict.scores["remnant"] < 0.6 * JudgeSettings().max_remnant
     assert "floating" in verdict.scores
+
+
+def test_the_cpu_erase_of_the_generated_case_shows_its_blocks(case, edited):
+    """The default CPU eraser never sees the backdrop behind the mug and fills it from patches: pieces of the
+    cyan disc with straight seams and streaks of the handle's shade, visible where the bottle does not cover
+    (looked at, frame by frame). The judge names it."""
+    cut, erased, _, result = edited
+    verdict = _judge(case, result.frames, case.masks_a, result.masks, cut, erased.frames)
+    assert any(r.startswith("erase smear") and "blocks" in r for r in verdict.reasons), verdict.reasons
+    assert not any(_named(verdict, d) for d in DEFECTS if d != "erase smear"), verdict.reasons
 
 
 def test_a_part_of_a_the_mask_missed_is_a_remnant(case, edited):
@@ -112,6 +124,41 @@ def test_a_fill_that_copied_a_glitch_is_an_erase_smear(case, edited):
     bad = _judge(case, frames, case.masks_a, small_b, cut, glitched)
     assert _named(bad, "erase smear") and bad.scores["fill_texture"] > JudgeSettings().max_fill_texture, \
         (bad.scores, bad.reasons)
+
+def test_a_fill_of_blocks_is_an_erase_smear(case, edited):
+    """A patch fill that failed: the visible fill is a mosaic of 12-px blocks copied from elsewhere in the frame,
+    each off in brightness, with straight seams between them (ELEC003's pink blocks where the hand held A)."""
+    cut, _, _, result = edited
+    from pvtt.compose import dilate
+
+    rng = np.random.default_rng(3)
+    small_b = np.zeros_like(result.masks)
+    blocky = case.background.copy()
+    h, w = blocky.shape[1:3]
+    for t in range(len(blocky)):
+        region = dilate(case.masks_a.data[t], 6)
+        ys, xs = np.nonzero(region)
+        mosaic = blocky[t].copy()
+        for y in range(ys.min() - ys.min() % 12, ys.max() + 1, 12):
+            for x in range(xs.min() - xs.min() % 12, xs.max() + 1, 12):
+                sy, sx = rng.integers(0, h - 12), rng.integers(0, w - 12)
+                shift = int(rng.integers(-40, 41))
+                mosaic[y:y + 12, x:x + 12] = np.clip(case.background[t, sy:sy + 12, sx:sx + 12].astype(int) + shift,
+                                                     0, 255)[:min(12, h - y), :min(12, w - x)]
+        blocky[t][region] = mosaic[region]
+        cy, cx = int(ys.max()) - 12, int(xs.mean())
+        small_b[t, cy - 5:cy + 5, cx - 5:cx + 5] = True
+    frames = np.where(small_b[..., None], 200, blocky).astype(np.uint8)
+    bad = _judge(case, frames, case.masks_a, small_b, cut, blocky)
+    assert _named(bad, "erase smear") and bad.scores["fill_seams"] > JudgeSettings().max_fill_seams, \
+        (bad.scores, bad.reasons)
+    good = _judge(case, np.where(small_b[..., None], 200, case.background).astype(np.uint8), case.masks_a, small_b,
+                  cut, case.background)
+    assert not _named(good, "erase smear") and good.scores["fill_seams"] < JudgeSettings().max_fill_seams, \
+        (good.scores, good.reasons)
+    # off, the same blocks pass
+    assert not _named(_judge(case, frames, case.masks_a, small_b, cut, blocky, max_fill_seams=0), "erase smear")
+
 
 def test_b_lifted_off_a_support_is_floating(case, edited):
     cut, erased, _, result = edited

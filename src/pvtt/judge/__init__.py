@@ -74,6 +74,13 @@ class JudgeSettings(Settings):
                                                           "development builds the fills that copied SHOE003's "
                                                           "stripe glitch scored 5.8-9.4, every other pair at "
                                                           "most 1.72.")
+    max_fill_seams: float = Field(1.5, ge=0, description="Erase smear, blocks: reject when the share of the "
+                                                        "visible fill's strong edges that run straight along the "
+                                                        "image axes is more than this many times that of the frame "
+                                                        "around it (median over frames; the seams of a patch fill "
+                                                        "that failed; 0 = off). On the development builds the "
+                                                        "blocky or streaked fills scored 1.74-5.3, the others at "
+                                                        "most 1.08.")
     min_product_area: float = Field(0.015, ge=0, le=1, description="Product too small: reject when B covers less "
                                                                  "than this fraction of the frame (median over the "
                                                                  "judged frames; 0 = off). On the development build "

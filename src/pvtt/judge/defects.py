@@ -13,7 +13,9 @@ when its threshold is crossed, one reason that starts with the defect's name:
 - **erase smear** (``smear``): the part of the filled region (where the erased background differs from
   the source) that B does not cover, measured for texture against a band of the frame around it: a
   flat grey or blurred fill has far less local contrast than the real background beside it, and a fill that
-  copied a glitch or fragments (a source's stripe artefact, pieces of another object) has far more.
+  copied a glitch or fragments (a source's stripe artefact, pieces of another object) has far more; and a
+  patch fill that failed shows its blocks: straight horizontal and vertical seams between copied patches
+  (:func:`axis_share`), far more of its edges on the image axes than the frame around it has.
 - **product too small** (``product_area``): B covers less than ``min_product_area`` of the frame (median over the
   judged frames), a speck nobody can recognise — the slot of a mask that held only part of A (a watch's hands
   instead of the watch) gives B that size.
@@ -116,10 +118,26 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
     return float(survived.sum()) / area_a
 
 
+def axis_share(grey: np.ndarray, region: np.ndarray, min_gradient: float = 40.0) -> float | None:
+    """Share of the gradient energy of ``region``'s strong edges (Sobel magnitude above ``min_gradient``) that
+    lies within 6 degrees of horizontal or vertical (None: too few strong edges). Natural texture spreads over
+    every direction; the seams of a patch fill's blocks are axis-aligned."""
+    g = grey.astype(np.float32)
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+    mag = np.hypot(gx, gy)
+    strong = region & (mag > min_gradient)
+    if strong.sum() < 30:
+        return None
+    angle = np.degrees(np.arctan2(np.abs(gy), np.abs(gx)))
+    axis = strong & ((angle < 6) | (angle > 84))
+    return float(mag[axis].sum() / mag[strong].sum())
+
+
 def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray,
-          settings: Any) -> tuple[float, float] | None:
-    """(visible filled area / A's area, texture of the visible fill / texture around it) in one frame, or None
-    when the visible fill is too small to judge."""
+          settings: Any) -> tuple[float, float, float | None] | None:
+    """(visible filled area / A's area, texture of the visible fill / texture around it, axis-aligned edge share
+    of the visible fill / that of the frame around it) in one frame, or None when the visible fill is too small to
+    judge; the last is None where either side has too few strong edges."""
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
@@ -131,13 +149,21 @@ def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, 
     visible = cv2.morphologyEx(visible.astype(np.uint8), cv2.MORPH_OPEN, _disk(2)) > 0
     frac = float(visible.sum()) / area_a
     if visible.sum() < 50:
-        return frac, 1.0
+        return frac, 1.0, None
     band = dilate(filled, max(3, int(0.08 * diag))) & ~dilate(filled, 2) & ~dilate(mask_b, 2)
     if band.sum() < 50:
         return None
-    tex = local_contrast(cv2.cvtColor(edt, cv2.COLOR_RGB2GRAY))
+    grey = cv2.cvtColor(edt, cv2.COLOR_RGB2GRAY)
+    tex = local_contrast(grey)
     inside, around = float(np.median(tex[visible])), float(np.median(tex[band]))
-    return frac, (inside + 1.0) / (around + 1.0)
+    # seams: inside the fill only (its own outline follows A's mask, which may be straight)
+    core = cv2.erode(visible.astype(np.uint8), _disk(2)) > 0
+    seams = None
+    if core.sum() >= 200:
+        a, b = axis_share(grey, core), axis_share(grey, band)
+        if a is not None and b is not None:
+            seams = a / max(b, 0.05)
+    return frac, (inside + 1.0) / (around + 1.0), seams
 
 
 def floating(mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> float | None:
@@ -183,6 +209,9 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
             tex = np.array([x[1] for x in sm])
             scores["fill_visible"] = float(np.median(frac))
             scores["fill_texture"] = float(np.median(tex))
+            seams = [x[2] for x in sm if x[2] is not None]
+            if seams:
+                scores["fill_seams"] = float(np.median(seams))
             if scores["fill_visible"] >= s.min_fill_visible and scores["fill_texture"] < s.min_fill_texture:
                 reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) has "
                                f"{scores['fill_texture']:.2f} of the texture around it < {s.min_fill_texture:.2f}")
@@ -190,6 +219,12 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
                 reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) has "
                                f"{scores['fill_texture']:.2f} times the texture around it > {s.max_fill_texture:.2f} "
                                "(copied glitches or fragments)")
+            elif (scores["fill_visible"] >= s.min_fill_visible and s.max_fill_seams > 0
+                  and scores.get("fill_seams", 0.0) > s.max_fill_seams):
+                reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) shows "
+                               f"blocks: {scores['fill_seams']:.2f} times the share of straight horizontal and "
+                               f"vertical edges of the frame around it > {s.max_fill_seams:.2f} (a patch fill's "
+                               "seams)")
     if s.min_product_area > 0:
         scores["product_area"] = float(np.median([b_s[t].mean() for t in idx]))
         if scores["product_area"] < s.min_product_area:
