@@ -80,7 +80,8 @@ def main() -> None:
                      "fired": sorted(reason_kinds(reasons)), "scores": {k: round(v, 4) for k, v in scores.items()}})
         print(f"{pair_id:44s} {verdict:6s} labels={sorted(seen)} fired={rows[-1]['fired']} "
               f"remnant={scores.get('remnant', float('nan')):.3f} fill={scores.get('fill_visible', float('nan')):.2f}"
-              f"/{scores.get('fill_texture', float('nan')):.2f} float={scores.get('floating', float('nan')):.3f}")
+              f"/{scores.get('fill_texture', float('nan')):.2f} seams={scores.get('fill_seams', float('nan')):.2f} "
+              f"float={scores.get('floating', float('nan')):.3f}")
     print()
     print(f"{'check':10s} {'fires':>5s} {'true+':>5s} {'labelled':>8s} {'precision':>9s} {'recall':>6s}")
     summary = {}

@@ -1,8 +1,10 @@
-"""Two judge measures tried against a reviewer's labels and not adopted (BENCHMARKS.md, "fourth build").
+"""Judge measures tried against a reviewer's labels and not adopted (BENCHMARKS.md, "fourth build" and
+"Blocky fills").
 
 Usage:
   python benchmarks/judge_probes.py holes WORKSPACE LABELS.yaml
   python benchmarks/judge_probes.py zone-edge WORKSPACE LABELS.yaml
+  python benchmarks/judge_probes.py backdrop-colour WORKSPACE LABELS.yaml
 
 - ``holes``: how much of B's filled silhouette turns into holes after the first frame (pieces of the clip shown
   through B by the warp's occlusion), per pair: the 75th percentile and the maximum over every second frame.
@@ -10,6 +12,9 @@ Usage:
   parts of A's GrabCut extent beyond its mask dropped when they run into the edge of the extent's search zone or
   the frame by more than 25 % of their outline (backdrop cut by the zone, not a part of A that ends inside it),
   next to today's score.
+- ``backdrop-colour``: the remnant score with the survivors beside A's mask dropped where their colour is within
+  12 Lab of one of the backdrop's 6 main colours (k-means of the ring outside the extent's search zone) and nearer
+  to it than to any of A's 6 (k-means of A's masked pixels), next to today's score.
 """
 from __future__ import annotations
 
@@ -72,9 +77,60 @@ def remnant_zone_edge(src, edt, bg, mask_a, mask_b, s, touch_max: float = 0.25) 
     return float(survived.sum()) / area_a
 
 
+def _centres(lab: np.ndarray, k: int) -> np.ndarray:
+    """Up to ``k`` k-means colour centres of ``lab`` pixels (subsampled, seeded)."""
+    if len(lab) > 4000:
+        lab = lab[np.random.default_rng(0).choice(len(lab), 4000, replace=False)]
+    k = max(1, min(k, len(lab)))
+    cv2.setRNGSeed(0)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    _, _, centres = cv2.kmeans(np.ascontiguousarray(lab, np.float32), k, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    return centres
+
+
+def looks_like_backdrop(src: np.ndarray, mask_a: np.ndarray, region: np.ndarray, reach: float,
+                        distance: float, k: int = 6) -> np.ndarray:
+    """The pixels of ``region`` whose colour is within ``distance`` (Lab) of one of the backdrop's main colours
+    and nearer to it than to any of A's. The backdrop is the ring just outside a_extent's search zone; A's
+    colours are those under its mask. a_extent's GrabCut starts the whole zone as probable A, so a patch of
+    the backdrop that differs from the frame further out (sunlit bark, a hand, an older fill) can end up in A's
+    extent; a part of A the mask missed looks like A, or at least unlike the backdrop."""
+    diag = defects._diag(mask_a)
+    step = max(3, int(reach * diag))
+    zone = dilate(defects._hull(mask_a), step)
+    ring = dilate(zone, step) & ~zone
+    if ring.sum() < 50 or mask_a.sum() < 30:
+        return np.zeros(region.shape, bool)
+    lab = cv2.cvtColor(src, cv2.COLOR_RGB2LAB).astype(np.float32)
+    back, own = _centres(lab[ring], k), _centres(lab[mask_a], k)
+    pixels = lab[region]
+    d_back = np.linalg.norm(pixels[:, None] - back[None], axis=-1).min(axis=1)
+    d_own = np.linalg.norm(pixels[:, None] - own[None], axis=-1).min(axis=1)
+    out = np.zeros(region.shape, bool)
+    out[region] = (d_back < distance) & (d_back < d_own)
+    return out
+
+
+def remnant_backdrop_colour(src, edt, bg, mask_a, mask_b, s, distance: float = 12.0) -> float | None:
+    """:func:`pvtt.judge.defects.remnant` with the survivors beside the mask that look like the backdrop left out."""
+    area_a = int(mask_a.sum())
+    if area_a < 30:
+        return None
+    diag = defects._diag(mask_a)
+    b_near = dilate(mask_b, max(2, int(0.02 * diag)))
+    s16, e16, g16 = (x.astype(np.int16) for x in (src, edt, bg))
+    same = np.abs(e16 - s16).max(2) <= s.remnant_same
+    survived = mask_a & ~b_near & same & (np.abs(s16 - g16).max(2) >= s.remnant_differs)
+    beyond = defects.a_extent(src, mask_a, s.remnant_reach) & ~mask_a & ~b_near
+    beside = cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, defects._disk(1)) > 0
+    if beside.any():
+        beside &= ~looks_like_backdrop(src, mask_a, beside, s.remnant_reach, distance)
+    return float((survived | beside).sum()) / area_a
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("probe", choices=["holes", "zone-edge"])
+    ap.add_argument("probe", choices=["holes", "zone-edge", "backdrop-colour"])
     ap.add_argument("workspace")
     ap.add_argument("labels")
     args = ap.parse_args()
@@ -108,10 +164,12 @@ def main() -> None:
             S, E, G = (_resize(np.asarray(x[t]), size) for x in (src, edited, bg))
             A, B = _resize(masks_a[t], size, True), _resize(masks_b[t], size, True)
             today.append(defects.remnant(S, E, G, A, B, s))
-            edged.append(remnant_zone_edge(S, E, G, A, B, s))
+            probe = remnant_zone_edge if args.probe == "zone-edge" else remnant_backdrop_colour
+            edged.append(probe(S, E, G, A, B, s))
         p75 = [np.percentile([x for x in r if x is not None], 75) if any(x is not None for x in r) else float("nan")
                for r in (today, edged)]
-        print(f"{head} remnant today {p75[0]:.3f}, zone edge left out {p75[1]:.3f}", flush=True)
+        what = "zone edge left out" if args.probe == "zone-edge" else "backdrop colours left out"
+        print(f"{head} remnant today {p75[0]:.3f}, {what} {p75[1]:.3f}", flush=True)
 
 
 if __name__ == "__main__":
