@@ -48,16 +48,22 @@ def holes(masks_b: np.ndarray, short_side: int) -> tuple[float, float]:
     return float(np.percentile(grown, 75)), float(grown.max())
 
 
+def _inside(src, edt, bg, mask_a, mask_b, s):
+    """What :func:`pvtt.judge.defects.remnant` counts inside A's mask: ``(B's surroundings, the pixels the edit
+    kept from the source, the survivors inside the mask)``."""
+    b_near = dilate(mask_b, max(2, int(0.02 * defects._diag(mask_a))))
+    s16, e16, g16 = (x.astype(np.int16) for x in (src, edt, bg))
+    same = np.abs(e16 - s16).max(2) <= s.remnant_same
+    return b_near, same, mask_a & ~b_near & same & (np.abs(s16 - g16).max(2) >= s.remnant_differs)
+
+
 def remnant_zone_edge(src, edt, bg, mask_a, mask_b, s, touch_max: float = 0.25) -> float | None:
     """:func:`pvtt.judge.defects.remnant` with the extent's parts that the zone's edge cuts left out."""
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
     diag = defects._diag(mask_a)
-    b_near = dilate(mask_b, max(2, int(0.02 * diag)))
-    s16, e16, g16 = (x.astype(np.int16) for x in (src, edt, bg))
-    survived = mask_a & ~b_near & (np.abs(e16 - s16).max(2) <= s.remnant_same) & \
-        (np.abs(s16 - g16).max(2) >= s.remnant_differs)
+    b_near, same, survived = _inside(src, edt, bg, mask_a, mask_b, s)
     zone = dilate(defects._hull(mask_a), max(3, int(s.remnant_reach * diag)))
     edge = dilate(~zone, 2) & zone
     frame = np.zeros_like(edge)
@@ -72,7 +78,6 @@ def remnant_zone_edge(src, edt, bg, mask_a, mask_b, s, touch_max: float = 0.25) 
         cut = (ring & edge).sum() + (part & frame).sum()
         if cut / max(ring.sum() + (part & frame).sum(), 1) <= touch_max:
             keep |= part
-    same = np.abs(e16 - s16).max(2) <= s.remnant_same
     survived |= cv2.morphologyEx((keep & ~b_near & same).astype(np.uint8), cv2.MORPH_OPEN, defects._disk(1)) > 0
     return float(survived.sum()) / area_a
 
@@ -116,11 +121,7 @@ def remnant_backdrop_colour(src, edt, bg, mask_a, mask_b, s, distance: float = 1
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
-    diag = defects._diag(mask_a)
-    b_near = dilate(mask_b, max(2, int(0.02 * diag)))
-    s16, e16, g16 = (x.astype(np.int16) for x in (src, edt, bg))
-    same = np.abs(e16 - s16).max(2) <= s.remnant_same
-    survived = mask_a & ~b_near & same & (np.abs(s16 - g16).max(2) >= s.remnant_differs)
+    b_near, same, survived = _inside(src, edt, bg, mask_a, mask_b, s)
     beyond = defects.a_extent(src, mask_a, s.remnant_reach) & ~mask_a & ~b_near
     beside = cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, defects._disk(1)) > 0
     if beside.any():
