@@ -32,6 +32,50 @@ def box_of_mask(mask: np.ndarray) -> Box | None:
     return Box(float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
 
 
+def slot_box(box_a: Box, width: float, height: float, anchor: str) -> Box:
+    """B's ``width`` x ``height`` box in A's slot: centred on A's box horizontally, its bottom on A's bottom
+    (``bottom-center``) or its centre on A's centre (``center``)."""
+    cx, cy = box_a.center
+    bottom = box_a.y1 if anchor == "bottom-center" else cy + height / 2
+    return Box(cx - width / 2, bottom - height, cx + width / 2, bottom, source="insert")
+
+
+def scale_change(box_a: Box, width: float, height: float) -> float:
+    """The largest ratio, either way, between a side of a ``width`` x ``height`` box and the same side of A's."""
+    return max(width / max(box_a.width, 1), box_a.width / max(width, 1), height / max(box_a.height, 1),
+               box_a.height / max(height, 1))
+
+
+def outside_share(box: Box, frame_width: int, frame_height: int) -> float:
+    """Fraction of ``box`` outside the frame."""
+    return 1.0 - box.clip_to(frame_width, frame_height).area / max(box.area, 1e-6)
+
+
+def slot_misfit(box_a: Box, width: float, height: float, frame_width: int, frame_height: int, settings: Any
+                ) -> str | None:
+    """Why B at ``width`` x ``height`` does not fit A's slot, or None: a scale change above
+    ``settings.max_scale_change`` or more than ``settings.max_outside`` of B's box outside the frame (``settings``:
+    the insert settings, whose ``anchor`` places B). The insert stage rejects a pair with this reason; pairing
+    uses it to leave such pairs out before any work."""
+    change = scale_change(box_a, width, height)
+    if change > settings.max_scale_change:
+        return (f"product does not fit A's slot: B's box {width:.0f}x{height:.0f} vs A's "
+                f"{box_a.width:.0f}x{box_a.height:.0f} is a {change:.1f}x scale change "
+                f"(limit {settings.max_scale_change:.1f}x)")
+    outside = outside_share(slot_box(box_a, width, height, settings.anchor), frame_width, frame_height)
+    if outside > settings.max_outside:
+        return (f"product would leave the frame: {outside * 100:.0f}% of B's box {width:.0f}x{height:.0f} lies "
+                f"outside the {frame_width}x{frame_height} frame (limit {settings.max_outside * 100:.0f}%)")
+    return None
+
+
+def area_matched_size(area_a: float, opaque_b: np.ndarray) -> tuple[float, float, float]:
+    """``(scale, width, height)`` of B (its opaque pixels ``opaque_b``, cropped to their box) scaled to A's visible
+    area ``area_a``: where insert starts before it grows B to cover more of A."""
+    scale = float(np.sqrt(area_a / max(float(opaque_b.sum()), 1.0)))
+    return scale, opaque_b.shape[1] * scale, opaque_b.shape[0] * scale
+
+
 def box_slices(box: Box, width: int, height: int) -> tuple[slice, slice]:
     """``(rows, columns)`` of the pixels ``box`` covers, clipped to a ``width`` x ``height`` frame."""
     b = box.clip_to(width, height)

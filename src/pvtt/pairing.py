@@ -5,6 +5,11 @@ Strategies (``pairing.strategy``): ``all`` (every clip × every other template's
 from a generator seeded by ``seed`` and the clip's id, so adding clips never changes other clips'
 pairs), and ``same-category:K``. A clip is never paired with its own template's product.
 
+With ``fit_only`` (the default), a clip × product combination whose product cannot fit A's slot is left out
+before any is drawn: B scaled to A's visible area changes scale more than ``insert.max_scale_change`` against
+A's box, or leaves the frame by more than ``insert.max_outside`` (:func:`pvtt.compose.slot_misfit`, the reason
+the insert stage would reject the pair with); ``sampled:K`` then draws K among the products that fit.
+
 Difficulty: ``easy`` same subcategory; ``medium`` same category; ``hard`` different category with a
 similar silhouette (:func:`shape_similarity` ≥ ``hard_shape_threshold``); ``expert`` otherwise.
 
@@ -15,6 +20,7 @@ instruction each.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,10 +30,14 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from pvtt import artifacts
+from pvtt.compose import area_matched_size, slot_misfit
 from pvtt.instruction import make_instruction
 from pvtt.items import ClipItem, ProductItem
 from pvtt.settings import Settings
 from pvtt.store import Workspace
+from pvtt.types import Box
+
+log = logging.getLogger("pvtt")
 
 
 @dataclass
@@ -37,6 +47,8 @@ class PairClip:
     category: str | None = None
     subcategory: str | None = None
     silhouette: np.ndarray | None = None  # A's frame-0 mask cropped to its bbox
+    box: Box | None = None  # A's located box (where insert places B)
+    frame: tuple[int, int] | None = None  # (width, height) of the clip
 
 
 @dataclass
@@ -77,6 +89,12 @@ class PairingSettings(Settings):
     hard_shape_threshold: float = Field(0.6, ge=0, le=1, description="Silhouette similarity at or above which a "
                                                                      "cross-category pair is 'hard' (else 'expert').")
     silhouette_size: int = Field(64, ge=8, description="Side of the square canvas silhouettes are compared on.")
+    fit_only: bool = Field(True, description="Leave out a clip x product combination whose product cannot fit A's "
+                                             "slot, the insert stage's rejection known before any work: B scaled to "
+                                             "A's visible area changes scale more than insert.max_scale_change "
+                                             "against A's box, or leaves the frame by more than "
+                                             "insert.max_outside. sampled:K then draws K among the products that "
+                                             "fit; the count left out is logged.")
     instruction: Literal["template", "vlm"] = Field(
         "template", description="A pair's edit instruction: 'template' (one of several phrasings, seeded) or 'vlm' "
         "(Ditto-1M's two steps with the `vlm` model: a dense caption per clip, then an instruction per pair from the "
@@ -143,17 +161,35 @@ def grade(clip: PairClip, product: PairProduct, settings: PairingSettings) -> tu
     return ("hard" if sim >= settings.hard_shape_threshold else "expert"), sim
 
 
-def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: PairingSettings | None = None
-               ) -> list[Pair]:
-    """The pairs of ``clips`` × ``products`` chosen by ``settings.strategy``, sorted by pair id."""
+def misfit(clip: PairClip, product: PairProduct, insert: Any) -> str | None:
+    """Why ``product`` cannot fit ``clip``'s slot with the ``insert`` settings (None: it fits, or a silhouette,
+    box or frame is unknown)."""
+    if clip.silhouette is None or product.silhouette is None or clip.box is None or clip.frame is None:
+        return None
+    ys, xs = np.nonzero(product.silhouette)
+    if len(xs) == 0:
+        return None
+    opaque = product.silhouette[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    _, width, height = area_matched_size(float(clip.silhouette.sum()), opaque)
+    return slot_misfit(clip.box, width, height, *clip.frame, insert)
+
+
+def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: PairingSettings | None = None,
+               insert: Any = None) -> list[Pair]:
+    """The pairs of ``clips`` × ``products`` chosen by ``settings.strategy``, sorted by pair id; with ``insert``
+    (the insert settings) and ``settings.fit_only``, only products that fit each clip's slot are drawn."""
     settings = settings or PairingSettings()
     kind, count = _parse(settings.strategy)
     products = sorted(products, key=lambda p: p.product_id)
-    pairs = []
+    pairs, left_out = [], 0
     for clip in sorted(clips, key=lambda c: c.clip_id):
         eligible = [p for p in products if p.template_id is None or p.template_id != clip.template_id]
         if kind == "same-category":
             eligible = [p for p in eligible if _same(p.category, clip.category)]
+        if insert is not None and settings.fit_only:
+            fitting = [p for p in eligible if misfit(clip, p, insert) is None]
+            left_out += len(eligible) - len(fitting)
+            eligible = fitting
         if count is not None and len(eligible) > count:
             rng = np.random.default_rng([settings.seed, zlib.crc32(clip.clip_id.encode())])
             chosen = sorted(rng.choice(len(eligible), count, replace=False))
@@ -162,6 +198,9 @@ def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: Pai
             difficulty, sim = grade(clip, product, settings)
             pairs.append(Pair(f"{clip.clip_id}__{product.product_id}", clip.clip_id, product.product_id, difficulty,
                               round(sim, 4)))
+    if left_out:
+        log.info("pairing: %d clip x product combination(s) left out: the product cannot fit A's slot "
+                 "(insert.max_scale_change / insert.max_outside; pairing.fit_only)", left_out)
     return sorted(pairs, key=lambda p: p.pair_id)
 
 
@@ -172,7 +211,8 @@ def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[Product
         mask = artifacts.masks(ws, clip.id).data[0]
         ys, xs = np.nonzero(mask)
         silhouette = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(xs) else None
-        pair_clips.append(PairClip(clip.id, clip.template_id, clip.category, clip.subcategory, silhouette))
+        pair_clips.append(PairClip(clip.id, clip.template_id, clip.category, clip.subcategory, silhouette,
+                                   artifacts.box(ws, clip.id), (mask.shape[1], mask.shape[0])))
     pair_products = []
     for product in products:
         alpha = artifacts.cutout(ws, product.id)[..., 3] > 127
@@ -181,7 +221,7 @@ def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[Product
     by_clip = {c.id: c for c in clips}
     by_product = {p.id: p for p in products}
     items = []
-    for n, pair in enumerate(make_pairs(pair_clips, pair_products, config.pairing)):
+    for n, pair in enumerate(make_pairs(pair_clips, pair_products, config.pairing, config.insert)):
         clip, product = by_clip[pair.clip_id], by_product[pair.product_id]
         source = clip.description or clip.subcategory or clip.category
         target = product.description or product.subcategory or product.category
@@ -192,4 +232,4 @@ def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[Product
 
 
 __all__ = ["Pair", "PairClip", "PairItem", "PairProduct", "PairingSettings", "grade", "make_pair_items", "make_pairs",
-           "shape_similarity"]
+           "misfit", "shape_similarity"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pvtt.instruction import make_instruction
-from pvtt.pairing import PairClip, PairingSettings, PairProduct, make_pairs, shape_similarity
+from pvtt.pairing import PairClip, PairingSettings, PairProduct, make_pairs, misfit, shape_similarity
 
 
 def _box(h, w):
@@ -64,3 +64,53 @@ def test_instruction_phrasings():
     assert len({make_instruction("bracelet", "necklace", s) for s in range(30)}) >= 3
     assert make_instruction("bracelet", "necklace", 5) == make_instruction("bracelet", "necklace", 5)
     assert "product" in make_instruction(None, None, 1)
+
+
+# -- products that cannot fit A's slot -------------------------------------------------------------------------------
+
+
+def _insert_settings(**kw):
+    from pvtt.insert import InsertSettings
+
+    return InsertSettings(**kw)
+
+
+def test_pairing_leaves_out_products_that_cannot_fit_and_insert_agrees():
+    """A's slot is a 100x100 box at the left edge of a 320x240 frame. A square product fits; a 1:24 stick scaled
+    to A's area is 4.9x taller than A's box (> insert.max_scale_change 3); a 1:3.3 board at A's area is 183 px
+    wide, centred on A's box at x=50, so 23 % of it is left of the frame (> insert.max_outside 15 %)."""
+    from pvtt.errors import RejectItem
+    from pvtt.insert import make_inserter
+    from pvtt.types import Box
+
+    mask = np.zeros((240, 320), bool)
+    mask[100:200, 0:100] = True
+    clip = PairClip("c0", "t0", "home", "mug", mask[100:200, 0:100], Box(0, 100, 100, 200), (320, 240))
+    square, stick = np.ones((50, 50), bool), np.ones((240, 10), bool)
+    wide = np.ones((60, 200), bool)
+    products = [PairProduct("p1", "t1", "home", "vase", square), PairProduct("p2", "t2", "toys", "stick", stick),
+                PairProduct("p3", "t3", "toys", "board", wide)]
+    insert = _insert_settings()
+    everything = make_pairs([clip], products, PairingSettings(strategy="all"), insert)
+    assert [p.product_id for p in everything] == ["p1"]
+    assert len(make_pairs([clip], products, PairingSettings(strategy="all", fit_only=False), insert)) == 3
+    assert len(make_pairs([clip], products, PairingSettings(strategy="all"))) == 3  # no insert settings: no check
+    for seed in range(5):  # sampled:1 draws the one that fits, whatever the seed
+        assert [p.product_id for p in make_pairs([clip], products, PairingSettings(strategy="sampled:1", seed=seed),
+                                                 insert)] == ["p1"]
+    # the insert stage reaches the same verdict, with the same reason, on the same inputs
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    inserter = make_inserter()
+    for product in products:
+        rgba = np.zeros(product.silhouette.shape + (4,), np.uint8)
+        rgba[..., :3] = 200
+        rgba[..., 3] = product.silhouette * 255
+        reason = misfit(clip, product, insert)
+        try:
+            inserter.insert(frame, frame, mask, clip.box, rgba)
+            rejected = None
+        except RejectItem as err:
+            rejected = str(err)
+        assert rejected == reason, (product.product_id, rejected, reason)
+    assert misfit(clip, products[1], insert).startswith("product does not fit A's slot")
+    assert misfit(clip, products[2], insert).startswith("product would leave the frame")

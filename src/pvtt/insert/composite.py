@@ -17,7 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pvtt.compose import render_product, translation
+from pvtt.compose import (area_matched_size, outside_share, render_product, scale_change, slot_box, slot_misfit,
+                          translation)
 from pvtt.errors import RejectItem
 from pvtt.insert import Inserter
 from pvtt.types import Box, InsertResult
@@ -62,12 +63,6 @@ def contact_shadow(product: np.ndarray, opacity: float) -> tuple[np.ndarray, np.
     return shadow, translation(w / 2 - sw / 2, bottom - sh / 2)
 
 
-def _slot(box_a: Box, width: float, height: float, anchor: str) -> Box:
-    cx, cy = box_a.center
-    bottom = box_a.y1 if anchor == "bottom-center" else cy + height / 2
-    return Box(cx - width / 2, bottom - height, cx + width / 2, bottom, source="insert")
-
-
 def _uncovered(mask_a: np.ndarray, opaque: np.ndarray, box: Box) -> float:
     """Fraction of A's mask that B's opaque pixels, placed in ``box``, leave visible."""
     frame_h, frame_w = mask_a.shape
@@ -87,19 +82,14 @@ def _covering_scale(mask_a: np.ndarray, opaque: np.ndarray, box_a: Box, scale: f
     height, width = mask_a.shape
 
     def fits(k: float) -> bool:
-        wb, hb = opaque.shape[1] * k, opaque.shape[0] * k
-        change = max(wb / max(box_a.width, 1), box_a.width / max(wb, 1), hb / max(box_a.height, 1),
-                     box_a.height / max(hb, 1))
-        box = _slot(box_a, wb, hb, s.anchor)
-        return change <= s.max_scale_change and 1.0 - box.clip_to(width, height).area / max(box.area, 1e-6) <= \
-            s.max_outside
+        return slot_misfit(box_a, opaque.shape[1] * k, opaque.shape[0] * k, width, height, s) is None
 
-    best = (scale, _uncovered(mask_a, opaque, _slot(box_a, opaque.shape[1] * scale, opaque.shape[0] * scale,
-                                                      s.anchor)))
+    best = (scale, _uncovered(mask_a, opaque, slot_box(box_a, opaque.shape[1] * scale, opaque.shape[0] * scale,
+                                                         s.anchor)))
     growth = 1.05
     while best[1] > s.cover_target and growth <= s.cover_growth + 1e-9 and fits(scale * growth):
         k = scale * growth
-        left = _uncovered(mask_a, opaque, _slot(box_a, opaque.shape[1] * k, opaque.shape[0] * k, s.anchor))
+        left = _uncovered(mask_a, opaque, slot_box(box_a, opaque.shape[1] * k, opaque.shape[0] * k, s.anchor))
         if left < best[1] - 0.01:
             best = (k, left)
         growth += 0.05
@@ -136,23 +126,15 @@ class CompositeInserter(Inserter):
 
         # 2. B's slot: A's visible area, B's aspect ratio, anchored on A's box; grown (up to cover_growth) while
         #    that hides more of A's region, so less of the erase fill shows where the silhouettes differ
-        area_a = float(mask_a.sum())
-        opaque_b = float((rgba[..., 3] > 127).sum())
-        scale = float(np.sqrt(area_a / opaque_b))
+        scale, _, _ = area_matched_size(float(mask_a.sum()), rgba[..., 3] > 127)
         scale, uncovered = _covering_scale(mask_a, rgba[..., 3] > 127, box_a, scale, s)
         wb, hb = rgba.shape[1] * scale, rgba.shape[0] * scale
-        change = max(wb / max(box_a.width, 1), box_a.width / max(wb, 1), hb / max(box_a.height, 1),
-                     box_a.height / max(hb, 1))
-        if change > s.max_scale_change:
-            raise RejectItem(f"product does not fit A's slot: B's box {wb:.0f}x{hb:.0f} vs A's "
-                             f"{box_a.width:.0f}x{box_a.height:.0f} is a {change:.1f}x scale change "
-                             f"(limit {s.max_scale_change:.1f}x)")
-        box_b = _slot(box_a, wb, hb, s.anchor)
-        outside = 1.0 - box_b.clip_to(width, height).area / max(box_b.area, 1e-6)
-        if outside > s.max_outside:
-            raise RejectItem(f"product would leave the frame: {outside * 100:.0f}% of B's box "
-                             f"{wb:.0f}x{hb:.0f} lies outside the {width}x{height} frame (limit "
-                             f"{s.max_outside * 100:.0f}%)")
+        misfit = slot_misfit(box_a, wb, hb, width, height, s)
+        if misfit:
+            raise RejectItem(misfit)
+        change = scale_change(box_a, wb, hb)
+        box_b = slot_box(box_a, wb, hb, s.anchor)
+        outside = outside_share(box_b, width, height)
         size = (max(1, round(wb)), max(1, round(hb)))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
         placed = cv2.resize(rgba, size, interpolation=interp)
