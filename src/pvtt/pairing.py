@@ -57,7 +57,7 @@ class PairProduct:
     template_id: str | None = None
     category: str | None = None
     subcategory: str | None = None
-    silhouette: np.ndarray | None = None  # cutout alpha > 0.5
+    silhouette: np.ndarray | None = None  # cutout alpha > 0.5, cropped to its bbox
 
 
 @dataclass
@@ -166,11 +166,9 @@ def misfit(clip: PairClip, product: PairProduct, insert: Any) -> str | None:
     box or frame is unknown)."""
     if clip.silhouette is None or product.silhouette is None or clip.box is None or clip.frame is None:
         return None
-    ys, xs = np.nonzero(product.silhouette)
-    if len(xs) == 0:
+    if not product.silhouette.any():
         return None
-    opaque = product.silhouette[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
-    _, width, height = area_matched_size(float(clip.silhouette.sum()), opaque)
+    _, width, height = area_matched_size(float(clip.silhouette.sum()), product.silhouette)
     return slot_misfit(clip.box, width, height, *clip.frame, insert)
 
 
@@ -204,18 +202,22 @@ def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: Pai
     return sorted(pairs, key=lambda p: p.pair_id)
 
 
+def _crop(mask: np.ndarray) -> np.ndarray | None:
+    """``mask`` cropped to the box of its pixels (None: empty)."""
+    ys, xs = np.nonzero(mask)
+    return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(xs) else None
+
+
 def make_pair_items(ws: Workspace, clips: list[ClipItem], products: list[ProductItem], config: Any) -> list[PairItem]:
     """Cross the surviving clips with the cut-out products (``pairing`` settings), with an instruction each."""
     pair_clips = []
     for clip in clips:
         mask = artifacts.masks(ws, clip.id).data[0]
-        ys, xs = np.nonzero(mask)
-        silhouette = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1] if len(xs) else None
-        pair_clips.append(PairClip(clip.id, clip.template_id, clip.category, clip.subcategory, silhouette,
+        pair_clips.append(PairClip(clip.id, clip.template_id, clip.category, clip.subcategory, _crop(mask),
                                    artifacts.box(ws, clip.id), (mask.shape[1], mask.shape[0])))
     pair_products = []
     for product in products:
-        alpha = artifacts.cutout(ws, product.id)[..., 3] > 127
+        alpha = _crop(artifacts.cutout(ws, product.id)[..., 3] > 127)
         pair_products.append(PairProduct(product.id, product.template_id, product.category, product.subcategory,
                                          alpha))
     by_clip = {c.id: c for c in clips}

@@ -82,21 +82,27 @@ def test_a_generator_that_redraws_a_leaves_a_remnant(case, edited):
     assert _named(verdict, "remnant of A"), (verdict.scores, verdict.reasons)
 
 
+def _speck(masks_a: np.ndarray) -> np.ndarray:
+    """B shrunk to a 10x10 speck just above A's bottom, at its centre column: most of the fill shows around it."""
+    small_b = np.zeros_like(masks_a)
+    for t in range(len(masks_a)):
+        ys, xs = np.nonzero(masks_a[t])
+        cy, cx = int(ys.max()) - 6, int(xs.mean())
+        small_b[t, cy - 5:cy + 5, cx - 5:cx + 5] = True
+    return small_b
+
+
 def test_a_flat_fill_is_an_erase_smear(case, edited):
     """The visible part of the erased region is a flat colour where the real background has texture."""
-    cut, _, _, result = edited
+    cut = edited[0]
     from pvtt.compose import dilate
 
-    # B much smaller than A: most of the fill shows
-    small_b = np.zeros_like(result.masks)
+    small_b = _speck(case.masks_a.data)
     frames = case.background.copy()
     smeared = case.background.copy()
     for t in range(len(frames)):
         region = dilate(case.masks_a.data[t], 6)
         smeared[t][region] = case.background[t][region].reshape(-1, 3).mean(axis=0).astype(np.uint8)
-        ys, xs = np.nonzero(case.masks_a.data[t])
-        cy, cx = int(ys.max()) - 6, int(xs.mean())
-        small_b[t, cy - 5:cy + 5, cx - 5:cx + 5] = True
     frames_smeared = np.where(small_b[..., None], 200, smeared).astype(np.uint8)
     frames_true = np.where(small_b[..., None], 200, frames).astype(np.uint8)
     bad = _judge(case, frames_smeared, case.masks_a, small_b, cut, smeared)
@@ -108,31 +114,29 @@ def test_a_flat_fill_is_an_erase_smear(case, edited):
 
 def test_a_fill_that_copied_a_glitch_is_an_erase_smear(case, edited):
     """The visible fill is far busier than the frame around it (a source's stripe glitch copied into it)."""
-    cut, _, _, result = edited
+    cut = edited[0]
     from pvtt.compose import dilate
 
-    small_b = np.zeros_like(result.masks)
+    small_b = _speck(case.masks_a.data)
     glitched = case.background.copy()
     stripes = np.where((np.arange(glitched.shape[1]) // 2) % 2 == 0, 0, 255).astype(np.uint8)  # 2-px horizontal bars
     for t in range(len(glitched)):
         region = dilate(case.masks_a.data[t], 6)
         glitched[t][region] = np.broadcast_to(stripes[:, None, None], glitched[t].shape)[region]
-        ys, xs = np.nonzero(case.masks_a.data[t])
-        cy, cx = int(ys.max()) - 6, int(xs.mean())
-        small_b[t, cy - 5:cy + 5, cx - 5:cx + 5] = True
     frames = np.where(small_b[..., None], 200, glitched).astype(np.uint8)
     bad = _judge(case, frames, case.masks_a, small_b, cut, glitched)
     assert _named(bad, "erase smear") and bad.scores["fill_texture"] > JudgeSettings().max_fill_texture, \
         (bad.scores, bad.reasons)
 
+
 def test_a_fill_of_blocks_is_an_erase_smear(case, edited):
     """A patch fill that failed: the visible fill is a mosaic of 12-px blocks copied from elsewhere in the frame,
     each off in brightness, with straight seams between them (ELEC003's pink blocks where the hand held A)."""
-    cut, _, _, result = edited
+    cut = edited[0]
     from pvtt.compose import dilate
 
     rng = np.random.default_rng(3)
-    small_b = np.zeros_like(result.masks)
+    small_b = _speck(case.masks_a.data)
     blocky = case.background.copy()
     h, w = blocky.shape[1:3]
     for t in range(len(blocky)):
@@ -146,8 +150,6 @@ def test_a_fill_of_blocks_is_an_erase_smear(case, edited):
                 mosaic[y:y + 12, x:x + 12] = np.clip(case.background[t, sy:sy + 12, sx:sx + 12].astype(int) + shift,
                                                      0, 255)[:min(12, h - y), :min(12, w - x)]
         blocky[t][region] = mosaic[region]
-        cy, cx = int(ys.max()) - 12, int(xs.mean())
-        small_b[t, cy - 5:cy + 5, cx - 5:cx + 5] = True
     frames = np.where(small_b[..., None], 200, blocky).astype(np.uint8)
     bad = _judge(case, frames, case.masks_a, small_b, cut, blocky)
     assert _named(bad, "erase smear") and bad.scores["fill_seams"] > JudgeSettings().max_fill_seams, \

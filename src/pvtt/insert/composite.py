@@ -126,8 +126,9 @@ class CompositeInserter(Inserter):
 
         # 2. B's slot: A's visible area, B's aspect ratio, anchored on A's box; grown (up to cover_growth) while
         #    that hides more of A's region, so less of the erase fill shows where the silhouettes differ
-        scale, _, _ = area_matched_size(float(mask_a.sum()), rgba[..., 3] > 127)
-        scale, uncovered = _covering_scale(mask_a, rgba[..., 3] > 127, box_a, scale, s)
+        opaque = rgba[..., 3] > 127
+        scale, _, _ = area_matched_size(float(mask_a.sum()), opaque)
+        scale, uncovered = _covering_scale(mask_a, opaque, box_a, scale, s)
         wb, hb = rgba.shape[1] * scale, rgba.shape[0] * scale
         misfit = slot_misfit(box_a, wb, hb, width, height, s)
         if misfit:

@@ -80,7 +80,8 @@ class VlmSettings(ModelSettings, backends=BACKENDS):
     batch_size: int = Field(4, ge=1, description="Clips (prompts) per generate call; in a build the runners (local "
                                                 "and Ray) hand the caption and instruct stages this many items at "
                                                 "a time.")
-    num_frames: int = Field(16, ge=2, description="Frames sampled evenly from a clip for its caption (the instruction is written from the caption, text only).")
+    num_frames: int = Field(16, ge=2, description="Frames sampled evenly from a clip for its caption (the "
+                                                 "instruction is written from the caption, text only).")
     judge_frames: int = Field(8, ge=2, description="Frames sampled from each of the source and edited clips for the judge.")
     frame_size: int = Field(448, ge=28, description="Long side of the frames given to the model (a multiple of 28).")
     caption_tokens: int = Field(256, ge=1, description="max_new_tokens of a caption.")
@@ -140,7 +141,8 @@ class VisionLanguageModel(ModelBackend):
         """Ditto's second step: the instruction from the caption and B's description, text only (the caption
         already says what the video shows; a second pass over its frames would cost the prefill again)."""
         _same_length(captions=captions, targets=targets)
-        prompts = [[("text", INSTRUCTION_PROMPT.format(caption=cap, target=tgt))] for cap, tgt in zip(captions, targets)]
+        prompts = [[("text", INSTRUCTION_PROMPT.format(caption=cap, target=tgt))]
+                   for cap, tgt in zip(captions, targets)]
         return [clean_instruction(t) for t in self.generate(prompts, self.settings.instruction_tokens)]
 
     def instructions(self, clips: list[Clip], targets: list[str]) -> list[Instruction]:
