@@ -34,6 +34,9 @@ class Sam2Settings(ModelSettings):
     compile: bool = Field(False, description="torch.compile the image encoder and the per-frame memory path "
                                              "(memory attention, memory encoder, mask decoder); the first "
                                              "clips of a worker pay the compile.")
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"] = Field(
+        "default", description="torch.compile mode when compile is on: 'reduce-overhead' replays the memory path "
+                               "from CUDA graphs (the per-frame loop is launch-bound).")
 
 
 class SegmentSettings(Settings, backends=BACKENDS):
