@@ -107,3 +107,25 @@ def test_checking_backend_names_imports_no_model_library():
             "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_setting_has_its_meaning_from_its_docstring():
+    """Settings are documented by the docstring under each field (``use_attribute_docstrings``); the reference and
+    the README read ``description``, so a field without one would show an empty meaning."""
+    from pydantic import BaseModel
+
+    from pvtt.config import PipelineConfig
+
+    missing = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+                walk(info.annotation, f"{prefix}{name}.")
+            elif not (info.description or "").strip():
+                missing.append(prefix + name)
+
+    walk(PipelineConfig, "")
+    assert not missing
+    crf = PipelineConfig.model_fields["media"].annotation.model_fields["crf"]
+    assert crf.description == "x264 constant rate factor of every written video (lower is better)."

@@ -7,7 +7,11 @@ another pvtt process.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -46,6 +50,7 @@ RunnerOpt = Annotated[Optional[str], typer.Option("--runner", help="local or ray
 RayAddressOpt = Annotated[
     Optional[str], typer.Option("--ray-address", help="auto or ray://head:10001 (runner.ray.address).")
 ]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")]
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -88,6 +93,57 @@ def _config(config: Path | None, overrides: list[str] | None, workers: int | Non
         raise  # unreachable
 
 
+@dataclass
+class ConfigOptions:
+    """The options that say which config (``--config``, ``--set``, ``--preset``), turned into the validated config
+    by :meth:`config` (``extra``: the command's own ``section.key=value`` overrides, after ``--set``'s)."""
+
+    config_file: Path | None = None
+    set_: list[str] | None = None
+    preset: str | None = None
+
+    def config(self, extra: list[str] = ()) -> PipelineConfig:
+        return _config(self.config_file, list(self.set_ or []) + list(extra), preset=self.preset)
+
+
+@dataclass
+class RunOptions(ConfigOptions):
+    """The config options and those of a command that runs stages (``--workers``, ``--runner``, ``--ray-address``,
+    ``--no-progress``)."""
+
+    workers: int | None = None
+    runner: str | None = None
+    ray_address: str | None = None
+    no_progress: bool = False
+
+    def config(self, extra: list[str] = ()) -> PipelineConfig:
+        return _config(self.config_file, list(self.set_ or []) + list(extra), self.workers, self.no_progress,
+                       self.runner, self.ray_address, self.preset)
+
+
+_OPTIONS = {"config_file": ConfigOpt, "set_": SetOpt, "preset": PresetOpt, "workers": WorkersOpt,
+            "runner": RunnerOpt, "ray_address": RayAddressOpt, "no_progress": NoProgressOpt}
+
+
+def with_options(fn):
+    """A command whose ``options`` parameter is annotated :class:`ConfigOptions` or :class:`RunOptions`: Typer
+    sees the command's other parameters, then one option per field of that class, and ``fn`` gets them
+    gathered into an instance of it as ``options``."""
+    signature = inspect.signature(fn, eval_str=True)
+    kind = signature.parameters["options"].annotation
+    own = [p for p in signature.parameters.values() if p.name != "options"]
+    added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=_OPTIONS[f.name])
+             for f in dataclasses.fields(kind)]
+
+    @functools.wraps(fn)
+    def command(**kwargs):
+        return fn(options=kind(**{p.name: kwargs.pop(p.name) for p in added}), **kwargs)
+
+    command.__signature__ = inspect.Signature(own + added, return_annotation=None)
+    command.__annotations__ = {p.name: p.annotation for p in own + added}
+    return command
+
+
 @app.callback()
 def _main(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
@@ -103,27 +159,22 @@ def version() -> None:
 
 
 @app.command()
+@with_options
 def prepare(
     catalog: Annotated[Path, typer.Option("--catalog", help="PVTT layout folder, plain folder, or CSV/JSONL manifest.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Workspace directory (created if missing).")],
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    preset: PresetOpt = None,
-    workers: WorkersOpt = None,
-    runner: RunnerOpt = None,
-    ray_address: RayAddressOpt = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+    options: RunOptions,
 ) -> None:
     """Ingest a catalog, split templates into shots, normalize them into clips, store product photos."""
     from pvtt.pipeline import prepare as run_prepare
 
-    cfg = _config(config, set_, workers, no_progress, runner, ray_address, preset)
-    summary = _run(run_prepare, catalog, out, cfg)
+    summary = _run(run_prepare, catalog, out, options.config())
     _report(summary, "this run")
     console.print(f"workspace: {summary.workspace}  (details: pvtt status {summary.workspace})")
 
 
 @app.command()
+@with_options
 def build(
     catalog: Annotated[Path, typer.Option("--catalog", help="PVTT layout folder, plain folder, or CSV/JSONL manifest.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Dataset directory (created if missing).")],
@@ -131,40 +182,28 @@ def build(
         "--workspace", help="Workspace for cached artifacts and records (default: OUT/.pvtt-workspace).")] = None,
     pairing: Annotated[Optional[str], typer.Option(
         "--pairing", help="all | same-category | sampled:K (pairing.strategy).")] = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    preset: PresetOpt = None,
-    workers: WorkersOpt = None,
-    runner: RunnerOpt = None,
-    ray_address: RayAddressOpt = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+    *,
+    options: RunOptions,
 ) -> None:
     """Everything: prepare, analyze, erase, cut out, pair, synthesize, judge and export a dataset into OUT."""
     from pvtt.pipeline import build as run_build
 
-    overrides = list(set_ or []) + ([f"pairing.strategy={pairing}"] if pairing else [])
-    cfg = _config(config, overrides, workers, no_progress, runner, ray_address, preset)
+    cfg = options.config([f"pairing.strategy={pairing}"] if pairing else [])
     summary = _run(run_build, catalog, out, cfg, workspace=workspace)
     _report(summary, "build")
     console.print(f"dataset: {out}  (review page: {out / 'report' / 'index.html'})")
 
 
 @app.command()
+@with_options
 def analyze(
     workspace: Annotated[Path, typer.Option("--out", "-o", help="A workspace written by `pvtt prepare`.")],
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    preset: PresetOpt = None,
-    workers: WorkersOpt = None,
-    runner: RunnerOpt = None,
-    ray_address: RayAddressOpt = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+    options: RunOptions,
 ) -> None:
     """Per clip: locate the product, segment it, track semantic points, curate (after `pvtt prepare`)."""
     from pvtt.pipeline import analyze as run_analyze
 
-    cfg = _config(config, set_, workers, no_progress, runner, ray_address, preset)
-    summary = _run(run_analyze, workspace, cfg)
+    summary = _run(run_analyze, workspace, options.config())
     _report(summary, "analyze")
 
 
@@ -176,7 +215,7 @@ def demo(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     workers: WorkersOpt = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="Hide progress bars.")] = False,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Render a small catalog (templates + product photos) and build a dataset from it."""
     from pvtt.demo import make_demo_catalog
@@ -243,9 +282,10 @@ def _print_problems(records: list) -> None:
 
 
 @config_app.command("show")
-def config_show(config: ConfigOpt = None, set_: SetOpt = None, preset: PresetOpt = None) -> None:
+@with_options
+def config_show(options: ConfigOptions) -> None:
     """Print the effective config (defaults, then the preset, then the file, then --set) as YAML."""
-    console.print(dump_config(_config(config, set_, preset=preset)), end="", highlight=False, markup=False)
+    console.print(dump_config(options.config()), end="", highlight=False, markup=False)
 
 
 @config_app.command("reference")
@@ -269,12 +309,13 @@ def _size(n: int | None) -> str:
     return f"{value:.1f} {unit}"
 
 
-def _models_command(action: str, config: Path | None, overrides: list[str] | None, preset: str | None) -> str:
+def _models_command(action: str, options: ConfigOptions) -> str:
     """The ``pvtt models ACTION`` command line for the same config (shown to copy)."""
     import shlex
 
-    parts = ["pvtt", "models", action] + (["--preset", preset] if preset else []) + \
-        (["--config", str(config)] if config else []) + [a for o in overrides or [] for a in ("--set", o)]
+    parts = ["pvtt", "models", action] + (["--preset", options.preset] if options.preset else []) + \
+        (["--config", str(options.config_file)] if options.config_file else []) + \
+        [a for o in options.set_ or [] for a in ("--set", o)]
     return shlex.join(parts)
 
 
@@ -292,10 +333,9 @@ _MODELS_DOWNLOAD_HELP = (
 
 @models_app.command("list", help=_MODELS_LIST_HELP,
                     short_help="The model weights a configured run reads, on disk or not.")
+@with_options
 def models_list(
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    preset: PresetOpt = None,
+    options: ConfigOptions,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     import json
@@ -305,9 +345,9 @@ def models_list(
     from pvtt.models.required import required_models
     from pvtt.models.weights import check_models
 
-    statuses = check_models(required_models(_config(config, set_, preset=preset)))
+    statuses = check_models(required_models(options.config()))
     missing = sum(not s.present for s in statuses)
-    command = _models_command("download", config, set_, preset)
+    command = _models_command("download", options)
     if json_:
         typer.echo(json.dumps({"models": [s.as_dict() for s in statuses], "missing": missing,
                                "download": command if missing else None}, indent=1))
@@ -331,10 +371,9 @@ def models_list(
 
 @models_app.command("download", help=_MODELS_DOWNLOAD_HELP,
                     short_help="Fetch the missing weights from the Hugging Face hub (network).")
+@with_options
 def models_download(
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
-    preset: PresetOpt = None,
+    options: ConfigOptions,
     to: Annotated[Optional[Path], typer.Option(
         "--to", help="Fetch into DIR/<name> instead of the hub cache, and print the settings that name those "
                      "folders.")] = None,
@@ -346,7 +385,7 @@ def models_download(
     from pvtt.models.required import required_models
     from pvtt.models.weights import check_models, config_snippet, download_models
 
-    needs = required_models(_config(config, set_, preset=preset))
+    needs = required_models(options.config())
     if not needs:
         console.print("this config reads no model weights: nothing to download")
         return

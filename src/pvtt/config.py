@@ -41,62 +41,75 @@ from pvtt.vlm import VlmSettings
 
 
 class MediaSettings(Settings):
-    max_pixels: int = Field(4096 * 4096, gt=0, description="Reject videos with more pixels per frame than this.")
-    max_image_pixels: int = Field(8192 * 8192, gt=0, description="Reject product photos with more pixels than this.")
-    crf: int = Field(18, ge=0, le=51, description="x264 constant rate factor of every written video (lower is better).")
-    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"] = Field(
-        "veryfast", description="x264 preset: speed against file size at the same quality."
-    )
+    max_pixels: int = Field(4096 * 4096, gt=0)
+    """Reject videos with more pixels per frame than this."""
+    max_image_pixels: int = Field(8192 * 8192, gt=0)
+    """Reject product photos with more pixels than this."""
+    crf: int = Field(18, ge=0, le=51)
+    """x264 constant rate factor of every written video (lower is better)."""
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower"] = "veryfast"
+    """x264 preset: speed against file size at the same quality."""
 
 
 class ShotSettings(Settings):
-    detector: Literal["content", "adaptive"] = Field(
-        "adaptive",
-        description="PySceneDetect detector: 'adaptive' tolerates camera motion better; 'content' is a fixed threshold.",
-    )
-    threshold: float = Field(27.0, gt=0, description="ContentDetector threshold (detector='content').")
-    adaptive_threshold: float = Field(3.0, gt=0, description="AdaptiveDetector ratio threshold (detector='adaptive').")
-    min_content_val: float = Field(15.0, ge=0, description="AdaptiveDetector minimum content change for a cut.")
-    min_gap: float = Field(0.5, ge=0, description="Seconds that must pass after a cut before another can be detected.")
-    min_duration: float = Field(1.0, ge=0, description="Drop shots shorter than this many seconds.")
-    detect_width: int = Field(256, ge=32, description="Frames are downscaled to this width for detection.")
+    detector: Literal["content", "adaptive"] = "adaptive"
+    """PySceneDetect detector: 'adaptive' tolerates camera motion better; 'content' is a fixed threshold."""
+    threshold: float = Field(27.0, gt=0)
+    """ContentDetector threshold (detector='content')."""
+    adaptive_threshold: float = Field(3.0, gt=0)
+    """AdaptiveDetector ratio threshold (detector='adaptive')."""
+    min_content_val: float = Field(15.0, ge=0)
+    """AdaptiveDetector minimum content change for a cut."""
+    min_gap: float = Field(0.5, ge=0)
+    """Seconds that must pass after a cut before another can be detected."""
+    min_duration: float = Field(1.0, ge=0)
+    """Drop shots shorter than this many seconds."""
+    detect_width: int = Field(256, ge=32)
+    """Frames are downscaled to this width for detection."""
 
 
 class NormalizeSettings(Settings):
-    fps: float = Field(20.0, gt=0, le=240, description="Output frame rate (frames are resampled by timestamp).")
-    short_side: int = Field(720, ge=16, description="Output short side in pixels before rounding to `multiple`.")
-    multiple: int = Field(16, ge=2, description="Both output sides are rounded to a multiple of this.")
-    allow_upscale: bool = Field(True, description="Upscale videos whose short side is below `short_side`.")
-    max_frames: int = Field(101, ge=1, description="Frames per window (clip).")
-    min_frames: int = Field(16, ge=1, description="Drop windows with fewer frames than this.")
-    windows: Literal["first", "all"] = Field("first", description="Keep the first window of each shot, or all.")
-    skip_flat_start: bool = Field(
-        True, description="Drop the flat frames a shot starts with (a fade-in from black or white), so clips start on "
-        "content that locate and segment can see.")
-    flat_threshold: float = Field(
-        12.0, ge=0, description="A frame is flat when the standard deviation of its luma (0-255) is below this.")
-    skip_fade_in: bool = Field(
-        True, description="Also drop the rest of a fade-in from black: leading frames whose mean luma is below "
-        "`fade_ratio` times the brightest of the next `lead_window` seconds (and at least 8 levels below). Unlike the "
-        "flat test this sees through a caption or logo that stays on screen during the fade.")
-    fade_ratio: float = Field(
-        0.75, gt=0, le=1, description="A leading frame is still fading in below this fraction of the brightness to come.")
-    skip_title_cards: bool = Field(
-        True, description="Drop the title card a shot starts with: a run of still, mostly plain frames (text or a logo "
-        "over a flat or gradient background) that other content replaces within `lead_window` seconds. A shot (or a "
-        "whole window) of still plain frames is dropped too, with the reason in the normalize record: a card on its "
-        "own, or a product on a plain backdrop where nothing moves (which curate would reject as too static).")
-    card_plain: float = Field(
-        0.6, ge=0, le=1, description="A title card is at least this fraction plain: 4x4 blocks of a 256 px luma "
-        "thumbnail that are flat or a smooth gradient (|Laplacian| <= 3).")
-    card_change: float = Field(
-        0.01, ge=0, le=1, description="A title card is still: fewer than this fraction of its pixels differ by more than "
-        "4 luma levels from its first frame.")
-    card_replaced: float = Field(
-        0.5, ge=0, le=1, description="A title card is replaced: at least this fraction of its pixels differ `lead_window` "
-        "seconds after it (a hand entering a still studio shot changes far less, so that shot is kept).")
-    lead_window: float = Field(
-        1.0, gt=0, description="Seconds of look-ahead for the fade-in and title-card tests (frames are held that long).")
+    fps: float = Field(20.0, gt=0, le=240)
+    """Output frame rate (frames are resampled by timestamp)."""
+    short_side: int = Field(720, ge=16)
+    """Output short side in pixels before rounding to `multiple`."""
+    multiple: int = Field(16, ge=2)
+    """Both output sides are rounded to a multiple of this."""
+    allow_upscale: bool = True
+    """Upscale videos whose short side is below `short_side`."""
+    max_frames: int = Field(101, ge=1)
+    """Frames per window (clip)."""
+    min_frames: int = Field(16, ge=1)
+    """Drop windows with fewer frames than this."""
+    windows: Literal["first", "all"] = "first"
+    """Keep the first window of each shot, or all."""
+    skip_flat_start: bool = True
+    """Drop the flat frames a shot starts with (a fade-in from black or white), so clips start on content that locate
+    and segment can see."""
+    flat_threshold: float = Field(12.0, ge=0)
+    """A frame is flat when the standard deviation of its luma (0-255) is below this."""
+    skip_fade_in: bool = True
+    """Also drop the rest of a fade-in from black: leading frames whose mean luma is below `fade_ratio` times the
+    brightest of the next `lead_window` seconds (and at least 8 levels below). Unlike the flat test this sees
+    through a caption or logo that stays on screen during the fade."""
+    fade_ratio: float = Field(0.75, gt=0, le=1)
+    """A leading frame is still fading in below this fraction of the brightness to come."""
+    skip_title_cards: bool = True
+    """Drop the title card a shot starts with: a run of still, mostly plain frames (text or a logo over a flat or
+    gradient background) that other content replaces within `lead_window` seconds. A shot (or a whole window) of
+    still plain frames is dropped too, with the reason in the normalize record: a card on its own, or a product on
+    a plain backdrop where nothing moves (which curate would reject as too static)."""
+    card_plain: float = Field(0.6, ge=0, le=1)
+    """A title card is at least this fraction plain: 4x4 blocks of a 256 px luma thumbnail that are flat or a smooth
+    gradient (|Laplacian| <= 3)."""
+    card_change: float = Field(0.01, ge=0, le=1)
+    """A title card is still: fewer than this fraction of its pixels differ by more than 4 luma levels from its first
+    frame."""
+    card_replaced: float = Field(0.5, ge=0, le=1)
+    """A title card is replaced: at least this fraction of its pixels differ `lead_window` seconds after it (a hand
+    entering a still studio shot changes far less, so that shot is kept)."""
+    lead_window: float = Field(1.0, gt=0)
+    """Seconds of look-ahead for the fade-in and title-card tests (frames are held that long)."""
 
     @field_validator("multiple")
     @classmethod
@@ -107,52 +120,54 @@ class NormalizeSettings(Settings):
 
 
 class RunnerSettings(Settings):
-    kind: Literal["local", "ray"] = Field(
-        "local", description="Where per-item work runs: this machine (local) or a Ray cluster (ray, needs pvtt[ray])."
-    )
-    workers: int = Field(1, ge=1, description="Processes for per-item work (1 = in-process).")
-    progress: bool = Field(True, description="Show progress bars.")
-    retry_failed: bool = Field(True, description="On a re-run, retry items that failed before.")
-    ray: RaySettings = Field(default_factory=RaySettings, description="Settings of the Ray runner (runner.kind=ray).")
+    kind: Literal["local", "ray"] = "local"
+    """Where per-item work runs: this machine (local) or a Ray cluster (ray, needs pvtt[ray])."""
+    workers: int = Field(1, ge=1)
+    """Processes for per-item work (1 = in-process)."""
+    progress: bool = True
+    """Show progress bars."""
+    retry_failed: bool = True
+    """On a re-run, retry items that failed before."""
+    ray: RaySettings = Field(default_factory=RaySettings)
+    """Settings of the Ray runner (runner.kind=ray)."""
 
 
 class ExportSettings(Settings):
-    modes: list[Literal["replace", "double-insert", "reversed"]] = Field(
-        default_factory=lambda: ["replace"],
-        description="Pair modes to export: replace (real A → synthetic B), double-insert (synthetic B → synthetic C on "
-        "the same erased clip), reversed (synthetic B → real A, so the target side is real footage).",
-    )
-    shard_size: int = Field(0, ge=0, description="Pairs per WebDataset shard under shards/ (0: no shards).")
-    include_rejected: bool = Field(False, description="Also put pairs the judge rejected into the dataset.")
+    modes: list[Literal["replace", "double-insert", "reversed"]] = Field(default_factory=lambda: ["replace"])
+    """Pair modes to export: replace (real A → synthetic B), double-insert (synthetic B → synthetic C on the same
+    erased clip), reversed (synthetic B → real A, so the target side is real footage)."""
+    shard_size: int = Field(0, ge=0)
+    """Pairs per WebDataset shard under shards/ (0: no shards)."""
+    include_rejected: bool = False
+    """Also put pairs the judge rejected into the dataset."""
 
 
 class VideoCutoutSettings(Settings):
-    enabled: bool = Field(
-        True, description="In a build, cut out a product whose catalog photo was rejected at `cutout` (a lifestyle "
-        "shot, a busy background) from its own template's curated clips instead: the mask of the best frame, with "
-        "other frames as extra reference views. The photo stays the target whenever its cutout is done.")
-    views: int = Field(3, ge=0, description="Extra reference views kept besides the cutout: crops from other frames "
-                                            "of the same clip (another shot may show another variant), spread in "
-                                            "time, of good score.")
-    frames_per_clip: int = Field(24, ge=1, description="Frames sampled (evenly spaced) from each curated clip as "
-                                                       "candidates for the cutout and the views.")
-    min_area: float = Field(0.01, gt=0, lt=1, description="A candidate frame's product mask covers at least this "
-                                                          "fraction of the frame.")
-    max_area: float = Field(0.6, gt=0, le=1, description="A candidate frame's product mask covers at most this "
-                                                         "fraction of the frame (a larger one has spread over the "
-                                                         "background).")
-    border_margin: float = Field(0.02, ge=0, lt=0.5, description="A candidate's mask stays at least this far from "
-                                                                 "every frame border (fraction of the short side): a "
-                                                                 "product cut by the frame is not whole.")
-    max_hand_fraction: float = Field(0.1, ge=0, description="With a hand detector: a candidate is rejected when "
-                                                            "hand pixels on the product or within a quarter of its "
-                                                            "size around it exceed this fraction of its mask (hand "
-                                                            "pixels are always taken out of the mask).")
-    max_support: float = Field(1.3, gt=0, description="A candidate whose mask's bottom eighth is more than this "
-                                                      "many times wider than its body carries the table or shelf "
-                                                      "the product stands on (as `cutout.max_support` for photos).")
-    view_min_score: float = Field(0.5, ge=0, le=1, description="An extra view scores at least this fraction of the "
-                                                               "chosen frame's score.")
+    enabled: bool = True
+    """In a build, cut out a product whose catalog photo was rejected at `cutout` (a lifestyle shot, a busy
+    background) from its own template's curated clips instead: the mask of the best frame, with other frames as
+    extra reference views. The photo stays the target whenever its cutout is done."""
+    views: int = Field(3, ge=0)
+    """Extra reference views kept besides the cutout: crops from other frames of the same clip (another shot may show
+    another variant), spread in time, of good score."""
+    frames_per_clip: int = Field(24, ge=1)
+    """Frames sampled (evenly spaced) from each curated clip as candidates for the cutout and the views."""
+    min_area: float = Field(0.01, gt=0, lt=1)
+    """A candidate frame's product mask covers at least this fraction of the frame."""
+    max_area: float = Field(0.6, gt=0, le=1)
+    """A candidate frame's product mask covers at most this fraction of the frame (a larger one has spread over the
+    background)."""
+    border_margin: float = Field(0.02, ge=0, lt=0.5)
+    """A candidate's mask stays at least this far from every frame border (fraction of the short side): a product cut
+    by the frame is not whole."""
+    max_hand_fraction: float = Field(0.1, ge=0)
+    """With a hand detector: a candidate is rejected when hand pixels on the product or within a quarter of its size
+    around it exceed this fraction of its mask (hand pixels are always taken out of the mask)."""
+    max_support: float = Field(1.3, gt=0)
+    """A candidate whose mask's bottom eighth is more than this many times wider than its body carries the table or
+    shelf the product stands on (as `cutout.max_support` for photos)."""
+    view_min_score: float = Field(0.5, ge=0, le=1)
+    """An extra view scores at least this fraction of the chosen frame's score."""
 
     @model_validator(mode="after")
     def _area_range(self) -> "VideoCutoutSettings":
@@ -302,7 +317,7 @@ def config_reference() -> str:
             default = info.get_default(call_default_factory=True)
             if isinstance(default, BaseModel):
                 default = default.model_dump(mode="json")
-            text = (info.description or "").replace("|", "\\|")
+            text = " ".join((info.description or "").split()).replace("|", "\\|")
             choices = getattr(annotation, "__args__", None)
             if choices and all(isinstance(c, str) for c in choices):
                 text += f" One of: {', '.join(choices)}."

@@ -42,28 +42,38 @@ Count = Literal["clips", "kept_clips", "products", "pairs", "kept_pairs"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class StageCost(_Model):
-    unit: Unit = Field(description="What one item of the stage is.")
-    device: Literal["cpu", "gpu"] = Field(description="Where the stage's configured backend runs.")
-    seconds: dict[str, float] = Field(description="Seconds per item by device kind ('cpu', 'h100', ...).")
-    pass_rate: float = Field(1.0, gt=0, le=1, description="Fraction of items kept by this stage.")
-    source: str = Field(description="'measured: where, when' or 'placeholder: why this number'.")
-    when: str | None = Field(None, description="Only when the config has this setting: 'section.key=value' "
-                             "(the VLM's caption stage runs only with pairing.instruction=vlm).")
-    scales: bool = Field(True, description="Scaled with frames x pixels of the clip (false: the stage samples a "
-                                           "fixed number of frames at a fixed size, as the VLM does).")
-    sources: dict[str, str] = Field(default_factory=dict, description="Per device kind, a source that replaces "
-                                    "`source` for that kind's seconds (a number measured on one GPU kind while "
-                                    "the others stay placeholders).")
+    unit: Unit = Field()
+    """What one item of the stage is."""
+    device: Literal["cpu", "gpu"] = Field()
+    """Where the stage's configured backend runs."""
+    seconds: dict[str, float] = Field()
+    """Seconds per item by device kind ('cpu', 'h100', ...)."""
+    pass_rate: float = Field(1.0, gt=0, le=1)
+    """Fraction of items kept by this stage."""
+    source: str = Field()
+    """'measured: where, when' or 'placeholder: why this number'."""
+    when: str | None = None
+    """Only when the config has this setting: 'section.key=value' (the VLM's caption stage runs only with
+    pairing.instruction=vlm)."""
+    scales: bool = True
+    """Scaled with frames x pixels of the clip (false: the stage samples a fixed number of frames at a fixed size, as
+    the VLM does)."""
+    sources: dict[str, str] = Field(default_factory=dict)
+    """Per device kind, a source that replaces `source` for that kind's seconds (a number measured on one GPU kind
+    while the others stay placeholders)."""
 
 
 class StorageCost(_Model):
-    count: Count = Field(description="Which count the artifact is written for.")
-    bytes: float = Field(0.0, ge=0, description="Bytes per item.")
-    clip_bytes: float = Field(0.0, ge=0, description="Bytes per item in units of one source clip's bytes.")
+    count: Count = Field()
+    """Which count the artifact is written for."""
+    bytes: float = Field(0.0, ge=0)
+    """Bytes per item."""
+    clip_bytes: float = Field(0.0, ge=0)
+    """Bytes per item in units of one source clip's bytes."""
     source: str
 
 
@@ -77,13 +87,15 @@ class ReferenceClip(_Model):
 class CostTable(_Model):
     """Per-stage costs and the defaults the projection starts from."""
 
-    reference: ReferenceClip = Field(default_factory=ReferenceClip,
-                                     description="The clip size that clip and pair numbers are for.")
+    reference: ReferenceClip = Field(default_factory=ReferenceClip)
+    """The clip size that clip and pair numbers are for."""
     clips_per_template: float = Field(gt=0)
     clips_per_template_source: str
-    clip_bytes: float = Field(gt=0, description="Bytes of one source clip of the reference size.")
+    clip_bytes: float = Field(gt=0)
+    """Bytes of one source clip of the reference size."""
     clip_bytes_source: str
-    categories: int = Field(ge=1, description="Product categories, for same-category pairing without a workspace.")
+    categories: int = Field(ge=1)
+    """Product categories, for same-category pairing without a workspace."""
     stages: dict[str, StageCost]
     storage: dict[str, StorageCost]
 

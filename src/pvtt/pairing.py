@@ -83,23 +83,24 @@ class PairItem:
 
 
 class PairingSettings(Settings):
-    strategy: str = Field("sampled:2", description="all | same-category | sampled:K | same-category:K (K products "
-                                                   "per clip, drawn reproducibly).")
-    seed: int = Field(0, description="Seed of the sampled strategies.")
-    hard_shape_threshold: float = Field(0.6, ge=0, le=1, description="Silhouette similarity at or above which a "
-                                                                     "cross-category pair is 'hard' (else 'expert').")
-    silhouette_size: int = Field(64, ge=8, description="Side of the square canvas silhouettes are compared on.")
-    fit_only: bool = Field(True, description="Leave out a clip x product combination whose product cannot fit A's "
-                                             "slot, the insert stage's rejection known before any work: B scaled to "
-                                             "A's visible area changes scale more than insert.max_scale_change "
-                                             "against A's box, or leaves the frame by more than "
-                                             "insert.max_outside. sampled:K then draws K among the products that "
-                                             "fit; the count left out is logged.")
-    instruction: Literal["template", "vlm"] = Field(
-        "template", description="A pair's edit instruction: 'template' (one of several phrasings, seeded) or 'vlm' "
-        "(Ditto-1M's two steps with the `vlm` model: a dense caption per clip, then an instruction per pair from the "
-        "caption and B's description, text only; both cached). With 'vlm' the build stops at its start when the VLM "
-        "weights are missing; a pair whose instruction fails is not synthesized (its `instruct` record says why).")
+    strategy: str = "sampled:2"
+    """all | same-category | sampled:K | same-category:K (K products per clip, drawn reproducibly)."""
+    seed: int = 0
+    """Seed of the sampled strategies."""
+    hard_shape_threshold: float = Field(0.6, ge=0, le=1)
+    """Silhouette similarity at or above which a cross-category pair is 'hard' (else 'expert')."""
+    silhouette_size: int = Field(64, ge=8)
+    """Side of the square canvas silhouettes are compared on."""
+    fit_only: bool = True
+    """Leave out a clip x product combination whose product cannot fit A's slot, the insert stage's rejection known
+    before any work: B scaled to A's visible area changes scale more than insert.max_scale_change against A's box,
+    or leaves the frame by more than insert.max_outside. sampled:K then draws K among the products that fit; the
+    count left out is logged."""
+    instruction: Literal["template", "vlm"] = "template"
+    """A pair's edit instruction: 'template' (one of several phrasings, seeded) or 'vlm' (Ditto-1M's two steps with
+    the `vlm` model: a dense caption per clip, then an instruction per pair from the caption and B's description,
+    text only; both cached). With 'vlm' the build stops at its start when the VLM weights are missing; a pair whose
+    instruction fails is not synthesized (its `instruct` record says why)."""
 
     @field_validator("strategy")
     @classmethod

@@ -19,7 +19,7 @@ class Settings(BaseModel):
     names are compared: no backend is imported.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
     stage: ClassVar[str] = ""
     backends: ClassVar[Registry | None] = None

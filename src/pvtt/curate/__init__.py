@@ -24,37 +24,69 @@ from pvtt.types import Box, Clip, Masks, Tracks
 
 
 class CurateSettings(Settings):
-    grid_step: int = Field(32, ge=4, description="Spacing (px) of the grid of points tracked for the motion score.")
-    min_motion: float = Field(0.0005, ge=0, description="Below this the clip is too static: mean per-frame displacement of grid points, as a fraction of the frame diagonal (0.0005 ≈ 0.7 px/frame at 1280x720).")
-    max_motion: float = Field(0.03, gt=0, description="Above this the clip moves too fast: mean per-frame displacement of grid points, as a fraction of the frame diagonal (0.03 ≈ 44 px/frame at 1280x720).")
-    min_tracked_fraction: float = Field(0.05, ge=0, le=1, description="Fraction of grid-point steps that must stay trackable; below it the clip is rejected as too fast or chaotic.")
-    min_sharpness: float = Field(20.0, ge=0, description="Below this the clip is blurry: median over sampled frames of the variance of the Laplacian of the luma (0-255 scale) at the clip's resolution, over the whole frame and over the product region (its mask, dilated so its outline counts); the better of the two is judged, since a product in focus before a plain or defocused backdrop scores low over the whole frame and a sharp but smooth or dark product scores low on its own.")
-    min_brightness: float = Field(30.0, ge=0, le=255, description="Below this the clip is too dark: mean luma (0-255) of the product, inside its masks in the sampled frames (the whole frame when the product is absent from all of them). A bright product on a black backdrop passes.")
-    max_brightness: float = Field(230.0, ge=0, le=255, description="Above this the clip is overexposed: mean luma (0-255) of the product (as for min_brightness).")
-    max_clipped: float = Field(0.3, ge=0, le=1, description="Largest fraction of the product's pixels at luma <= 5 or >= 250 (each side); black or white backdrops around it do not count.")
-    min_mask_fraction: float = Field(0.002, ge=0, le=1, description="A frame whose product mask covers less than this fraction of the frame counts as 'product absent'.")
-    max_mask_fraction: float = Field(0.6, ge=0, le=1, description="Largest fraction of the frame the product mask may cover on any frame. A mask beyond it has most likely spread onto the backdrop or the hands (and a product that large leaves little scene to keep).")
-    max_absent_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of frames where the product may be absent or tiny.")
-    max_mask_drift: float = Field(1.6, ge=1, description="Reject a clip whose mask grows more than this many times "
-                                  "what the product's tracked points explain (mask area over frame 0's, divided by "
-                                  "the square of the points' spread): the mask runs into the backdrop or onto the "
-                                  "hands, or the product changes shape (a box opening). On the development clips "
-                                  "the drifting masks scored 1.83-2.10 (TOYS004's kettle taking the wall, JEW002-s02's "
-                                  "hands, TOYS002's box opening), every other curated clip at most 1.40. A large value "
-                                  "switches it off.")
-    min_drift_points: int = Field(4, ge=2, description="Frame-0 points still visible needed to measure the drift on "
-                                                       "a frame.")
-    min_box_iou: float = Field(0.75, ge=0, le=1, description="For a box given by a reviewer or the catalog "
-                               "(`locate.boxes`, a manifest box): reject a clip whose first-frame mask's bounding "
-                               "box has an IoU below this with the given box: the segmentation missed part of the "
-                               "product (a watch's dial without its strap) or took something beside it. Boxes "
-                               "found by a locate backend are not checked (they can be rough). 0 = off.")
-    max_hand_fraction: float = Field(0.3, ge=0, le=1, description="Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): a mask that is mostly hand follows the hands, not the product. 1 = off.")
-    hand_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for the hand check.")
-    sample_frames: int = Field(8, ge=1, description="Frames sampled (evenly) for blur and exposure.")
-    dedup: Literal["thumbnail", "embedding"] = Field("thumbnail", description="Clip vectors the near-duplicate check compares: 'thumbnail' (clip_embedding: Lab thumbnails + a hue histogram, written by curate, CPU) or 'embedding' (DINOv2 clip vectors from the `embed` settings, one cached `embed` record per clip; needs the weights, a GPU is advised), as Ditto-1M's dedup.")
-    near_duplicate_threshold: float = Field(0.95, ge=-1, le=1, description="With dedup 'thumbnail': cosine similarity of clip embeddings (see clip_embedding) at or above which a later clip is a near-duplicate of an earlier one.")
-    embedding_threshold: float = Field(0.95, ge=-1, le=1, description="With dedup 'embedding': DINOv2 cosine similarity (mean of embed.clip_frames frame vectors) at or above which a later clip is a near-duplicate of an earlier one. 0.95 keeps only what is the same footage in effect (re-encoded, rescaled, re-cropped by a few percent, slightly shifted in time), which DINOv2 maps to nearly the same vector, and keeps other takes of the same product on the same set, which it places lower; not calibrated on pvtt footage: look at the similarities in the dedup records before lowering it.")
+    grid_step: int = Field(32, ge=4)
+    """Spacing (px) of the grid of points tracked for the motion score."""
+    min_motion: float = Field(0.0005, ge=0)
+    """Below this the clip is too static: mean per-frame displacement of grid points, as a fraction of the frame
+    diagonal (0.0005 ≈ 0.7 px/frame at 1280x720)."""
+    max_motion: float = Field(0.03, gt=0)
+    """Above this the clip moves too fast: mean per-frame displacement of grid points, as a fraction of the frame
+    diagonal (0.03 ≈ 44 px/frame at 1280x720)."""
+    min_tracked_fraction: float = Field(0.05, ge=0, le=1)
+    """Fraction of grid-point steps that must stay trackable; below it the clip is rejected as too fast or chaotic."""
+    min_sharpness: float = Field(20.0, ge=0)
+    """Below this the clip is blurry: median over sampled frames of the variance of the Laplacian of the luma (0-255
+    scale) at the clip's resolution, over the whole frame and over the product region (its mask, dilated so its
+    outline counts); the better of the two is judged, since a product in focus before a plain or defocused backdrop
+    scores low over the whole frame and a sharp but smooth or dark product scores low on its own."""
+    min_brightness: float = Field(30.0, ge=0, le=255)
+    """Below this the clip is too dark: mean luma (0-255) of the product, inside its masks in the sampled frames (the
+    whole frame when the product is absent from all of them). A bright product on a black backdrop passes."""
+    max_brightness: float = Field(230.0, ge=0, le=255)
+    """Above this the clip is overexposed: mean luma (0-255) of the product (as for min_brightness)."""
+    max_clipped: float = Field(0.3, ge=0, le=1)
+    """Largest fraction of the product's pixels at luma <= 5 or >= 250 (each side); black or white backdrops around it
+    do not count."""
+    min_mask_fraction: float = Field(0.002, ge=0, le=1)
+    """A frame whose product mask covers less than this fraction of the frame counts as 'product absent'."""
+    max_mask_fraction: float = Field(0.6, ge=0, le=1)
+    """Largest fraction of the frame the product mask may cover on any frame. A mask beyond it has most likely spread
+    onto the backdrop or the hands (and a product that large leaves little scene to keep)."""
+    max_absent_fraction: float = Field(0.3, ge=0, le=1)
+    """Largest fraction of frames where the product may be absent or tiny."""
+    max_mask_drift: float = Field(1.6, ge=1)
+    """Reject a clip whose mask grows more than this many times what the product's tracked points explain (mask area
+    over frame 0's, divided by the square of the points' spread): the mask runs into the backdrop or onto the
+    hands, or the product changes shape (a box opening). On the development clips the drifting masks scored
+    1.83-2.10 (TOYS004's kettle taking the wall, JEW002-s02's hands, TOYS002's box opening), every other curated
+    clip at most 1.40. A large value switches it off."""
+    min_drift_points: int = Field(4, ge=2)
+    """Frame-0 points still visible needed to measure the drift on a frame."""
+    min_box_iou: float = Field(0.75, ge=0, le=1)
+    """For a box given by a reviewer or the catalog (`locate.boxes`, a manifest box): reject a clip whose first-frame
+    mask's bounding box has an IoU below this with the given box: the segmentation missed part of the product (a
+    watch's dial without its strap) or took something beside it. Boxes found by a locate backend are not checked
+    (they can be rough). 0 = off."""
+    max_hand_fraction: float = Field(0.3, ge=0, le=1)
+    """Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): a mask
+    that is mostly hand follows the hands, not the product. 1 = off."""
+    hand_frames: int = Field(8, ge=1)
+    """Frames sampled (evenly) for the hand check."""
+    sample_frames: int = Field(8, ge=1)
+    """Frames sampled (evenly) for blur and exposure."""
+    dedup: Literal["thumbnail", "embedding"] = "thumbnail"
+    """Clip vectors the near-duplicate check compares: 'thumbnail' (clip_embedding: Lab thumbnails + a hue histogram,
+    written by curate, CPU) or 'embedding' (DINOv2 clip vectors from the `embed` settings, one cached `embed`
+    record per clip; needs the weights, a GPU is advised), as Ditto-1M's dedup."""
+    near_duplicate_threshold: float = Field(0.95, ge=-1, le=1)
+    """With dedup 'thumbnail': cosine similarity of clip embeddings (see clip_embedding) at or above which a later
+    clip is a near-duplicate of an earlier one."""
+    embedding_threshold: float = Field(0.95, ge=-1, le=1)
+    """With dedup 'embedding': DINOv2 cosine similarity (mean of embed.clip_frames frame vectors) at or above which a
+    later clip is a near-duplicate of an earlier one. 0.95 keeps only what is the same footage in effect
+    (re-encoded, rescaled, re-cropped by a few percent, slightly shifted in time), which DINOv2 maps to nearly the
+    same vector, and keeps other takes of the same product on the same set, which it places lower; not calibrated
+    on pvtt footage: look at the similarities in the dedup records before lowering it."""
 
 
 @dataclass

@@ -39,54 +39,60 @@ BACKENDS = Registry("cutout", {
 class GroundedCutoutSettings(ModelSettings):
     """The ``grounded`` backend: the SAM2 image model (``model``, ``device``, …) and the detector before it."""
 
-    model: str = Field("facebook/sam2.1-hiera-large", description="SAM2 / SAM2.1 weights (the image predictor): a "
-                                                                 "local directory or a cached hub id.")
-    detector: DetectorSettings = Field(default_factory=DetectorSettings, description="The text-prompted detector "
-                                       "that finds the product (family, weights, threshold: the lowest score kept).")
-    max_instances: int = Field(3, ge=1, description="Most detections (best first, overlapping ones merged) segmented; "
-                                                    "the cutout is the one with the best detector score × SAM2 "
-                                                    "predicted IoU.")
-    mask_threshold: float = Field(0.0, description="SAM2 mask logit above which a pixel is the product (the alpha's "
-                                                   "half-way point before the edge refinement).")
-    box_slack: float = Field(0.02, ge=0, description="How far the mask may reach past its detection box, as a "
-                                                     "fraction of the box's long side (detector boxes are often a few "
-                                                     "pixels tight); beyond it the alpha is 0.")
+    model: str = "facebook/sam2.1-hiera-large"
+    """SAM2 / SAM2.1 weights (the image predictor): a local directory or a cached hub id."""
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    """The text-prompted detector that finds the product (family, weights, threshold: the lowest score kept)."""
+    max_instances: int = Field(3, ge=1)
+    """Most detections (best first, overlapping ones merged) segmented; the cutout is the one with the best detector
+    score × SAM2 predicted IoU."""
+    mask_threshold: float = 0.0
+    """SAM2 mask logit above which a pixel is the product (the alpha's half-way point before the edge refinement)."""
+    box_slack: float = Field(0.02, ge=0)
+    """How far the mask may reach past its detection box, as a fraction of the box's long side (detector boxes are
+    often a few pixels tight); beyond it the alpha is 0."""
 
 
 class CutoutSettings(Settings, backends=BACKENDS):
-    backend: str = Field("classical", description="Cutout backend: 'classical' (colour model + GrabCut, CPU) or "
-                         "'grounded' (text-prompted detector + SAM2 image predictor, GPU).")
-    reject_low_confidence: bool = Field(
-        True, description="In a build, reject photos whose cutout is flagged low confidence (busy backgrounds: the "
-        "classical cutout is then a centre-prior guess and often includes props, hands or the backdrop).")
-    work_size: int = Field(480, ge=64, description="Long side (pixels) at which the segmentation runs; the alpha is "
-                                                  "refined back at full resolution.")
-    border: float = Field(0.03, gt=0, lt=0.3, description="Width of the image border used as the background colour "
-                                                         "model, as a fraction of the short side.")
-    plain_threshold: float = Field(0.85, ge=0, le=1, description="Fraction of border pixels close to the border's "
-                                                                 "dominant colours above which the background counts "
-                                                                 "as plain (studio).")
-    grabcut_iters: int = Field(5, ge=1, description="GrabCut iterations.")
-    peel_backdrop: float = Field(0.5, ge=0, le=1, description="Plain backgrounds: peel off the backdrop-like pixels "
-                                 "(close to the backdrop's colour at their place, smooth) that GrabCut took in and "
-                                 "that reach the backdrop outside (a white floor between two white vases), unless "
-                                 "that would remove this share of the cut or more (then the product itself looks like "
-                                 "the backdrop and GrabCut's cut is kept); 0 = off.")
-    refine_radius: float = Field(0.006, ge=0, description="Guided-filter radius as a fraction of the long side "
-                                                          "(0 = no edge-aware refinement).")
-    min_area: float = Field(0.005, gt=0, lt=1, description="Smallest product area (fraction of the image) accepted.")
-    max_area: float = Field(0.95, gt=0, le=1, description="Largest product area (fraction of the image) accepted.")
-    margin: float = Field(0.02, ge=0, description="Margin kept around the product's bbox, fraction of its long side.")
-    max_hand: float = Field(0.05, ge=0, le=1, description="Reject a cutout when more than this fraction of it is a "
-                                                        "hand (the `hands` detector on the cutout; 1 = off).")
-    max_support: float = Field(1.3, gt=0, description="Reject a cutout whose bottom rows are this many times wider "
-                                                      "than its body: a shelf or table cut out with the product.")
-    max_pieces: int = Field(3, ge=1, description="Reject a cutout in more separate parts (each at least 2 % of its "
-                                                 "area) than this: fragments, not one product.")
-    low_confidence: float = Field(0.5, ge=0, le=1, description="Confidence below which a cutout is flagged "
-                                                               "low-confidence.")
-    grounded: GroundedCutoutSettings = Field(default_factory=GroundedCutoutSettings,
-                                             description="Settings of the 'grounded' backend.")
+    backend: str = "classical"
+    """Cutout backend: 'classical' (colour model + GrabCut, CPU) or 'grounded' (text-prompted detector + SAM2 image
+    predictor, GPU)."""
+    reject_low_confidence: bool = True
+    """In a build, reject photos whose cutout is flagged low confidence (busy backgrounds: the classical cutout is
+    then a centre-prior guess and often includes props, hands or the backdrop)."""
+    work_size: int = Field(480, ge=64)
+    """Long side (pixels) at which the segmentation runs; the alpha is refined back at full resolution."""
+    border: float = Field(0.03, gt=0, lt=0.3)
+    """Width of the image border used as the background colour model, as a fraction of the short side."""
+    plain_threshold: float = Field(0.85, ge=0, le=1)
+    """Fraction of border pixels close to the border's dominant colours above which the background counts as plain
+    (studio)."""
+    grabcut_iters: int = Field(5, ge=1)
+    """GrabCut iterations."""
+    peel_backdrop: float = Field(0.5, ge=0, le=1)
+    """Plain backgrounds: peel off the backdrop-like pixels (close to the backdrop's colour at their place, smooth)
+    that GrabCut took in and that reach the backdrop outside (a white floor between two white vases), unless that
+    would remove this share of the cut or more (then the product itself looks like the backdrop and GrabCut's cut
+    is kept); 0 = off."""
+    refine_radius: float = Field(0.006, ge=0)
+    """Guided-filter radius as a fraction of the long side (0 = no edge-aware refinement)."""
+    min_area: float = Field(0.005, gt=0, lt=1)
+    """Smallest product area (fraction of the image) accepted."""
+    max_area: float = Field(0.95, gt=0, le=1)
+    """Largest product area (fraction of the image) accepted."""
+    margin: float = Field(0.02, ge=0)
+    """Margin kept around the product's bbox, fraction of its long side."""
+    max_hand: float = Field(0.05, ge=0, le=1)
+    """Reject a cutout when more than this fraction of it is a hand (the `hands` detector on the cutout; 1 = off)."""
+    max_support: float = Field(1.3, gt=0)
+    """Reject a cutout whose bottom rows are this many times wider than its body: a shelf or table cut out with the
+    product."""
+    max_pieces: int = Field(3, ge=1)
+    """Reject a cutout in more separate parts (each at least 2 % of its area) than this: fragments, not one product."""
+    low_confidence: float = Field(0.5, ge=0, le=1)
+    """Confidence below which a cutout is flagged low-confidence."""
+    grounded: GroundedCutoutSettings = Field(default_factory=GroundedCutoutSettings)
+    """Settings of the 'grounded' backend."""
 
 
 def support_ratio(mask: np.ndarray) -> float:

@@ -28,13 +28,18 @@ BACKENDS = Registry("depth", {
 
 
 class DepthSettings(ModelSettings, backends=BACKENDS):
-    backend: str = Field("depth-anything", description="Depth backend. One of: depth-anything.")
-    model: str = Field("depth-anything/Depth-Anything-V2-Large-hf",
-                       description="Depth Anything V2 weights: a local directory or a cached hub id.")
-    batch_size: int = Field(16, ge=1, description="Frames per forward pass.")
-    input_size: int = Field(518, ge=14, description="Short side of the network input (rounded to a multiple of 14).")
-    align: bool = Field(True, description="Align each frame's scale and shift to the clip's running reference.")
-    ema: float = Field(0.6, gt=0, le=1, description="Weight of the current frame in the temporal EMA (1 = no smoothing).")
+    backend: str = "depth-anything"
+    """Depth backend. One of: depth-anything."""
+    model: str = "depth-anything/Depth-Anything-V2-Large-hf"
+    """Depth Anything V2 weights: a local directory or a cached hub id."""
+    batch_size: int = Field(16, ge=1)
+    """Frames per forward pass."""
+    input_size: int = Field(518, ge=14)
+    """Short side of the network input (rounded to a multiple of 14)."""
+    align: bool = True
+    """Align each frame's scale and shift to the clip's running reference."""
+    ema: float = Field(0.6, gt=0, le=1)
+    """Weight of the current frame in the temporal EMA (1 = no smoothing)."""
 
 
 class DepthEstimator(ModelBackend):

@@ -26,13 +26,18 @@ BACKENDS = Registry("embed", {
 
 
 class EmbedSettings(ModelSettings, backends=BACKENDS):
-    backend: str = Field("dinov2", description="Embedding backend. One of: dinov2.")
-    model: str = Field("facebook/dinov2-base", description="DINOv2 weights: a local directory or a cached hub id.")
-    batch_size: int = Field(32, ge=1, description="Images per forward pass.")
-    input_size: int = Field(224, ge=14, description="Side of the square network input (a multiple of 14).")
-    pooling: Literal["cls", "mean", "cls+mean"] = Field(
-        "cls", description="Image vector: the CLS token, the mean patch token, or both concatenated.")
-    clip_frames: int = Field(4, ge=1, description="Evenly spaced frames averaged by embed_clip.")
+    backend: str = "dinov2"
+    """Embedding backend. One of: dinov2."""
+    model: str = "facebook/dinov2-base"
+    """DINOv2 weights: a local directory or a cached hub id."""
+    batch_size: int = Field(32, ge=1)
+    """Images per forward pass."""
+    input_size: int = Field(224, ge=14)
+    """Side of the square network input (a multiple of 14)."""
+    pooling: Literal["cls", "mean", "cls+mean"] = "cls"
+    """Image vector: the CLS token, the mean patch token, or both concatenated."""
+    clip_frames: int = Field(4, ge=1)
+    """Evenly spaced frames averaged by embed_clip."""
 
 
 class Embedder(ModelBackend):

@@ -29,37 +29,38 @@ BACKENDS = Registry("erase", {
 
 
 class EraseSettings(Settings, backends=BACKENDS):
-    backend: str = Field("classical", description="Erase backend. One of: classical.")
-    dilate: float = Field(0.04, ge=0, le=0.5, description="Dilation of A's mask, as a fraction of its box diagonal "
-                                                         "(covers edges and motion blur).")
-    shadow: float = Field(0.06, ge=0, le=0.5, description="Extra extension of the region below A (contact shadows), "
-                                                         "as a fraction of its box height.")
-    feather: float = Field(0.015, ge=0, description="Width of the blend between fill and frame, as a fraction of the "
-                                                   "frame's short side.")
-    work_short_side: int = Field(360, ge=64, description="Short side (pixels) at which background motion is "
-                                                         "estimated and never-visible parts are inpainted.")
-    max_sources: int = Field(14, ge=1, description="Other frames consulted per frame (at offsets ±1, ±2, ±4, ...).")
-    patience: int = Field(4, ge=1, description="Stop consulting other frames for a frame after this many in a row "
-                                                "filled < 1% of what is left (the rest is never visible).")
-    inpaint: Literal["shiftmap", "membrane", "telea", "fsr-fast", "fsr-best"] = Field(
-        "shiftmap", description="Fill of what no frame shows (once per clip, at the work resolution): 'shiftmap' "
-                                "(cv2.xphoto shift-map: pieces of the surrounding texture, rearranged; keeps "
-                                "fabric, wood, paper textured, may repeat a piece of a nearby object), 'membrane' "
-                                "(smooth interpolation from the region's border: a flat smear on textured "
-                                "backgrounds), 'telea' (cv2.inpaint: a streaky smear), 'fsr-fast' / 'fsr-best' "
-                                "(cv2.xphoto frequency selective reconstruction: blocky blur; 'fsr-best' takes "
-                                "tens of seconds). The cv2.xphoto fills need opencv-contrib; without it "
-                                "'membrane' is used, with a warning.")
-    seam_correction: bool = Field(True, description="Add each frame's own colour difference, measured around the "
-                                                    "region, to the warped reference fill (follows lighting changes; "
-                                                    "no seam).")
-    inpaint_radius: int = Field(5, ge=1, description="cv2.inpaint radius (work resolution pixels).")
-    inpaint_context: float = Field(0.25, ge=0, description="cv2.xphoto fills work in a crop around what no frame "
-                                                          "shows: its box grown by this fraction of its size on "
-                                                          "each side (texture is borrowed from there; the cost "
-                                                          "grows with the crop).")
-    color_match: bool = Field(True, description="Match each borrowed fill's mean colour to the frame around the hole "
-                                                "(lighting changes over the clip).")
+    backend: str = "classical"
+    """Erase backend. One of: classical."""
+    dilate: float = Field(0.04, ge=0, le=0.5)
+    """Dilation of A's mask, as a fraction of its box diagonal (covers edges and motion blur)."""
+    shadow: float = Field(0.06, ge=0, le=0.5)
+    """Extra extension of the region below A (contact shadows), as a fraction of its box height."""
+    feather: float = Field(0.015, ge=0)
+    """Width of the blend between fill and frame, as a fraction of the frame's short side."""
+    work_short_side: int = Field(360, ge=64)
+    """Short side (pixels) at which background motion is estimated and never-visible parts are inpainted."""
+    max_sources: int = Field(14, ge=1)
+    """Other frames consulted per frame (at offsets ±1, ±2, ±4, ...)."""
+    patience: int = Field(4, ge=1)
+    """Stop consulting other frames for a frame after this many in a row filled < 1% of what is left (the rest is
+    never visible)."""
+    inpaint: Literal["shiftmap", "membrane", "telea", "fsr-fast", "fsr-best"] = "shiftmap"
+    """Fill of what no frame shows (once per clip, at the work resolution): 'shiftmap' (cv2.xphoto shift-map: pieces
+    of the surrounding texture, rearranged; keeps fabric, wood, paper textured, may repeat a piece of a nearby
+    object), 'membrane' (smooth interpolation from the region's border: a flat smear on textured backgrounds),
+    'telea' (cv2.inpaint: a streaky smear), 'fsr-fast' / 'fsr-best' (cv2.xphoto frequency selective reconstruction:
+    blocky blur; 'fsr-best' takes tens of seconds). The cv2.xphoto fills need opencv-contrib; without it 'membrane'
+    is used, with a warning."""
+    seam_correction: bool = True
+    """Add each frame's own colour difference, measured around the region, to the warped reference fill (follows
+    lighting changes; no seam)."""
+    inpaint_radius: int = Field(5, ge=1)
+    """cv2.inpaint radius (work resolution pixels)."""
+    inpaint_context: float = Field(0.25, ge=0)
+    """cv2.xphoto fills work in a crop around what no frame shows: its box grown by this fraction of its size on each
+    side (texture is borrowed from there; the cost grows with the crop)."""
+    color_match: bool = True
+    """Match each borrowed fill's mean colour to the frame around the hole (lighting changes over the clip)."""
 
 
 @dataclass

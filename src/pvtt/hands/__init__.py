@@ -35,22 +35,22 @@ BACKENDS = Registry("hands", {
 
 
 class HandSettings(Settings, backends=BACKENDS):
-    backend: str = Field("auto", description="Hand detector backend. One of: auto (mediapipe when it is installed, "
-                                             "else none), none (finds no hands, needs nothing), mediapipe (needs "
-                                             "pip install 'pvtt[hands]'). Stages record which one ran.")
-    min_confidence: float = Field(0.5, gt=0, lt=1, description="Smallest palm-detection score, and hand-presence "
-                                                               "score of the landmark model, for a hand to count.")
-    max_hands: int = Field(4, ge=1, le=16, description="Most hands reported per frame (per search pass).")
-    dilation: float = Field(0.1, ge=0, le=1, description="Margin grown around each hand, as a fraction of the hand's "
-                                                         "size (the larger of palm length and palm width).")
-    forearm: bool = Field(False, description="Also mask the forearm of each detected hand when the pose model finds "
-                                             "it (a thick line from wrist to elbow). The pose model needs the "
-                                             "person's upper body in frame; on close-ups it finds none.")
-    paddings: tuple[float, ...] = Field(
-        (0.0, 0.5), min_length=1,
-        description="Search passes: each frame is searched inside a black border of each listed width (a fraction "
-                    "of its long side; 0 = the frame as is). A border shrinks close-up hands into the palm "
-                    "detector's range; hands from all passes are merged. Each pass costs one detector run.")
+    backend: str = "auto"
+    """Hand detector backend. One of: auto (mediapipe when it is installed, else none), none (finds no hands, needs
+    nothing), mediapipe (needs pip install 'pvtt[hands]'). Stages record which one ran."""
+    min_confidence: float = Field(0.5, gt=0, lt=1)
+    """Smallest palm-detection score, and hand-presence score of the landmark model, for a hand to count."""
+    max_hands: int = Field(4, ge=1, le=16)
+    """Most hands reported per frame (per search pass)."""
+    dilation: float = Field(0.1, ge=0, le=1)
+    """Margin grown around each hand, as a fraction of the hand's size (the larger of palm length and palm width)."""
+    forearm: bool = False
+    """Also mask the forearm of each detected hand when the pose model finds it (a thick line from wrist to elbow).
+    The pose model needs the person's upper body in frame; on close-ups it finds none."""
+    paddings: tuple[float, ...] = Field((0.0, 0.5), min_length=1)
+    """Search passes: each frame is searched inside a black border of each listed width (a fraction of its long side;
+    0 = the frame as is). A border shrinks close-up hands into the palm detector's range; hands from all passes are
+    merged. Each pass costs one detector run."""
 
     @field_validator("paddings")
     @classmethod

@@ -16,96 +16,87 @@ from pvtt.settings import Settings
 
 
 class JudgeSettings(Settings):
-    stride: int = Field(4, ge=1, description="Judge every stride-th frame (and its successor, for temporal metrics).")
-    work_short_side: int = Field(360, ge=64, description="Short side (pixels) at which frames are compared.")
-    region_dilate: float = Field(0.08, ge=0, description="Dilation of the union of A's and B's regions excluded from "
-                                                          "the background metrics, fraction of the frame's short side.")
-    min_background_psnr: float = Field(25.0, description="Keep only if the PSNR (dB) outside the edited region is at "
-                                                          "least this.")
-    min_background_ssim: float = Field(0.80, ge=-1, le=1, description="Keep only if the SSIM outside the edited "
-                                                                      "region is at least this.")
-    max_temporal_ratio: float = Field(2.0, gt=0, description="Keep only if the flow-warping error of consecutive "
-                                                             "edited frames (in the edited region) is at most this "
-                                                             "multiple of the source's.")
-    min_identity: float = Field(0.45, ge=0, le=1, description="Keep only if B's appearance in the edited frames "
-                                                              "matches the product photo at least this much "
-                                                              "(mean of colour-histogram and gradient-histogram "
-                                                              "similarities, 0..1). Judged when identity is "
-                                                              "histogram or both.")
-    identity: Literal["histogram", "dinov2", "both"] = Field(
-        "histogram", description="Which product-identity score the verdict checks: 'histogram' (min_identity; CPU), "
-        "'dinov2' (min_identity_dinov2: DINOv2 cosine between B's cutout and B's region in the edited frames, with "
-        "the `embed` settings; needs the weights, the product's vector is cached per product) or 'both'. The "
-        "histogram scores are recorded in every case.")
-    min_identity_dinov2: float = Field(0.5, ge=-1, le=1, description="Keep only if the DINOv2 cosine between B's "
-                                                                     "cutout (on grey, cropped to its alpha box) and "
-                                                                     "the mean of B's region crops in the judged "
-                                                                     "edited frames (grey outside B's mask) is at "
-                                                                     "least this. Uncalibrated: chosen without real "
-                                                                     "weights or labelled pairs; check the "
-                                                                     "identity_dinov2 scores of a run before relying "
-                                                                     "on it.")
-    max_motion_error: float = Field(0.10, gt=0, description="Keep only if points tracked inside B on the result stay "
-                                                            "within this fraction of B's box diagonal (median) of "
-                                                            "where the source tracks' motion puts them.")
-    min_motion_points: int = Field(3, ge=1, description="Points needed inside B to measure motion fidelity (fewer: "
-                                                        "not measured).")
+    stride: int = Field(4, ge=1)
+    """Judge every stride-th frame (and its successor, for temporal metrics)."""
+    work_short_side: int = Field(360, ge=64)
+    """Short side (pixels) at which frames are compared."""
+    region_dilate: float = Field(0.08, ge=0)
+    """Dilation of the union of A's and B's regions excluded from the background metrics, fraction of the frame's
+    short side."""
+    min_background_psnr: float = 25.0
+    """Keep only if the PSNR (dB) outside the edited region is at least this."""
+    min_background_ssim: float = Field(0.80, ge=-1, le=1)
+    """Keep only if the SSIM outside the edited region is at least this."""
+    max_temporal_ratio: float = Field(2.0, gt=0)
+    """Keep only if the flow-warping error of consecutive edited frames (in the edited region) is at most this
+    multiple of the source's."""
+    min_identity: float = Field(0.45, ge=0, le=1)
+    """Keep only if B's appearance in the edited frames matches the product photo at least this much (mean of
+    colour-histogram and gradient-histogram similarities, 0..1). Judged when identity is histogram or both."""
+    identity: Literal["histogram", "dinov2", "both"] = "histogram"
+    """Which product-identity score the verdict checks: 'histogram' (min_identity; CPU), 'dinov2'
+    (min_identity_dinov2: DINOv2 cosine between B's cutout and B's region in the edited frames, with the `embed`
+    settings; needs the weights, the product's vector is cached per product) or 'both'. The histogram scores are
+    recorded in every case."""
+    min_identity_dinov2: float = Field(0.5, ge=-1, le=1)
+    """Keep only if the DINOv2 cosine between B's cutout (on grey, cropped to its alpha box) and the mean of B's
+    region crops in the judged edited frames (grey outside B's mask) is at least this. Uncalibrated: chosen without
+    real weights or labelled pairs; check the identity_dinov2 scores of a run before relying on it."""
+    max_motion_error: float = Field(0.10, gt=0)
+    """Keep only if points tracked inside B on the result stay within this fraction of B's box diagonal (median) of
+    where the source tracks' motion puts them."""
+    min_motion_points: int = Field(3, ge=1)
+    """Points needed inside B to measure motion fidelity (fewer: not measured)."""
     # the defects a reviewer sees (pvtt.judge.defects); a threshold of 1 (or 0 for texture) switches a check off
-    max_remnant: float = Field(0.15, ge=0, le=1, description="Remnant of A: reject when more than this fraction of "
-                                                           "A's mask area survives outside B (75th percentile over "
-                                                           "the judged frames); 1 = off.")
-    remnant_reach: float = Field(0.30, ge=0, description="How far beside A's mask (fraction of A's box diagonal) "
-                                                        "a part of A the mask missed is looked for.")
-    remnant_frames: int = Field(6, ge=1, description="Frames (spread over the judged ones) on which A's extent "
-                                                    "beyond its mask is looked for (a GrabCut each).")
-    remnant_same: int = Field(12, ge=0, le=255, description="Inside A's mask, an edited pixel within this of the "
-                                                           "source (max over RGB) was kept from the source.")
-    remnant_differs: int = Field(30, ge=0, le=255, description="A pixel whose erased background differs from the "
-                                                              "source by at least this (max over RGB) was filled "
-                                                              "by erase (also used by the smear check).")
-    min_fill_visible: float = Field(0.10, ge=0, description="Erase smear: judged only when the fill B leaves "
-                                                           "visible is at least this fraction of A's area.")
-    min_fill_texture: float = Field(0.45, ge=0, description="Erase smear: reject when the visible fill has less than "
-                                                           "this fraction of the local contrast of the frame around "
-                                                           "it (median over frames); 0 = off.")
-    max_fill_texture: float = Field(3.0, gt=0, description="Erase smear, the other way: reject when the visible "
-                                                          "fill has more than this many times the texture around "
-                                                          "it (a fill that copied a glitch or fragments). On the "
-                                                          "development builds the fills that copied SHOE003's "
-                                                          "stripe glitch scored 5.8-9.4, every other pair at "
-                                                          "most 1.72.")
-    max_fill_seams: float = Field(1.5, ge=0, description="Erase smear, blocks: reject when the share of the "
-                                                        "visible fill's strong edges that run straight along the "
-                                                        "image axes is more than this many times that of the frame "
-                                                        "around it (median over frames; the seams of a patch fill "
-                                                        "that failed; 0 = off). On the development builds the "
-                                                        "blocky or streaked fills scored 1.74-5.3, the others at "
-                                                        "most 1.08.")
-    min_product_area: float = Field(0.015, ge=0, le=1, description="Product too small: reject when B covers less "
-                                                                 "than this fraction of the frame (median over the "
-                                                                 "judged frames; 0 = off). On the development build "
-                                                                 "the one pair below it (0.007) was B shrunk into the "
-                                                                 "slot of a watch's hands; every other pair was 0.04 "
-                                                                 "or more.")
-    max_floating: float = Field(0.06, ge=0, le=1, description="Floating: reject when B's base sits more than this "
-                                                            "fraction of A's height above where A's base was "
-                                                            "(median over frames; only where A's base is in the "
-                                                            "frame); 1 = off.")
-    floating_border: float = Field(0.02, ge=0, lt=1, description="A base within this fraction of the frame height "
-                                                                "of the bottom edge runs out of the frame: its "
-                                                                "support is not seen and floating is not judged.")
+    max_remnant: float = Field(0.15, ge=0, le=1)
+    """Remnant of A: reject when more than this fraction of A's mask area survives outside B (75th percentile over the
+    judged frames); 1 = off."""
+    remnant_reach: float = Field(0.30, ge=0)
+    """How far beside A's mask (fraction of A's box diagonal) a part of A the mask missed is looked for."""
+    remnant_frames: int = Field(6, ge=1)
+    """Frames (spread over the judged ones) on which A's extent beyond its mask is looked for (a GrabCut each)."""
+    remnant_same: int = Field(12, ge=0, le=255)
+    """Inside A's mask, an edited pixel within this of the source (max over RGB) was kept from the source."""
+    remnant_differs: int = Field(30, ge=0, le=255)
+    """A pixel whose erased background differs from the source by at least this (max over RGB) was filled by erase
+    (also used by the smear check)."""
+    min_fill_visible: float = Field(0.10, ge=0)
+    """Erase smear: judged only when the fill B leaves visible is at least this fraction of A's area."""
+    min_fill_texture: float = Field(0.45, ge=0)
+    """Erase smear: reject when the visible fill has less than this fraction of the local contrast of the frame around
+    it (median over frames); 0 = off."""
+    max_fill_texture: float = Field(3.0, gt=0)
+    """Erase smear, the other way: reject when the visible fill has more than this many times the texture around it (a
+    fill that copied a glitch or fragments). On the development builds the fills that copied SHOE003's stripe
+    glitch scored 5.8-9.4, every other pair at most 1.72."""
+    max_fill_seams: float = Field(1.5, ge=0)
+    """Erase smear, blocks: reject when the share of the visible fill's strong edges that run straight along the image
+    axes is more than this many times that of the frame around it (median over frames; the seams of a patch fill
+    that failed; 0 = off). On the development builds the blocky or streaked fills scored 1.74-5.3, the others at
+    most 1.08."""
+    min_product_area: float = Field(0.015, ge=0, le=1)
+    """Product too small: reject when B covers less than this fraction of the frame (median over the judged frames; 0
+    = off). On the development build the one pair below it (0.007) was B shrunk into the slot of a watch's hands;
+    every other pair was 0.04 or more."""
+    max_floating: float = Field(0.06, ge=0, le=1)
+    """Floating: reject when B's base sits more than this fraction of A's height above where A's base was (median over
+    frames; only where A's base is in the frame); 1 = off."""
+    floating_border: float = Field(0.02, ge=0, lt=1)
+    """A base within this fraction of the frame height of the bottom edge runs out of the frame: its support is not
+    seen and floating is not judged."""
     # the VLM judge (pvtt.judge.vlm), asked after the metrics; either judge rejects
-    vlm: bool = Field(False, description="Also ask the `vlm` model about each pair (scores on vlm.score_min..score_max "
-                                         "and yes/no checks; question and answer kept in the synthesize record); a "
-                                         "pair is rejected when either judge rejects. An answer that cannot be read "
-                                         "leaves the pair to the metric judge (`vlm_error` in its record). The run "
-                                         "stops at its start when the VLM weights are missing.")
-    vlm_min_score: float = Field(5.0, description="VLM judge: reject when any criterion's score is below this "
-                                                  "(on the vlm.score_min..score_max scale).")
-    vlm_checks: list[str] = Field(default_factory=lambda: ["old_product_visible", "matches_reference", "floating",
-                                                           "wrong_scale"],
-                                  description="VLM judge: the yes/no checks that reject when answered the wrong way "
-                                              "(old_product_visible, matches_reference, floating, wrong_scale).")
+    vlm: bool = False
+    """Also ask the `vlm` model about each pair (scores on vlm.score_min..score_max and yes/no checks; question and
+    answer kept in the synthesize record); a pair is rejected when either judge rejects. An answer that cannot be
+    read leaves the pair to the metric judge (`vlm_error` in its record). The run stops at its start when the VLM
+    weights are missing."""
+    vlm_min_score: float = 5.0
+    """VLM judge: reject when any criterion's score is below this (on the vlm.score_min..score_max scale)."""
+    vlm_checks: list[str] = Field(
+        default_factory=lambda: ["old_product_visible", "matches_reference", "floating",
+                                                           "wrong_scale"])
+    """VLM judge: the yes/no checks that reject when answered the wrong way (old_product_visible, matches_reference,
+    floating, wrong_scale)."""
 
     @field_validator("vlm_checks")
     @classmethod

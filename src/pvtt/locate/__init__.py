@@ -31,24 +31,43 @@ BACKENDS = Registry("locate", {"auto": "pvtt.locate.auto:AutoLocator",
 
 
 class DetectorSettings(ModelSettings):
-    family: Literal["owlv2", "grounding-dino"] = Field("owlv2", description="Open-vocabulary detector family.")
-    model: str = Field("", description="Weights: a local directory or a cached hub id (empty: the family's default).")
-    threshold: float = Field(0.1, ge=0, le=1, description="Lowest detection score accepted as the product.")
-    frame_index: int = Field(0, ge=0, description="Frame of the clip to detect on.")
+    family: Literal["owlv2", "grounding-dino"] = "owlv2"
+    """Open-vocabulary detector family."""
+    model: str = ""
+    """Weights: a local directory or a cached hub id (empty: the family's default)."""
+    threshold: float = Field(0.1, ge=0, le=1)
+    """Lowest detection score accepted as the product."""
+    frame_index: int = Field(0, ge=0)
+    """Frame of the clip to detect on."""
 
 
 class LocateSettings(Settings, backends=BACKENDS):
-    backend: str = Field("auto", description="'auto' (catalog box, then photo match, then saliency; CPU) or 'detector'.")
-    min_inliers: int = Field(10, ge=4, description="RANSAC homography inliers needed to accept a product-photo match.")
-    ratio: float = Field(0.75, gt=0, lt=1, description="Lowe ratio test for photo-match descriptors (lower is stricter).")
-    match_long_side: int = Field(960, ge=128, description="Frame and photo are resized to this long side (px) for matching.")
-    min_area: float = Field(0.005, ge=0, le=1, description="Smallest projected photo area accepted, as a fraction of the frame.")
-    max_area: float = Field(0.9, ge=0, le=1, description="Largest projected photo area accepted, as a fraction of the frame.")
-    min_saliency: float = Field(0.15, ge=0, le=1, description="Saliency contrast (mean inside the box minus mean outside, in [0, 1]) below which the saliency fallback gives up.")
-    boxes: str = Field("", description="A YAML file of reviewer boxes, clip id -> [x0, y0, x1, y1] as fractions of the frame (`python benchmarks/bench_locate.py WS --grids DIR` draws frame 0 of every clip on a 10 % grid to read them from). A listed clip takes its box (source 'reviewer') before the catalog box, the photo and saliency, whatever the backend; null entries and unlisted clips are located as usual. Empty: none.")
-    use_photo: bool = Field(True, description="Try matching the template's product photo before falling back to saliency.")
-    use_saliency: bool = Field(True, description="Fall back to saliency when there is no hint and no photo match.")
-    detector: DetectorSettings = Field(default_factory=DetectorSettings, description="Settings of the 'detector' backend.")
+    backend: str = "auto"
+    """'auto' (catalog box, then photo match, then saliency; CPU) or 'detector'."""
+    min_inliers: int = Field(10, ge=4)
+    """RANSAC homography inliers needed to accept a product-photo match."""
+    ratio: float = Field(0.75, gt=0, lt=1)
+    """Lowe ratio test for photo-match descriptors (lower is stricter)."""
+    match_long_side: int = Field(960, ge=128)
+    """Frame and photo are resized to this long side (px) for matching."""
+    min_area: float = Field(0.005, ge=0, le=1)
+    """Smallest projected photo area accepted, as a fraction of the frame."""
+    max_area: float = Field(0.9, ge=0, le=1)
+    """Largest projected photo area accepted, as a fraction of the frame."""
+    min_saliency: float = Field(0.15, ge=0, le=1)
+    """Saliency contrast (mean inside the box minus mean outside, in [0, 1]) below which the saliency fallback gives
+    up."""
+    boxes: str = ""
+    """A YAML file of reviewer boxes, clip id -> [x0, y0, x1, y1] as fractions of the frame (`python
+    benchmarks/bench_locate.py WS --grids DIR` draws frame 0 of every clip on a 10 % grid to read them from). A
+    listed clip takes its box (source 'reviewer') before the catalog box, the photo and saliency, whatever the
+    backend; null entries and unlisted clips are located as usual. Empty: none."""
+    use_photo: bool = True
+    """Try matching the template's product photo before falling back to saliency."""
+    use_saliency: bool = True
+    """Fall back to saliency when there is no hint and no photo match."""
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    """Settings of the 'detector' backend."""
 
 
     @field_validator("boxes")

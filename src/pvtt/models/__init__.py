@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from pvtt.settings import Settings
 from pvtt.errors import PvttError
@@ -30,13 +30,16 @@ class ModelNotAvailable(PvttError):
 class ModelSettings(Settings):
     """Settings every model backend shares; each backend adds its own and sets a default ``model``."""
 
-    model: str = Field("", description="Local directory of the weights, or a hub id found in the local cache.")
-    device: str = Field("auto", description="'auto' (cuda when available, else cpu), 'cpu', 'cuda' or 'cuda:N'.")
-    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="Weights and activations: 'auto' is bf16 on a GPU and fp32 on the CPU."
-    )
-    allow_download: bool = Field(False, description="Fetch missing weights from the hub (off: local files only).")
-    cpu_offload: bool = Field(False, description="Keep weights in CPU memory and move each layer to the GPU when used.")
+    model: str = ""
+    """Local directory of the weights, or a hub id found in the local cache."""
+    device: str = "auto"
+    """'auto' (cuda when available, else cpu), 'cpu', 'cuda' or 'cuda:N'."""
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
+    """Weights and activations: 'auto' is bf16 on a GPU and fp32 on the CPU."""
+    allow_download: bool = False
+    """Fetch missing weights from the hub (off: local files only)."""
+    cpu_offload: bool = False
+    """Keep weights in CPU memory and move each layer to the GPU when used."""
 
     @field_validator("device")
     @classmethod

@@ -62,39 +62,34 @@ WAIT_WARN_SECONDS = 120.0  # warn when no actor of a stage has started for this 
 class RaySettings(BaseModel):
     """Where the Ray runner runs and how it retries (``runner.ray`` in the config)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_attribute_docstrings=True)
 
-    address: str | None = Field(
-        None,
-        description="Ray cluster to connect to: 'auto' (the cluster of this machine), 'ray://head:10001' (Ray "
-                    "Client), or null to start a local Ray instance.",
-    )
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local Ray instance (null: all of this "
-                                                         "machine's). Ignored when connecting to a cluster.")
-    num_gpus: int | None = Field(None, ge=0, description="GPUs of a local Ray instance (null: all visible). "
-                                                         "Ignored when connecting to a cluster.")
-    object_store_mb: int | None = Field(
-        None, ge=80, description="Object store of a local Ray instance in MiB (null: Ray's default). Items and "
-                                 "records are small and artifacts go to the workspace, so 300 is plenty.")
-    max_retries: int = Field(3, ge=0, description="Retries of an item whose worker died (killed, out of memory, "
-                                                  "node lost) before it is recorded as failed. An item whose "
-                                                  "worker died in a batch of several is retried alone, whatever "
-                                                  "this says.")
-    actors_per_stage: int | None = Field(
-        None, ge=1, description="Actors per stage (null: as many as the cluster's CPUs and GPUs fit, given the "
-                                "stage's declared resources).")
-    actors_per_gpu: int = Field(
-        1, ge=1, description="Actors of a GPU stage sharing one GPU (each asks Ray for 1/N of a GPU). One SAM2 "
-                             "segment worker leaves an H200 idle much of the time (launch-bound, CPU reading and "
-                             "encoding): 4 compiled workers clear 2.8x the frames/s of one (BENCHMARKS.md). Each "
-                             "actor loads its own weights: mind the GPU memory of the largest model stage.")
-    actors: dict[str, int] = Field(
-        default_factory=dict, description="Actors for a named stage, overriding actors_per_stage (e.g. "
-                                          "{normalize: 32}); also lets a stage wait for an autoscaler.")
-    runtime_env: dict[str, Any] | None = Field(
-        None, description="Ray runtime_env for the workers (pip packages, env_vars), for nodes where pvtt is "
-                          "not installed.")
-    log_to_driver: bool = Field(True, description="Show the workers' warnings on this console.")
+    address: str | None = None
+    """Ray cluster to connect to: 'auto' (the cluster of this machine), 'ray://head:10001' (Ray Client), or null to
+    start a local Ray instance."""
+    num_cpus: int | None = Field(None, ge=1)
+    """CPUs of a local Ray instance (null: all of this machine's). Ignored when connecting to a cluster."""
+    num_gpus: int | None = Field(None, ge=0)
+    """GPUs of a local Ray instance (null: all visible). Ignored when connecting to a cluster."""
+    object_store_mb: int | None = Field(None, ge=80)
+    """Object store of a local Ray instance in MiB (null: Ray's default). Items and records are small and artifacts go
+    to the workspace, so 300 is plenty."""
+    max_retries: int = Field(3, ge=0)
+    """Retries of an item whose worker died (killed, out of memory, node lost) before it is recorded as failed. An
+    item whose worker died in a batch of several is retried alone, whatever this says."""
+    actors_per_stage: int | None = Field(None, ge=1)
+    """Actors per stage (null: as many as the cluster's CPUs and GPUs fit, given the stage's declared resources)."""
+    actors_per_gpu: int = Field(1, ge=1)
+    """Actors of a GPU stage sharing one GPU (each asks Ray for 1/N of a GPU). One SAM2 segment worker leaves an H200
+    idle much of the time (launch-bound, CPU reading and encoding): 4 compiled workers clear 2.8x the frames/s of
+    one (BENCHMARKS.md). Each actor loads its own weights: mind the GPU memory of the largest model stage."""
+    actors: dict[str, int] = Field(default_factory=dict)
+    """Actors for a named stage, overriding actors_per_stage (e.g. {normalize: 32}); also lets a stage wait for an
+    autoscaler."""
+    runtime_env: dict[str, Any] | None = None
+    """Ray runtime_env for the workers (pip packages, env_vars), for nodes where pvtt is not installed."""
+    log_to_driver: bool = True
+    """Show the workers' warnings on this console."""
 
 
 class _StageWorker:

@@ -28,38 +28,69 @@ BACKENDS = Registry("segment", {"classical": "pvtt.segment.classical:ClassicalSe
 
 
 class Sam2Settings(ModelSettings):
-    model: str = Field("facebook/sam2.1-hiera-large", description="SAM2 / SAM2.1 weights: a local directory or a cached hub id.")
-    batch_size: int = Field(8, ge=1, description="Frames per image-encoder batch.")
-    mask_threshold: float = Field(0.0, description="Logit above which a pixel is in the mask.")
-    compile: bool = Field(False, description="torch.compile the image encoder and the per-frame memory path "
-                                             "(memory attention, memory encoder, mask decoder); the first "
-                                             "clips of a worker pay the compile.")
-    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"] = Field(
-        "default", description="torch.compile mode when compile is on: 'reduce-overhead' replays the memory path "
-                               "from CUDA graphs (the per-frame loop is launch-bound).")
+    model: str = "facebook/sam2.1-hiera-large"
+    """SAM2 / SAM2.1 weights: a local directory or a cached hub id."""
+    batch_size: int = Field(8, ge=1)
+    """Frames per image-encoder batch."""
+    mask_threshold: float = 0.0
+    """Logit above which a pixel is in the mask."""
+    compile: bool = False
+    """torch.compile the image encoder and the per-frame memory path (memory attention, memory encoder, mask decoder);
+    the first clips of a worker pay the compile."""
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune-no-cudagraphs"] = "default"
+    """torch.compile mode when compile is on: 'reduce-overhead' replays the memory path from CUDA graphs (the
+    per-frame loop is launch-bound)."""
 
 
 class SegmentSettings(Settings, backends=BACKENDS):
-    backend: str = Field("classical", description="'classical' (GrabCut + optical flow, CPU) or 'sam2' (GPU).")
-    work_long_side: int = Field(480, ge=64, description="Classical: long side (px) of the working resolution; masks are upsampled to the clip's size.")
-    first_long_side: int = Field(960, ge=64, description="Classical: long side (px) at which frame 0 is segmented (thin products need the detail).")
-    first_max_pixels: int = Field(300_000, ge=1024, description="Classical: most pixels of frame 0's box and its margin that GrabCut works on; a large product is segmented at a lower scale (its detail is larger too), never below work_long_side.")
-    prior_distance: float = Field(12.0, ge=0, description="Classical: box pixels within this Lab distance of the margin's main colours start as probable background on frame 0 (0: plain GrabCut box init).")
-    cut_smoothness: float = Field(8.0, ge=0, description="Classical: boundary weight (nats per pixel of boundary) of the colour-likelihood graph cuts that add back the thin and low-contrast parts GrabCut cuts away (its own weight is 50): over the box on frame 0, over the warped mask in re-refinements (0: GrabCut alone).")
-    grow_below: float = Field(0.5, ge=0, le=1, description="Classical: a box whose confidence is below this (saliency, a weak detection) is a rough hint: where the frame-0 mask runs into one of its sides, that side moves out by a quarter of the box and the mask is followed into the new ring by a colour-likelihood cut, keeping what connects into the box (0: never).")
-    grow_steps: int = Field(2, ge=0, description="Classical: most times a rough box grows.")
-    grow_smoothness: float = Field(4.0, ge=0, description="Classical: boundary weight of the cut that follows the mask past a rough box's sides (lower than cut_smoothness: the product is known to go on there, often as a thin chain or strap).")
-    flow_preset: Literal["ultrafast", "fast", "medium"] = Field("fast", description="Classical: DIS optical-flow preset (medium is ~4x slower).")
-    grabcut_iterations: int = Field(5, ge=1, description="Classical: GrabCut iterations on frame 0.")
-    refine_every: int = Field(4, ge=0, description="Classical: re-refine the flow-warped mask with GrabCut every N frames (0: never).")
-    refine_iterations: int = Field(2, ge=1, description="Classical: GrabCut iterations of a re-refinement.")
-    refine_below: float = Field(0.8, ge=0, le=1, description="Classical: also re-refine when the previous frame's confidence falls below this.")
-    min_refine_agreement: float = Field(0.6, ge=0, le=1, description="Classical: a re-refined mask whose IoU with the warped mask is below this is discarded (GrabCut drifted).")
-    band: float = Field(0.08, ge=0, le=1, description="Classical: width of the uncertain band around the warped mask, as a fraction of its box's diagonal.")
-    flow_prior: float = Field(4.0, ge=0, description="Classical: when a re-refinement adds back thin parts, the warped mask counts this many nats (log-likelihood ratio) for the product inside it and against it outside, so that only parts the flow carried come back.")
-    smooth: bool = Field(True, description="Classical: majority vote over the flow-aligned masks of frames t-1, t, t+1.")
-    min_first_area: float = Field(0.0005, ge=0, le=1, description="Smallest first-frame mask accepted, as a fraction of the frame.")
-    sam2: Sam2Settings = Field(default_factory=Sam2Settings, description="Settings of the 'sam2' backend.")
+    backend: str = "classical"
+    """'classical' (GrabCut + optical flow, CPU) or 'sam2' (GPU)."""
+    work_long_side: int = Field(480, ge=64)
+    """Classical: long side (px) of the working resolution; masks are upsampled to the clip's size."""
+    first_long_side: int = Field(960, ge=64)
+    """Classical: long side (px) at which frame 0 is segmented (thin products need the detail)."""
+    first_max_pixels: int = Field(300_000, ge=1024)
+    """Classical: most pixels of frame 0's box and its margin that GrabCut works on; a large product is segmented at a
+    lower scale (its detail is larger too), never below work_long_side."""
+    prior_distance: float = Field(12.0, ge=0)
+    """Classical: box pixels within this Lab distance of the margin's main colours start as probable background on
+    frame 0 (0: plain GrabCut box init)."""
+    cut_smoothness: float = Field(8.0, ge=0)
+    """Classical: boundary weight (nats per pixel of boundary) of the colour-likelihood graph cuts that add back the
+    thin and low-contrast parts GrabCut cuts away (its own weight is 50): over the box on frame 0, over the warped
+    mask in re-refinements (0: GrabCut alone)."""
+    grow_below: float = Field(0.5, ge=0, le=1)
+    """Classical: a box whose confidence is below this (saliency, a weak detection) is a rough hint: where the frame-0
+    mask runs into one of its sides, that side moves out by a quarter of the box and the mask is followed into the
+    new ring by a colour-likelihood cut, keeping what connects into the box (0: never)."""
+    grow_steps: int = Field(2, ge=0)
+    """Classical: most times a rough box grows."""
+    grow_smoothness: float = Field(4.0, ge=0)
+    """Classical: boundary weight of the cut that follows the mask past a rough box's sides (lower than
+    cut_smoothness: the product is known to go on there, often as a thin chain or strap)."""
+    flow_preset: Literal["ultrafast", "fast", "medium"] = "fast"
+    """Classical: DIS optical-flow preset (medium is ~4x slower)."""
+    grabcut_iterations: int = Field(5, ge=1)
+    """Classical: GrabCut iterations on frame 0."""
+    refine_every: int = Field(4, ge=0)
+    """Classical: re-refine the flow-warped mask with GrabCut every N frames (0: never)."""
+    refine_iterations: int = Field(2, ge=1)
+    """Classical: GrabCut iterations of a re-refinement."""
+    refine_below: float = Field(0.8, ge=0, le=1)
+    """Classical: also re-refine when the previous frame's confidence falls below this."""
+    min_refine_agreement: float = Field(0.6, ge=0, le=1)
+    """Classical: a re-refined mask whose IoU with the warped mask is below this is discarded (GrabCut drifted)."""
+    band: float = Field(0.08, ge=0, le=1)
+    """Classical: width of the uncertain band around the warped mask, as a fraction of its box's diagonal."""
+    flow_prior: float = Field(4.0, ge=0)
+    """Classical: when a re-refinement adds back thin parts, the warped mask counts this many nats (log-likelihood
+    ratio) for the product inside it and against it outside, so that only parts the flow carried come back."""
+    smooth: bool = True
+    """Classical: majority vote over the flow-aligned masks of frames t-1, t, t+1."""
+    min_first_area: float = Field(0.0005, ge=0, le=1)
+    """Smallest first-frame mask accepted, as a fraction of the frame."""
+    sam2: Sam2Settings = Field(default_factory=Sam2Settings)
+    """Settings of the 'sam2' backend."""
 
 
 class Segmenter(Backend):

@@ -31,29 +31,45 @@ LK_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 30, 0.01)
 
 
 class TrackSettings(Settings, backends=BACKENDS):
-    backend: str = Field("lk", description="'lk': pyramidal Lucas-Kanade on features of the first-frame mask (CPU).")
-    num_points: int = Field(12, ge=1, description="Points per clip (K), extremal points included.")
-    num_extremal: int = Field(4, ge=0, le=4, description="Of these, outline extremes (top, bottom, left, right-most).")
-    max_candidates: int = Field(300, ge=1, description="Corner candidates (goodFeaturesToTrack) before farthest-point sampling.")
-    quality_level: float = Field(0.01, gt=0, le=1, description="goodFeaturesToTrack quality level (relative to the best corner).")
-    erode: float = Field(0.04, ge=0, le=0.5, description="Features are taken inside the mask eroded by this fraction of sqrt(mask area).")
-    window: int = Field(21, ge=5, description="Lucas-Kanade window (px).")
-    levels: int = Field(3, ge=0, description="Lucas-Kanade pyramid levels above the base.")
-    fb_threshold: float = Field(2.0, gt=0, description="Forward-backward error (px) above which a point becomes invisible.")
-    mask_margin: float = Field(0.05, ge=0, description="A point outside the mask dilated by this fraction of the frame's short side becomes invisible.")
-    redetect: bool = Field(True, description="Re-detect lost points by projecting their first-frame position through a RANSAC similarity.")
-    recover_from_mask: bool = Field(True, description="When fewer than min_support points are left, align the first frame's product to the frame (ECC on the masked pixels) and re-detect the lost points through that map, so points lost under a hand or in a fast turn come back once seen again (with redetect).")
-    min_support: int = Field(4, ge=2, description="Visible points needed to fit the re-detection similarity.")
-    min_ncc: float = Field(0.6, ge=-1, le=1, description="Normalised cross-correlation with the first-frame patch needed to accept a re-detected point.")
-    points: Literal["features", "vlm"] = Field(
-        "features", description="How the points on frame 0 are chosen: 'features' (corners spread by farthest-point "
-        "sampling, plus the outline's extremes) or 'vlm' (the `vlm` model names `vlm_parts` parts of the product and "
-        "points at them; features fill up to num_points; fewer than `min_vlm_points` inside the mask: features only, "
-        "the reason in the track record). 'vlm' stops a run at its start when the VLM weights are missing.")
-    vlm_parts: int = Field(6, ge=1, description="points: vlm — parts of the product the VLM is asked to name and "
-                                                "point at.")
-    min_vlm_points: int = Field(3, ge=1, description="points: vlm — fewest VLM points inside the product mask to use "
-                                                     "them; fewer: the features are used.")
+    backend: str = "lk"
+    """'lk': pyramidal Lucas-Kanade on features of the first-frame mask (CPU)."""
+    num_points: int = Field(12, ge=1)
+    """Points per clip (K), extremal points included."""
+    num_extremal: int = Field(4, ge=0, le=4)
+    """Of these, outline extremes (top, bottom, left, right-most)."""
+    max_candidates: int = Field(300, ge=1)
+    """Corner candidates (goodFeaturesToTrack) before farthest-point sampling."""
+    quality_level: float = Field(0.01, gt=0, le=1)
+    """goodFeaturesToTrack quality level (relative to the best corner)."""
+    erode: float = Field(0.04, ge=0, le=0.5)
+    """Features are taken inside the mask eroded by this fraction of sqrt(mask area)."""
+    window: int = Field(21, ge=5)
+    """Lucas-Kanade window (px)."""
+    levels: int = Field(3, ge=0)
+    """Lucas-Kanade pyramid levels above the base."""
+    fb_threshold: float = Field(2.0, gt=0)
+    """Forward-backward error (px) above which a point becomes invisible."""
+    mask_margin: float = Field(0.05, ge=0)
+    """A point outside the mask dilated by this fraction of the frame's short side becomes invisible."""
+    redetect: bool = True
+    """Re-detect lost points by projecting their first-frame position through a RANSAC similarity."""
+    recover_from_mask: bool = True
+    """When fewer than min_support points are left, align the first frame's product to the frame (ECC on the masked
+    pixels) and re-detect the lost points through that map, so points lost under a hand or in a fast turn come back
+    once seen again (with redetect)."""
+    min_support: int = Field(4, ge=2)
+    """Visible points needed to fit the re-detection similarity."""
+    min_ncc: float = Field(0.6, ge=-1, le=1)
+    """Normalised cross-correlation with the first-frame patch needed to accept a re-detected point."""
+    points: Literal["features", "vlm"] = "features"
+    """How the points on frame 0 are chosen: 'features' (corners spread by farthest-point sampling, plus the outline's
+    extremes) or 'vlm' (the `vlm` model names `vlm_parts` parts of the product and points at them; features fill up
+    to num_points; fewer than `min_vlm_points` inside the mask: features only, the reason in the track record).
+    'vlm' stops a run at its start when the VLM weights are missing."""
+    vlm_parts: int = Field(6, ge=1)
+    """points: vlm — parts of the product the VLM is asked to name and point at."""
+    min_vlm_points: int = Field(3, ge=1)
+    """points: vlm — fewest VLM points inside the product mask to use them; fewer: the features are used."""
 
 
 class Tracker(Backend):

@@ -75,25 +75,39 @@ TASK_SETTINGS = {"caption": ("frame_size", "num_frames", "caption_tokens"), "ins
 
 
 class VlmSettings(ModelSettings, backends=BACKENDS):
-    backend: str = Field("qwen", description="VLM backend. One of: qwen.")
-    model: str = Field("Qwen/Qwen2.5-VL-7B-Instruct", description="Qwen2.5-VL weights: a local directory or a cached hub id.")
-    batch_size: int = Field(4, ge=1, description="Clips (prompts) per generate call; in a build the runners (local "
-                                                "and Ray) hand the caption and instruct stages this many items at "
-                                                "a time.")
-    num_frames: int = Field(16, ge=2, description="Frames sampled evenly from a clip for its caption (the "
-                                                 "instruction is written from the caption, text only).")
-    judge_frames: int = Field(8, ge=2, description="Frames sampled from each of the source and edited clips for the judge.")
-    frame_size: int = Field(448, ge=28, description="Long side of the frames given to the model (a multiple of 28).")
-    caption_tokens: int = Field(256, ge=1, description="max_new_tokens of a caption.")
-    instruction_tokens: int = Field(96, ge=1, description="max_new_tokens of an instruction.")
-    judge_tokens: int = Field(256, ge=1, description="max_new_tokens of a judge answer.")
-    points_tokens: int = Field(256, ge=1, description="max_new_tokens of a pointing answer (track.points: vlm).")
-    greedy: bool = Field(True, description="Greedy decoding (reproducible); false samples with `temperature`.")
-    temperature: float = Field(0.7, gt=0, description="Sampling temperature when greedy is false.")
-    seed: int = Field(0, description="Seed of the sampler when greedy is false.")
-    static_cache: bool = Field(False, description="Use a static KV cache in generate (faster on GPU with torch.compile).")
-    score_min: float = Field(1.0, description="Lowest score of the judge's scale.")
-    score_max: float = Field(10.0, description="Highest score of the judge's scale.")
+    backend: str = "qwen"
+    """VLM backend. One of: qwen."""
+    model: str = "Qwen/Qwen2.5-VL-7B-Instruct"
+    """Qwen2.5-VL weights: a local directory or a cached hub id."""
+    batch_size: int = Field(4, ge=1)
+    """Clips (prompts) per generate call; in a build the runners (local and Ray) hand the caption and instruct stages
+    this many items at a time."""
+    num_frames: int = Field(16, ge=2)
+    """Frames sampled evenly from a clip for its caption (the instruction is written from the caption, text only)."""
+    judge_frames: int = Field(8, ge=2)
+    """Frames sampled from each of the source and edited clips for the judge."""
+    frame_size: int = Field(448, ge=28)
+    """Long side of the frames given to the model (a multiple of 28)."""
+    caption_tokens: int = Field(256, ge=1)
+    """max_new_tokens of a caption."""
+    instruction_tokens: int = Field(96, ge=1)
+    """max_new_tokens of an instruction."""
+    judge_tokens: int = Field(256, ge=1)
+    """max_new_tokens of a judge answer."""
+    points_tokens: int = Field(256, ge=1)
+    """max_new_tokens of a pointing answer (track.points: vlm)."""
+    greedy: bool = True
+    """Greedy decoding (reproducible); false samples with `temperature`."""
+    temperature: float = Field(0.7, gt=0)
+    """Sampling temperature when greedy is false."""
+    seed: int = 0
+    """Seed of the sampler when greedy is false."""
+    static_cache: bool = False
+    """Use a static KV cache in generate (faster on GPU with torch.compile)."""
+    score_min: float = 1.0
+    """Lowest score of the judge's scale."""
+    score_max: float = 10.0
+    """Highest score of the judge's scale."""
 
     @model_validator(mode="after")
     def _scale(self) -> VlmSettings:
