@@ -63,6 +63,13 @@ class ClipStage(Stage[ClipItem]):
     def out(self, clip: ClipItem, key: str, name: str):
         return self.workspace.artifact_dir(self.name, clip.id, key) / name
 
+    def write_video(self, clip: ClipItem, key: str, name: str, frames: np.ndarray, crf: int | None = None) -> str:
+        """Write ``frames`` at the clip's frame rate as this stage's artifact ``name`` (``crf``: the stage's by
+        default); returns its workspace-relative path, as the stage's outputs name it."""
+        path = self.out(clip, key, name)
+        write_mp4(path, frames, clip.fps, crf=self.crf if crf is None else crf)
+        return self.workspace.rel(path)
+
 
 class LocateStage(ClipStage):
     """The product's box on the clip's first frame: catalog box → the template's own photo → saliency."""
@@ -124,9 +131,8 @@ class SegmentStage(ClipStage):
         masks_path = self.out(clip, key, "masks.npz")
         with atomic_path(masks_path) as tmp:
             save_masks(tmp, masks)
-        video_path = self.out(clip, key, "masks.mp4")
-        write_mp4(video_path, mask_frames(masks.data), clip.fps, crf=0)
-        outputs = {"masks_path": self.workspace.rel(masks_path), "mask_video_path": self.workspace.rel(video_path)}
+        outputs = {"masks_path": self.workspace.rel(masks_path),
+                   "mask_video_path": self.write_video(clip, key, "masks.mp4", mask_frames(masks.data), crf=0)}
         metrics = {"mean_area": round(float(areas.mean()), 4), "min_area": round(float(areas.min()), 4),
                    "empty_frames": int((masks.areas == 0).sum())}
         if masks.confidence is not None:
@@ -195,13 +201,11 @@ class CurateStage(ClipStage):
         embedding_path = self.out(clip, key, "embedding.npz")
         save_array(embedding_path, embedding=clip_embedding(video).astype(np.float32))
         overlay = overlay_frames(video, masks, tracks)
-        small = half_size(overlay)
-        overlay_path = self.out(clip, key, "overlay.mp4")
-        write_mp4(overlay_path, small, clip.fps, crf=23)
+        overlay_path = self.write_video(clip, key, "overlay.mp4", half_size(overlay), crf=23)
         sheet_path = self.out(clip, key, "sheet.png")
         with atomic_path(sheet_path) as tmp:
             write_png(tmp, contact_sheet(overlay))
-        outputs = {"embedding_path": self.workspace.rel(embedding_path), "overlay_path": self.workspace.rel(overlay_path),
+        outputs = {"embedding_path": self.workspace.rel(embedding_path), "overlay_path": overlay_path,
                    "sheet_path": self.workspace.rel(sheet_path)}
         metrics = {k: (round(float(v), 5) if isinstance(v, (float, np.floating)) else v)
                    for k, v in result.metrics.items()}
@@ -249,11 +253,9 @@ class EraseStage(ClipStage):
     def run(self, clip: ClipItem, key: str):
         video = clip.load(self.workspace)
         result = self.backend.erase(video, artifacts.masks(self.workspace, clip.id))
-        path = self.out(clip, key, "background.mp4")
-        write_mp4(path, result.frames, clip.fps, crf=self.crf)
         metrics = {"filled_fraction": round(float(result.region.mean()), 4)}
         metrics.update({k: v for k, v in (result.info or {}).items() if isinstance(v, (int, float, str, bool))})
-        return {"background_path": self.workspace.rel(path)}, metrics
+        return {"background_path": self.write_video(clip, key, "background.mp4", result.frames)}, metrics
 
 
 class DepthStage(ClipStage):
@@ -268,10 +270,9 @@ class DepthStage(ClipStage):
         depth = self.backend.estimate(clip.load(self.workspace))
         if not np.isfinite(depth).any():
             raise RejectItem("depth has no finite value on any frame")
-        path = self.out(clip, key, "depth.mp4")
-        write_mp4(path, depth_to_video_frames(depth), clip.fps, crf=self.crf)
-        return {"depth_path": self.workspace.rel(path)}, {"depth_range": [round(float(np.nanmin(depth)), 4),
-                                                                          round(float(np.nanmax(depth)), 4)]}
+        path = self.write_video(clip, key, "depth.mp4", depth_to_video_frames(depth))
+        return {"depth_path": path}, {"depth_range": [round(float(np.nanmin(depth)), 4),
+                                                     round(float(np.nanmax(depth)), 4)]}
 
 
 class MotionLoraStage(ClipStage):
