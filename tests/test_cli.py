@@ -37,6 +37,26 @@ def test_unknown_backend_exits_2_before_any_work(tmp_path):
     assert shown.exit_code == 2 and "unknown backend 'vace-dpeth'" in shown.output
 
 
+def test_every_run_option_reaches_the_config(tmp_path, monkeypatch):
+    import pvtt.pipeline
+
+    seen = {}
+    for name in ("prepare", "analyze", "build"):
+        monkeypatch.setattr(pvtt.pipeline, name, lambda *args, _name=name, **kw: seen.setdefault(_name, args[-1]))
+    options = ["--set", "normalize.fps=12", "--preset", "gpu", "--workers", "3", "--runner", "ray",
+               "--ray-address", "auto", "--no-progress"]
+    for command, where in (("prepare", ["--catalog", str(tmp_path), "--out", str(tmp_path / "ws")]),
+                           ("analyze", ["--out", str(tmp_path / "ws")]),
+                           ("build", ["--catalog", str(tmp_path), "--out", str(tmp_path / "o"), "--pairing",
+                                      "sampled:5"])):
+        runner.invoke(app, [command, *where, *options])  # the stub returns no summary: only the config matters
+        cfg = seen[command]
+        assert (cfg.normalize.fps, cfg.runner.workers, cfg.runner.kind) == (12, 3, "ray"), command
+        assert cfg.runner.ray.address == "auto" and cfg.runner.progress is False, command
+        assert cfg.segment.backend == "sam2", command  # from the gpu preset
+    assert seen["build"].pairing.strategy == "sampled:5" and seen["prepare"].pairing.strategy != "sampled:5"
+
+
 def test_prepare_then_status(tmp_path):
     (tmp_path / "cat" / "videos").mkdir(parents=True)
     multi_shot_video(tmp_path / "cat" / "videos" / "a.mp4", [30, 30], height=48, width=64)
