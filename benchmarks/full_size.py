@@ -133,14 +133,14 @@ BUILDERS = {
 
 
 def save_required(config, roots: list[Path], builders: dict | None = None) -> dict[str, str]:
-    """Build and ``save_pretrained`` every model ``config`` needs (``pvtt.models.required.required_models``);
+    """Build and ``save_pretrained`` every model ``config`` needs (``pvtt.weights.required.required_models``);
     return ``{config key: folder}`` overrides. Keys naming the same weights share one folder; each folder goes to
     the first of ``roots`` with room for it (the GPU machine's disk is smaller than the sum of the big models).
     A needed key without a builder is an error, so the run never silently keeps a hub id it cannot load."""
     import shutil
     import time
 
-    from pvtt.models.required import required_models
+    from pvtt.weights.required import required_models
 
     builders = builders or BUILDERS
     needed = required_models(config)

@@ -10,7 +10,7 @@ Unless ``--catalog`` names one, the catalog is rendered here: one single-shot te
     python benchmarks/gpu_build.py --strategy motion-lora --out /tmp/gpubuild [--set key=value ...]
     python benchmarks/gpu_build.py --preset gpu --catalog CATALOG --weights /tmp/w,/dev/shm/w [--set ...]
 
-With ``--preset``, every model the preset needs (``pvtt.models.required.required_models``) is built at full size
+With ``--preset``, every model the preset needs (``pvtt.weights.required.required_models``) is built at full size
 by ``full_size.BUILDERS`` and saved into the first ``--weights`` folder with room (a folder saved by an earlier run
 is reused); ``--tiny`` saves the test suite's tiny models instead, to check the plumbing on a CPU machine.
 
@@ -122,7 +122,7 @@ def main() -> None:
             sys.path.insert(0, str(HERE.parent / "tests" / "models"))
             from test_model_build import TINY, _tiny
 
-            from pvtt.models.required import required_models
+            from pvtt.weights.required import required_models
 
             keys = [r.key for r in required_models(needs)]
             folders = {name: str(_tiny(name, roots[0])) for name in {TINY[k] for k in keys}}

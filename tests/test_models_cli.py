@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from pvtt.cli import app
 from pvtt.config import PipelineConfig, load_config, preset_names
 from pvtt.errors import ConfigError
-from pvtt.models.required import model_sections, required_models
+from pvtt.weights.required import model_sections, required_models
 
 runner = CliRunner()
 
@@ -73,7 +73,7 @@ def test_default_config_reads_no_model():
 
 def test_gpu_preset_reads_every_selected_model_section():
     """Every ModelSettings section the gpu preset's backends select is listed: a new model section that no
-    rule of pvtt.models.required names fails here until a rule lists it (or it is marked unused below)."""
+    rule of pvtt.weights.required names fails here until a rule lists it (or it is marked unused below)."""
     config = load_config(preset="gpu")
     keys = {need.key for need in required_models(config)}
     not_selected = {"propagate.motion_lora": "propagate auto chooses among vace-depth, vace-points and warp",

@@ -342,8 +342,8 @@ def models_list(
 
     from rich.markup import escape
 
-    from pvtt.models.required import required_models
-    from pvtt.models.weights import check_models
+    from pvtt.weights.required import required_models
+    from pvtt.weights.hub import check_models
 
     statuses = check_models(required_models(options.config()))
     missing = sum(not s.present for s in statuses)
@@ -382,8 +382,8 @@ def models_download(
 ) -> None:
     from rich.markup import escape
 
-    from pvtt.models.required import required_models
-    from pvtt.models.weights import check_models, config_snippet, download_models
+    from pvtt.weights.required import required_models
+    from pvtt.weights.hub import check_models, config_snippet, download_models
 
     needs = required_models(options.config())
     if not needs:

@@ -183,7 +183,7 @@ def test_i2vedit_settings_survive_the_motion_lora_backend():
 
 def test_the_lora_stage_runs_for_i2vedit(tmp_path):
     from pvtt.config import load_config
-    from pvtt.models.required import required_models
+    from pvtt.weights.required import required_models
     from pvtt.pipeline import RunSummary, _strategy_steps
     from pvtt.store import Workspace
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "generative"))
 from pvtt.config import load_config  # noqa: E402
 from pvtt.demo import make_demo_catalog  # noqa: E402
 from pvtt.models import ModelBackend  # noqa: E402
-from pvtt.models.required import required_models  # noqa: E402
+from pvtt.weights.required import required_models  # noqa: E402
 from pvtt.pipeline import build  # noqa: E402
 from pvtt.store import Workspace  # noqa: E402
 from pvtt.types import Status  # noqa: E402

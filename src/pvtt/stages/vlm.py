@@ -286,11 +286,11 @@ def tracker_points(ws: Workspace, clip_id: str, min_count: int
 
 def check_vlm_weights(config: Any, sections: tuple[str, ...] = ("pairing", "judge", "track")) -> None:
     """Raise :class:`~pvtt.models.ModelNotAvailable` now when a setting of ``sections`` asks for the VLM (the
-    rules of :data:`pvtt.models.required.RULES`) and its weights are not there, instead of on the first item
+    rules of :data:`pvtt.weights.required.RULES`) and its weights are not there, instead of on the first item
     after hours of other stages."""
     from pvtt.models import ModelNotAvailable
     from pvtt.models.loading import resolve_source
-    from pvtt.models.required import RULES
+    from pvtt.weights.required import RULES
 
     uses = [need.reason for section in sections for need in RULES[section](config) if need.key == "vlm.model"]
     if not uses:

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from pvtt.models import ModelNotAvailable
-from pvtt.models.required import RequiredModel
+from pvtt.weights.required import RequiredModel
 
 log = logging.getLogger("pvtt")
 

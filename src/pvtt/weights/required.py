@@ -6,7 +6,7 @@ switched on. :data:`RULES` maps each stage to a function ``config -> [RequiredMo
 backend adds (or extends) one rule, and ``tests/test_models_cli.py`` fails while a model section that
 the ``gpu`` preset selects is missing from :func:`required_models`.
 
-Nothing here imports torch or huggingface_hub; :mod:`pvtt.models.weights` says which of these are
+Nothing here imports torch or huggingface_hub; :mod:`pvtt.weights.hub` says which of these are
 on disk and fetches the missing ones.
 """
 
