@@ -120,3 +120,21 @@ def test_missing_xphoto_falls_back_to_membrane_with_a_warning(monkeypatch, caplo
     assert any("cv2.xphoto" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert erased.info["inpaint"] == "membrane"
     assert np.array_equal(erased.frames, make_eraser(inpaint="membrane").erase(clip, masks).frames)
+
+
+@needs_xphoto
+def test_shiftmap_fill_of_a_hole_across_the_whole_frame_has_no_foreign_colour():
+    """Shift-map finds no source for most of a band that spans the frame and leaves those pixels at zero, which in
+    Lab is a saturated blue: the blue streaks of the development build. The fill must only hold colours of the
+    frame around the hole (here the membrane's, where shift-map has nothing)."""
+    from pvtt.testmedia import textured_background
+
+    image = textured_background(180, 240, 3, detail=10.0)
+    hole = np.zeros((180, 240), bool)
+    hole[50:130] = True
+    filled = fill_unseen(image, hole, "shiftmap")
+    known = image[~hole].reshape(-1, 3).astype(int)
+    low, high = known.min(0) - 10, known.max(0) + 10
+    inside = filled[hole].astype(int)
+    assert not (inside == (0, 64, 194)).all(axis=1).any()
+    assert ((inside >= low) & (inside <= high)).all(axis=1).mean() == 1.0, (low, high)
