@@ -5,13 +5,16 @@ One worker leaves the GPU idle much of the time: the per-frame memory path is la
 N workers on one GPU (``runner.ray.actors_per_gpu: N`` in a Ray build) can clear more frames per second
 together than one alone. This measures it: N processes, each with its own random-weight SAM2.1-hiera-large
 (``full_size.sam2_video_large``, bf16; ``--compile-workers`` runs those counts again with
-``segment.sam2.compile``), each with its share of the host's cores for threads, each doing the stage's
-whole work per clip — read the clip (the stage's reader), ``Sam2Segmenter.segment``, ``save_masks``, the mask
-video (``write_mp4``) — for ``--clips`` clips after one warm-up clip; all start together (a barrier).
+``segment.sam2.compile`` in ``--compile-mode``), each with its share of the host's cores for threads, each doing
+the stage's whole work per clip — read the clip (the stage's reader), ``Sam2Segmenter.segment``, ``save_masks``, the mask
+video (``write_mp4``) — for ``--clips`` clips after one warm-up clip (two with CUDA graphs: the first clip
+compiles and warms up, the second records the graphs); all start together (a barrier).
 Aggregate frames/s = N x clips x frames / (last end - first start). The baseline is N = 1 in the same run.
 
     python3 benchmarks/bench_segment_share.py --clip gpucat/ELEC003-s00-w00.mp4 --workers 1 2 4 6 --clips 6 \
         --compile-workers 4
+    python3 benchmarks/bench_segment_share.py --clip gpucat/ELEC003-s00-w00.mp4 --workers 1 --clips 5 \
+        --compile-workers 4 --compile-mode reduce-overhead
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
+from queue import Empty
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,7 +53,7 @@ def worker(rank: int, n: int, args: argparse.Namespace, barrier, queue) -> None:
 
     torch.manual_seed(rank)
     seg = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4,
-                        compile=args.compile)
+                        compile=args.compile, compile_mode=args.compile_mode)
     seg.setup(model=sam2_video_large().to("cuda"))
     out = Path(f"/tmp/segment_share/{rank}")
     out.mkdir(parents=True, exist_ok=True)
@@ -64,7 +68,8 @@ def worker(rank: int, n: int, args: argparse.Namespace, barrier, queue) -> None:
         write_mp4(out / "masks.mp4", mask_frames(masks.data), clip.fps, crf=0)
         return clip.num_frames
 
-    one_clip()  # warm-up (and, with --compile, the compilation)
+    for _ in range(2 if args.compile and args.compile_mode == "reduce-overhead" else 1):
+        one_clip()  # warm-up (and, with --compile, the compilation; with CUDA graphs, their recording)
     torch.cuda.synchronize()
     barrier.wait()
     start = time.perf_counter()
@@ -80,7 +85,15 @@ def run(n: int, args: argparse.Namespace) -> dict:
     procs = [ctx.Process(target=worker, args=(r, n, args, barrier, queue)) for r in range(n)]
     for p in procs:
         p.start()
-    rows = [queue.get() for _ in procs]
+    rows = []
+    while len(rows) < n:  # a worker that dies would leave the others at the barrier: stop them all
+        try:
+            rows.append(queue.get(timeout=10))
+        except Empty:
+            if any(p.exitcode not in (None, 0) for p in procs):
+                for p in procs:
+                    p.terminate()
+                raise RuntimeError(f"a worker of {n} failed (exit codes {[p.exitcode for p in procs]})") from None
     for p in procs:
         p.join()
     wall = max(r["end"] for r in rows) - min(r["start"] for r in rows)
@@ -101,6 +114,9 @@ def main() -> None:
     parser.add_argument("--compile-workers", type=int, nargs="*", default=[],
                         help="after the eager runs, these worker counts again with segment.sam2.compile: true "
                              "(each worker compiles its own model first, ~3 min)")
+    parser.add_argument("--compile-mode", default="default",
+                        choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+                        help="segment.sam2.compile_mode of the --compile-workers runs")
     parser.add_argument("--out", default="segment_share.json")
     args = parser.parse_args()
     args.compile = False
@@ -115,7 +131,7 @@ def main() -> None:
     for n in args.compile_workers:
         args.compile = True
         row = run(n, args)
-        row.update(compiled=True, vs_one_worker=round(row["aggregate_fps"] / base, 2))
+        row.update(compiled=args.compile_mode, vs_one_worker=round(row["aggregate_fps"] / base, 2))
         results.append(row)
         print(json.dumps(row), flush=True)
     Path(args.out).write_text(json.dumps({"clip": args.clip, "runs": results}, indent=1))

@@ -12,15 +12,28 @@ ratio is the backend's previous loop in the same run (``segment_per_frame_copy``
 host and its score read as it comes, which makes the host wait for the GPU every frame). ``--profile`` adds a
 torch profiler summary of the current loop (CPU vs GPU time, synchronisations).
 
+``--compile`` then times ``segment.sam2.compile`` for each of ``--compile-mode`` (the same model, recompiled
+per mode) and checks it against eager on the clip: every frame's low-resolution mask logits (their largest
+difference and the fraction of pixels on the same side of 0, i.e. the masks at threshold 0; random weights may
+call the object absent, and then every logit is SAM2's -1024) and object score, and the memory features and
+object pointers the session keeps (what CUDA graphs would corrupt if their outputs were kept uncopied).
+Compiled, the backend copies transformers' per-frame ``torch.tensor(..., device=cuda)`` without a host wait
+(eager, it keeps the waits): each compiled mode is also timed with the waits (``with_host_waits_s``, between two
+timings without), and the eager loop without them (``eager_without_host_waits``).
+
     python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --box 0.25 0.40 0.81 1.00 --out seg.json
+    python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --compile \
+        --compile-mode reduce-overhead default
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +47,7 @@ from full_size import sam2_video_large  # noqa: E402
 
 from pvtt.artifacts import save_masks, write_mp4  # noqa: E402
 from pvtt.media.video import read_video  # noqa: E402
+from pvtt.segment import sam2 as sam2_backend  # noqa: E402
 from pvtt.segment.sam2 import Sam2Segmenter  # noqa: E402
 from pvtt.stages.clip import mask_frames  # noqa: E402
 from pvtt.types import Box, Clip, Masks  # noqa: E402
@@ -62,6 +76,56 @@ def segment_per_frame_copy(seg: Sam2Segmenter, clip: Clip, box: Box) -> Masks:
     return Masks(masks, confidence)
 
 
+def segment_logits(seg: Sam2Segmenter, clip: Clip, box: Box) -> dict[str, torch.Tensor]:
+    """Every frame's low-resolution mask logits and object score logit, and what the session kept of every
+    tracked frame for the next ones — its memory features and object pointer (float32, on the device)."""
+    chunk, count = seg.settings.batch_size, clip.num_frames
+    session = seg.session(clip, box)
+    logits, scores = [], []
+    with torch.inference_mode():
+        seg._encode_chunk(session, clip.frames[0:chunk], 0)
+        for out in seg.model.propagate_in_video_iterator(inference_session=session, start_frame_idx=0):
+            t = int(out.frame_idx)
+            if (t + 1) % chunk == 0 and t + 1 < count:
+                seg._encode_chunk(session, clip.frames[t + 1:t + 1 + chunk], t + 1)
+            logits.append(out.pred_masks[:1].float().clone())
+            scores.append(out.object_score_logits.float().reshape(-1)[:1].clone())
+        kept = session.output_dict_per_obj[0]["non_cond_frame_outputs"]
+        frames = sorted(kept)
+        return {"logits": torch.cat(logits), "scores": torch.cat(scores),
+                "memories": torch.stack([kept[t]["maskmem_features"].float() for t in frames]),
+                "pointers": torch.stack([kept[t]["object_pointer"].float() for t in frames])}
+
+
+def compare_logits(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> dict:
+    """How far ``a`` is from ``b``: the largest differences, each beside the typical size of what differs."""
+    la, lb = a["logits"], b["logits"]
+    row = {"logit_max_diff": round(float((la - lb).abs().max()), 4),
+           "mask_agreement_at_0": round(float(((la > 0) == (lb > 0)).float().mean()), 5),
+           "mask_fraction_at_0": round(float((la > 0).float().mean()), 4),
+           "score_logit_max_diff": round(float((a["scores"] - b["scores"]).abs().max()), 4),
+           "score_logits_min_max": [round(float(a["scores"].min()), 3), round(float(a["scores"].max()), 3)]}
+    for key in ("memories", "pointers"):
+        row[f"{key}_max_diff"] = round(float((a[key] - b[key]).abs().max()), 4)
+        row[f"{key}_mean_abs"] = round(float(b[key].abs().mean()), 4)
+    return row
+
+
+@contextlib.contextmanager
+def host_waits(seg: Sam2Segmenter, waits: bool):
+    """The backend's loop with (``waits``) or without transformers' and the preprocessing's copies that make the
+    host wait (the backend leaves them out when compiled on a GPU)."""
+    before = seg.model.__dict__.pop("_process_object_pointers", None)
+    if not waits:
+        seg.model._process_object_pointers = sam2_backend._without_host_wait(seg.model._process_object_pointers)
+    try:
+        yield
+    finally:
+        seg.model.__dict__.pop("_process_object_pointers", None)
+        if before is not None:
+            seg.model._process_object_pointers = before
+
+
 def ellipse_masks(count: int, height: int, width: int) -> Masks:
     yy, xx = np.mgrid[:height, :width]
     data = np.stack([((xx - width * (0.4 + 0.002 * t)) / (width * 0.2)) ** 2 + ((yy - height * 0.6) / (height * 0.25)) ** 2
@@ -77,6 +141,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time segment.sam2.compile: true (same model)")
+    parser.add_argument("--compile-mode", nargs="+", default=["default"],
+                        choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
+                        help="segment.sam2.compile_mode values timed with --compile, in this order")
     parser.add_argument("--out", default="segment_stage.json")
     args = parser.parse_args()
 
@@ -95,29 +162,60 @@ def main() -> None:
     results = {"device": torch.cuda.get_device_name(), "clip": args.clip, "frames": n, "size": [w, h],
                "read_s": round(read_s, 3), "model_to_gpu_s": round(load_s, 2)}
     base_s, _ = timed(lambda: segment_per_frame_copy(seg, clip, box), args.repeats)
+    with host_waits(seg, waits=False):
+        waitless_s, _ = timed(lambda: seg.segment(clip, box), args.repeats)
+        waitless_logits = segment_logits(seg, clip, box)
     torch.cuda.reset_peak_memory_stats()
     now_s, masks = timed(lambda: seg.segment(clip, box), args.repeats)
+    eager_logits = segment_logits(seg, clip, box)
     results["segment"] = {
         "per_frame_copy_s (baseline)": round(base_s, 3), "per_frame_copy_fps": round(n / base_s, 1),
         "device_masks_s": round(now_s, 3), "device_masks_fps": round(n / now_s, 1),
-        "speedup": round(base_s / now_s, 2), "peak_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2)}
+        "speedup": round(base_s / now_s, 2), "peak_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2),
+        "eager_without_host_waits_s": round(waitless_s, 3), "without_host_waits_vs_eager": round(now_s / waitless_s, 2),
+        "without_host_waits_check": compare_logits(waitless_logits, eager_logits)}
     print(json.dumps(results["segment"]), flush=True)
     if args.compile:  # after the eager timings: compiling swaps the shared model's modules in place
-        compiled = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4, compile=True)
-        t0 = time.perf_counter()
-        compiled.setup(model=seg.model)
-        compiled.segment(clip, box)
-        torch.cuda.synchronize()
-        first_s = time.perf_counter() - t0
-        compiled_s, compiled_masks = timed(lambda: compiled.segment(clip, box), args.repeats)
-        agree = float((compiled_masks.data == masks.data).mean())  # trivial at this threshold: the scores tell
-        score_diff = float(np.abs(compiled_masks.confidence - masks.confidence).max())
-        results["segment"].update({"compiled_first_clip_s": round(first_s, 1), "compiled_s": round(compiled_s, 3),
-                                   "compiled_fps": round(n / compiled_s, 1),
-                                   "compiled_vs_eager": round(now_s / compiled_s, 2), "mask_agreement": round(agree, 4),
-                                   "score_max_diff_vs_eager": round(score_diff, 4)})
-        print(json.dumps(results["segment"]), flush=True)
-        seg, now_s = compiled, compiled_s
+        from torch._dynamo.utils import counters
+
+        names = ("vision_encoder", "memory_attention", "memory_encoder", "mask_decoder")
+        eager_modules = {name: getattr(seg.model, name) for name in names}
+        fastest = None
+        for mode in args.compile_mode:
+            for name, module in eager_modules.items():  # the eager modules back, then compiled in this mode
+                setattr(seg.model, name, module)
+            torch._dynamo.reset()
+            counters.clear()
+            compiled = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4,
+                                     compile=True, compile_mode=mode)
+            torch.cuda.reset_peak_memory_stats()
+            try:
+                t0 = time.perf_counter()
+                compiled.setup(model=seg.model)
+                compiled.segment(clip, box)
+                torch.cuda.synchronize()
+                first_s = time.perf_counter() - t0
+                compiled_s, compiled_masks = timed(lambda: compiled.segment(clip, box), args.repeats)
+                check = compare_logits(segment_logits(compiled, clip, box), eager_logits)
+                with host_waits(compiled, waits=True):  # the same compiled model with the copies that wait, then again
+                    waits_s, _ = timed(lambda: compiled.segment(clip, box), args.repeats)
+                again_s, _ = timed(lambda: compiled.segment(clip, box), args.repeats)
+            except Exception as error:  # noqa: BLE001  (one mode failing leaves the others' numbers)
+                traceback.print_exc()
+                results["segment"].setdefault("compiled", []).append({"mode": mode, "error": repr(error)[:500]})
+                continue
+            row = {"mode": mode, "first_clip_s": round(first_s, 1), "s": round(compiled_s, 3),
+                   "fps": round(n / compiled_s, 1), "vs_eager": round(now_s / compiled_s, 2),
+                   "with_host_waits_s": round(waits_s, 3), "again_without_s": round(again_s, 3),
+                   "peak_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2),
+                   "score_max_diff_vs_eager": round(float(np.abs(compiled_masks.confidence - masks.confidence).max()), 4),
+                   "cudagraph_skips": counters["inductor"].get("cudagraph_skips", 0), **check}
+            results["segment"].setdefault("compiled", []).append(row)
+            print(json.dumps(row), flush=True)
+            if fastest is None or compiled_s < fastest[1]:
+                fastest = (compiled, compiled_s)
+        if fastest is not None:
+            seg, now_s = fastest
     real = ellipse_masks(n, h, w)
     out = Path("/tmp/segment_stage")
     out.mkdir(exist_ok=True)

@@ -86,24 +86,39 @@ def test_detector_without_weights_names_the_default_model(tmp_path, monkeypatch)
         DetectorLocator(device="cpu", family="grounding-dino").setup()
 
 
-def test_sam2_compiled_gives_the_masks_of_eager(monkeypatch):
-    import functools
-
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_sam2_compiled_gives_the_masks_of_eager(monkeypatch, mode):
     import torch
 
-    # dynamo's capture of the real modules, without inductor's C++ build (minutes on 2 CPUs); inductor itself
-    # is checked on the GPU by benchmarks/bench_segment_stage.py --compile (scores against eager)
-    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    # dynamo's capture of the real modules, without inductor's C++ build (minutes on 2 CPUs; the eager backend
+    # ignores the mode); inductor and CUDA graphs are checked on the GPU by benchmarks/bench_segment_stage.py
+    # --compile (scores against eager)
+    modes = {}
+    real_compile = torch.compile
+
+    def compile_eager(module, mode=None, **kwargs):
+        modes[type(module).__name__] = mode
+        return real_compile(module, backend="eager")
+
+    monkeypatch.setattr(torch, "compile", compile_eager)
     clip = tiny_clip(num_frames=5)
     model = tiny_sam2_video()
     eager = Sam2Segmenter(device="cpu", batch_size=2)
     eager.setup(model=model)
     a = eager.segment(clip, Box(10, 5, 40, 30))
-    compiled = Sam2Segmenter(device="cpu", batch_size=2, compile=True)
+    compiled = Sam2Segmenter(device="cpu", batch_size=2, compile=True, compile_mode=mode)
     twin = tiny_sam2_video()  # compile replaces the model's modules: a model of its own, the same weights
     twin.load_state_dict(model.state_dict())
     compiled.setup(model=twin)
     b = compiled.segment(clip, Box(10, 5, 40, 30))
     assert type(compiled.model.memory_attention).__name__ == "OptimizedModule"
+    # the setting reaches torch.compile; CUDA graphs only on the per-frame memory path, whose outputs are cloned
+    # out of the graph pool
+    memory_path = ("Sam2VideoMemoryAttention", "Sam2VideoMemoryEncoder", "Sam2VideoMaskDecoder")
+    assert {name: modes[name] for name in memory_path} == dict.fromkeys(memory_path, mode)
+    assert modes["Sam2VisionModel"] == "default"
+    cloned = [bool(getattr(compiled.model, name)._forward_hooks)
+              for name in ("vision_encoder", "memory_attention", "memory_encoder", "mask_decoder")]
+    assert cloned == [False] + [mode == "reduce-overhead"] * 3
     assert (a.data == b.data).mean() > 0.999
     np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
