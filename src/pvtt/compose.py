@@ -1,7 +1,8 @@
-"""Regions, boxes and compositing shared by insert, propagate and judge: below them all.
+"""Regions, boxes and compositing shared by insert, propagate, judge, erase and cutout: below them all.
 
 NumPy and OpenCV only; imports nothing of pvtt but :mod:`pvtt.types`.
 
+- Interpolation: :func:`membrane` (values known at some pixels spread smoothly into the rest).
 - Masks and boxes: :func:`box_of_mask`, :func:`box_slices`, :func:`as_mask_array`, :func:`dilate`.
 - Regions over a clip: :func:`edit_region` (where a backend may repaint), :func:`carry_mask` (a first-frame
   mask carried through the clip by A's mask).
@@ -22,6 +23,28 @@ import cv2
 import numpy as np
 
 from pvtt.types import Box
+
+
+# --- smooth interpolation ---------------------------------------------------------------------------
+def membrane(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Smooth interpolation of ``values`` (H, W, C) float32 from the ``known`` pixels into the rest (push-pull:
+    normalised averages down an image pyramid, blended back up); known pixels keep their values."""
+    weight = known.astype(np.float32)
+    levels = [(values * weight[..., None], weight)]
+    while min(levels[-1][1].shape) > 2:
+        v, w = levels[-1]
+        size = (max(1, w.shape[1] // 2), max(1, w.shape[0] // 2))
+        levels.append((cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1),
+                       cv2.resize(w, size, interpolation=cv2.INTER_AREA)))
+    v, w = levels[-1]
+    total = float(w.sum())
+    mean = v.reshape(-1, v.shape[-1]).sum(0) / max(total, 1e-6)
+    est = np.where(w[..., None] > 1e-6, v / np.maximum(w, 1e-6)[..., None], mean)
+    for v, w in reversed(levels[:-1]):
+        up = cv2.resize(est, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(v.shape)
+        a = np.clip(w, 0, 1)[..., None]
+        est = np.where(a > 1e-6, v / np.maximum(w, 1e-6)[..., None], 0) * a + up * (1 - a)
+    return est.astype(np.float32)
 
 
 # --- masks and boxes --------------------------------------------------------------------------------

@@ -61,3 +61,29 @@ def test_backdrop_peel_removes_what_reaches_the_backdrop_and_keeps_enclosed_part
     assert abs(share - (10 * 20) / fg.sum()) < 0.05
     nothing, zero = _peel_backdrop(fg, np.zeros_like(fg))
     assert (nothing == fg).all() and zero == 0.0
+
+
+def test_soft_edges_carry_the_products_colour_not_the_backdrops():
+    """A red disc photographed on white with a soft (anti-aliased, slightly blurred) edge: pasted over black, the
+    photo's own colours bring a white fringe along (the green channel rises in the edge band); the decontaminated
+    cutout's band holds the disc's red only, and its solid and clear pixels are untouched."""
+    import cv2
+
+    from pvtt.cutout.alpha import decontaminate, with_alpha
+
+    h, w = 200, 200
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    alpha = cv2.GaussianBlur(((xx - 100) ** 2 + (yy - 100) ** 2 < 60 ** 2).astype(np.float32), (0, 0), 3.0)
+    photo = (alpha[..., None] * np.array([200.0, 20.0, 30.0]) + (1 - alpha[..., None]) * 255.0).round().astype(np.uint8)
+    band = (alpha > 0.1) & (alpha < 0.9)
+
+    def pasted_green(rgb: np.ndarray) -> float:  # the green that pasting over black leaves in the band
+        return float((rgb[..., 1].astype(np.float32) * alpha)[band].max())
+
+    cleaned = decontaminate(photo, alpha)
+    assert pasted_green(photo) > 50  # the fringe: white mixed into the edge (up to a(1 - a) x 255)
+    assert pasted_green(cleaned) < 25  # the disc's own green (20) only
+    assert np.abs(cleaned[band].astype(int) - (200, 20, 30)).max() <= 6
+    solid_or_clear = (alpha >= 0.97) | (alpha <= 0.03)
+    assert np.array_equal(cleaned[solid_or_clear], photo[solid_or_clear])
+    assert np.array_equal(with_alpha(photo, alpha)[..., :3], cleaned)

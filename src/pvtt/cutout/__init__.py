@@ -74,8 +74,9 @@ class CutoutSettings(Settings, backends=BACKENDS):
     that GrabCut took in and that reach the backdrop outside (a white floor between two white vases), unless that
     would remove this share of the cut or more (then the product itself looks like the backdrop and GrabCut's cut
     is kept); 0 = off."""
-    refine_radius: float = Field(0.006, ge=0)
-    """Guided-filter radius as a fraction of the long side (0 = no edge-aware refinement)."""
+    refine_radius: float = Field(0.003, ge=0)
+    """Guided-filter radius as a fraction of the long side (0 = no edge-aware refinement). The soft edge it makes
+    is about twice as wide: at 0.006 it was a 10-15 px glow around a product on a 2,000 px photo."""
     min_area: float = Field(0.005, gt=0, lt=1)
     """Smallest product area (fraction of the image) accepted."""
     max_area: float = Field(0.95, gt=0, le=1)

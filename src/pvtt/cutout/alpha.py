@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from pvtt.compose import membrane
+
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """He et al.'s guided filter with a grey guide (float32 in [0, 1]), via box filters."""
@@ -48,9 +50,37 @@ def refine_alpha(rgb: np.ndarray, coverage: np.ndarray, refine_radius: float) ->
     return np.clip((alpha - 0.5) * 1.6 + 0.5, 0, 1)
 
 
+def decontaminate(rgb: np.ndarray, alpha: np.ndarray, solid: float = 0.97, clear: float = 0.03,
+                  unstable: float = 0.3) -> np.ndarray:
+    """The product's own colours where ``alpha`` is soft. A soft edge pixel of a photo mixes the product F and the
+    photo's backdrop B, ``I = a F + (1 - a) B``; pasted with alpha ``a`` over another scene it brings ``(1 - a) B``
+    along: a white fringe around a product shot on white. B is the backdrop spread smoothly inward from the clear
+    pixels (alpha < ``clear``) and F is solved from the mix; where alpha is below ``unstable`` (the solution
+    divides by it) F leans, linearly, on the product's colour spread outward from the solid pixels (alpha >
+    ``solid``). Solid and clear pixels are unchanged; without clear or solid pixels the photo is returned as is."""
+    band = (alpha > clear) & (alpha < solid)
+    if not band.any() or not (alpha <= clear).any() or not (alpha >= solid).any():
+        return rgb
+    ys, xs = np.nonzero(band)
+    pad = 8  # the spreads only need the band's surroundings
+    y0, y1 = max(0, ys.min() - pad), min(rgb.shape[0], ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(rgb.shape[1], xs.max() + 1 + pad)
+    image, a = rgb[y0:y1, x0:x1].astype(np.float32), alpha[y0:y1, x0:x1, None].astype(np.float32)
+    backdrop = membrane(image, a[..., 0] <= clear)
+    product = np.clip(membrane(image, a[..., 0] >= solid), 0, 255)
+    solved = np.clip((image - (1 - a) * backdrop) / np.maximum(a, clear), 0, 255)
+    trust = np.clip((a - clear) / (unstable - clear), 0, 1)
+    colour = trust * solved + (1 - trust) * product
+    out = rgb.copy()
+    inside = band[y0:y1, x0:x1]
+    out[y0:y1, x0:x1][inside] = colour[inside].round().astype(np.uint8)
+    return out
+
+
 def with_alpha(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``(H, W, 4)`` uint8: the photo with ``alpha`` (float in [0, 1]) as its alpha channel."""
-    return np.dstack([rgb, (alpha * 255).round().astype(np.uint8)])
+    """``(H, W, 4)`` uint8: the photo with ``alpha`` (float in [0, 1]) as its alpha channel, its colours
+    decontaminated where alpha is soft (:func:`decontaminate`: no fringe of the photo's backdrop)."""
+    return np.dstack([decontaminate(rgb, alpha), (alpha * 255).round().astype(np.uint8)])
 
 
 def trim(rgba: np.ndarray, margin: float) -> np.ndarray:
@@ -65,4 +95,4 @@ def trim(rgba: np.ndarray, margin: float) -> np.ndarray:
     return np.ascontiguousarray(rgba[y0:y1, x0:x1])
 
 
-__all__ = ["guided_filter", "meaningful_alpha", "refine_alpha", "trim", "with_alpha"]
+__all__ = ["decontaminate", "guided_filter", "meaningful_alpha", "refine_alpha", "trim", "with_alpha"]

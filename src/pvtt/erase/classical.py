@@ -23,6 +23,7 @@ import time
 import cv2
 import numpy as np
 
+from pvtt.compose import membrane
 from pvtt.erase import EraseResult, Eraser
 from pvtt.types import Clip, Masks
 
@@ -51,27 +52,6 @@ def dilate_region(mask: np.ndarray, dilate: float, shadow: float) -> np.ndarray:
     if r > 0:
         out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return out > 0
-
-
-def membrane(values: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Smooth interpolation of ``values`` (H, W, C) float32 from the ``known`` pixels into the rest (push-pull:
-    normalised averages down an image pyramid, blended back up); known pixels keep their values."""
-    weight = known.astype(np.float32)
-    levels = [(values * weight[..., None], weight)]
-    while min(levels[-1][1].shape) > 2:
-        v, w = levels[-1]
-        size = (max(1, w.shape[1] // 2), max(1, w.shape[0] // 2))
-        levels.append((cv2.resize(v, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1),
-                       cv2.resize(w, size, interpolation=cv2.INTER_AREA)))
-    v, w = levels[-1]
-    total = float(w.sum())
-    mean = v.reshape(-1, v.shape[-1]).sum(0) / max(total, 1e-6)
-    est = np.where(w[..., None] > 1e-6, v / np.maximum(w, 1e-6)[..., None], mean)
-    for v, w in reversed(levels[:-1]):
-        up = cv2.resize(est, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(v.shape)
-        a = np.clip(w, 0, 1)[..., None]
-        est = np.where(a > 1e-6, v / np.maximum(w, 1e-6)[..., None], 0) * a + up * (1 - a)
-    return est.astype(np.float32)
 
 
 def smooth_offset(diff: np.ndarray, known: np.ndarray, factor: int = 4) -> np.ndarray:

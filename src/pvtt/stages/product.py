@@ -72,7 +72,8 @@ class CutoutStage(Stage[ProductItem]):
     template video."""
 
     name = "cutout"
-    version = "4"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled
+    version = "5"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
+    # 5: soft edges decontaminated (pvtt.cutout.alpha.decontaminate)
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter
@@ -367,7 +368,8 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "2"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify
+    version = "3"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    # 3: soft edges decontaminated
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
