@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from pvtt.config import load_config
 from pvtt.errors import ConfigError
-from pvtt.estimate import CostTable, Pairing, estimate, estimate_command, load_costs
+from pvtt.estimate import CostTable, Pairing, estimate, load_costs
 
 SMALL = {
     "clips_per_template": 2.0, "clips_per_template_source": "test", "clip_bytes": 1000.0,
@@ -122,16 +122,23 @@ def test_the_packaged_table_loads_and_marks_every_number():
     assert result.clips == pytest.approx(35, rel=0.01)  # pvtt-dev: 15 templates → 35 clips
 
 
-def test_command_prints_json(tmp_path):
-    import typer
+def test_command_prints_json_and_tables(tmp_path):
+    from pvtt.cli import app
 
-    app = typer.Typer()
-    app.command()(estimate_command)
-    out = CliRunner().invoke(app, ["--templates", "10", "--products", "3", "--pairing", "sampled:2", "--json"])
+    out = CliRunner().invoke(app, ["estimate", "--templates", "10", "--products", "3", "--pairing", "sampled:2",
+                                   "--json"])
     assert out.exit_code == 0, out.output
     data = json.loads(out.stdout)
     assert data["pairs"] == pytest.approx(data["kept_clips"] * 2) and data["gpu_hours"] > 0
-    bad = CliRunner().invoke(app, ["--templates", "10", "--products", "3", "--pairing", "some"])
+    plain, gpu = (CliRunner().invoke(app, ["estimate", "-t", "10", "-p", "3", "--gpu", "h200", "--json", *preset])
+                  for preset in ([], ["--preset", "gpu"]))
+    assert plain.exit_code == 0 and gpu.exit_code == 0
+    # the preset reaches the projection: its model stages are counted
+    stages = {json.dumps(sorted(r["stage"] for r in json.loads(x.stdout)["stages"])) for x in (plain, gpu)}
+    assert len(stages) == 2
+    tables = CliRunner().invoke(app, ["estimate", "-t", "10", "-p", "3"])
+    assert tables.exit_code == 0 and "compute per stage" in tables.stdout and "storage" in tables.stdout
+    bad = CliRunner().invoke(app, ["estimate", "--templates", "10", "--products", "3", "--pairing", "some"])
     assert bad.exit_code == 2
 
 

@@ -296,17 +296,15 @@ def config_reference_cmd() -> None:
     console.print(config_reference(), end="", highlight=False, markup=False, soft_wrap=True)
 
 
-def _size(n: int | None) -> str:
+def _size(n: float | None) -> str:
+    """Bytes for people: 3 significant digits, B to PB ("-" when unknown)."""
     if n is None:
         return "-"
-    if n < 1000:
-        return f"{n} B"
-    value = float(n)
-    for unit in ("KB", "MB", "GB"):
-        value /= 1000
-        if value < 1000:
-            break
-    return f"{value:.1f} {unit}"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} B" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"
 
 
 def _models_command(action: str, options: ConfigOptions) -> str:
@@ -501,9 +499,83 @@ def bench_profile(
         json_out.write_text(json.dumps(rows, indent=1))
 
 
-from pvtt.estimate import estimate_command  # noqa: E402  (registered as `pvtt estimate`)
+def _num(n: float) -> str:
+    return f"{n:,.0f}" if n >= 100 else f"{n:.3g}"
 
-app.command("estimate")(estimate_command)
+
+def _render_estimate(result, console: Console) -> None:
+    """Print ``result`` as rich tables: counts, compute per stage, storage, notes."""
+    counts = Table(title=f"pvtt estimate: {result.templates:,} templates × {result.products:,} products, "
+                         f"pairing {result.pairing}")
+    counts.add_column("what")
+    counts.add_column("count", justify="right")
+    for what, value in (("clips", result.clips), ("clips kept by the per-clip stages", result.kept_clips),
+                        ("pairs", result.pairs), ("pairs kept (dataset triplets)", result.kept_pairs)):
+        counts.add_row(what, _num(value))
+    console.print(counts)
+
+    compute = Table(title="compute per stage")
+    for column, justify in (("stage", "left"), ("per", "left"), ("items", "right"), ("device", "left"),
+                            ("s / item", "right"), ("device-hours", "right"), ("source", "left")):
+        compute.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for r in result.stages:
+        placeholder = r.source.startswith("placeholder")
+        compute.add_row(r.stage, r.unit, _num(r.items), r.device, _num(r.seconds_per_item), _num(r.hours),
+                        ("[yellow]" if placeholder else "[green]") + r.source.split(":")[0] + "[/]")
+    compute.add_section()
+    compute.add_row("[bold]GPU total", "", "", result.gpu, "", f"[bold]{_num(result.gpu_hours)}",
+                    f"{result.gpu_days:,.1f} GPU-days = {result.wall_days:,.1f} days on {result.gpus} GPUs")
+    compute.add_row("[bold]CPU total", "", "", "cpu", "", f"[bold]{_num(result.cpu_hours)}", "worker-hours")
+    console.print(compute)
+
+    storage = Table(title="storage")
+    for column, justify in (("artifact", "left"), ("items", "right"), ("per item", "right"), ("total", "right"),
+                            ("source", "left")):
+        storage.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for s in result.storage:
+        storage.add_row(s.artifact, _num(s.items), _size(s.bytes_per_item), _size(s.total_bytes), s.source)
+    storage.add_section()
+    storage.add_row("[bold]total", "", "", f"[bold]{_size(result.total_bytes)}", "")
+    console.print(storage)
+    for line in result.notes + ["seconds marked placeholder are guesses until measured: replace them with a "
+                                "profiled cost table (--costs)"]:
+        console.print(f"- {line}", highlight=False)
+
+
+@app.command("estimate")
+@with_options
+def estimate_cmd(
+    templates: Annotated[int, typer.Option("--templates", "-t", help="Template videos.")],
+    products: Annotated[int, typer.Option("--products", "-p", help="Product photos.")],
+    pairing: Annotated[str, typer.Option("--pairing", help="all | same-category | sampled:K (K products per clip).")
+                       ] = "all",
+    workspace: Annotated[Optional[Path], typer.Option(
+        "--workspace", help="Measure clips per template, clip and photo sizes and CPU timings from this workspace.")
+                         ] = None,
+    costs: Annotated[Optional[Path], typer.Option("--costs", help="Cost table (YAML/JSON); default: the packaged one.")
+                     ] = None,
+    gpu: Annotated[str, typer.Option("--gpu", help="GPU kind of the cost table's seconds.")] = "h100",
+    gpus: Annotated[int, typer.Option("--gpus", help="GPUs to spread the GPU-days over.")] = 8,
+    categories: Annotated[Optional[int], typer.Option(
+        "--categories", help="Equally frequent categories for same-category pairing (default: measured or table).")
+                          ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    *,
+    options: ConfigOptions,
+) -> None:
+    """Project clips, pairs, GPU-hours per stage, GPU-days and storage for a dataset of this size."""
+    import json
+
+    from pvtt.estimate import estimate, load_costs
+
+    result = _run(estimate, templates, products, pairing, config=options.config(), costs=load_costs(costs),
+                  workspace=workspace, gpu=gpu, gpus=gpus, categories=categories)
+    if json_:
+        typer.echo(json.dumps(result.to_json(), indent=1))
+    else:
+        _render_estimate(result, console)
+
+
 
 
 def main() -> None:

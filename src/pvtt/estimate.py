@@ -17,6 +17,8 @@ From ``N`` templates and ``M`` product photos:
 The seconds, pass rates and sizes come from a cost table (YAML or JSON). The default ships in the
 package (``pvtt/data/costs.yaml``); each number says whether it was measured (where, when) or is a
 placeholder to be replaced by profiling output.
+
+This module is the cost model only; ``pvtt estimate`` (its options, tables and JSON) is in :mod:`pvtt.cli`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Any, Literal
 
-import typer
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -335,96 +336,3 @@ def estimate(templates: int, products: int, pairing: str | Pairing = "all", *, c
         cpu_hours=sum(r.hours for r in rows if r.device == "cpu"), total_bytes=sum(s.total_bytes for s in storage),
         notes=notes,
     )
-
-
-# -- presentation ---------------------------------------------------------------------------------------------
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{n:.3g} {unit}" if unit != "B" else f"{n:.0f} B"
-        n /= 1000
-    return f"{n:.3g} PB"
-
-
-def _num(n: float) -> str:
-    return f"{n:,.0f}" if n >= 100 else f"{n:.3g}"
-
-
-def render(result: Estimate, console: Any) -> None:
-    """Print ``result`` as rich tables: counts, compute per stage, storage, notes."""
-    from rich.table import Table
-
-    counts = Table(title=f"pvtt estimate: {result.templates:,} templates × {result.products:,} products, "
-                         f"pairing {result.pairing}")
-    counts.add_column("what")
-    counts.add_column("count", justify="right")
-    for what, value in (("clips", result.clips), ("clips kept by the per-clip stages", result.kept_clips),
-                        ("pairs", result.pairs), ("pairs kept (dataset triplets)", result.kept_pairs)):
-        counts.add_row(what, _num(value))
-    console.print(counts)
-
-    compute = Table(title="compute per stage")
-    for column, justify in (("stage", "left"), ("per", "left"), ("items", "right"), ("device", "left"),
-                            ("s / item", "right"), ("device-hours", "right"), ("source", "left")):
-        compute.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for r in result.stages:
-        placeholder = r.source.startswith("placeholder")
-        compute.add_row(r.stage, r.unit, _num(r.items), r.device, _num(r.seconds_per_item), _num(r.hours),
-                        ("[yellow]" if placeholder else "[green]") + r.source.split(":")[0] + "[/]")
-    compute.add_section()
-    compute.add_row("[bold]GPU total", "", "", result.gpu, "", f"[bold]{_num(result.gpu_hours)}",
-                    f"{result.gpu_days:,.1f} GPU-days = {result.wall_days:,.1f} days on {result.gpus} GPUs")
-    compute.add_row("[bold]CPU total", "", "", "cpu", "", f"[bold]{_num(result.cpu_hours)}", "worker-hours")
-    console.print(compute)
-
-    storage = Table(title="storage")
-    for column, justify in (("artifact", "left"), ("items", "right"), ("per item", "right"), ("total", "right"),
-                            ("source", "left")):
-        storage.add_column(column, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    for s in result.storage:
-        storage.add_row(s.artifact, _num(s.items), _bytes(s.bytes_per_item), _bytes(s.total_bytes), s.source)
-    storage.add_section()
-    storage.add_row("[bold]total", "", "", f"[bold]{_bytes(result.total_bytes)}", "")
-    console.print(storage)
-    for line in result.notes + ["seconds marked placeholder are guesses until measured: replace them with a "
-                                "profiled cost table (--costs)"]:
-        console.print(f"- {line}", highlight=False)
-
-
-def estimate_command(
-    templates: Annotated[int, typer.Option("--templates", "-t", help="Template videos.")],
-    products: Annotated[int, typer.Option("--products", "-p", help="Product photos.")],
-    pairing: Annotated[str, typer.Option("--pairing", help="all | same-category | sampled:K (K products per clip).")
-                       ] = "all",
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a setting: section.key=value."
-                                                      )] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Packaged settings applied under --config and "
-                                                                    "--set, e.g. gpu.")] = None,
-    workspace: Annotated[Optional[Path], typer.Option(
-        "--workspace", help="Measure clips per template, clip and photo sizes and CPU timings from this workspace.")
-                         ] = None,
-    costs: Annotated[Optional[Path], typer.Option("--costs", help="Cost table (YAML/JSON); default: the packaged one.")
-                     ] = None,
-    gpu: Annotated[str, typer.Option("--gpu", help="GPU kind of the cost table's seconds.")] = "h100",
-    gpus: Annotated[int, typer.Option("--gpus", help="GPUs to spread the GPU-days over.")] = 8,
-    categories: Annotated[Optional[int], typer.Option(
-        "--categories", help="Equally frequent categories for same-category pairing (default: measured or table).")
-                          ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-) -> None:
-    """Project clips, pairs, GPU-hours per stage, GPU-days and storage for a dataset of this size."""
-    from rich.console import Console
-
-    from pvtt.config import load_config
-
-    try:
-        result = estimate(templates, products, pairing, config=load_config(config, set_, preset=preset),
-                          costs=load_costs(costs), workspace=workspace, gpu=gpu, gpus=gpus, categories=categories)
-    except ConfigError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-    if json_:
-        typer.echo(json.dumps(result.to_json(), indent=1))
-    else:
-        render(result, Console())
