@@ -111,7 +111,7 @@ def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
     cv2.xphoto.inpaint(src, (~crop_hole).astype(np.uint8) * 255, dst, algorithm)
     # shift-map leaves the hole pixels it finds no source for at zero (most of a hole that spans the crop); Lab
     # (0, 0, 0) is no colour of an RGB image, and shown it is a saturated blue (RGB 0, 64, 194): the blue streaks
-    # and patches of 7 of the 23 erased development clips. Those pixels take the smooth membrane instead.
+    # and patches in 5 of the 14 curated clips of the fifth dev build. Those pixels take the smooth membrane instead.
     unwritten = crop_hole & ~dst.any(axis=2) if method == "shiftmap" else None
     dst = cv2.cvtColor(dst, cv2.COLOR_Lab2RGB if method == "shiftmap" else cv2.COLOR_BGR2RGB)
     if unwritten is not None and unwritten.any():
