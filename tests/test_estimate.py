@@ -140,6 +140,8 @@ def test_command_prints_json_and_tables(tmp_path):
     assert tables.exit_code == 0 and "compute per stage" in tables.stdout and "storage" in tables.stdout
     bad = CliRunner().invoke(app, ["estimate", "--templates", "10", "--products", "3", "--pairing", "some"])
     assert bad.exit_code == 2
+    missing = CliRunner().invoke(app, ["estimate", "-t", "10", "-p", "3", "--costs", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "cost table not found" in missing.output
 
 
 def test_stages_that_a_setting_switches_on_are_counted_only_then():

@@ -74,20 +74,10 @@ def _run(fn, *args, **kwargs):
         _fail(str(exc), 2)
 
 
-def _config(config: Path | None, overrides: list[str] | None, workers: int | None = None,
-            no_progress: bool = False, runner: str | None = None, ray_address: str | None = None,
-            preset: str | None = None) -> PipelineConfig:
-    extra = list(overrides or [])
-    if runner is not None:
-        extra.append(f"runner.kind={runner}")
-    if ray_address is not None:
-        extra.append(f"runner.ray.address={ray_address}")
-    if workers is not None:
-        extra.append(f"runner.workers={workers}")
-    if no_progress:
-        extra.append("runner.progress=false")
+def _config(config: Path | None, overrides: list[str], preset: str | None = None) -> PipelineConfig:
+    """The validated config (defaults, the preset, the file, then the overrides in order); a bad one exits 2."""
     try:
-        return load_config(config, extra, preset=preset)
+        return load_config(config, overrides, preset=preset)
     except ConfigError as exc:
         _fail(str(exc), 2)
         raise  # unreachable
@@ -103,7 +93,11 @@ class ConfigOptions:
     preset: str | None = None
 
     def config(self, extra: list[str] = ()) -> PipelineConfig:
-        return _config(self.config_file, list(self.set_ or []) + list(extra), preset=self.preset)
+        return _config(self.config_file, [*(self.set_ or []), *extra, *self.implied()], self.preset)
+
+    def implied(self) -> list[str]:
+        """The ``section.key=value`` overrides the other options stand for (after --set and the command's own)."""
+        return []
 
 
 @dataclass
@@ -116,9 +110,11 @@ class RunOptions(ConfigOptions):
     ray_address: str | None = None
     no_progress: bool = False
 
-    def config(self, extra: list[str] = ()) -> PipelineConfig:
-        return _config(self.config_file, list(self.set_ or []) + list(extra), self.workers, self.no_progress,
-                       self.runner, self.ray_address, self.preset)
+    def implied(self) -> list[str]:
+        return ([f"runner.kind={self.runner}"] if self.runner is not None else []) + \
+            ([f"runner.ray.address={self.ray_address}"] if self.ray_address is not None else []) + \
+            ([f"runner.workers={self.workers}"] if self.workers is not None else []) + \
+            (["runner.progress=false"] if self.no_progress else [])
 
 
 _OPTIONS = {"config_file": ConfigOpt, "set_": SetOpt, "preset": PresetOpt, "workers": WorkersOpt,
@@ -221,7 +217,7 @@ def demo(
     from pvtt.demo import make_demo_catalog
     from pvtt.pipeline import build as run_build
 
-    cfg = _config(config, set_, workers, no_progress)
+    cfg = RunOptions(config, set_, workers=workers, no_progress=no_progress).config()
     catalog = out / "catalog"
     if not (catalog / "annotations" / "metadata.json").is_file():
         make_demo_catalog(catalog, count=count)
@@ -451,7 +447,7 @@ def bench_run(
 
     from pvtt.bench.run import run_cases, summarize
 
-    cfg = _config(config, set_)
+    cfg = ConfigOptions(config, set_).config()
     scores = run_cases(cases, cfg, work)
     summary = summarize(scores)
     table = Table(title=f"pvtt bench: {cases}")
@@ -486,7 +482,7 @@ def bench_profile(
 
     from pvtt.bench.profile import profile_clip
 
-    rows = profile_clip(video, photo, _config(config, set_), own_photo)
+    rows = profile_clip(video, photo, ConfigOptions(config, set_).config(), own_photo)
     table = Table(title=f"pvtt bench profile: {video.name} ({rows[0]['width']}x{rows[0]['height']}, "
                         f"{rows[0]['frames']} frames)")
     for column in ("stage", "seconds", "peak MB"):
@@ -568,14 +564,12 @@ def estimate_cmd(
 
     from pvtt.estimate import estimate, load_costs
 
-    result = _run(estimate, templates, products, pairing, config=options.config(), costs=load_costs(costs),
+    result = _run(estimate, templates, products, pairing, config=options.config(), costs=_run(load_costs, costs),
                   workspace=workspace, gpu=gpu, gpus=gpus, categories=categories)
     if json_:
         typer.echo(json.dumps(result.to_json(), indent=1))
     else:
         _render_estimate(result, console)
-
-
 
 
 def main() -> None:

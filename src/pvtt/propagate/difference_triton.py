@@ -18,6 +18,7 @@ def scores(q_s, q_e, ks_base, ke_base, s_ks_n, s_ke_n, start, keys, cols, col_ok
     s_e = tl.where(valid, tl.dot(q_e, k_e) * qk_scale, float("-inf"))
     return s_s, s_e
 
+
 @triton.jit
 def difference_rows(qs_ptr, ks_ptr, qe_ptr, ke_ptr, out_ptr, scale, tokens, keys,
                     s_qs_b, s_qs_h, s_qs_n, s_ks_b, s_ks_h, s_ks_n,
