@@ -138,3 +138,32 @@ def test_shiftmap_fill_of_a_hole_across_the_whole_frame_has_no_foreign_colour():
     inside = filled[hole].astype(int)
     assert not (inside == (0, 64, 194)).all(axis=1).any()
     assert ((inside >= low) & (inside <= high)).all(axis=1).mean() == 1.0, (low, high)
+
+
+def test_fill_beyond_frame_0s_view_is_not_darkened_by_its_edge():
+    """A camera panning right (by a fraction of a pixel's multiple) over a dark bar that runs out of the frame: what
+    later frames show beyond frame 0's right edge was never visible and is inpainted there. The samples on the edge
+    of frame 0's view must not be blended with the black outside it (smeared into dark wedges on JEW002-s01; here
+    the old code's fill went down to 319 against the backdrop's darkest 451, as a sum of RGB)."""
+    rng = np.random.default_rng(0)
+    h, w, t_count, pan = 96, 128, 8, 2.6
+    world_w = w + 32
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (h, world_w)).astype(np.float32), (0, 0), 2.0)
+    texture = 6 * (texture - texture.mean()) / texture.std()
+    world = np.clip(np.stack([170 + texture, 150 + texture, 200 + texture], -1), 0, 255).astype(np.uint8)
+    bar = np.zeros((h, world_w), np.uint8)
+    bar[40:56, 90:] = 1  # A: a dark bar from x=90 to beyond every frame's right edge
+    world_a = world.copy()
+    world_a[bar > 0] = (30, 25, 35)
+
+    def view(image: np.ndarray, t: int, flags: int) -> np.ndarray:
+        return cv2.warpAffine(image, np.float32([[1, 0, -pan * t], [0, 1, 0]]), (w, h), flags=flags)
+
+    frames = np.stack([view(world_a, t, cv2.INTER_LINEAR) for t in range(t_count)])
+    masks = np.stack([view(bar, t, cv2.INTER_NEAREST) > 0 for t in range(t_count)])
+    erased = make_eraser(dilate=0.1, inpaint="membrane").erase(Clip("pan", frames, 20.0), Masks(masks))
+    assert erased.info["never_visible_fraction"] > 0.9
+    floor = world.reshape(-1, 3).astype(int).sum(1).min()  # the darkest backdrop pixel
+    for t in range(1, t_count):
+        fill = erased.frames[t][erased.region[t]].astype(int).sum(1)
+        assert fill.min() > 0.95 * floor, f"frame {t}: fill as dark as {fill.min()} against the backdrop's {floor}"

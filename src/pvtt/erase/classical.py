@@ -220,8 +220,9 @@ class ClassicalEraser(Eraser):
                 if not (need & r_crop).any():
                     break
                 m = crop @ inv_chain[t] @ chain[src]
+                # replicated border: a pixel sampled just inside the source's edge is not blended with black
                 warped = cv2.warpPerspective(frames[src], m, (bw, bh), flags=cv2.INTER_LINEAR,
-                                             borderMode=cv2.BORDER_CONSTANT)
+                                             borderMode=cv2.BORDER_REPLICATE)
                 valid = cv2.warpPerspective((~region[src]).astype(np.uint8), m, (bw, bh), flags=cv2.INTER_NEAREST,
                                             borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
                 take = need & valid
@@ -275,7 +276,11 @@ class ClassicalEraser(Eraser):
                 if not hole.any():
                     continue
                 m = _translate(-x0, -y0) @ inv_chain[t]
-                warped = cv2.warpPerspective(painted_full, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
+                # frame 0's edge must not darken the fill: with a constant (black) border, the linear samples on
+                # the edge of frame 0's view are part black, and the inpaint of what lies beyond that edge
+                # smeared them into dark wedges (JEW002-s01, the camera panning right)
+                warped = cv2.warpPerspective(painted_full, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR,
+                                             borderMode=cv2.BORDER_REPLICATE)
                 inside = cv2.warpPerspective(covered_full, m, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
                 take = hole & inside
                 warped = warped.astype(np.float32)

@@ -247,7 +247,7 @@ class EraseStage(ClipStage):
     """Product A removed: the clean background video (cached per clip, shared by all its pairs)."""
 
     name = "erase"
-    version = "3"  # 3: shift-map's unwritten (blue) pixels take the membrane
+    version = "4"  # 3: shift-map's unwritten (blue) pixels take the membrane; 4: no black at the edge of a warped view
     after = ("segment",)
 
     def run(self, clip: ClipItem, key: str):
