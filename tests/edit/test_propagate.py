@@ -55,6 +55,25 @@ def test_an_under_segmented_mask_does_not_punch_holes_in_b(case, inserted):
     assert np.mean(ious) > np.mean(naive_ious)
 
 
+def test_a_pixel_of_as_own_colours_is_no_occluder(case, inserted):
+    """Where A's mask misses A and A no longer looks like its frame-0 self there (turned, lifted: here the look test is
+    off), A's colours still say it is A, not a hand: B is not cut open to show the clip (A's fragments over B)."""
+    import cv2
+
+    data = case.masks_a.data.copy()
+    for t in range(1, len(data)):
+        data[t] = cv2.erode(data[t].astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    masks = Masks(data)
+    gated = make_propagator(occlusion_threshold=0).propagate(case.clip, case.background, masks, case.tracks_a,
+                                                             inserted)
+    naive = make_propagator(occlusion_threshold=0, occlusion_colour=0).propagate(
+        case.clip, case.background, masks, case.tracks_a, inserted)
+    assert naive.info["occluded_pixels"] > 1000
+    assert gated.info["occluded_pixels"] < 0.2 * naive.info["occluded_pixels"], (gated.info, naive.info)
+    ious = [_iou(gated.masks[t], case.masks_b[t]) for t in range(1, case.clip.num_frames)]
+    assert min(ious) > 0.8, ious
+
+
 def _sheared_clip(model_truth: str = "shear") -> tuple[Clip, np.ndarray, Masks, Tracks, np.ndarray]:
     """A flat textured patch on a still background, sheared a little more each frame (a plane seen by an
     orbiting camera): frames, true frame-0 → frame-t maps, masks, tracks."""

@@ -300,6 +300,11 @@ class PropagateSettings(Settings, backends=BACKENDS):
     """warp: a pixel of A's expected footprint missing from A's mask counts as occluded only if the clip there differs
     from A's frame-0 look carried by the transform by more than this (mean abs RGB after a light blur); a pixel
     that still looks like A is an under-segmented mask, not an occluder."""
+    occlusion_colour: float = Field(0.05, ge=0, lt=1)
+    """warp: an occluder must also be unlike A's colours: a pixel counts as occluded only where its colour is rarer in A
+    (a smoothed Lab histogram of A's frame-0 pixels) than A's rarest colours that make up this share of A. A's own
+    pixels that its mask missed — A turned, lifted, deformed, so unlike its frame-0 look — are then not drawn over B
+    as fragments of A, while a hand, of colours A lacks, still is (0 = no colour test)."""
     relight: bool = True
     """warp: follow the clip's brightness changes (gain of the background around B relative to frame 0)."""
     motion_lora: MotionLoraSettings = Field(default_factory=MotionLoraSettings)

@@ -17,7 +17,9 @@
 4. Occlusion: inside A's expected footprint (frame-0 mask warped to t) but outside A's mask at t,
    *and* unlike A's frame-0 look carried to t, something is in front of A (a hand): the clip's
    pixels are shown there, over B. A footprint pixel that still looks like A is an under-segmented
-   mask, not an occluder (showing the clip there would bring A back).
+   mask, not an occluder (showing the clip there would bring A back). Nor is a pixel of one of A's own
+   colours (``occlusion_colour``): A turned or lifted no longer looks like its frame-0 self where its mask
+   missed it, but it keeps its colours, which a hand in front of it rarely shares.
 """
 
 from __future__ import annotations
@@ -80,6 +82,30 @@ def _fit(p0: np.ndarray, pt: np.ndarray, model: str, threshold: float) -> tuple[
     if keep.sum() >= 2:
         return fit_similarity(p0[keep], pt[keep]), int(keep.sum())
     return np.vstack([m, [0, 0, 1]]), int(keep.sum())
+
+
+class ColourModel:
+    """A smoothed Lab histogram of a set of pixels, and the level below which a colour counts as foreign to them."""
+
+    BINS = 16
+
+    def __init__(self, rgb: np.ndarray, share: float):
+        from scipy.ndimage import gaussian_filter
+
+        lab = self._bins(np.asarray(rgb, np.uint8).reshape(-1, 1, 3))
+        hist = np.zeros((self.BINS,) * 3, np.float64)
+        np.add.at(hist, (lab[:, 0], lab[:, 1], lab[:, 2]), 1.0)
+        self.hist = gaussian_filter(hist, 0.7, mode="constant")
+        self.level = float(np.quantile(self.hist[lab[:, 0], lab[:, 1], lab[:, 2]], share)) if len(lab) else 0.0
+
+    def _bins(self, rgb: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3)
+        return (lab.astype(np.int32) * self.BINS) // 256
+
+    def foreign(self, rgb: np.ndarray) -> np.ndarray:
+        """``(H, W)`` bool: the pixels of ``rgb`` whose colour is rarer among the model's pixels than its level."""
+        lab = self._bins(np.ascontiguousarray(rgb))
+        return (self.hist[lab[:, 0], lab[:, 1], lab[:, 2]] < self.level).reshape(rgb.shape[:2])
 
 
 def _product_of(inserted: InsertResult) -> tuple[np.ndarray, np.ndarray]:
@@ -197,6 +223,7 @@ class WarpPropagator(Propagator):
         opening = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         ref_level = self._level(background[0], c0)
         occluded_px = 0
+        colours_a = ColourModel(frames[0][masks[0]], s.occlusion_colour) if s.occlusion_colour > 0 else None
         for t in range(t_count):
             gain = 1.0
             if s.relight and ref_level > 1:
@@ -211,6 +238,10 @@ class WarpPropagator(Propagator):
                 occ = footprint & ~masks[t] & (alpha > 0.02)
                 if occ.any() and s.occlusion_threshold > 0:
                     occ &= self._unlike_a(frames[0], frames[t], transforms[t], occ, s.occlusion_threshold)
+                if occ.any() and colours_a is not None:
+                    ys, xs = np.nonzero(occ)
+                    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+                    occ[y0:y1, x0:x1] &= colours_a.foreign(frames[t, y0:y1, x0:x1])
                 occ = cv2.morphologyEx(occ.astype(np.uint8), cv2.MORPH_OPEN, opening) > 0
                 if occ.any():
                     soft = cv2.GaussianBlur(occ.astype(np.float32), (0, 0), 1.0)[..., None]
