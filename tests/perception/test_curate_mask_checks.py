@@ -45,3 +45,15 @@ def test_box_cover_is_the_iou_of_the_masks_box_with_the_given_box():
     assert box_cover(masks, Box(80, 80, 120, 120))["box_iou"] == 1.0
     half = box_cover(masks, Box(80, 80, 120, 160))["box_iou"]  # the mask covers the box's top half only
     assert abs(half - 0.5) < 1e-6 and half < CurateSettings().min_box_iou
+
+
+def test_box_fill_is_the_share_of_the_given_box_in_the_mask():
+    masks = _square_masks([40])  # 80..120 on both axes
+    assert box_cover(masks, Box(80, 80, 120, 120))["box_fill"] == 1.0
+    assert abs(box_cover(masks, Box(60, 60, 140, 140))["box_fill"] - 0.25) < 1e-6
+    beads = np.zeros((1, 200, 200), bool)  # a few small pieces spread over the box: its box spans it, little is in
+    for x, y in [(20, 20), (170, 30), (30, 170), (175, 175)]:
+        beads[0, y:y + 8, x:x + 8] = True
+    cover = box_cover(Masks(beads, np.ones(1, np.float32)), Box(20, 20, 183, 183))
+    assert cover["box_iou"] > CurateSettings().min_box_iou
+    assert cover["box_fill"] < CurateSettings().min_box_fill

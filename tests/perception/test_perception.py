@@ -328,5 +328,16 @@ def test_curate_names_a_drifting_mask_and_a_mask_that_misses_a_given_box(case, s
     result = curate(clip, segmented, tracked, CurateSettings(), box=double)
     assert result.metrics["box_iou"] < 0.6
     assert any(r.startswith("mask misses part of the product") for r in result.reasons), result.reasons
+    # the given box's corners only: the mask's box matches it, but the mask holds a few pieces of the product
+    pieces = Masks(segmented.data.copy())
+    keep = np.zeros_like(pieces.data[0])
+    for y, x in [(ys.min(), xs.min()), (ys.min(), xs.max() - 3), (ys.max() - 3, xs.min()), (ys.max() - 3, xs.max() - 3)]:
+        keep[y:y + 4, x:x + 4] = True
+    pieces.data[:] &= keep
+    pieces.data[:, [ys.min(), ys.max()], xs.min():xs.max() + 1] = True  # the box edges, as thin lines
+    given = Box(xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, source="reviewer")
+    result = curate(clip, pieces, tracked, CurateSettings(), box=given)
+    assert result.metrics["box_iou"] > CurateSettings().min_box_iou
+    assert any(r.startswith("mask holds only part of the product") for r in result.reasons), result.reasons
     found = Box(double.x0, double.y0, double.x1, double.y1, confidence=0.9, source="saliency")
     assert "box_iou" not in curate(clip, segmented, tracked, CurateSettings(), box=found).metrics

@@ -67,6 +67,12 @@ class CurateSettings(Settings):
     mask's bounding box has an IoU below this with the given box: the segmentation missed part of the product (a
     watch's dial without its strap) or took something beside it. Boxes found by a locate backend are not checked
     (they can be rough). 0 = off."""
+    min_box_fill: float = Field(0.1, ge=0, le=1)
+    """For a given box (as `min_box_iou`): reject a clip whose first-frame mask covers less than this share of the
+    box. A mask can span the box and still hold only a few pieces of the product: the coloured beads of a black-bead
+    bracelet on black cloth (JEWE003: 4-7 % of the box), a watch's rim without its dial and strap (JEWE006-s01: 5 %);
+    erase and insert then leave the rest of A in the clip. A product that is only a thin outline in its box (a wire
+    ring) is rejected too. Bracelets of cord on the dev clips fill 16-20 %. 0 = off."""
     max_hand_fraction: float = Field(0.3, ge=0, le=1)
     """Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): a mask
     that is mostly hand follows the hands, not the product. 1 = off."""
@@ -107,7 +113,7 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
     s = settings
     metrics: dict[str, float] = {}
     metrics.update(mask_drift(masks, tracks, s.min_drift_points))
-    if box is not None and box.source in GIVEN_BOX_SOURCES and s.min_box_iou > 0:
+    if box is not None and box.source in GIVEN_BOX_SOURCES and (s.min_box_iou > 0 or s.min_box_fill > 0):
         metrics.update(box_cover(masks, box))
     if hands is not None and s.max_hand_fraction < 1:
         metrics.update(hand_share(clip, masks, hands, s.hand_frames))
@@ -149,6 +155,9 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
         reasons.append(f"mask misses part of the product: its box has IoU {metrics['box_iou']:.2f} with the "
                        f"{box.source} box < {s.min_box_iou} (part of the product is left out of the mask, or "
                        f"something beside it is in)")
+    if "box_fill" in metrics and metrics["box_fill"] < s.min_box_fill:
+        reasons.append(f"mask holds only part of the product: it covers {metrics['box_fill']:.2f} of the "
+                       f"{box.source} box < {s.min_box_fill} (pieces of the product, the rest left in the clip)")
     if metrics.get("hand_fraction", 0.0) > s.max_hand_fraction:
         reasons.append(f"mask is mostly hand: {metrics['hand_fraction']:.2f} of the product mask is hand "
                        f"> {s.max_hand_fraction} (the mask follows the hands, not the product)")

@@ -177,9 +177,16 @@ def mask_drift(masks: Masks, tracks: Tracks, min_points: int = 4) -> dict[str, f
 
 
 def box_cover(masks: Masks, box: Box) -> dict[str, float]:
-    """IoU of the first frame's mask's bounding box with the located ``box`` (``box_iou``; 0: empty mask)."""
-    first = box_of_mask(np.asarray(masks.data[0], bool))
-    return {"box_iou": float(first.iou(box)) if first is not None else 0.0}
+    """How the first frame's mask covers the located ``box``: the IoU of the mask's bounding box with it (``box_iou``;
+    0: empty mask) and the share of the box's pixels in the mask (``box_fill``)."""
+    mask = np.asarray(masks.data[0], bool)
+    first = box_of_mask(mask)
+    height, width = mask.shape
+    x0, y0 = max(0, int(np.floor(box.x0))), max(0, int(np.floor(box.y0)))
+    x1, y1 = min(width, int(np.ceil(box.x1))), min(height, int(np.ceil(box.y1)))
+    area = max(0, x1 - x0) * max(0, y1 - y0)
+    fill = float(mask[y0:y1, x0:x1].sum()) / area if area else 0.0
+    return {"box_iou": float(first.iou(box)) if first is not None else 0.0, "box_fill": fill}
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:
