@@ -209,3 +209,30 @@ def test_foreign_content_measures_a_support_surface_and_hands():
     hand = np.zeros((100, 100), bool)
     hand[10:30, 40:60] = True
     assert foreign_content(rgba, hand)["hand"] == pytest.approx(400 / rgba[..., 3].astype(bool).sum())
+
+
+def test_a_product_spanning_the_frame_leaves_no_backdrop_to_find_its_missed_parts():
+    """Two thin cords across a smooth backdrop (JEW002-s01): the zone around their hull leaves 7 % of its size as
+    backdrop; GrabCut learns the backdrop from that sliver and takes most of the backdrop for A (here 7.8 times the
+    cords' area, where JEW002-s01 scored a remnant of 7.5 on clean edits). With too little backdrop the extent is the
+    mask alone; with enough (a small product in the frame) the cut runs as before."""
+    import cv2
+
+    from pvtt.judge.defects import a_extent
+
+    rng = np.random.default_rng(0)
+    h, w = 180, 240
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    backdrop = np.stack([170 + 20 * np.sin(xx / 30 + yy / 50), 150 + 15 * np.sin(yy / 25), 200 + 0 * xx], -1)
+    frame = np.clip(backdrop + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+    cords = np.zeros((h, w), np.uint8)
+    cv2.line(cords, (8, 30), (232, 40), 1, 6)
+    cv2.line(cords, (8, 140), (232, 150), 1, 6)
+    frame[cords > 0] = (40, 40, 45)
+    mask = cords > 0
+    free = a_extent(frame, mask, 0.1, min_backdrop=0.0)
+    assert (free & ~mask).sum() > 3 * mask.sum()  # the unguarded cut takes the backdrop for A
+    assert np.array_equal(a_extent(frame, mask, 0.1, min_backdrop=0.1), mask)
+    small = np.zeros((h, w), bool)
+    small[80:100, 100:130] = True  # a product well inside the frame: the rule leaves its cut alone
+    assert np.array_equal(a_extent(frame, small, 0.3, 0.1), a_extent(frame, small, 0.3, 0.0))

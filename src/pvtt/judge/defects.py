@@ -64,12 +64,16 @@ def local_contrast(grey: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
 
 
-def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float) -> np.ndarray:
+def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: float = 0.0) -> np.ndarray:
     """A's extent in the source frame, mask included: a GrabCut whose background model is the frame around a
     hull of A's mask grown by ``reach`` × A's box diagonal, the grown hull probable object and the eroded mask sure
     object — so a part of A in another colour than the masked part (a strap beside a dial, beads of another
     colour) still counts as A when it stands out from the backdrop; connected to the mask (seeded: the same frame
-    gives the same cut)."""
+    gives the same cut).
+
+    Where the frame around the grown hull is less than ``min_backdrop`` of the hull's probable pixels (A spans the
+    frame), the backdrop's colour model is learnt from too little and the cut takes the backdrop for A: only the
+    mask is returned."""
     diag = _diag(mask_a)
     step = max(3, int(reach * diag))
     zone = dilate(_hull(mask_a), step)
@@ -79,8 +83,9 @@ def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float) -> np.ndarray:
     labels[zone] = cv2.GC_PR_FGD
     labels[cv2.erode(mask_a.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = cv2.GC_FGD
     sub = np.ascontiguousarray(labels[y0:y1, x0:x1])
-    if not (sub == cv2.GC_BGD).any():
-        return mask_a.copy()  # the zone fills the frame: no backdrop to model
+    backdrop = int((sub == cv2.GC_BGD).sum())
+    if not backdrop or backdrop < min_backdrop * int((sub == cv2.GC_PR_FGD).sum()):
+        return mask_a.copy()  # the zone (nearly) fills the frame: too little backdrop to model
     cv2.setRNGSeed(0)
     try:
         cv2.grabCut(np.ascontiguousarray(src[y0:y1, x0:x1]), sub, None, np.zeros((1, 65)), np.zeros((1, 65)), 4,
@@ -112,7 +117,7 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
         differs = np.abs(s - g).max(axis=2) >= settings.remnant_differs
         survived |= mask_a & ~b_near & kept & differs
     # 2. beside it: what a_extent takes for A beyond the mask, where the edit still shows the source
-    beyond = a_extent(src, mask_a, settings.remnant_reach) & ~mask_a & ~b_near
+    beyond = a_extent(src, mask_a, settings.remnant_reach, settings.remnant_min_backdrop) & ~mask_a & ~b_near
     same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
     survived |= cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
     return float(survived.sum()) / area_a
