@@ -46,6 +46,25 @@ def test_off_white_product_on_a_white_sweep_is_cut_out_whole():
     assert not cut.low_confidence
 
 
+def test_the_smooth_rim_of_shadow_and_reflected_light_is_peeled_off():
+    """The vase throws a warm, soft shadow on the sweep (darker and warmer than the backdrop, fading over 14 px):
+    GrabCut takes most of it with the vase, and B would carry a pale band onto its new background (MEDI001's box and
+    ART001's vases did). The peel stops at the vase's outline."""
+    import cv2
+
+    rgb, truth = _studio_photo()
+    dist = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 3)
+    fall = np.clip(1 - dist / 14, 0, 1) * ((dist > 0) & (dist < 14))
+    img = np.clip(rgb.astype(np.float32) - fall[..., None] * np.array([22.0, 28.0, 38.0]), 0, 255).astype(np.uint8)
+    rgba = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
+    kept = make_cutter(peel_rim=0, margin=0.0).cut_out(ProductImage("vase", rgba))
+    peeled = make_cutter(margin=0.0).cut_out(ProductImage("vase", rgba))
+    area = truth.sum()
+    assert (kept.rgba[..., 3] > 127).sum() > 1.15 * area  # the band, without the peel
+    assert 0.97 * area < (peeled.rgba[..., 3] > 127).sum() < 1.06 * area
+    assert "smooth rim peeled off" in peeled.notes
+
+
 def test_backdrop_peel_removes_what_reaches_the_backdrop_and_keeps_enclosed_parts():
     from pvtt.cutout.classical import _peel_backdrop
 
