@@ -24,6 +24,11 @@ timings without), and the eager loop without them (``eager_without_host_waits``)
     python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --box 0.25 0.40 0.81 1.00 --out seg.json
     python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --compile \
         --compile-mode reduce-overhead default
+    python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --compile \
+        --compile-mode reduce-overhead --flops
+
+``--flops`` counts the eager call's FLOPs on the GPU, where ``FlopCounterMode`` sees the attention kernels (on the
+CPU, ``benchmarks/sam2_flops.py``, it does not count PyTorch's CPU flash attention).
 """
 
 from __future__ import annotations
@@ -144,6 +149,8 @@ def main() -> None:
     parser.add_argument("--compile-mode", nargs="+", default=["default"],
                         choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
                         help="segment.sam2.compile_mode values timed with --compile, in this order")
+    parser.add_argument("--flops", action="store_true",
+                        help="count the eager segment call's FLOPs on the GPU (FlopCounterMode; attention included)")
     parser.add_argument("--out", default="segment_stage.json")
     args = parser.parse_args()
 
@@ -175,6 +182,16 @@ def main() -> None:
         "eager_without_host_waits_s": round(waitless_s, 3), "without_host_waits_vs_eager": round(now_s / waitless_s, 2),
         "without_host_waits_check": compare_logits(waitless_logits, eager_logits)}
     print(json.dumps(results["segment"]), flush=True)
+    if args.flops:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        counter = FlopCounterMode(display=False)
+        with counter:
+            seg.segment(clip, box)
+        flops = counter.get_total_flops()
+        results["flops"] = {"tflop_per_clip": round(flops / 1e12, 2), "tflop_per_frame": round(flops / n / 1e12, 3),
+                            "by_op": {str(k): round(v / 1e12, 2) for k, v in counter.get_flop_counts()["Global"].items()}}
+        print(json.dumps(results["flops"]), flush=True)
     if args.compile:  # after the eager timings: compiling swaps the shared model's modules in place
         from torch._dynamo.utils import counters
 
