@@ -32,9 +32,9 @@ from pvtt.types import ProductImage
 log = logging.getLogger("pvtt")
 
 
-def _backdrop_distance(lab: np.ndarray, border: np.ndarray) -> tuple[np.ndarray, float]:
+def _backdrop_distance(lab: np.ndarray, border: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """Lab distance of every pixel to a quadratic backdrop fitted to the ``border`` pixels (3 robust passes),
-    and the fit's noise (95th percentile of the inlier residuals)."""
+    the fit's noise (95th percentile of the inlier residuals) and the fitted backdrop's lightness (H, W)."""
     h, w = border.shape
     yy, xx = np.mgrid[:h, :w].astype(np.float32)
     xx, yy = xx / w, yy / h
@@ -45,7 +45,8 @@ def _backdrop_distance(lab: np.ndarray, border: np.ndarray) -> tuple[np.ndarray,
         coef, *_ = np.linalg.lstsq(a[keep], b[keep], rcond=None)
         res = np.linalg.norm(b - a @ coef, axis=1)
         keep = res < max(3.0, float(np.percentile(res, 80)) * 2)
-    return np.linalg.norm(lab - basis @ coef, axis=-1), float(np.percentile(res[keep], 95))
+    model = basis @ coef
+    return np.linalg.norm(lab - model, axis=-1), float(np.percentile(res[keep], 95)), model[..., 0]
 
 
 def _fill_small_holes(fg: np.ndarray, fraction: float) -> np.ndarray:
@@ -77,18 +78,20 @@ def _peel_backdrop(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, fl
     return peeled, float(1.0 - peeled.sum() / fg.sum())
 
 
-def peel_rim(fg: np.ndarray, grey: np.ndarray, threshold: float, depth: float = 0.03) -> tuple[np.ndarray, float]:
-    """``fg`` without the smooth rim GrabCut keeps around a product on a plain backdrop, and the share removed.
+def peel_rim(fg: np.ndarray, grey: np.ndarray, shade: np.ndarray, threshold: float, depth: float = 0.03
+             ) -> tuple[np.ndarray, float]:
+    """``fg`` without the smooth, shaded rim GrabCut keeps around a product on a plain backdrop, and the share removed.
 
     The photo's own shadow and the light the product throws on its backdrop differ in colour from the backdrop, so
     GrabCut takes them with the product and B carries a pale band onto its new background (MEDI001's box, ART001's
-    vases). The product's outline is an edge; that band is smooth. Pixels within ``depth`` × the image diagonal of
-    the outside, whose grey gradient (3x3 Sobel) is below ``threshold`` and which reach the outside through such
-    pixels, are removed: the peel stops at the first edge on its way in, and goes no deeper than ``depth``."""
+    vases). That band is smooth and darker than the backdrop there (``shade``: bool, H x W); the product's outline
+    is an edge. Pixels within ``depth`` × the image diagonal of the outside, shaded, whose grey gradient (3x3
+    Sobel) is below ``threshold`` and which reach the outside through such pixels, are removed: the peel stops at
+    the first edge or lit pixel on its way in, and goes no deeper than ``depth``."""
     g = grey.astype(np.float32)
     grad = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
     inside = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, 3)
-    smooth_rim = fg & (inside <= depth * float(np.hypot(*fg.shape))) & (grad < threshold)
+    smooth_rim = fg & shade & (inside <= depth * float(np.hypot(*fg.shape))) & (grad < threshold)
     _, comp = cv2.connectedComponents((smooth_rim | ~fg).astype(np.uint8), connectivity=4)
     peel = smooth_rim & np.isin(comp, np.unique(comp[~fg]))
     return fg & ~peel, float(peel.sum() / max(1, fg.sum()))
@@ -135,7 +138,7 @@ class ClassicalCutter(Cutter):
         # a smooth backdrop model (quadratic in x, y per Lab channel, fitted robustly to the border): studio
         # backdrops are gradients, and a product part close to one of the border's colours (a white vase on a
         # white-to-grey sweep) still stands out from the backdrop's colour *at its own position*
-        dist, noise = _backdrop_distance(lab, border)
+        dist, noise, backdrop_light = _backdrop_distance(lab, border)
         # texture: backdrops are smooth, products have edges (thin silver chains, speckles)
         grey_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
         grad = np.hypot(cv2.Sobel(grey_small, cv2.CV_32F, 1, 0), cv2.Sobel(grey_small, cv2.CV_32F, 0, 1))
@@ -170,6 +173,9 @@ class ClassicalCutter(Cutter):
                 fg, peeled = candidate, share
         if plain:  # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) not
             fg = _fill_small_holes(fg, 0.01)
+        rim = 0.0
+        if plain and s.peel_rim > 0:  # before the specks are dropped: the peel can cut a sliver loose
+            fg, rim = peel_rim(fg, grey_small, lab[..., 0] < backdrop_light - 2.0, s.peel_rim)
 
         # 4. keep the main components, fill tiny holes
         count, comp, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), 8)
@@ -189,9 +195,6 @@ class ClassicalCutter(Cutter):
         if not s.min_area <= area <= s.max_area:
             raise RejectItem(f"no separable product: foreground covers {area * 100:.1f}% of the image "
                              f"(accepted {s.min_area * 100:.1f}%–{s.max_area * 100:.0f}%)")
-        rim = 0.0
-        if plain and s.peel_rim > 0:
-            fg, rim = peel_rim(fg, grey_small, s.peel_rim)
         touching = float(np.concatenate([fg[0], fg[-1], fg[:, 0], fg[:, -1]]).mean())
 
         # 5. soft alpha at full resolution (guided filter on the upsampled mask)
