@@ -5,6 +5,7 @@ Usage:
   python benchmarks/judge_probes.py holes WORKSPACE LABELS.yaml
   python benchmarks/judge_probes.py zone-edge WORKSPACE LABELS.yaml
   python benchmarks/judge_probes.py backdrop-colour WORKSPACE LABELS.yaml
+  python benchmarks/judge_probes.py backdrop-share WORKSPACE LABELS.yaml
 
 - ``holes``: how much of B's filled silhouette turns into holes after the first frame (pieces of the clip shown
   through B by the warp's occlusion), per pair: the 75th percentile and the maximum over every second frame.
@@ -15,6 +16,9 @@ Usage:
 - ``backdrop-colour``: the remnant score with the survivors beside A's mask dropped where their colour is within
   12 Lab of one of the backdrop's 6 main colours (k-means of the ring outside the extent's search zone) and nearer
   to it than to any of A's 6 (k-means of A's masked pixels), next to today's score.
+- ``backdrop-share``: on the judged frames, the backdrop that A's extent learns from as a share of its search zone
+  (:func:`pvtt.judge.defects.backdrop_share`; ``judge.remnant_min_backdrop`` skips the extent below it): the
+  smallest and the median, next to the remnant score.
 """
 from __future__ import annotations
 
@@ -131,7 +135,7 @@ def remnant_backdrop_colour(src, edt, bg, mask_a, mask_b, s, distance: float = 1
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("probe", choices=["holes", "zone-edge", "backdrop-colour"])
+    ap.add_argument("probe", choices=["holes", "zone-edge", "backdrop-colour", "backdrop-share"])
     ap.add_argument("workspace")
     ap.add_argument("labels")
     args = ap.parse_args()
@@ -160,13 +164,22 @@ def main() -> None:
         size = (round(width * scale), round(height * scale))
         idx = list(range(0, count, s.stride))
         frames = sorted({idx[int(round(i))] for i in np.linspace(0, len(idx) - 1, min(len(idx), s.remnant_frames))})
-        today, edged = [], []
+        today, edged, shares = [], [], []
         for t in frames:
             S, E, G = (_resize(np.asarray(x[t]), size) for x in (src, edited, bg))
             A, B = _resize(masks_a[t], size, True), _resize(masks_b[t], size, True)
             today.append(defects.remnant(S, E, G, A, B, s))
+            if args.probe == "backdrop-share":
+                shares.append(defects.backdrop_share(A, s.remnant_reach) if A.sum() >= 30 else float("nan"))
+                continue
             probe = remnant_zone_edge if args.probe == "zone-edge" else remnant_backdrop_colour
             edged.append(probe(S, E, G, A, B, s))
+        if args.probe == "backdrop-share":
+            score = np.percentile([x for x in today if x is not None], 75) if any(x is not None for x in today) \
+                else float("nan")
+            print(f"{head} backdrop share min {np.nanmin(shares):.3f} median {np.nanmedian(shares):.3f}, "
+                  f"remnant {score:.3f}", flush=True)
+            continue
         p75 = [np.percentile([x for x in r if x is not None], 75) if any(x is not None for x in r) else float("nan")
                for r in (today, edged)]
         what = "zone edge left out" if args.probe == "zone-edge" else "backdrop colours left out"

@@ -56,7 +56,9 @@ class JudgeSettings(Settings):
     remnant_min_backdrop: float = Field(0.1, ge=0)
     """A part of A beside its mask is looked for only where the frame around the search zone (the backdrop GrabCut
     learns from) has at least this share of the zone's pixels. Thin products spanning the frame leave less: JEW002-s01's
-    two cords left 3 %, and the cut took the whole satin backdrop for A (a remnant score of 7.5 on clean edits)."""
+    two cords left 2 % (`benchmarks/judge_probes.py backdrop-share`), and the cut took the whole satin backdrop for A
+    (a remnant score of 7.5 on edits with no A left). SHOE003-s00 leaves 10-12 %, the other judged dev clips 36 % or
+    more."""
     remnant_frames: int = Field(6, ge=1)
     """Frames (spread over the judged ones) on which A's extent beyond its mask is looked for (a GrabCut each)."""
     remnant_same: int = Field(12, ge=0, le=255)

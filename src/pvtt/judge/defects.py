@@ -64,6 +64,25 @@ def local_contrast(grey: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
 
 
+def _extent_labels(mask_a: np.ndarray, reach: float) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray]:
+    """:func:`a_extent`'s search zone, the crop around it and GrabCut's seed labels in that crop."""
+    step = max(3, int(reach * _diag(mask_a)))
+    zone = dilate(_hull(mask_a), step)
+    ys, xs = np.nonzero(dilate(zone, step))
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    labels = np.full(mask_a.shape, cv2.GC_BGD, np.uint8)
+    labels[zone] = cv2.GC_PR_FGD
+    labels[cv2.erode(mask_a.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = cv2.GC_FGD
+    return zone, (y0, y1, x0, x1), np.ascontiguousarray(labels[y0:y1, x0:x1])
+
+
+def backdrop_share(mask_a: np.ndarray, reach: float) -> float:
+    """The backdrop :func:`a_extent` learns from (the crop around its search zone, outside the zone) as a share of
+    the zone's probable pixels: what ``judge.remnant_min_backdrop`` thresholds."""
+    _, _, sub = _extent_labels(mask_a, reach)
+    return float((sub == cv2.GC_BGD).sum()) / max(1, int((sub == cv2.GC_PR_FGD).sum()))
+
+
 def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: float = 0.0) -> np.ndarray:
     """A's extent in the source frame, mask included: a GrabCut whose background model is the frame around a
     hull of A's mask grown by ``reach`` × A's box diagonal, the grown hull probable object and the eroded mask sure
@@ -74,15 +93,7 @@ def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: fl
     Where the frame around the grown hull is less than ``min_backdrop`` of the hull's probable pixels (A spans the
     frame), the backdrop's colour model is learnt from too little and the cut takes the backdrop for A: only the
     mask is returned."""
-    diag = _diag(mask_a)
-    step = max(3, int(reach * diag))
-    zone = dilate(_hull(mask_a), step)
-    ys, xs = np.nonzero(dilate(zone, step))
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    labels = np.full(mask_a.shape, cv2.GC_BGD, np.uint8)
-    labels[zone] = cv2.GC_PR_FGD
-    labels[cv2.erode(mask_a.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0] = cv2.GC_FGD
-    sub = np.ascontiguousarray(labels[y0:y1, x0:x1])
+    zone, (y0, y1, x0, x1), sub = _extent_labels(mask_a, reach)
     backdrop = int((sub == cv2.GC_BGD).sum())
     if not backdrop or backdrop < min_backdrop * int((sub == cv2.GC_PR_FGD).sum()):
         return mask_a.copy()  # the zone (nearly) fills the frame: too little backdrop to model
