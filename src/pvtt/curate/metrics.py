@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pvtt.compose import box_of_mask
+from pvtt.compose import box_of_mask, box_slices
 from pvtt.types import Box, Clip, Masks, Tracks
 
 
@@ -181,11 +181,8 @@ def box_cover(masks: Masks, box: Box) -> dict[str, float]:
     0: empty mask) and the share of the box's pixels in the mask (``box_fill``)."""
     mask = np.asarray(masks.data[0], bool)
     first = box_of_mask(mask)
-    height, width = mask.shape
-    x0, y0 = max(0, int(np.floor(box.x0))), max(0, int(np.floor(box.y0)))
-    x1, y1 = min(width, int(np.ceil(box.x1))), min(height, int(np.ceil(box.y1)))
-    area = max(0, x1 - x0) * max(0, y1 - y0)
-    fill = float(mask[y0:y1, x0:x1].sum()) / area if area else 0.0
+    inside = mask[box_slices(box, mask.shape[1], mask.shape[0])]
+    fill = float(inside.sum()) / inside.size if inside.size else 0.0
     return {"box_iou": float(first.iou(box)) if first is not None else 0.0, "box_fill": fill}
 
 

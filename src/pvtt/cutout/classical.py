@@ -78,18 +78,16 @@ def _peel_backdrop(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, fl
     return peeled, float(1.0 - peeled.sum() / fg.sum())
 
 
-def peel_rim(fg: np.ndarray, grey: np.ndarray, shade: np.ndarray, threshold: float, depth: float = 0.03
+def peel_rim(fg: np.ndarray, grad: np.ndarray, shade: np.ndarray, threshold: float, depth: float = 0.03
              ) -> tuple[np.ndarray, float]:
     """``fg`` without the smooth, shaded rim GrabCut keeps around a product on a plain backdrop, and the share removed.
 
     The photo's own shadow and the light the product throws on its backdrop differ in colour from the backdrop, so
     GrabCut takes them with the product and B carries a pale band onto its new background (MEDI001's box, ART001's
     vases). That band is smooth and darker than the backdrop there (``shade``: bool, H x W); the product's outline
-    is an edge. Pixels within ``depth`` × the image diagonal of the outside, shaded, whose grey gradient (3x3
-    Sobel) is below ``threshold`` and which reach the outside through such pixels, are removed: the peel stops at
-    the first edge or lit pixel on its way in, and goes no deeper than ``depth``."""
-    g = grey.astype(np.float32)
-    grad = np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+    is an edge. Pixels within ``depth`` × the image diagonal of the outside, shaded, whose grey gradient ``grad``
+    (3x3 Sobel magnitude, H x W) is below ``threshold`` and which reach the outside through such pixels, are
+    removed: the peel stops at the first edge or lit pixel on its way in, and goes no deeper than ``depth``."""
     inside = cv2.distanceTransform(fg.astype(np.uint8), cv2.DIST_L2, 3)
     smooth_rim = fg & shade & (inside <= depth * float(np.hypot(*fg.shape))) & (grad < threshold)
     _, comp = cv2.connectedComponents((smooth_rim | ~fg).astype(np.uint8), connectivity=4)
@@ -141,8 +139,8 @@ class ClassicalCutter(Cutter):
         dist, noise, backdrop_light = _backdrop_distance(lab, border)
         # texture: backdrops are smooth, products have edges (thin silver chains, speckles)
         grey_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        grad = np.hypot(cv2.Sobel(grey_small, cv2.CV_32F, 1, 0), cv2.Sobel(grey_small, cv2.CV_32F, 0, 1))
-        grad = cv2.GaussianBlur(grad, (0, 0), 2)
+        sobel = np.hypot(cv2.Sobel(grey_small, cv2.CV_32F, 1, 0), cv2.Sobel(grey_small, cv2.CV_32F, 0, 1))
+        grad = cv2.GaussianBlur(sobel, (0, 0), 2)
         grad_thr = max(8.0, float(np.percentile(grad[border], 99)) * 1.5)
 
         # 3. GrabCut seeded by the colour model (plain) or by a centre rectangle (busy)
@@ -175,7 +173,7 @@ class ClassicalCutter(Cutter):
             fg = _fill_small_holes(fg, 0.01)
         rim = 0.0
         if plain and s.peel_rim > 0:  # before the specks are dropped: the peel can cut a sliver loose
-            fg, rim = peel_rim(fg, grey_small, lab[..., 0] < backdrop_light - 2.0, s.peel_rim)
+            fg, rim = peel_rim(fg, sobel, lab[..., 0] < backdrop_light - 2.0, s.peel_rim)
 
         # 4. keep the main components, fill tiny holes
         count, comp, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), 8)

@@ -76,11 +76,14 @@ def _extent_labels(mask_a: np.ndarray, reach: float) -> tuple[np.ndarray, tuple[
     return zone, (y0, y1, x0, x1), np.ascontiguousarray(labels[y0:y1, x0:x1])
 
 
+def _share(sub: np.ndarray) -> float:
+    return float((sub == cv2.GC_BGD).sum()) / max(1, int((sub == cv2.GC_PR_FGD).sum()))
+
+
 def backdrop_share(mask_a: np.ndarray, reach: float) -> float:
     """The backdrop :func:`a_extent` learns from (the crop around its search zone, outside the zone) as a share of
     the zone's probable pixels: what ``judge.remnant_min_backdrop`` thresholds."""
-    _, _, sub = _extent_labels(mask_a, reach)
-    return float((sub == cv2.GC_BGD).sum()) / max(1, int((sub == cv2.GC_PR_FGD).sum()))
+    return _share(_extent_labels(mask_a, reach)[2])
 
 
 def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: float = 0.0) -> np.ndarray:
@@ -94,8 +97,7 @@ def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: fl
     frame), the backdrop's colour model is learnt from too little and the cut takes the backdrop for A: only the
     mask is returned."""
     zone, (y0, y1, x0, x1), sub = _extent_labels(mask_a, reach)
-    backdrop = int((sub == cv2.GC_BGD).sum())
-    if not backdrop or backdrop < min_backdrop * int((sub == cv2.GC_PR_FGD).sum()):
+    if not (sub == cv2.GC_BGD).any() or _share(sub) < min_backdrop:
         return mask_a.copy()  # the zone (nearly) fills the frame: too little backdrop to model
     cv2.setRNGSeed(0)
     try:

@@ -29,9 +29,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
-from pvtt.compose import render_product
+from pvtt.compose import box_of_mask, box_slices, render_product
 from pvtt.errors import RejectItem
 from pvtt.propagate import PropagateResult, Propagator
 from pvtt.types import Clip, InsertResult, Masks, Tracks
@@ -90,22 +90,19 @@ class ColourModel:
     BINS = 16
 
     def __init__(self, rgb: np.ndarray, share: float):
-        from scipy.ndimage import gaussian_filter
-
-        lab = self._bins(np.asarray(rgb, np.uint8).reshape(-1, 1, 3))
-        hist = np.zeros((self.BINS,) * 3, np.float64)
-        np.add.at(hist, (lab[:, 0], lab[:, 1], lab[:, 2]), 1.0)
-        self.hist = gaussian_filter(hist, 0.7, mode="constant")
-        self.level = float(np.quantile(self.hist[lab[:, 0], lab[:, 1], lab[:, 2]], share)) if len(lab) else 0.0
+        bins = self._bins(np.asarray(rgb, np.uint8).reshape(-1, 1, 3))
+        hist = np.bincount(bins, minlength=self.BINS ** 3).reshape((self.BINS,) * 3).astype(np.float64)
+        self.hist = gaussian_filter(hist, 0.7, mode="constant").ravel()
+        self.level = float(np.quantile(self.hist[bins], share)) if len(bins) else 0.0
 
     def _bins(self, rgb: np.ndarray) -> np.ndarray:
-        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3)
-        return (lab.astype(np.int32) * self.BINS) // 256
+        """The flat histogram bin of each pixel of ``rgb`` (any shape ending in 3, uint8)."""
+        lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.int32) * self.BINS // 256
+        return (lab[:, 0] * self.BINS + lab[:, 1]) * self.BINS + lab[:, 2]
 
     def foreign(self, rgb: np.ndarray) -> np.ndarray:
         """``(H, W)`` bool: the pixels of ``rgb`` whose colour is rarer among the model's pixels than its level."""
-        lab = self._bins(np.ascontiguousarray(rgb))
-        return (self.hist[lab[:, 0], lab[:, 1], lab[:, 2]] < self.level).reshape(rgb.shape[:2])
+        return (self.hist[self._bins(np.ascontiguousarray(rgb))] < self.level).reshape(rgb.shape[:2])
 
 
 def _product_of(inserted: InsertResult) -> tuple[np.ndarray, np.ndarray]:
@@ -239,9 +236,8 @@ class WarpPropagator(Propagator):
                 if occ.any() and s.occlusion_threshold > 0:
                     occ &= self._unlike_a(frames[0], frames[t], transforms[t], occ, s.occlusion_threshold)
                 if occ.any() and colours_a is not None:
-                    ys, xs = np.nonzero(occ)
-                    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-                    occ[y0:y1, x0:x1] &= colours_a.foreign(frames[t, y0:y1, x0:x1])
+                    crop = box_slices(box_of_mask(occ), width, height)
+                    occ[crop] &= colours_a.foreign(frames[t][crop])
                 occ = cv2.morphologyEx(occ.astype(np.uint8), cv2.MORPH_OPEN, opening) > 0
                 if occ.any():
                     soft = cv2.GaussianBlur(occ.astype(np.float32), (0, 0), 1.0)[..., None]
