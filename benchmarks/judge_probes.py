@@ -6,6 +6,7 @@ Usage:
   python benchmarks/judge_probes.py zone-edge WORKSPACE LABELS.yaml
   python benchmarks/judge_probes.py backdrop-colour WORKSPACE LABELS.yaml
   python benchmarks/judge_probes.py backdrop-share WORKSPACE LABELS.yaml
+  python benchmarks/judge_probes.py base-span WORKSPACE LABELS.yaml
 
 - ``holes``: how much of B's filled silhouette turns into holes after the first frame (pieces of the clip shown
   through B by the warp's occlusion), per pair: the 75th percentile and the maximum over every second frame.
@@ -19,6 +20,8 @@ Usage:
 - ``backdrop-share``: on the judged frames, the backdrop that A's extent learns from as a share of its search zone
   (:func:`pvtt.judge.defects.backdrop_share`; ``judge.remnant_min_backdrop`` skips the extent below it): the
   smallest and the median, next to the remnant score.
+- ``base-span``: over every ``judge.stride``-th frame, the width of A's lowest tenth over A's width (a base spans
+  most of A; the low end of a diagonal cord is a sliver): the median and the smallest, next to the floating score.
 """
 from __future__ import annotations
 
@@ -133,9 +136,20 @@ def remnant_backdrop_colour(src, edt, bg, mask_a, mask_b, s, distance: float = 1
     return float((survived | beside).sum()) / area_a
 
 
+def base_span(mask_a: np.ndarray) -> float:
+    """The width of A's bottom band (its lowest tenth) over A's width: a base (a vase, a box) spans most of A, the low
+    end of a diagonal cord a sliver."""
+    ys, xs = np.nonzero(mask_a)
+    if len(ys) == 0:
+        return float("nan")
+    a_height = ys.max() - ys.min() + 1
+    low = xs[ys >= ys.max() - max(2, a_height // 10)]
+    return float((low.max() - low.min() + 1) / (xs.max() - xs.min() + 1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("probe", choices=["holes", "zone-edge", "backdrop-colour", "backdrop-share"])
+    ap.add_argument("probe", choices=["holes", "zone-edge", "backdrop-colour", "backdrop-share", "base-span"])
     ap.add_argument("workspace")
     ap.add_argument("labels")
     args = ap.parse_args()
@@ -152,6 +166,16 @@ def main() -> None:
         except Exception:  # noqa: BLE001  (no edited clip in this workspace)
             continue
         head = f"{pair_id:34} {str(seen or ['clean']):34}"
+        if args.probe == "base-span":
+            clip = clips[pairs[pair_id]["clip_id"]]
+            masks_a = np.asarray(artifacts.masks(ws, clip.id).data, bool)
+            idx = range(0, len(masks_b), s.stride)
+            spans = [base_span(masks_a[t]) for t in idx]
+            fl = [defects.floating(masks_a[t], masks_b[t], s) for t in idx]
+            fl = [f for f in fl if f is not None]
+            print(f"{head} base span median {np.nanmedian(spans):.3f} min {np.nanmin(spans):.3f}, floating "
+                  f"{np.median(fl) if fl else float('nan'):.3f}", flush=True)
+            continue
         if args.probe == "holes":
             p75, top = holes(masks_b, s.work_short_side)
             print(f"{head} holes p75 {p75:.3f} max {top:.3f}", flush=True)

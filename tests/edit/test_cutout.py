@@ -65,6 +65,33 @@ def test_the_smooth_rim_of_shadow_and_reflected_light_is_peeled_off():
     assert "smooth rim peeled off" in peeled.notes
 
 
+def test_the_redrawn_outline_drops_a_backdrop_strip_and_keeps_a_thin_cord():
+    """A work-resolution cut that runs through the smooth backdrop beside the vase (a strip along its side: the white
+    chunks ART001's vases carried) is pulled back onto the vase's edge by the redraw; a braided cord thinner than the
+    band, standing free of the vase, stays whole (GrabCut alone would hand a cord close to the backdrop's colour to
+    the backdrop)."""
+    import cv2
+
+    from pvtt.cutout.classical import redraw_outline
+
+    rgb, vase = _studio_photo()
+    cord = np.zeros(vase.shape, np.uint8)
+    cv2.line(cord, (150, 80), (225, 10), 1, 4)
+    cord = cord.astype(bool) & ~vase
+    braid = (np.indices(vase.shape).sum(axis=0) % 4 < 2)
+    rgb[cord] = np.where(braid[cord, None], (205, 205, 210), (150, 150, 160))  # a silver braid: light and dark
+    truth = vase | cord
+    strip = np.zeros_like(vase)
+    strip[110:210, 150:240] = True
+    strip &= ~vase & (cv2.dilate(vase.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)  # 4 px along its side
+    work = truth | strip
+    redrawn = redraw_outline(rgb, work, long_side=300, band=0.012, iters=5)  # the band: 5 px at this size
+    assert redrawn.shape == truth.shape
+    assert (redrawn & strip).sum() < 0.2 * strip.sum(), (redrawn & strip).sum() / strip.sum()
+    assert (redrawn & cord).sum() > 0.9 * cord.sum(), (redrawn & cord).sum() / cord.sum()
+    assert _iou(redrawn, truth) > max(0.96, _iou(work, truth) + 0.005), (_iou(redrawn, truth), _iou(work, truth))
+
+
 def test_backdrop_peel_removes_what_reaches_the_backdrop_and_keeps_enclosed_parts():
     from pvtt.cutout.classical import _peel_backdrop
 

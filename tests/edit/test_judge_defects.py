@@ -236,3 +236,22 @@ def test_a_product_spanning_the_frame_leaves_no_backdrop_to_find_its_missed_part
     small = np.zeros((h, w), bool)
     small[80:100, 100:130] = True  # a product well inside the frame: the rule leaves its cut alone
     assert np.array_equal(a_extent(frame, small, 0.3, 0.1), a_extent(frame, small, 0.3, 0.0))
+
+
+def test_floating_is_not_judged_where_a_has_no_base():
+    """A cord lying diagonally across a surface has no base to stand on: its low end is a sliver of its width, and B
+    placed over the cord need not reach down to it. A ball's or a box's lowest tenth spans much of its width."""
+    import cv2
+
+    cord = np.zeros((200, 200), np.uint8)
+    cv2.line(cord, (20, 40), (180, 170), 1, 6)  # diagonal, ending well above the frame's bottom
+    b = np.zeros((200, 200), bool)
+    b[60:120, 70:130] = True  # B over the cord's middle, its bottom 50 px above the cord's low end
+    assert floating(cord.astype(bool), b, JudgeSettings(floating_min_base=0.0)) > 0.3  # judged, it would fire
+    assert floating(cord.astype(bool), b, JudgeSettings()) is None
+    ball = np.zeros((200, 200), np.uint8)
+    cv2.circle(ball, (100, 100), 50, 1, -1)
+    assert floating(ball.astype(bool), b, JudgeSettings()) == pytest.approx((150 - 119) / 101)
+    box = np.zeros((200, 200), bool)
+    box[80:150, 60:140] = True
+    assert floating(box, b, JudgeSettings()) == pytest.approx(30 / 70)

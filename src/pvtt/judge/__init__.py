@@ -90,6 +90,10 @@ class JudgeSettings(Settings):
     floating_border: float = Field(0.02, ge=0, lt=1)
     """A base within this fraction of the frame height of the bottom edge runs out of the frame: its support is not
     seen and floating is not judged."""
+    floating_min_base: float = Field(0.3, ge=0, le=1)
+    """Floating is judged only where A has a base: its lowest tenth spans at least this fraction of A's width (a box
+    or a vase most of it, a ball 0.6). The low end of something lying on a surface across the frame does not (the
+    development build's diagonal cords: 0.21), and B need not reach down to it; 0 = every A has a base."""
     # the VLM judge (pvtt.judge.vlm), asked after the metrics; either judge rejects
     vlm: bool = False
     """Also ask the `vlm` model about each pair (scores on vlm.score_min..score_max and yes/no checks; question and

@@ -19,8 +19,9 @@ when its threshold is crossed, one reason that starts with the defect's name:
 - **product too small** (``product_area``): B covers less than ``min_product_area`` of the frame (median over the
   judged frames), a speck nobody can recognise — the slot of a mask that held only part of A (a watch's hands
   instead of the watch) gives B that size.
-- **floating** (``floating``): A stood on something (its mask ends above the frame's bottom edge) and B's
-  lowest pixels sit clearly above A's: B hangs in the air where A touched its support.
+- **floating** (``floating``): A stood on something (its mask ends above the frame's bottom edge, on a base that
+  spans a good part of its width) and B's lowest pixels sit clearly above A's: B hangs in the air where A touched
+  its support.
 
 Foreign content in B's cutout (a hand, a shelf, a cutout in pieces) is a property of the product image: the
 cutout stage measures it once per product (:func:`pvtt.cutout.foreign_content`) and rejects the photo, naming
@@ -186,7 +187,8 @@ def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, 
 
 def floating(mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> float | None:
     """How far B's lowest pixels sit above A's, as a fraction of A's height, where A stood on something
-    (None: A touches the frame's bottom, or either mask is empty)."""
+    (None: A touches the frame's bottom, has no base — its lowest tenth spans less than ``floating_min_base`` of its
+    width — or either mask is empty)."""
     ys_a = np.flatnonzero(mask_a.any(axis=1))
     ys_b = np.flatnonzero(mask_b.any(axis=1))
     if len(ys_a) == 0 or len(ys_b) == 0:
@@ -197,6 +199,9 @@ def floating(mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> float | N
     a_height = ys_a[-1] - ys_a[0] + 1
     # B's bottom over the columns where A's bottom is (a product's base, not one low corner of it)
     cols = np.flatnonzero(mask_a[max(ys_a[-1] - max(2, a_height // 10), 0):ys_a[-1] + 1].any(axis=0))
+    xs_a = np.flatnonzero(mask_a.any(axis=0))
+    if len(cols) and (cols[-1] - cols[0] + 1) < settings.floating_min_base * (xs_a[-1] - xs_a[0] + 1):
+        return None  # no base: the low end of something lying across the frame (a diagonal cord)
     sub = mask_b[:, max(cols.min() - 2, 0):cols.max() + 3] if len(cols) else mask_b
     rows = np.flatnonzero(sub.any(axis=1))
     bottom_b = rows[-1] if len(rows) else ys_b[-1]

@@ -72,9 +72,9 @@ class CutoutStage(Stage[ProductItem]):
     template video."""
 
     name = "cutout"
-    version = "7"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
+    version = "8"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
     # 5: soft edges decontaminated (pvtt.cutout.alpha.decontaminate); 6: the smooth, shaded rim (shadow, reflected light)
-    # peeled; 7: only shaded rim pixels, before the specks are dropped
+    # peeled; 7: only shaded rim pixels, before the specks are dropped; 8: the outline redrawn at 1,200 px
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter
