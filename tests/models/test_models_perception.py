@@ -122,3 +122,48 @@ def test_sam2_compiled_gives_the_masks_of_eager(monkeypatch, mode):
     assert cloned == [False] + [mode == "reduce-overhead"] * 3
     assert (a.data == b.data).mean() > 0.999
     np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
+
+
+@pytest.mark.parametrize("setting,value,count", [("memory_attention_kernel", "flash", 2),
+                                                 ("encoder_math_attention_tokens", 16, None)])
+def test_sam2_attention_kernels_give_the_masks_of_sdpa(setting, value, count):
+    import torch
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    clip = tiny_clip(num_frames=5)
+    model = tiny_sam2_video()
+    sdpa = {"memory_attention_kernel": "sdpa", "encoder_math_attention_tokens": 0}  # SDPA everywhere, as before
+    default = Sam2Segmenter(device="cpu", batch_size=2, **sdpa)
+    default.setup(model=model)
+    assert default.attention_modules == {}
+    a = default.segment(clip, Box(10, 5, 40, 30))
+    twin = tiny_sam2_video()  # the setting switches the model's modules: a model of its own, the same weights
+    twin.load_state_dict(model.state_dict())
+    chosen = Sam2Segmenter(device="cpu", batch_size=2, **{**sdpa, setting: value})
+    chosen.setup(model=twin)
+    calls = []
+    if setting == "encoder_math_attention_tokens":  # the windows it takes, and the longer ones left to SDPA
+        windows = [m for m in twin.vision_encoder.modules() if type(m).__name__ == "Sam2MultiScaleAttention"]
+        name = windows[0].config._attn_implementation
+        function = ALL_ATTENTION_FUNCTIONS[name]
+
+        def counting(module, query, key, *args, **kwargs):
+            calls.append(key.shape[-2])
+            return function(module, query, key, *args, **kwargs)
+
+        ALL_ATTENTION_FUNCTIONS.register(name, counting)
+        count = len(windows)
+    try:
+        b = chosen.segment(clip, Box(10, 5, 40, 30))
+    finally:
+        if setting == "encoder_math_attention_tokens":
+            ALL_ATTENTION_FUNCTIONS.register(name, function)
+    assert chosen.attention_modules == {setting: count}
+    # only the switched modules' own configs name pvtt's function; the model's shared configs keep theirs
+    assert twin.config._attn_implementation == model.config._attn_implementation
+    assert twin.config.vision_config.backbone_config._attn_implementation == \
+        model.config.vision_config.backbone_config._attn_implementation
+    if calls:  # the tiny Hiera has windows of 16 keys (math) and of 64 (SDPA)
+        assert min(calls) <= 16 < max(calls)
+    assert (a.data == b.data).mean() > 0.999
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)

@@ -42,6 +42,15 @@ class Sam2Settings(ModelSettings):
     the image encoder always takes 'default'. 'reduce-overhead' replays the per-frame path from CUDA graphs (the
     loop is launch-bound): 78.7 frames/s per segment call against 68.6 for 'default' and 46.0 eager on an H200,
     one worker; its first clip pays ~3 min of compile and graph recording."""
+    memory_attention_kernel: Literal["sdpa", "flash"] = "flash"
+    """Attention kernel of the memory attention (one 256-channel head: 4096 queries against ~29k memory keys per frame):
+    'flash' calls PyTorch's flash attention op by name, so a compiled graph keeps it (SDPA picks cuDNN's, slower
+    here: 1.11x for the compiled segment call on an H200); 'sdpa' leaves the choice to PyTorch. Where flash cannot
+    run (float32 on a GPU, a mask) SDPA runs."""
+    encoder_math_attention_tokens: int = Field(16, ge=0)
+    """Image encoder (Hiera): window attention over at most this many keys is computed with two matmuls and a softmax
+    instead of SDPA, whose kernels tile 64-128 queries and waste most of their work on Hiera's 4x4 windows (16
+    tokens; 1.02x for the compiled segment call on an H200); 0: SDPA everywhere."""
 
 
 class SegmentSettings(Settings, backends=BACKENDS):

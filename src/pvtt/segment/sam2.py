@@ -15,6 +15,12 @@ eager loop, whose host is the slower side anyway, measured 0.95x with it and kee
 ``compile_mode: reduce-overhead`` the memory path replays CUDA graphs, whose outputs live in a pool that the
 next replay overwrites while the inference session keeps them (memories, object scores): each compiled
 module's outputs are cloned as they come back.
+
+Two attention kernels can be chosen here rather than by SDPA (transformers' attention interface, registered under
+pvtt's own names and set on the modules' own copies of their config): ``memory_attention_kernel: flash`` names
+PyTorch's flash attention op in the memory attention, so that a compiled graph keeps it (SDPA picks cuDNN's,
+which is slower at one 256-channel head, and a preference set around the call did not reach the compiled graph);
+``encoder_math_attention_tokens`` computes the image encoder's small-window attention with plain matmuls.
 """
 
 from __future__ import annotations
@@ -79,6 +85,74 @@ def _without_host_wait(method: Any) -> Any:
     return wrapped
 
 
+_FLASH = "pvtt_flash"  # the names under which pvtt's attention functions are registered in transformers
+_WINDOWS = "pvtt_windows_{}"
+
+
+def _sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    return ALL_ATTENTION_FUNCTIONS["sdpa"](module, query, key, value, attention_mask=attention_mask, **kwargs)
+
+
+def _flash_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any = None, dropout: float = 0.0,
+                     scaling: float | None = None, is_causal: bool | None = False, **kwargs: Any) -> Any:
+    """transformers' attention interface ((B, H, L, D) in, (B, L, H, D) out) through PyTorch's flash attention op,
+    named explicitly (on the CPU its CPU flash op); SDPA where flash cannot run."""
+    import torch
+
+    cuda = query.device.type == "cuda"
+    if (attention_mask is not None or dropout or query.shape[-1] > 256
+            or (cuda and query.dtype not in (torch.float16, torch.bfloat16))):
+        return _sdpa(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                     is_causal=is_causal, **kwargs)
+    causal = bool(is_causal) and query.shape[-2] > 1
+    if cuda:
+        out = torch.ops.aten._scaled_dot_product_flash_attention(query, key, value, 0.0, causal, False,
+                                                                 scale=scaling)[0]
+    else:
+        out = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(query, key, value, 0.0, causal,
+                                                                         scale=scaling)[0]
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _window_attention(limit: int) -> Any:
+    """An attention function computing attention over at most ``limit`` keys as matmul, softmax (float32), matmul,
+    and longer attention through SDPA."""
+
+    def attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any = None, dropout: float = 0.0,
+                  scaling: float | None = None, is_causal: bool | None = False, **kwargs: Any) -> Any:
+        import torch
+
+        if key.shape[-2] > limit or attention_mask is not None or dropout or is_causal:
+            return _sdpa(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                         is_causal=is_causal, **kwargs)
+        scale = query.shape[-1] ** -0.5 if scaling is None else scaling
+        weights = torch.matmul(query, key.transpose(-2, -1)) * scale
+        weights = weights.softmax(dim=-1, dtype=torch.float32).to(query.dtype)
+        return torch.matmul(weights, value).transpose(1, 2).contiguous(), None
+
+    return attention
+
+
+def _use_attention(modules: Any, class_name: str, implementation: str, function: Any) -> int:
+    """Registers ``function`` as ``implementation`` and gives every module of ``class_name`` a copy of its config
+    that names it (the model's shared configs stay as they were); returns how many modules were switched."""
+    import copy
+
+    from transformers.modeling_utils import AttentionInterface
+
+    AttentionInterface.register(implementation, function)
+    count = 0
+    for module in modules:
+        if type(module).__name__ == class_name:
+            config = copy.copy(module.config)
+            config._attn_implementation_internal = implementation  # this config only, not its sub-configs
+            module.config = config
+            count += 1
+    return count
+
+
 def _clone_outputs(module: Any, args: Any, output: Any) -> Any:
     """Forward hook: the module's outputs copied out of the CUDA-graph pool (the next replay overwrites it)."""
     import torch
@@ -102,6 +176,15 @@ class Sam2Segmenter(ModelBackend):
 
     def setup(self, model: Any = None, processor: Any = None) -> None:
         super().setup(model, processor)
+        self.attention_modules = {}  # modules switched to pvtt's attention functions, by setting
+        if self.settings.memory_attention_kernel == "flash":
+            self.attention_modules["memory_attention_kernel"] = _use_attention(
+                self.model.memory_attention.modules(), "Sam2VideoRoPEAttention", _FLASH, _flash_attention)
+        limit = self.settings.encoder_math_attention_tokens
+        if limit:
+            self.attention_modules["encoder_math_attention_tokens"] = _use_attention(
+                self.model.vision_encoder.modules(), "Sam2MultiScaleAttention", _WINDOWS.format(limit),
+                _window_attention(limit))
         if self.settings.compile and self.device.type == "cuda":
             # transformers' one host wait per frame (see the module's docstring); the method is looked up by name
             # and left alone if a transformers version has none
