@@ -15,13 +15,21 @@ Aggregate frames/s = N x clips x frames / (last end - first start). The baseline
         --compile-workers 4
     python3 benchmarks/bench_segment_share.py --clip gpucat/ELEC003-s00-w00.mp4 --workers 1 --clips 5 \
         --compile-workers 4 --compile-mode reduce-overhead
+    python3 benchmarks/bench_segment_share.py --clip gpucat/ELEC003-s00-w00.mp4 --workers 1 --clips 5 \
+        --compile-workers 4 --compile-mode reduce-overhead --sets memory_attention_kernel=flash --mps-workers 4
+
+``--sets`` gives the compiled workers other ``segment.sam2`` settings; ``--mps-workers`` runs compiled workers once
+more under CUDA MPS.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,8 +60,9 @@ def worker(rank: int, n: int, args: argparse.Namespace, barrier, queue) -> None:
     from pvtt.types import Box, Clip
 
     torch.manual_seed(rank)
+    sets = dict(kv.split("=", 1) for kv in args.sets) if args.compile else {}
     seg = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4,
-                        compile=args.compile, compile_mode=args.compile_mode)
+                        compile=args.compile, compile_mode=args.compile_mode, **sets)
     seg.setup(model=sam2_video_large().to("cuda"))
     out = Path(f"/tmp/segment_share/{rank}")
     out.mkdir(parents=True, exist_ok=True)
@@ -117,6 +126,13 @@ def main() -> None:
     parser.add_argument("--compile-mode", default="default",
                         choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
                         help="segment.sam2.compile_mode of the --compile-workers runs")
+    parser.add_argument("--sets", nargs="*", default=[],
+                        help="segment.sam2 settings of the compiled workers, key=value (e.g. "
+                             "memory_attention_kernel=flash encoder_math_attention_tokens=16)")
+    parser.add_argument("--mps-workers", type=int, nargs="*", default=[],
+                        help="last, these counts of compiled workers again under CUDA MPS (a control daemon started "
+                             "here for the run and stopped after it), whose clients' kernels can share the GPU at "
+                             "once instead of taking turns")
     parser.add_argument("--out", default="segment_share.json")
     args = parser.parse_args()
     args.compile = False
@@ -134,7 +150,40 @@ def main() -> None:
         row.update(compiled=args.compile_mode, vs_one_worker=round(row["aggregate_fps"] / base, 2))
         results.append(row)
         print(json.dumps(row), flush=True)
-    Path(args.out).write_text(json.dumps({"clip": args.clip, "runs": results}, indent=1))
+    for n in args.mps_workers:
+        args.compile = True
+        with mps():
+            row = run(n, args)
+        row.update(compiled=args.compile_mode, mps=True, vs_one_worker=round(row["aggregate_fps"] / base, 2))
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    Path(args.out).write_text(json.dumps({"clip": args.clip, "sets": args.sets, "runs": results}, indent=1))
+
+
+@contextlib.contextmanager
+def mps():
+    """A CUDA MPS control daemon for the duration (the workers, spawned after it starts, become its clients)."""
+    env = {"CUDA_MPS_PIPE_DIRECTORY": "/tmp/mps_pipe", "CUDA_MPS_LOG_DIRECTORY": "/tmp/mps_log"}
+    for path in env.values():
+        Path(path).mkdir(parents=True, exist_ok=True)
+    os.environ.update(env)
+    subprocess.run(["nvidia-cuda-mps-control", "-d"], check=True)
+    try:
+        yield
+    finally:  # the servers it started (one while clients were connected: proof that they went through MPS)
+        servers = subprocess.run(["nvidia-cuda-mps-control"], input="get_server_list\n", text=True,
+                                 capture_output=True, check=False).stdout.split()
+        print(json.dumps({"mps_servers": servers}), flush=True)
+        # quit waits for the clients to go: a process that is one itself (bench_segment_ray.py --mps) must not
+        # wait for it (it hung there until killed); the daemon then quits once that process has exited
+        quit_ = subprocess.Popen(["nvidia-cuda-mps-control"], stdin=subprocess.PIPE, text=True)
+        try:
+            quit_.communicate("quit\n", timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(2)
+        for key in env:
+            os.environ.pop(key, None)
 
 
 if __name__ == "__main__":

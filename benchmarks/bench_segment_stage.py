@@ -26,6 +26,14 @@ timings without), and the eager loop without them (``eager_without_host_waits``)
         --compile-mode reduce-overhead default
     python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --compile \
         --compile-mode reduce-overhead --flops
+    python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --compile \
+        --compile-mode reduce-overhead --skip-host-waits --profile --variants \
+        memory_attention_kernel=sdpa,encoder_math_attention_tokens=0 \
+        memory_attention_kernel=flash,encoder_math_attention_tokens=0 base
+
+``--variants`` compiles and times each mode once per set of ``segment.sam2`` settings (``base``: the defaults; the
+first variant is the baseline of ``vs_first_variant``), e.g. the attention kernels (``memory_attention_kernel``,
+``encoder_math_attention_tokens``); the stage's phases and ``--profile`` then use the last.
 
 ``--flops`` counts the eager call's FLOPs on the GPU, where ``FlopCounterMode`` sees the attention kernels (on the
 CPU, ``benchmarks/sam2_flops.py``, it does not count PyTorch's CPU flash attention).
@@ -149,6 +157,12 @@ def main() -> None:
     parser.add_argument("--compile-mode", nargs="+", default=["default"],
                         choices=["default", "reduce-overhead", "max-autotune-no-cudagraphs"],
                         help="segment.sam2.compile_mode values timed with --compile, in this order")
+    parser.add_argument("--variants", nargs="+", default=["base"],
+                        help="with --compile, each mode is timed once per variant: 'base' (the settings' defaults) or "
+                             "comma-separated segment.sam2 settings, e.g. memory_attention_kernel=sdpa,"
+                             "encoder_math_attention_tokens=0 (the same model, recompiled per variant)")
+    parser.add_argument("--skip-host-waits", action="store_true",
+                        help="with --compile, leave out the timings with the host waits (two more timings a variant)")
     parser.add_argument("--flops", action="store_true",
                         help="count the eager segment call's FLOPs on the GPU (FlopCounterMode; attention included)")
     parser.add_argument("--out", default="segment_stage.json")
@@ -197,14 +211,18 @@ def main() -> None:
 
         names = ("vision_encoder", "memory_attention", "memory_encoder", "mask_decoder")
         eager_modules = {name: getattr(seg.model, name) for name in names}
-        fastest = None
-        for mode in args.compile_mode:
+        configs = {m: m.config for m in seg.model.modules() if hasattr(m, "config")}  # attention settings swap them
+        last = None
+        for mode, variant in [(m, v) for m in args.compile_mode for v in args.variants]:
             for name, module in eager_modules.items():  # the eager modules back, then compiled in this mode
                 setattr(seg.model, name, module)
+            for module, config in configs.items():
+                module.config = config
             torch._dynamo.reset()
             counters.clear()
+            sets = dict(kv.split("=", 1) for kv in variant.split(",")) if variant != "base" else {}
             compiled = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4,
-                                     compile=True, compile_mode=mode)
+                                     compile=True, compile_mode=mode, **sets)
             torch.cuda.reset_peak_memory_stats()
             try:
                 t0 = time.perf_counter()
@@ -214,14 +232,21 @@ def main() -> None:
                 first_s = time.perf_counter() - t0
                 compiled_s, compiled_masks = timed(lambda: compiled.segment(clip, box), args.repeats)
                 check = compare_logits(segment_logits(compiled, clip, box), eager_logits)
-                with host_waits(compiled, waits=True):  # the same compiled model with the copies that wait, then again
-                    waits_s, _ = timed(lambda: compiled.segment(clip, box), args.repeats)
-                again_s, _ = timed(lambda: compiled.segment(clip, box), args.repeats)
+                waits_s = again_s = float("nan")
+                if not args.skip_host_waits:
+                    with host_waits(compiled, waits=True):  # the same compiled model with the copies that wait
+                        waits_s, _ = timed(lambda: compiled.segment(clip, box), args.repeats)
+                    again_s, _ = timed(lambda: compiled.segment(clip, box), args.repeats)
             except Exception as error:  # noqa: BLE001  (one mode failing leaves the others' numbers)
                 traceback.print_exc()
-                results["segment"].setdefault("compiled", []).append({"mode": mode, "error": repr(error)[:500]})
+                results["segment"].setdefault("compiled", []).append({"mode": mode, "variant": variant,
+                                                                      "error": repr(error)[:500]})
                 continue
-            row = {"mode": mode, "first_clip_s": round(first_s, 1), "s": round(compiled_s, 3),
+            base = next((r["s"] for r in results["segment"].get("compiled", []) if r.get("mode") == mode
+                         and r.get("variant") == args.variants[0] and "s" in r), compiled_s)
+            row = {"mode": mode, "variant": variant, "switched_modules": compiled.attention_modules,
+                   "vs_first_variant": round(base / compiled_s, 3),
+                   "first_clip_s": round(first_s, 1), "s": round(compiled_s, 3),
                    "fps": round(n / compiled_s, 1), "vs_eager": round(now_s / compiled_s, 2),
                    "with_host_waits_s": round(waits_s, 3), "again_without_s": round(again_s, 3),
                    "peak_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2),
@@ -229,10 +254,10 @@ def main() -> None:
                    "cudagraph_skips": counters["inductor"].get("cudagraph_skips", 0), **check}
             results["segment"].setdefault("compiled", []).append(row)
             print(json.dumps(row), flush=True)
-            if fastest is None or compiled_s < fastest[1]:
-                fastest = (compiled, compiled_s)
-        if fastest is not None:
-            seg, now_s = fastest
+            Path(args.out).write_text(json.dumps(results, indent=1))  # what is done so far, should the call end
+            last = (compiled, compiled_s)
+        if last is not None:  # the shared model holds the last variant's modules: the stage and profile use it
+            seg, now_s = last
     real = ellipse_masks(n, h, w)
     out = Path("/tmp/segment_stage")
     out.mkdir(exist_ok=True)
@@ -252,6 +277,9 @@ def main() -> None:
         events = prof.key_averages()
         table = events.table(sort_by="self_cpu_time_total", row_limit=15)
         print(table, flush=True)
+        kernels = events.table(sort_by="self_device_time_total", row_limit=30, max_name_column_width=90)
+        print(kernels, flush=True)
+        Path(args.out).with_suffix(".kernels.txt").write_text(kernels)
         syncs = {e.key: e.count for e in events if "Synchronize" in e.key or "Memcpy" in e.key or "item" in e.key}
         results["profile"] = {"sync_and_copy_calls": syncs,
                               "cpu_total_ms": round(sum(e.self_cpu_time_total for e in events) / 1e3, 1),
