@@ -58,4 +58,9 @@ def test_points_lost_under_an_occluder_come_back_through_the_mask(case):
     # found again by a patch search, so a pixel or two off. The same inputs have given 1.0-2.0 px median and
     # 3.2-5.9 px at the 90th percentile across test runs (within one process the tracker repeats exactly; what
     # varies between runs is not found yet); a wrong recovery puts points 11-13 px off
-    assert len(err) and np.median(err) < 2.5 and np.percentile(err, 90) < 7.0, (np.median(err), np.percentile(err, 90))
+    import hashlib
+
+    digest = {name: hashlib.md5(np.ascontiguousarray(a).tobytes()).hexdigest()[:10]  # to tell apart, when it fails
+              for name, a in (("frames", clip.frames), ("masks", masks.data), ("points", new.points))}
+    assert len(err) and np.median(err) < 2.5 and np.percentile(err, 90) < 7.0, \
+        (np.median(err), np.percentile(err, 90), digest)
