@@ -57,3 +57,34 @@ def test_box_fill_is_the_share_of_the_given_box_in_the_mask():
     cover = box_cover(Masks(beads, np.ones(1, np.float32)), Box(20, 20, 183, 183))
     assert cover["box_iou"] > CurateSettings().min_box_iou
     assert cover["box_fill"] < CurateSettings().min_box_fill
+
+
+def test_decode_damage_is_rows_of_stripes_not_texture_or_a_shelf_edge(panning_clip):
+    """A frame whose lower rows are stripes of unrelated colours (decode damage at a shot's first frame, as in
+    SHOE003's clips) is found; textured footage and a sharp horizontal edge are not; and curate names the frame."""
+    from pvtt.curate import curate
+    from pvtt.curate.metrics import striped_rows
+    from pvtt.types import Clip
+
+    frame = panning_clip.frames[0].copy()
+    assert striped_rows(frame) == 0.0  # texture: as busy along the rows as across them
+    shelf = frame.copy()
+    shelf[120:] = (shelf[120:] * 0.3).astype(np.uint8)  # a dark shelf below a hard horizontal edge
+    assert striped_rows(shelf) < 0.03
+    rng = np.random.default_rng(1)
+    damaged = frame.copy()
+    damaged[180:230] = rng.integers(0, 256, (50, 1, 3), dtype=np.uint8)  # one colour per row, rows unrelated
+    assert striped_rows(damaged) > 0.15
+
+    frames = panning_clip.frames.copy()
+    frames[0] = damaged
+    masks = Masks(np.zeros(frames.shape[:3], bool))
+    masks.data[:, 80:160, 100:200] = True
+    no_points = Tracks(np.zeros((len(frames), 0, 2), np.float32), np.zeros((len(frames), 0), bool))
+    bad = curate(Clip("damaged", frames, panning_clip.fps), masks, no_points, CurateSettings())
+    assert any(r.startswith("damaged frames: 1 frame(s)") and "first at frame 0" in r for r in bad.reasons), \
+        bad.reasons
+    good = curate(panning_clip, masks, no_points, CurateSettings())
+    assert not any(r.startswith("damaged frames") for r in good.reasons) and good.metrics["striped_frames"] == 0
+    off = curate(Clip("damaged", frames, panning_clip.fps), masks, no_points, CurateSettings(max_striped_rows=1.0))
+    assert not any(r.startswith("damaged frames") for r in off.reasons) and "striped_frames" not in off.metrics

@@ -178,7 +178,7 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "5"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill
+    version = "6"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage
     after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
