@@ -129,3 +129,25 @@ def test_every_setting_has_its_meaning_from_its_docstring():
     assert not missing
     crf = PipelineConfig.model_fields["media"].annotation.model_fields["crf"]
     assert crf.description == "x264 constant rate factor of every written video (lower is better)."
+
+
+def test_cache_keys_leave_out_the_sections_of_backends_that_do_not_run():
+    """A new default for SAM2 (or any GPU model's section) must not re-run a CPU build's stage: a stage's key leaves
+    out the sub-sections only other backends read. With that backend chosen, they count; the stage's own fields
+    always do."""
+    from pvtt.config import settings_key
+    from pvtt.cutout import CutoutSettings
+    from pvtt.insert import InsertSettings
+    from pvtt.locate import LocateSettings
+    from pvtt.segment import SegmentSettings
+
+    classical, tuned = SegmentSettings(), SegmentSettings()
+    tuned.sam2.compile = True
+    assert settings_key(classical) == settings_key(tuned)
+    sam2, sam2_tuned = SegmentSettings(backend="sam2"), SegmentSettings(backend="sam2")
+    sam2_tuned.sam2.compile = True
+    assert settings_key(sam2) != settings_key(sam2_tuned)
+    assert settings_key(classical) != settings_key(SegmentSettings(work_long_side=640))
+    for section, field, backend in ((CutoutSettings, "grounded", "grounded"), (LocateSettings, "detector", "detector"),
+                                    (InsertSettings, "flux_fill", "flux-fill")):
+        assert field not in section().key_dump() and field in section(backend=backend).key_dump()

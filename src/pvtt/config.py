@@ -203,6 +203,8 @@ def settings_key(*parts: Any) -> str:
     """A stable hex digest of settings models, plain values and upstream keys."""
 
     def plain(value: Any) -> Any:
+        if isinstance(value, Settings):  # the sub-sections of backends not running left out
+            return value.key_dump()
         if isinstance(value, BaseModel):
             return value.model_dump(mode="json")
         if isinstance(value, Path):

@@ -23,6 +23,10 @@ class Settings(BaseModel):
 
     stage: ClassVar[str] = ""
     backends: ClassVar[Registry | None] = None
+    backend_sections: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Sub-sections only some backends read (``{"sam2": ("sam2",)}``): a stage's cache key leaves them out while
+    another backend runs, so a new default for a GPU model does not re-run a CPU build's stage. Declared only
+    where the other backends are known not to read them."""
 
     def __init_subclass__(cls, backends: Registry | None = None, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -39,3 +43,13 @@ class Settings(BaseModel):
                 {"stage": cls.stage, "name": repr(name), "known": ", ".join(sorted(cls.backends))},
             )
         return name
+
+    def key_dump(self) -> dict[str, Any]:
+        """The settings as a cache key sees them: every field but the sub-sections only other backends read
+        (``backend_sections``)."""
+        data = self.model_dump(mode="json")
+        backend = getattr(self, "backend", None)
+        for section, users in self.backend_sections.items():
+            if backend not in users:
+                data.pop(section, None)
+        return data

@@ -54,6 +54,7 @@ class GroundedCutoutSettings(ModelSettings):
 
 
 class CutoutSettings(Settings, backends=BACKENDS):
+    backend_sections = {"grounded": ("grounded",)}
     backend: str = "classical"
     """Cutout backend: 'classical' (colour model + GrabCut, CPU) or 'grounded' (text-prompted detector + SAM2 image
     predictor, GPU)."""

@@ -88,6 +88,7 @@ class FluxFillSettings(ModelSettings):
 
 
 class InsertSettings(Settings, backends=BACKENDS):
+    backend_sections = {"flux_fill": ("flux-fill",)}
     backend: str = "composite"
     """Insert backend. One of: composite, flux-fill."""
     anchor: Literal["bottom-center", "center"] = "bottom-center"

@@ -42,6 +42,7 @@ class DetectorSettings(ModelSettings):
 
 
 class LocateSettings(Settings, backends=BACKENDS):
+    backend_sections = {"detector": ("detector",)}
     backend: str = "auto"
     """'auto' (catalog box, then photo match, then saliency; CPU) or 'detector'."""
     min_inliers: int = Field(10, ge=4)

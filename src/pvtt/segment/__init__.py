@@ -54,6 +54,7 @@ class Sam2Settings(ModelSettings):
 
 
 class SegmentSettings(Settings, backends=BACKENDS):
+    backend_sections = {"sam2": ("sam2",)}
     backend: str = "classical"
     """'classical' (GrabCut + optical flow, CPU) or 'sam2' (GPU)."""
     work_long_side: int = Field(480, ge=64)
