@@ -50,6 +50,12 @@ def _backdrop_distance(lab: np.ndarray, border: np.ndarray) -> tuple[np.ndarray,
     return np.linalg.norm(lab - model, axis=-1), float(np.percentile(res[keep], 95)), model[..., 0]
 
 
+def _gradient(rgb: np.ndarray) -> np.ndarray:
+    """The grey gradient magnitude (3x3 Sobel, float32, H x W) of an RGB image."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+
+
 def _fill_small_holes(fg: np.ndarray, fraction: float) -> np.ndarray:
     """``fg`` with its holes smaller than ``fraction`` of its area filled."""
     count, comp, stats, _ = cv2.connectedComponentsWithStats((~fg).astype(np.uint8), 4)
@@ -142,9 +148,7 @@ def redraw_outline(rgb: np.ndarray, fg: np.ndarray, long_side: int, band: float,
     mask = np.where(cut > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
     mask[cv2.erode(cut, disc) > 0] = cv2.GC_FGD
     mask[cv2.dilate(cut, disc) == 0] = cv2.GC_BGD
-    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    mask[free_thin_parts(cut, disc, np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)))] = \
-        cv2.GC_FGD
+    mask[free_thin_parts(cut, disc, _gradient(image))] = cv2.GC_FGD
     if not (mask == cv2.GC_FGD).any() or not (mask == cv2.GC_BGD).any():
         return cut > 0  # nothing sure on one side: GrabCut has no model to learn
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
@@ -203,8 +207,7 @@ class ClassicalCutter(Cutter):
         # white-to-grey sweep) still stands out from the backdrop's colour *at its own position*
         dist, noise, backdrop_light = _backdrop_distance(lab, border)
         # texture: backdrops are smooth, products have edges (thin silver chains, speckles)
-        grey_small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        sobel = np.hypot(cv2.Sobel(grey_small, cv2.CV_32F, 1, 0), cv2.Sobel(grey_small, cv2.CV_32F, 0, 1))
+        sobel = _gradient(small)
         grad = cv2.GaussianBlur(sobel, (0, 0), 2)
         grad_thr = max(8.0, float(np.percentile(grad[border], 99)) * 1.5)
 
