@@ -51,7 +51,7 @@ class CurateSettings(Settings):
     """Decode damage: reject a clip with a frame whose rows are horizontal stripes over more than this share of its
     height (rows of unrelated colours alternating, :func:`pvtt.curate.metrics.striped_rows`); an edit copies them into
     its fill. On the development clips: SHOE003-s00's first frame 0.24 and three frames of SHOE003-s01 0.24, every
-    other frame of every clip 0.012 or less. Every frame is looked at: about 1 s per 101-frame 720p clip on one
+    other frame of every clip 0.010 or less. Every frame is looked at: about 1 s per 101-frame 720p clip on one
     CPU. 1 = off."""
     min_mask_fraction: float = Field(0.002, ge=0, le=1)
     """A frame whose product mask covers less than this fraction of the frame counts as 'product absent'."""
