@@ -133,3 +133,29 @@ def test_soft_edges_carry_the_products_colour_not_the_backdrops():
     solid_or_clear = (alpha >= 0.97) | (alpha <= 0.03)
     assert np.array_equal(cleaned[solid_or_clear], photo[solid_or_clear])
     assert np.array_equal(with_alpha(photo, alpha)[..., :3], cleaned)
+
+
+def test_a_cut_through_a_contact_shadow_is_measured_as_a_smooth_base():
+    """The vase throws a soft shadow below it, fading over 40 px. A cut that ends at the vase's outline runs along
+    edges; a cut that took 25 px of the shadow with it (MEDI001's box) ends in the shadow's smooth ramp. The measure
+    is the same on a copy of the photo at half the size (it works at a fixed long side)."""
+    import cv2
+
+    from pvtt.cutout import smooth_base
+
+    rgb, truth = _studio_photo()
+    dist = cv2.distanceTransform((~truth).astype(np.uint8), cv2.DIST_L2, 3)
+    yy = np.mgrid[:truth.shape[0], :truth.shape[1]][0]
+    centre = np.nonzero(truth)[0].mean()
+    below = (yy > centre) & (dist > 0) & (dist < 40)
+    fall = np.where(below, 1 - dist / 40, 0.0)
+    img = np.clip(rgb.astype(np.float32) - fall[..., None] * np.array([50.0, 55.0, 60.0]), 0, 255).astype(np.uint8)
+    with_shadow = truth | (below & (dist < 25))
+    clean, shadowed = smooth_base(img, truth.astype(np.float32)), smooth_base(img, with_shadow.astype(np.float32))
+    assert clean < 0.1 and shadowed > 0.6, (clean, shadowed)
+    half = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(with_shadow.astype(np.uint8) * 255, half.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert abs(smooth_base(half, small) - shadowed) < 0.15
+    # the classical cutter reports it for the cutout stage to check: its cut of this photo keeps part of the shadow
+    cut = make_cutter().cut_out(ProductImage("vase", np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])))
+    assert cut.measures["smooth_base"] > 0.5

@@ -105,3 +105,33 @@ def test_bracelet_case_end_to_end(bracelet_verdict):
                    "for A (README, Performance and quality)")
 def test_bracelet_case_is_kept(bracelet_verdict):
     assert bracelet_verdict.verdict == "keep", (bracelet_verdict.reasons, bracelet_verdict.scores)
+
+
+@needs_data
+def test_a_photo_cut_with_its_contact_shadow_is_rejected_at_cutout(tmp_path):
+    """MEDI001's photo: a cream box on white whose cut keeps a band of its soft contact shadow under the base (the
+    band B carried onto every template in the eleventh dev build). 0.81 of the cut's lower outline runs through
+    smooth shading; the cutout stage rejects the photo, naming the shadow, so the build turns to the product's video.
+    ART001's vases, cut along their edges, pass."""
+    from pvtt.cutout import CutoutSettings
+    from pvtt.hands import HandSettings
+    from pvtt.items import ProductItem
+    from pvtt.media.image import write_png
+    from pvtt.stages.product import CutoutStage
+    from pvtt.store import Workspace
+    from pvtt.types import Status
+
+    ws = Workspace(tmp_path / "ws")
+    (ws.root / "products").mkdir(parents=True)
+    stage = CutoutStage(ws, CutoutSettings(), hands=HandSettings(backend="none"))
+    stage.setup()
+    records = {}
+    for pid, folder in (("MEDI001", "media"), ("ART001", "art")):
+        write_png(ws.root / "products" / f"{pid}.png",
+                  _small(load_image_rgba(next((DATA / "images" / folder).glob(f"{pid}_source.*")))))
+        records[pid] = stage.process(ProductItem(pid, f"products/{pid}.png", "k", folder))
+    medi, art = records["MEDI001"], records["ART001"]
+    assert medi.status is Status.REJECTED and "contact shadow" in medi.reason, medi.reason
+    assert medi.metrics["smooth_base"] > 0.6
+    assert art.status is Status.DONE, art.reason
+    assert art.metrics["smooth_base"] < 0.1

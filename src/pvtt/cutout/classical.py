@@ -25,7 +25,7 @@ import logging
 import cv2
 import numpy as np
 
-from pvtt.cutout import CutoutResult, Cutter
+from pvtt.cutout import CutoutResult, Cutter, smooth_base
 from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.types import ProductImage
@@ -288,5 +288,6 @@ class ClassicalCutter(Cutter):
             notes += f"; fragmented ({fragmentation * 100:.0f}% of the foreground outside its 3 largest pieces)"
         if touching > 0.05:
             notes += f"; product touches the image border ({touching * 100:.0f}% of the border)"
+        measures = {"smooth_base": round(smooth_base(rgb, alpha), 4)} if plain else {}
         return CutoutResult(trim(with_alpha(rgb, alpha), s.margin), float(confidence), confidence < s.low_confidence,
-                            notes)
+                            notes, measures)

@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pvtt.cutout import CutoutResult, CutoutSettings, Cutter, GroundedCutoutSettings
+from pvtt.cutout import CutoutResult, CutoutSettings, Cutter, GroundedCutoutSettings, smooth_base
 from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.locate.detector import DetectorLocator
@@ -185,4 +185,4 @@ class GroundedCutter(Cutter):
         notes = (f"{self.settings.grounded.detector.family} found {queries} (score {found.box.confidence:.2f}), "
                  f"SAM2 mask IoU {found.iou:.2f}")
         return CutoutResult(trim(with_alpha(rgb, found.alpha), s.margin), confidence, confidence < s.low_confidence,
-                            notes)
+                            notes, {"smooth_base": round(smooth_base(rgb, found.alpha), 4)})

@@ -72,9 +72,10 @@ class CutoutStage(Stage[ProductItem]):
     template video."""
 
     name = "cutout"
-    version = "8"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
+    version = "9"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
     # 5: soft edges decontaminated (pvtt.cutout.alpha.decontaminate); 6: the smooth, shaded rim (shadow, reflected light)
-    # peeled; 7: only shaded rim pixels, before the specks are dropped; 8: the outline redrawn at 1,200 px
+    # peeled; 7: only shaded rim pixels, before the specks are dropped; 8: the outline redrawn at 1,200 px; 9: a cut
+    # whose lower outline runs through smooth shading (its contact shadow: CutoutSettings.max_smooth_base) is rejected
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter
@@ -104,7 +105,7 @@ class CutoutStage(Stage[ProductItem]):
         if self._hands is not None:  # the detector sees the cutout over grey, as it will be pasted
             a = result.rgba[..., 3:].astype(np.float32) / 255.0
             hand = self._hands.hand_mask((result.rgba[..., :3] * a + 128 * (1 - a)).astype(np.uint8))
-        foreign = {k: round(v, 4) for k, v in foreign_content(result.rgba, hand).items()}
+        foreign = {k: round(v, 4) for k, v in {**foreign_content(result.rgba, hand), **result.measures}.items()}
         s, problems = self.settings, []
         if foreign.get("hand", 0.0) > s.max_hand:
             problems.append(f"{foreign['hand']:.2f} of it is a hand > {s.max_hand}")
@@ -113,6 +114,9 @@ class CutoutStage(Stage[ProductItem]):
                             "(a shelf or table cut out with it)")
         if foreign["pieces"] > s.max_pieces:
             problems.append(f"it is in {foreign['pieces']:.0f} separate pieces > {s.max_pieces}")
+        if foreign.get("smooth_base", 0.0) > s.max_smooth_base:
+            problems.append(f"{foreign['smooth_base']:.2f} of its lower outline runs through smooth shading > "
+                            f"{s.max_smooth_base} (its contact shadow cut out with it)")
         if problems:
             raise RejectItem("foreign content in B's cutout: " + "; ".join(problems),
                              metrics={"confidence": round(float(result.confidence), 4), **foreign})
