@@ -110,6 +110,32 @@ def test_a_mask_that_took_in_the_table_does_not_qualify():
     parts, _, reason = score_frame(frames[t], masks[t], VideoCutoutSettings())
     assert reason == "" and parts["support"] < 1.3, parts
 
+
+def test_a_mask_whose_pieces_hang_above_the_rest_does_not_qualify():
+    """A white-on-white rocking horse (TOYS012-s01): the mask holds the rocker and the mane, not the cream body
+    between them, so the mane hangs in the air above the rocker. Two products side by side, and a lid resting on a
+    box, stand on the bottom or on another piece and qualify."""
+    from pvtt.stages.product import piece_lift
+
+    frames, masks = template_frames()
+    frame = frames[SHARP[-1]]
+    rocker = np.zeros((H, W), bool)
+    cv2.ellipse(rocker.view(np.uint8), (96, 80), (50, 20), 0, 0, 180, 1, 6)  # the rocker's arc
+    horse = rocker.copy()
+    horse[30:45, 80:95] = True  # the mane, 25 rows above the rocker's top
+    parts, _, reason = score_frame(frame, horse, VideoCutoutSettings())
+    assert reason == "floating" and parts["piece_lift"] > 0.5, parts
+    assert score_frame(frame, horse, VideoCutoutSettings(max_piece_lift=1.0))[2] != "floating"  # off
+    pair = np.zeros((H, W), bool)
+    pair[40:100, 30:80] = True
+    pair[50:100, 110:160] = True  # a second product beside the first, both on the table
+    assert piece_lift(pair) == 0.0
+    stacked = pair.copy()
+    stacked[30:38, 30:80] = True  # a lid resting on the first, a 2-row gap under it
+    assert piece_lift(stacked) == 0.0
+    assert score_frame(frame, stacked, VideoCutoutSettings())[2] == ""
+
+
 # -- the stage on a workspace holding one template clip -------------------------------------------------------
 
 

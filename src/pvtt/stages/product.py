@@ -163,6 +163,7 @@ REASONS = {
     "border": "the mask touching the frame border",
     "hand": "a hand over the product",
     "support": "a table or shelf in the mask (its base far wider than its body)",
+    "floating": "a piece of the mask hanging above the rest (the product's middle not in the mask)",
 }
 
 
@@ -178,6 +179,29 @@ def _pieces(mask: np.ndarray) -> tuple[np.ndarray, float]:
     keep[1 + order[areas[order] >= 0.1 * areas.max()]] = True
     kept = keep[comp]
     return kept, float(areas[keep[1:]].sum() / areas.sum())
+
+
+def piece_lift(mask: np.ndarray, gap: float = 0.05) -> float:
+    """How far the highest-hanging piece of ``mask`` floats: the largest lift (its lowest row's height above the
+    mask's lowest row, as a fraction of the mask's height) of a piece with nothing of the mask within ``gap`` × that
+    height below it, over its columns; 0 when every piece stands on the mask's bottom or on another piece. A mask
+    whose pieces float holds parts of an object without what joins them (a mane above a rocker, the horse between
+    them left out)."""
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    if count <= 2:
+        return 0.0
+    rows = np.flatnonzero(mask.any(axis=1))
+    bottom, height = rows[-1], rows[-1] - rows[0] + 1
+    reach = max(1, int(round(gap * height)))
+    worst = 0.0
+    for i in range(1, count):
+        x, y, w, h = stats[i, :4]
+        lowest = y + h - 1
+        lift = float(bottom - lowest) / height
+        below = comp[lowest + 1:lowest + 1 + reach, x:x + w]
+        if lift > worst and not ((below > 0) & (below != i)).any():
+            worst = lift
+    return worst
 
 
 def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: float = 1.0,
@@ -223,8 +247,11 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     luma = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
     parts["sharpness"] = round(float(cv2.Laplacian(luma, cv2.CV_64F)[kept].var()), 3)
     parts["support"] = round(support_ratio(kept), 4)
+    parts["piece_lift"] = round(piece_lift(kept), 4)
     if hand_fraction > settings.max_hand_fraction:
         return parts, kept, "hand"
+    if parts["piece_lift"] > settings.max_piece_lift:  # before support: pieces of an object make odd widths too
+        return parts, kept, "floating"
     if parts["support"] > settings.max_support:
         return parts, kept, "support"
     if gap < margin or gap <= 0:
@@ -373,8 +400,8 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "3"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
-    # 3: soft edges decontaminated
+    version = "4"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift)
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
