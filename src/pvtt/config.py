@@ -166,13 +166,13 @@ class VideoCutoutSettings(Settings):
     max_support: float = Field(1.3, gt=0)
     """A candidate whose mask's bottom eighth is more than this many times wider than its body carries the table or
     shelf the product stands on (as `cutout.max_support` for photos)."""
-    max_piece_lift: float = Field(0.25, ge=0, le=1)
+    max_piece_lift: float = Field(0.15, ge=0, le=1)
     """A candidate whose mask has a piece hanging in the air — its lowest row more than this fraction of the mask's
     height above the mask's lowest row, nothing of the mask just below it — holds parts of the product without the
     middle that joins them (TOYS012-s01's white-on-white mask: the rockers and the manes, not the horses' cream
-    bodies, in 18 of 24 sampled frames, lifted 0.26-0.66). Products stand on their own base or lie side by side:
-    the other curated dev clips had no such frame but 2 of JEW002-s00's 24 (the silver bracelet's braid, its fine
-    chain not in the mask, lifted 0.8). 1 = off."""
+    bodies; every one of its 24 sampled frames lifted 0.21-0.66). Products stand on their own base or lie side by
+    side: in the other curated dev clips the largest lifts were 0.13 and below, but for 2 of JEW002-s00's 24 frames
+    (0.8: the silver bracelet's braid, its fine chain not in the mask). 1 = off."""
     view_min_score: float = Field(0.5, ge=0, le=1)
     """An extra view scores at least this fraction of the chosen frame's score."""
 
