@@ -37,9 +37,9 @@ also compared with the first's, ``vs_first_variant_check``), e.g. the attention 
 ``encoder_math_attention_tokens``), ``cache_position_encodings``, ``encoder_gelu`` or ``batch_size`` (over
 ``--batch``); the stage's phases and ``--profile`` then use the last.
 
-    python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --box 0.25 0.40 0.81 1.00 --compile \
-        --compile-mode reduce-overhead --skip-host-waits --profile --variants cache_position_encodings=false \
-        encoder_gelu=fused-tanh encoder_gelu=fused-tanh,batch_size=16
+    python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --box 0.25 0.40 0.81 1.00 --batch 8 \
+        --compile --compile-mode reduce-overhead --skip-host-waits --gpu-time --profile --variants \
+        cache_position_encodings=false,encoder_gelu=exact base batch_size=16
 
 ``--flops`` counts the eager call's FLOPs on the GPU, where ``FlopCounterMode`` sees the attention kernels (on the
 CPU, ``benchmarks/sam2_flops.py``, it does not count PyTorch's CPU flash attention).
