@@ -272,7 +272,8 @@ def main() -> None:
             gpu_ms = gpu_time_ms(lambda: compiled.segment(clip, box)) if args.gpu_time else None
             base = next((r["s"] for r in results["segment"].get("compiled", []) if r.get("mode") == mode
                          and r.get("variant") == args.variants[0] and "s" in r), compiled_s)
-            row = {"mode": mode, "variant": variant, "switched_modules": {**compiled.attention_modules, **compiled.fused_modules},
+            row = {"mode": mode, "variant": variant,
+                   "switched_modules": {**compiled.attention_modules, **compiled.fused_modules},
                    "vs_first_variant": round(base / compiled_s, 3), "gpu_ms_per_clip": gpu_ms,
                    "first_clip_s": round(first_s, 1), "s": round(compiled_s, 3),
                    "fps": round(n / compiled_s, 1), "vs_eager": round(now_s / compiled_s, 2),

@@ -41,7 +41,8 @@ def main() -> None:
         rows.append({"item": item, "mask_agreement": float((a.data == b.data).mean()),
                      "mask_fraction": [float(a.data.mean()), float(b.data.mean())],
                      "confidence_max_diff": float(np.abs(a.confidence - b.confidence).max())})
-    summary = {"items": len(rows), "only_before": len(set(before) - set(after)), "only_after": len(set(after) - set(before)),
+    summary = {"items": len(rows), "only_before": len(set(before) - set(after)),
+               "only_after": len(set(after) - set(before)),
                "min_mask_agreement": min((r["mask_agreement"] for r in rows), default=None),
                "max_confidence_diff": max((r["confidence_max_diff"] for r in rows), default=None)}
     print(json.dumps(summary), flush=True)

@@ -176,7 +176,8 @@ def _level_sizes(config: Any) -> list[tuple[int, int]]:
         return (value, value) if isinstance(value, int) else tuple(value)
 
     size = pair(config.image_size)
-    kernel, stride, padding = pair(backbone.patch_kernel_size), pair(backbone.patch_stride), pair(backbone.patch_padding)
+    kernel, stride = pair(backbone.patch_kernel_size), pair(backbone.patch_stride)
+    padding = pair(backbone.patch_padding)
     h, w = ((size[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
     query = pair(backbone.query_stride)
     sizes = []
