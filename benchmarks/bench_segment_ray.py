@@ -22,6 +22,11 @@ Ray's start and the workers' setup and compile included.
     python3 benchmarks/bench_segment_ray.py --clip gpucat/ELEC003-s00-w00.mp4 --box 0.25 0.40 0.81 1.00 \
         --clips 32 --local-clips 6 --actors 4 --mps --set segment.sam2.compile=true \
         segment.sam2.compile_mode=reduce-overhead
+    # before / after a change in the same call: the same command from two checkouts, each its own --root, then
+    # benchmarks/compare_masks.py /tmp/sr_old/ray /tmp/sr_new/ray (masks and object scores item by item)
+    PYTHONPATH=OLD/src python3 OLD/benchmarks/bench_segment_ray.py --clip gpucat/ELEC003-s00-w00.mp4 --clips 48 \
+        --local-clips 0 --actors 4 --root /tmp/sr_old --set segment.sam2.compile=true \
+        segment.sam2.compile_mode=reduce-overhead
     python3 benchmarks/bench_segment_ray.py --clip CLIP --tiny --clips 3 --local-clips 2 --actors 1 \
         --weights /tmp/sam2_tiny   # the plumbing, on the CPU
 """

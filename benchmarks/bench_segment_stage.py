@@ -32,8 +32,14 @@ timings without), and the eager loop without them (``eager_without_host_waits``)
         memory_attention_kernel=flash,encoder_math_attention_tokens=0 base
 
 ``--variants`` compiles and times each mode once per set of ``segment.sam2`` settings (``base``: the defaults; the
-first variant is the baseline of ``vs_first_variant``), e.g. the attention kernels (``memory_attention_kernel``,
-``encoder_math_attention_tokens``); the stage's phases and ``--profile`` then use the last.
+first variant is the baseline of ``vs_first_variant``, and each variant's logits, scores, memories and pointers are
+also compared with the first's, ``vs_first_variant_check``), e.g. the attention kernels (``memory_attention_kernel``,
+``encoder_math_attention_tokens``), ``cache_position_encodings``, ``encoder_gelu`` or ``batch_size`` (over
+``--batch``); the stage's phases and ``--profile`` then use the last.
+
+    python3 benchmarks/bench_segment_stage.py --clip gpucat/ELEC003-s00-w00.mp4 --box 0.25 0.40 0.81 1.00 --batch 8 \
+        --compile --compile-mode reduce-overhead --skip-host-waits --gpu-time --profile --variants \
+        cache_position_encodings=false,encoder_gelu=exact base batch_size=16
 
 ``--flops`` counts the eager call's FLOPs on the GPU, where ``FlopCounterMode`` sees the attention kernels (on the
 CPU, ``benchmarks/sam2_flops.py``, it does not count PyTorch's CPU flash attention).
@@ -139,6 +145,21 @@ def host_waits(seg: Sam2Segmenter, waits: bool):
             seg.model._process_object_pointers = before
 
 
+def gpu_time_ms(call) -> dict:
+    """Device time of one ``call()`` under the torch profiler: every kernel's and copy's time summed (ms), and the
+    largest entries."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        call()
+        torch.cuda.synchronize()
+    events = [e for e in prof.key_averages() if e.self_device_time_total > 0]
+    top = sorted(events, key=lambda e: -e.self_device_time_total)[:8]
+    return {"total": round(sum(e.self_device_time_total for e in events) / 1e3, 1),
+            "top": [[e.key[:80], e.count, round(e.self_device_time_total / 1e3, 1)] for e in top]}
+
+
 def ellipse_masks(count: int, height: int, width: int) -> Masks:
     yy, xx = np.mgrid[:height, :width]
     data = np.stack([((xx - width * (0.4 + 0.002 * t)) / (width * 0.2)) ** 2 + ((yy - height * 0.6) / (height * 0.25)) ** 2
@@ -150,7 +171,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clip", required=True, help="a normalized clip (mp4)")
     parser.add_argument("--box", type=float, nargs=4, default=[0.25, 0.40, 0.81, 1.00], help="x0 y0 x1 y1, fractions")
-    parser.add_argument("--batch", type=int, default=8, help="segment.sam2.batch_size")
+    parser.add_argument("--batch", type=int, default=16, help="segment.sam2.batch_size (its default)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also time segment.sam2.compile: true (same model)")
@@ -165,6 +186,9 @@ def main() -> None:
                         help="with --compile, leave out the timings with the host waits (two more timings a variant)")
     parser.add_argument("--flops", action="store_true",
                         help="count the eager segment call's FLOPs on the GPU (FlopCounterMode; attention included)")
+    parser.add_argument("--gpu-time", action="store_true",
+                        help="with --compile, each variant's GPU time per clip: the device time of one segment call "
+                             "under the torch profiler (the sum over its kernels and copies)")
     parser.add_argument("--out", default="segment_stage.json")
     args = parser.parse_args()
 
@@ -212,7 +236,7 @@ def main() -> None:
         names = ("vision_encoder", "memory_attention", "memory_encoder", "mask_decoder")
         eager_modules = {name: getattr(seg.model, name) for name in names}
         configs = {m: m.config for m in seg.model.modules() if hasattr(m, "config")}  # attention settings swap them
-        last = None
+        last, first_logits = None, None
         for mode, variant in [(m, v) for m in args.compile_mode for v in args.variants]:
             for name, module in eager_modules.items():  # the eager modules back, then compiled in this mode
                 setattr(seg.model, name, module)
@@ -221,8 +245,8 @@ def main() -> None:
             torch._dynamo.reset()
             counters.clear()
             sets = dict(kv.split("=", 1) for kv in variant.split(",")) if variant != "base" else {}
-            compiled = Sam2Segmenter(device="cuda", dtype="bf16", batch_size=args.batch, mask_threshold=-1e4,
-                                     compile=True, compile_mode=mode, **sets)
+            compiled = Sam2Segmenter(device="cuda", dtype="bf16", mask_threshold=-1e4, compile=True,
+                                     compile_mode=mode, **{"batch_size": args.batch, **sets})
             torch.cuda.reset_peak_memory_stats()
             try:
                 t0 = time.perf_counter()
@@ -231,7 +255,10 @@ def main() -> None:
                 torch.cuda.synchronize()
                 first_s = time.perf_counter() - t0
                 compiled_s, compiled_masks = timed(lambda: compiled.segment(clip, box), args.repeats)
-                check = compare_logits(segment_logits(compiled, clip, box), eager_logits)
+                logits = segment_logits(compiled, clip, box)
+                check = compare_logits(logits, eager_logits)
+                first_logits = first_logits if first_logits is not None else logits
+                check_first = compare_logits(logits, first_logits)  # against the first variant (its own baseline)
                 waits_s = again_s = float("nan")
                 if not args.skip_host_waits:
                     with host_waits(compiled, waits=True):  # the same compiled model with the copies that wait
@@ -242,16 +269,19 @@ def main() -> None:
                 results["segment"].setdefault("compiled", []).append({"mode": mode, "variant": variant,
                                                                       "error": repr(error)[:500]})
                 continue
+            gpu_ms = gpu_time_ms(lambda: compiled.segment(clip, box)) if args.gpu_time else None
             base = next((r["s"] for r in results["segment"].get("compiled", []) if r.get("mode") == mode
                          and r.get("variant") == args.variants[0] and "s" in r), compiled_s)
-            row = {"mode": mode, "variant": variant, "switched_modules": compiled.attention_modules,
-                   "vs_first_variant": round(base / compiled_s, 3),
+            row = {"mode": mode, "variant": variant,
+                   "switched_modules": {**compiled.attention_modules, **compiled.fused_modules},
+                   "vs_first_variant": round(base / compiled_s, 3), "gpu_ms_per_clip": gpu_ms,
                    "first_clip_s": round(first_s, 1), "s": round(compiled_s, 3),
                    "fps": round(n / compiled_s, 1), "vs_eager": round(now_s / compiled_s, 2),
                    "with_host_waits_s": round(waits_s, 3), "again_without_s": round(again_s, 3),
                    "peak_gib": round(torch.cuda.max_memory_allocated() / 2 ** 30, 2),
                    "score_max_diff_vs_eager": round(float(np.abs(compiled_masks.confidence - masks.confidence).max()), 4),
-                   "cudagraph_skips": counters["inductor"].get("cudagraph_skips", 0), **check}
+                   "cudagraph_skips": counters["inductor"].get("cudagraph_skips", 0), **check,
+                   "vs_first_variant_check": check_first}
             results["segment"].setdefault("compiled", []).append(row)
             print(json.dumps(row), flush=True)
             Path(args.out).write_text(json.dumps(results, indent=1))  # what is done so far, should the call end

@@ -167,3 +167,46 @@ def test_sam2_attention_kernels_give_the_masks_of_sdpa(setting, value, count):
         assert min(calls) <= 16 < max(calls)
     assert (a.data == b.data).mean() > 0.999
     np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
+
+
+def test_sam2_cached_position_encodings_and_fused_gelu_give_the_masks_of_the_model():
+    import torch
+    import torch.nn.functional as F
+
+    clip = tiny_clip(num_frames=5)
+    model = tiny_sam2_video()
+    plain = Sam2Segmenter(device="cpu", batch_size=2, cache_position_encodings=False, encoder_gelu="exact")
+    plain.setup(model=model)
+    assert type(model.vision_encoder.neck.position_encoding).__name__ == "Sam2SinePositionEmbedding"
+    assert plain.fused_modules == {}
+    a = plain.segment(clip, Box(10, 5, 40, 30))
+    twin = tiny_sam2_video()  # the settings switch the model's modules: a model of its own, the same weights
+    twin.load_state_dict(model.state_dict())
+    fast = Sam2Segmenter(device="cpu", batch_size=2)  # the defaults: both on
+    fast.setup(model=twin)
+    cached = twin.vision_encoder.neck.position_encoding
+    assert type(cached).__name__ == "CachedPositionEncoding"
+    mlps = [m for m in twin.vision_encoder.modules() if type(m).__name__ == "Sam2FeedForward"]
+    assert fast.fused_modules == {"encoder_gelu": len(mlps)} and len(mlps) > 0
+    inner_calls = []
+    compute = cached.inner.forward
+    cached.inner.forward = lambda *args, **kwargs: inner_calls.append(args[0]) or compute(*args, **kwargs)
+    b = fast.segment(clip, Box(10, 5, 40, 30))
+    assert inner_calls == []  # every level's encoding came from the cache
+    assert (a.data == b.data).mean() > 0.999
+    np.testing.assert_allclose(a.confidence, b.confidence, atol=1e-4)
+    # the cache holds the computed values, handed out as a broadcast view; other shapes are computed
+    channels = twin.config.vision_config.fpn_hidden_size
+    for h, w in cached.names:
+        got = cached((3, channels, h, w), "cpu", torch.float32)
+        assert got.stride(0) == 0 and torch.equal(got, compute((3, channels, h, w), "cpu", torch.float32))
+    cached((1, channels, 5, 7), "cpu", torch.float32)
+    assert len(inner_calls) == 1
+    # the fused MLP: the projection, GELU (the tanh approximation on a GPU, exact on the CPU), the output projection
+    x = torch.randn(2, 3, mlps[0].proj_in.in_features)
+    with torch.no_grad():
+        torch.testing.assert_close(mlps[0](x), mlps[0].proj_out(F.gelu(mlps[0].proj_in(x))), atol=1e-3, rtol=1e-3)
+    # a setup without them gives the model its own modules back
+    Sam2Segmenter(device="cpu", cache_position_encodings=False, encoder_gelu="exact").setup(model=twin)
+    assert type(twin.vision_encoder.neck.position_encoding).__name__ == "Sam2SinePositionEmbedding"
+    assert not any("forward" in vars(m) for m in mlps)

@@ -82,7 +82,7 @@ class RaySettings(BaseModel):
     actors_per_gpu: int = Field(1, ge=1)
     """Actors of a GPU stage sharing one GPU (each asks Ray for 1/N of a GPU). One SAM2 segment worker leaves an H200
     idle much of the time (launch-bound, CPU reading and encoding): 4 compiled actors of the segment stage cleared
-    81 frames/s through this runner against 55 for the local runner's one worker (BENCHMARKS.md). Each actor loads
+    91 frames/s through this runner against 59 for the local runner's one worker (BENCHMARKS.md). Each actor loads
     its own weights and compiles its own model: mind the GPU memory of the largest model stage."""
     actors: dict[str, int] = Field(default_factory=dict)
     """Actors for a named stage, overriding actors_per_stage (e.g. {normalize: 32}); also lets a stage wait for an

@@ -21,6 +21,13 @@ pvtt's own names and set on the modules' own copies of their config): ``memory_a
 PyTorch's flash attention op in the memory attention, so that a compiled graph keeps it (SDPA picks cuDNN's,
 which is slower at one 256-channel head, and a preference set around the call did not reach the compiled graph);
 ``encoder_math_attention_tokens`` computes the image encoder's small-window attention with plain matmuls.
+
+Two savings of GPU time in the image encoder: ``cache_position_encodings`` keeps the neck's sine position encodings
+(they depend only on the feature maps' sizes) as buffers computed once, one frame's worth, and hands the encoder a
+broadcast view of them instead of computing and writing them for every frame of every chunk (the same values);
+``encoder_gelu: fused-tanh`` computes Hiera's MLP input projection and its GELU in one cuBLASLt matmul with a GELU
+epilogue (the tanh approximation of GELU, within bf16 rounding of the exact one) instead of a matmul and a separate
+pass over the 4x-wide hidden activations. The clip's masks come back to the host through pinned memory.
 """
 
 from __future__ import annotations
@@ -161,6 +168,102 @@ def _clone_outputs(module: Any, args: Any, output: Any) -> Any:
     return tree_map_only(torch.Tensor, torch.clone, output)
 
 
+def _level_sizes(config: Any) -> list[tuple[int, int]]:
+    """(height, width) of the feature maps that the vision neck receives, one per Hiera stage, from the config."""
+    backbone = config.vision_config.backbone_config
+
+    def pair(value: Any) -> tuple[int, int]:
+        return (value, value) if isinstance(value, int) else tuple(value)
+
+    size = pair(config.image_size)
+    kernel, stride = pair(backbone.patch_kernel_size), pair(backbone.patch_stride)
+    padding = pair(backbone.patch_padding)
+    h, w = ((size[i] + 2 * padding[i] - kernel[i]) // stride[i] + 1 for i in range(2))
+    query = pair(backbone.query_stride)
+    sizes = []
+    for stage in range(len(backbone.blocks_per_stage)):
+        if 0 < stage <= backbone.num_query_pool_stages:
+            h, w = h // query[0], w // query[1]
+        sizes.append((h, w))
+    return sizes
+
+
+def _cached_position_encoding(inner: Any, sizes: list[tuple[int, int]], channels: int, device: Any,
+                              dtype: Any) -> Any:
+    """A module standing in for the neck's sine position encoding: for the feature maps' known sizes it returns a
+    buffer computed once by ``inner`` for one frame, broadcast over the batch (a view: nothing written per chunk);
+    any other shape, dtype or a mask goes to ``inner``."""
+    import torch
+
+    class CachedPositionEncoding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+            self.names = {}
+            with torch.no_grad():
+                for h, w in sizes:
+                    name = f"pos_{h}x{w}"
+                    self.register_buffer(name, inner((1, channels, h, w), device, dtype).to(dtype).contiguous(),
+                                         persistent=False)
+                    self.names[(h, w)] = name
+
+        def forward(self, shape: Any, device: Any, dtype: Any, mask: Any = None) -> Any:
+            name = self.names.get((shape[2], shape[3]))
+            if name is None or mask is not None or shape[1] != channels:
+                return self.inner(shape, device, dtype, mask)
+            cached = getattr(self, name)
+            if cached.dtype != dtype:
+                return self.inner(shape, device, dtype, mask)
+            return cached.expand(shape[0], -1, -1, -1)
+
+    return CachedPositionEncoding()
+
+
+@functools.cache
+def _linear_gelu_op() -> Any:
+    """``pvtt::linear_gelu_tanh(x, weight, bias)``: ``gelu(x @ weight.T + bias, approximate='tanh')`` as one
+    ``torch._addmm_activation`` call (cuBLASLt's GELU epilogue on a GPU; on the CPU PyTorch applies the exact GELU
+    after the matmul), registered as an opaque custom op so that a compiled graph keeps it rather than splitting it
+    into a matmul and a pointwise kernel."""
+    import torch
+
+    # the schema is given: this module's annotations are strings (``from __future__ import annotations``)
+    @torch.library.custom_op("pvtt::linear_gelu_tanh", mutates_args=(),
+                             schema="(Tensor x, Tensor weight, Tensor bias) -> Tensor")
+    def linear_gelu_tanh(x: Any, weight: Any, bias: Any) -> Any:
+        flat = x.reshape(-1, x.shape[-1])
+        out = torch._addmm_activation(bias, flat, weight.t(), use_gelu=True)
+        return out.reshape(*x.shape[:-1], weight.shape[0])
+
+    @linear_gelu_tanh.register_fake
+    def _(x: Any, weight: Any, bias: Any) -> Any:
+        return x.new_empty((*x.shape[:-1], weight.shape[0]))
+
+    return linear_gelu_tanh
+
+
+def _fuse_gelu(modules: Any) -> int:
+    """Hiera's two-layer MLPs with an exact GELU get a forward computing the input projection and the GELU in one
+    ``pvtt::linear_gelu_tanh``; returns how many were switched."""
+    op = _linear_gelu_op()
+    count = 0
+    for module in modules:
+        activation = getattr(module, "activation", None)
+        if (type(module).__name__ != "Sam2FeedForward" or getattr(module, "num_layers", 0) != 2
+                or getattr(module, "sigmoid_output", True) or type(activation).__name__ != "GELUActivation"
+                or getattr(activation, "act", None) is not __import__("torch").nn.functional.gelu
+                or module.proj_in.bias is None):
+            continue
+
+        def forward(hidden_states: Any, module: Any = module) -> Any:
+            return module.proj_out(op(hidden_states, module.proj_in.weight, module.proj_in.bias))
+
+        forward._pvtt_fused_gelu = True
+        module.forward = forward
+        count += 1
+    return count
+
+
 class Sam2Segmenter(ModelBackend):
     """Per-frame masks of the object in ``box`` on frame 0, propagated through the clip by SAM2's memory."""
 
@@ -185,6 +288,22 @@ class Sam2Segmenter(ModelBackend):
             self.attention_modules["encoder_math_attention_tokens"] = _use_attention(
                 self.model.vision_encoder.modules(), "Sam2MultiScaleAttention", _WINDOWS.format(limit),
                 _window_attention(limit))
+        # both switches are undone by a setup without them (a model shared by backends of different settings)
+        neck = getattr(self.model.vision_encoder, "neck", None)
+        inner = getattr(neck, "position_encoding", None)
+        cached = type(inner).__name__ == "CachedPositionEncoding"
+        if self.settings.cache_position_encodings and inner is not None and not cached:
+            neck.position_encoding = _cached_position_encoding(
+                inner, _level_sizes(self.model.config), self.model.config.vision_config.fpn_hidden_size,
+                self.device, self.dtype)
+        elif not self.settings.cache_position_encodings and cached:
+            neck.position_encoding = inner.inner
+        for module in self.model.vision_encoder.modules():
+            if getattr(module.__dict__.get("forward"), "_pvtt_fused_gelu", False):
+                del module.forward
+        self.fused_modules = {}  # MLPs switched to the fused projection + GELU
+        if self.settings.encoder_gelu == "fused-tanh":
+            self.fused_modules["encoder_gelu"] = _fuse_gelu(self.model.vision_encoder.modules())
         if self.settings.compile and self.device.type == "cuda":
             # transformers' one host wait per frame (see the module's docstring); the method is looked up by name
             # and left alone if a transformers version has none
@@ -271,7 +390,12 @@ class Sam2Segmenter(ModelBackend):
                 masks[t] = logits > self.settings.mask_threshold
                 if out.object_score_logits is not None:
                     scores[t] = torch.sigmoid(out.object_score_logits.float()).reshape(-1)[0]
-        masks = masks.cpu().numpy()
+        if masks.device.type == "cuda":  # through pinned memory: a fast copy, and no staging through pageable memory
+            host = torch.empty(masks.shape, dtype=masks.dtype, pin_memory=True)
+            host.copy_(masks, non_blocking=True)
+            scores = scores.cpu()  # on the same stream, after the masks' copy: the host waits once for both
+            masks = host
+        masks = masks.numpy()
         confidence = np.nan_to_num(scores.cpu().numpy(), nan=0.0)
         if not masks[0].any():
             raise RejectItem(f"empty first-frame mask: SAM2 found nothing in box {box.as_tuple()}")
