@@ -138,8 +138,8 @@ def smooth_base(rgb: np.ndarray, alpha: np.ndarray, long_side: int = 1200, min_g
     smooth shading when the lightness gradient (3x3 Sobel of the Lab lightness, blurred by 1.5 px, photo resized to
     ``long_side``, up or down: a ramp's gradient per pixel depends on the scale) stays below ``min_gradient`` within
     2 px of it. A product's outline is an edge; an outline drawn through the soft ramp of a contact shadow, which
-    darkens smoothly toward the product, is not: the shadow came with the cut (MEDI001's box: 0.81-0.83 of its lower
-    outline on copies of 500-2,000 px; clean cuts 0-0.19 on the development photos). Measured
+    darkens smoothly toward the product, is not: the shadow came with the cut (MEDI001's box: 0.70-0.82 of its lower
+    outline, the photo cut at 500 px to its own 3,000; clean cuts 0-0.17: ``benchmarks/foreign_measures.py``). Measured
     on the photo, not the cutout, whose decontaminated edge (:func:`pvtt.cutout.alpha.decontaminate`) makes a
     step of its own. 0 for an empty cut."""
     alpha = np.asarray(alpha)

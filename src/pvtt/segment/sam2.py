@@ -245,13 +245,15 @@ def _linear_gelu_op() -> Any:
 def _fuse_gelu(modules: Any) -> int:
     """Hiera's two-layer MLPs with an exact GELU get a forward computing the input projection and the GELU in one
     ``pvtt::linear_gelu_tanh``; returns how many were switched."""
+    import torch
+
     op = _linear_gelu_op()
     count = 0
     for module in modules:
         activation = getattr(module, "activation", None)
         if (type(module).__name__ != "Sam2FeedForward" or getattr(module, "num_layers", 0) != 2
                 or getattr(module, "sigmoid_output", True) or type(activation).__name__ != "GELUActivation"
-                or getattr(activation, "act", None) is not __import__("torch").nn.functional.gelu
+                or getattr(activation, "act", None) is not torch.nn.functional.gelu
                 or module.proj_in.bias is None):
             continue
 
