@@ -27,6 +27,8 @@ Ray's start and the workers' setup and compile included.
     PYTHONPATH=OLD/src python3 OLD/benchmarks/bench_segment_ray.py --clip gpucat/ELEC003-s00-w00.mp4 --clips 48 \
         --local-clips 0 --actors 4 --root /tmp/sr_old --set segment.sam2.compile=true \
         segment.sam2.compile_mode=reduce-overhead
+    # the gpu preset as it is (compile, reduce-overhead, 4 segment actors per GPU), nothing else set
+    python3 benchmarks/bench_segment_ray.py --clip gpucat/ELEC003-s00-w00.mp4 --clips 48 --local-clips 5 --preset gpu
     python3 benchmarks/bench_segment_ray.py --clip CLIP --tiny --clips 3 --local-clips 2 --actors 1 \
         --weights /tmp/sam2_tiny   # the plumbing, on the CPU
 """
@@ -111,7 +113,10 @@ def main() -> None:
     parser.add_argument("--box", type=float, nargs=4, default=[0.25, 0.40, 0.81, 1.00], help="x0 y0 x1 y1, fractions")
     parser.add_argument("--clips", type=int, default=32, help="items (copies of the clip) through the Ray runner")
     parser.add_argument("--local-clips", type=int, default=6, help="items through the local runner (0: skip it)")
-    parser.add_argument("--actors", type=int, default=4, help="runner.ray.actors_per_gpu")
+    parser.add_argument("--actors", type=int, default=None,
+                        help="runner.ray.actors_per_gpu (default: the config's, so --preset gpu gives its {segment: 4})")
+    parser.add_argument("--preset", default=None, help="a packaged preset under the overrides (e.g. gpu: its SAM2 "
+                        "compile settings and runner.ray.actors_per_gpu)")
     parser.add_argument("--warmup", type=int, default=2, help="first items of each worker left out of steady_fps")
     parser.add_argument("--set", nargs="*", default=[], help="config overrides, key=value")
     parser.add_argument("--weights", default="/tmp/sam2_random", help="where the random weights are saved")
@@ -136,7 +141,7 @@ def measure(args: argparse.Namespace) -> None:
 
     from pvtt.config import load_config
     from pvtt.runners.local import LocalRunner
-    from pvtt.runners.ray import RayRunner, RaySettings
+    from pvtt.runners.ray import RayRunner
 
     weights = Path(args.weights)
     if not (weights / "config.json").is_file():
@@ -151,10 +156,12 @@ def measure(args: argparse.Namespace) -> None:
         print(f"[weights saved in {time.perf_counter() - t0:.0f}s]", flush=True)
     config = load_config(None, ["segment.backend=sam2", f"segment.sam2.model={weights}", "segment.sam2.dtype=bf16",
                                 "segment.sam2.mask_threshold=-10000", *args.set]
-                         + (["segment.sam2.device=cpu", "segment.sam2.dtype=fp32"] if args.tiny else []))
+                         + (["segment.sam2.device=cpu", "segment.sam2.dtype=fp32"] if args.tiny else []),
+                         preset=args.preset)
+    actors = args.actors if args.actors is not None else config.runner.ray.actors_per_gpu
     gpus = torch.cuda.device_count()
     results = {"device": torch.cuda.get_device_name() if gpus else "cpu", "clip": args.clip, "settings": config.segment.sam2.model_dump(),
-               "actors_per_gpu": args.actors, "mps": args.mps}
+               "actors_per_gpu": actors, "preset": args.preset, "mps": args.mps}
     root = Path(args.root)
     frames = None
     if args.local_clips:
@@ -170,7 +177,7 @@ def measure(args: argparse.Namespace) -> None:
     ws, items = make_workspace(root / "ray", Path(args.clip), args.clips, args.box)
     frames = items[0].num_frames
     stage = TimedSegmentStage(ws, config.segment)
-    settings = RaySettings(actors_per_gpu=args.actors, num_gpus=gpus, object_store_mb=300)
+    settings = config.runner.ray.model_copy(update={"actors_per_gpu": actors, "num_gpus": gpus, "object_store_mb": 300})
     t0 = time.perf_counter()
     with RayRunner(settings, progress=False) as runner:
         records = runner.run(stage, items)

@@ -151,3 +151,32 @@ def test_cache_keys_leave_out_the_sections_of_backends_that_do_not_run():
     for section, field, backend in ((CutoutSettings, "grounded", "grounded"), (LocateSettings, "detector", "detector"),
                                     (InsertSettings, "flux_fill", "flux-fill")):
         assert field not in section().key_dump() and field in section(backend=backend).key_dump()
+
+
+@pytest.mark.parametrize("value, message", [({"segmnet": 4}, "unknown stage segmnet"), ({"segment": 0}, "at least 1"),
+                                            (0, "at least 1")])
+def test_actors_per_gpu_rejects_unknown_stages_and_zero(value, message):
+    from pydantic import ValidationError
+
+    from pvtt.runners.ray import RaySettings
+
+    with pytest.raises(ValidationError, match=message):
+        RaySettings(actors_per_gpu=value)
+    if isinstance(value, dict):
+        with pytest.raises(ValidationError, match=message):
+            RaySettings(actors=value)
+
+
+def test_stage_names_are_every_stage_of_the_build():
+    """``STAGE_NAMES`` (what per-stage settings may name) lists exactly the stages pvtt defines."""
+    import pvtt.stages.clip, pvtt.stages.embed, pvtt.stages.pair, pvtt.stages.product  # noqa: E401, F401
+    import pvtt.stages.template, pvtt.stages.vlm  # noqa: E401, F401
+    from pvtt.stage import STAGE_NAMES, Stage
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    defined = {c.name for c in subclasses(Stage) if c.__module__.startswith("pvtt.stages") and c.name}
+    assert defined == set(STAGE_NAMES)

@@ -24,6 +24,12 @@ log = logging.getLogger("pvtt")
 
 Item = TypeVar("Item")
 
+STAGE_NAMES = ("normalize", "product", "locate", "segment", "track", "points", "curate", "embed", "caption",
+               "instruct", "depth", "motion_lora", "points_registration", "erase", "cutout", "video_cutout",
+               "synthesize")
+"""Every stage's :attr:`Stage.name`, in build order: what per-stage runner settings (``runner.ray.actors``,
+``runner.ray.actors_per_gpu``) may name."""
+
 
 class Stage(Generic[Item]):
     """Base of every stage. A stage that calls backends lists them in :meth:`backends`: they are

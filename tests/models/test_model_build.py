@@ -33,6 +33,9 @@ SMALL = ["normalize.short_side=128", "normalize.max_frames=9", "normalize.min_fr
          # tiny models on the CPU, short answers
          "vlm.caption_tokens=6", "vlm.instruction_tokens=6", "vlm.judge_tokens=6", "vlm.points_tokens=6",
          "vlm.num_frames=2", "vlm.judge_frames=2", "vlm.frame_size=56",
+         # the preset's torch.compile of SAM2 would spend minutes in inductor on the CPU; the compiled path is tested
+         # against eager in tests/models/test_models_perception.py
+         "segment.sam2.compile=false",
          "insert.flux_fill.steps=2", "insert.flux_fill.max_side=128", "propagate.vace.steps=2",
          "propagate.vace.max_area=1024",
          # the tiny OWLv2's boxes have no size: Grounding DINO's tiny model finds boxes that have one

@@ -166,6 +166,26 @@ def test_actors_per_gpu_shares_a_gpu_between_that_many_actors(tmp_path):
     assert shared.actor_count(cpu_stage, 100, cluster) == _runner().actor_count(cpu_stage, 100, cluster)
 
 
+
+def test_actors_per_gpu_per_stage_shares_only_the_stages_named(tmp_path):
+    """``actors_per_gpu: {segment: 4}`` packs 4 actors of the segment stage on a GPU and leaves every other GPU stage
+    at one actor per GPU (the `gpu` preset: 4 SAM2 actors, one synthesize actor holding FLUX and VACE)."""
+    from pvtt.stage import Resources
+
+    class Segment(FragileStage):
+        name = "segment"
+        resources = Resources(cpus=1, gpus=1)
+
+    class Synthesize(Segment):
+        name = "synthesize"
+
+    runner = _runner(actors_per_gpu={"segment": 4})
+    segment, synthesize = Segment(Workspace(tmp_path)), Synthesize(Workspace(tmp_path))
+    cluster = {"CPU": 16.0, "GPU": 1.0}
+    assert runner.gpus_per_actor(segment) == pytest.approx(0.25) and runner.gpus_per_actor(synthesize) == 1
+    assert runner.actor_count(segment, 100, cluster) == 4 and runner.actor_count(synthesize, 100, cluster) == 1
+
+
 class BatchingStage(Stage[Item]):
     """Takes 3 items per call; each run_batch call leaves a file naming its batch (it runs in an actor process);
     a batch holding 'poison' kills its worker process."""

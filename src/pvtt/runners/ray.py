@@ -46,12 +46,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 
 from pvtt.errors import ConfigError
 from pvtt.runners.progress import stage_run
-from pvtt.stage import Stage
+from pvtt.stage import STAGE_NAMES, Stage
 from pvtt.types import ItemRecord, Status
 
 log = logging.getLogger("pvtt")
@@ -79,11 +79,13 @@ class RaySettings(BaseModel):
     item whose worker died in a batch of several is retried alone, whatever this says."""
     actors_per_stage: int | None = Field(None, ge=1)
     """Actors per stage (null: as many as the cluster's CPUs and GPUs fit, given the stage's declared resources)."""
-    actors_per_gpu: int = Field(1, ge=1)
-    """Actors of a GPU stage sharing one GPU (each asks Ray for 1/N of a GPU). One SAM2 segment worker leaves an H200
-    idle much of the time (launch-bound, CPU reading and encoding): 4 compiled actors of the segment stage cleared
-    91 frames/s through this runner against 59 for the local runner's one worker (BENCHMARKS.md). Each actor loads
-    its own weights and compiles its own model: mind the GPU memory of the largest model stage."""
+    actors_per_gpu: int | dict[str, int] = 1
+    """Actors of a GPU stage sharing one GPU (each asks Ray for 1/N of a GPU): one number for every GPU stage, or
+    per stage, e.g. {segment: 4} (stages not named: 1). One SAM2 segment worker leaves an H200 idle much of the
+    time (CPU reading and encoding between its kernels): 4 compiled actors of the segment stage cleared 91 frames/s
+    through this runner against 59 for the local runner's one worker (BENCHMARKS.md), while 4 actors of
+    synthesize would each load FLUX and VACE. Each actor loads its own weights and compiles its own model: mind the
+    GPU memory of the stage. The `gpu` preset sets {segment: 4}."""
     actors: dict[str, int] = Field(default_factory=dict)
     """Actors for a named stage, overriding actors_per_stage (e.g. {normalize: 32}); also lets a stage wait for an
     autoscaler."""
@@ -91,6 +93,18 @@ class RaySettings(BaseModel):
     """Ray runtime_env for the workers (pip packages, env_vars), for nodes where pvtt is not installed."""
     log_to_driver: bool = True
     """Show the workers' warnings on this console."""
+
+    @field_validator("actors", "actors_per_gpu")
+    @classmethod
+    def _stages_and_counts(cls, value: int | dict[str, int]) -> int | dict[str, int]:
+        """A count per stage names stages that exist (a typo would otherwise be ignored) and counts of at least 1."""
+        counts = value if isinstance(value, dict) else {"": value}
+        unknown = sorted(set(counts) - {""} - set(STAGE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown stage {', '.join(unknown)}; stages: {', '.join(STAGE_NAMES)}")
+        if any(n < 1 for n in counts.values()):
+            raise ValueError(f"counts must be at least 1, got {value}")
+        return value
 
 
 class _StageWorker:
@@ -201,7 +215,10 @@ class RayRunner:
 
     def gpus_per_actor(self, stage: Stage) -> float:
         """The GPU share one actor of ``stage`` asks Ray for (``actors_per_gpu`` actors share a GPU)."""
-        return stage.resources.gpus / self.settings.actors_per_gpu
+        share = self.settings.actors_per_gpu
+        if isinstance(share, dict):
+            share = share.get(stage.name, 1)
+        return stage.resources.gpus / share
 
     def run(self, stage: Stage, items: Sequence[Any], description: str | None = None) -> list[ItemRecord]:
         """Records for ``items`` in input order. Items with nothing to compute (cached) are answered here, so a
