@@ -58,19 +58,25 @@ def photos(folder: Path) -> None:
         print(line, flush=True)
 
 
-def clips(workspace: Path) -> None:
-    from pvtt import artifacts
+def _curated(workspace: Path):
+    """``(workspace, clip)`` for every clip of a built workspace that curate kept."""
     from pvtt.items import collect_clips
-    from pvtt.stages.product import _pieces, _sample_indices, piece_lift
     from pvtt.store import Workspace
     from pvtt.types import Status
 
-    settings = VideoCutoutSettings()
     ws = Workspace(workspace)
     for clip in collect_clips(ws):
         record = ws.read_record("curate", clip.id)
-        if record is None or record.status is not Status.DONE:
-            continue
+        if record is not None and record.status is Status.DONE:
+            yield ws, clip
+
+
+def clips(workspace: Path) -> None:
+    from pvtt import artifacts
+    from pvtt.stages.product import _pieces, _sample_indices, piece_lift
+
+    settings = VideoCutoutSettings()
+    for ws, clip in _curated(workspace):
         masks = np.asarray(artifacts.masks(ws, clip.id).data, bool)
         lifts = np.array([piece_lift(_pieces(masks[t])[0]) for t in _sample_indices(len(masks), settings.frames_per_clip)])
         over = int((lifts > settings.max_piece_lift).sum())
@@ -103,17 +109,10 @@ def surface_share(rgb: np.ndarray, mask: np.ndarray, band: float, below: tuple[i
 def surfaces(workspace: Path) -> None:
     from pvtt import artifacts
     from pvtt.cutout import smooth_base
-    from pvtt.items import collect_clips
     from pvtt.stages.product import _sample_indices, _stability, score_frame
-    from pvtt.store import Workspace
-    from pvtt.types import Status
 
     settings = VideoCutoutSettings()
-    ws = Workspace(workspace)
-    for clip in collect_clips(ws):
-        record = ws.read_record("curate", clip.id)
-        if record is None or record.status is not Status.DONE:
-            continue
+    for ws, clip in _curated(workspace):
         video, masks = clip.load(ws), artifacts.masks(ws, clip.id)
         rows: dict[str, list] = {"smooth base": [], "surface, bottom quarter": [], "surface, bottom eighth": []}
         qualifies = []
