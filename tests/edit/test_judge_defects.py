@@ -15,7 +15,7 @@ from pvtt.cutout import foreign_content
 from pvtt.judge.defects import floating
 from pvtt.types import Masks
 
-DEFECTS = ("remnant of A", "erase smear", "floating", "product too small")
+DEFECTS = ("remnant of A", "erase smear", "floating", "product too small", "product too large")
 
 
 def _named(result, name: str) -> bool:
@@ -184,8 +184,22 @@ def test_b_shrunk_to_a_speck_is_too_small(case, edited):
     verdict = _judge(case, frames, case.masks_a, speck, cut, erased.frames)
     assert _named(verdict, "product too small"), (verdict.scores, verdict.reasons)
     assert verdict.scores["product_area"] < JudgeSettings().min_product_area
-    off = _judge(case, frames, case.masks_a, speck, cut, erased.frames, min_product_area=0.0)
+    off = _judge(case, frames, case.masks_a, speck, cut, erased.frames, min_product_area=0.0, max_product_area=1.0)
     assert not _named(off, "product too small") and "product_area" not in off.scores
+
+
+def test_b_filling_the_frame_is_too_large(case, edited):
+    """B in the slot of a mask that took in the backdrop (pvtt demo's busy band): B covers most of the frame."""
+    cut, erased, _, result = edited
+    huge = np.zeros_like(result.masks)
+    height, width = huge.shape[1:]
+    huge[:, height // 8:, : width * 7 // 8] = True  # 0.77 of the frame
+    frames = np.where(huge[..., None], 200, erased.frames).astype(np.uint8)
+    verdict = _judge(case, frames, case.masks_a, huge, cut, erased.frames)
+    assert _named(verdict, "product too large"), (verdict.scores, verdict.reasons)
+    assert verdict.scores["product_area"] > JudgeSettings().max_product_area
+    off = _judge(case, frames, case.masks_a, huge, cut, erased.frames, max_product_area=1.0)
+    assert not _named(off, "product too large")
 
 def test_floating_is_not_judged_where_a_runs_out_of_the_frame():
     a = np.zeros((100, 100), bool)

@@ -84,6 +84,12 @@ class JudgeSettings(Settings):
     """Product too small: reject when B covers less than this fraction of the frame (median over the judged frames; 0
     = off). On the development build the one pair below it (0.007) was B shrunk into the slot of a watch's hands;
     every other pair was 0.04 or more."""
+    max_product_area: float = Field(0.6, ge=0, le=1)
+    """Product too large: reject when B covers more than this fraction of the frame (median over the judged frames; 1
+    = off), as `curate.max_mask_fraction` limits A's mask: B fills the slot of a mask that took in the backdrop. In
+    `pvtt demo` two such pairs were kept before (A's mask a whole busy band, 0.42 of the frame; B 0.62 and 0.70 of it,
+    the band erased); on the seventeenth dev build every pair was 0.38 or less, and in the demo every other pair 0.26
+    or less."""
     max_floating: float = Field(0.06, ge=0, le=1)
     """Floating: reject when B's base sits more than this fraction of A's height above where A's base was (median over
     frames; only where A's base is in the frame); 1 = off."""

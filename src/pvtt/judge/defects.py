@@ -18,7 +18,8 @@ when its threshold is crossed, one reason that starts with the defect's name:
   (:func:`axis_share`), far more of its edges on the image axes than the frame around it has.
 - **product too small** (``product_area``): B covers less than ``min_product_area`` of the frame (median over the
   judged frames), a speck nobody can recognise — the slot of a mask that held only part of A (a watch's hands
-  instead of the watch) gives B that size.
+  instead of the watch) gives B that size; **product too large**: more than ``max_product_area``, the slot of a mask
+  that took in the backdrop.
 - **floating** (``floating``): A stood on something (its mask ends above the frame's bottom edge, on a base that
   spans a good part of its width) and B's lowest pixels sit clearly above A's: B hangs in the air where A touched
   its support.
@@ -248,11 +249,14 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
                                f"blocks: {scores['fill_seams']:.2f} times the share of straight horizontal and "
                                f"vertical edges of the frame around it > {s.max_fill_seams:.2f} (a patch fill's "
                                "seams)")
-    if s.min_product_area > 0:
+    if s.min_product_area > 0 or s.max_product_area < 1:
         scores["product_area"] = float(np.median([b_s[t].mean() for t in idx]))
         if scores["product_area"] < s.min_product_area:
             reasons.append(f"product too small: B covers {scores['product_area']:.4f} of the frame "
                            f"< {s.min_product_area}")
+        elif scores["product_area"] > s.max_product_area:
+            reasons.append(f"product too large: B covers {scores['product_area']:.2f} of the frame "
+                           f"> {s.max_product_area} (A's slot most likely took in the backdrop)")
     fl = [floating(a_s[t], b_s[t], s) for t in idx]
     fl = [f for f in fl if f is not None]
     if fl and s.max_floating < 1:
