@@ -9,6 +9,11 @@ Unless ``--catalog`` names one, the catalog is rendered here: one single-shot te
 
     python benchmarks/gpu_build.py --strategy motion-lora --out /tmp/gpubuild [--set key=value ...]
     python benchmarks/gpu_build.py --preset gpu --catalog CATALOG --weights /tmp/w,/dev/shm/w [--set ...]
+    python benchmarks/gpu_build.py --preset gpu --runner ray ...   # the same build through the Ray runner
+
+With ``--runner ray`` every stage runs in Ray actors (the preset's ``actors_per_gpu``), so a stage's GPU peak is
+the device's used memory sampled through NVML while the stage runs (every process on the GPU, the CUDA contexts
+included), not ``torch.cuda.max_memory_allocated`` of this process.
 
 With ``--preset``, every model the preset needs (``pvtt.weights.required.required_models``) is built at full size
 by ``full_size.BUILDERS`` and saved into the first ``--weights`` folder with room (a folder saved by an earlier run
@@ -73,6 +78,39 @@ def make_catalog(root: Path) -> Path:
     return root / "catalog.jsonl"
 
 
+class _StopBuild(Exception):
+    """Raised after the ``--stop-after`` stage."""
+
+
+class _NvmlPeak:
+    """The GPU's used memory (GiB, every process) sampled every 50 ms on a thread until :meth:`stop`."""
+
+    def __init__(self, index: int = 0):
+        import threading
+
+        import pynvml
+
+        pynvml.nvmlInit()
+        self._nvml, self._handle = pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
+        self._base = self._used()
+        self.peak = self._base
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _used(self) -> float:
+        return self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used / 2**30
+
+    def _loop(self) -> None:
+        while not self._done.wait(0.05):
+            self.peak = max(self.peak, self._used())
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
 def model_backends() -> list[type]:
     """ModelBackend and every subclass (each model backend's module imported first)."""
     import importlib
@@ -101,6 +139,12 @@ def main() -> None:
                         "with room first (default: OUT/weights)")
     parser.add_argument("--tiny", action="store_true", help="with --preset: tiny random models instead of full-size "
                         "ones (the test suite's stand-ins), to check the run's plumbing on a CPU machine")
+    parser.add_argument("--runner", default="local", choices=["local", "ray"],
+                        help="the runner of the build (ray: a local Ray instance on this machine)")
+    parser.add_argument("--weights-only", action="store_true", help="with --preset: save the weights and stop (a "
+                        "later call with the same --weights reuses them)")
+    parser.add_argument("--stop-after", default=None, help="end the build after this stage (its records and the "
+                        "earlier stages' are kept and printed)")
     parser.add_argument("--out", default="/tmp/gpubuild")
     parser.add_argument("--set", action="append", default=[], help="extra config overrides (key=value)")
     args = parser.parse_args()
@@ -112,7 +156,8 @@ def main() -> None:
     out = Path(args.out)
     cuda = torch.cuda.is_available()
     print(torch.__version__, torch.cuda.get_device_name() if cuda else "no GPU", flush=True)
-    base = ["runner.workers=8", "runner.progress=false", "pairing.strategy=all", *args.set]
+    base = ["runner.workers=8", "runner.progress=false", "pairing.strategy=all", f"runner.kind={args.runner}",
+            *(["runner.ray.object_store_mb=4000"] if args.runner == "ray" else []), *args.set]
     if args.preset:
         from full_size import save_required
 
@@ -127,9 +172,14 @@ def main() -> None:
             keys = [r.key for r in required_models(needs)]
             folders = {name: str(_tiny(name, roots[0])) for name in {TINY[k] for k in keys}}
             sets = {k: folders[TINY[k]] for k in keys}
+            # the tiny detector is a Grounding DINO (the suite has no tiny OWLv2 checkpoint)
+            sets |= {"locate.detector.family": "grounding-dino", "cutout.grounded.detector.family": "grounding-dino"}
         else:
             sets = save_required(needs, roots)
         overrides = [*[f"{k}={v}" for k, v in sets.items()], *base]
+        if args.weights_only:
+            print(json.dumps(sets, indent=1))
+            return
     else:
         sets = save_weights(args.strategy, out / "weights")
         overrides = [f"propagate.backend={args.strategy}", *[f"{k}={v}" for k, v in sets.items()], *base]
@@ -137,17 +187,28 @@ def main() -> None:
     catalog = Path(args.catalog) if args.catalog else make_catalog(out / "catalog")
 
     peaks: dict[str, float] = {}
+    walls: dict[str, float] = {}
     loads: dict[str, float] = {}
-    real_run = LocalRunner.run
+    from pvtt.runners.ray import RayRunner
 
-    def run(self, stage, items, description=None):  # the GPU peak of each stage
+    runner_class = RayRunner if args.runner == "ray" else LocalRunner
+    real_run = runner_class.run
+
+    def run(self, stage, items, description=None):  # the wall seconds and GPU peak of each stage
+        sampler = _NvmlPeak() if args.runner == "ray" and cuda else None
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
         records = real_run(self, stage, items, description)
-        peaks[stage.name] = torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
-        print(f"[{stage.name}: {len(items)} item(s) in {time.perf_counter() - t0:.1f}s, gpus {stage.resources.gpus:g}, "
+        walls[stage.name] = time.perf_counter() - t0
+        if sampler is not None:
+            peaks[stage.name] = sampler.stop()
+        else:
+            peaks[stage.name] = torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0
+        print(f"[{stage.name}: {len(items)} item(s) in {walls[stage.name]:.1f}s, gpus {stage.resources.gpus:g}, "
               f"GPU peak {peaks[stage.name]:.1f} GiB]", flush=True)
+        if stage.name == args.stop_after:
+            raise _StopBuild(stage.name)
         return records
 
     def timed_setup(real_setup):
@@ -160,12 +221,16 @@ def main() -> None:
 
         return setup
 
-    LocalRunner.run = run
+    runner_class.run = run
     for cls in model_backends():
         if "setup" in cls.__dict__:
             cls.setup = timed_setup(cls.__dict__["setup"])
     t0 = time.perf_counter()
-    summary = build(catalog, out / "dataset", config, workspace=out / "ws")
+    try:
+        summary = build(catalog, out / "dataset", config, workspace=out / "ws")
+    except _StopBuild as stop:
+        summary = None
+        print(f"[stopped after {stop}]", flush=True)
     print(f"[build took {time.perf_counter() - t0:.0f}s]", flush=True)
     ws = Workspace(out / "ws")
     print("| stage | item | status | seconds | GPU peak GiB of the stage | reason |")
@@ -186,9 +251,11 @@ def main() -> None:
         for record in ws.records(stage):
             print(json.dumps({"stage": stage, "item": record.item_id, "seconds": record.seconds,
                               "metrics": record.metrics}, default=str)[:600])
-    print(json.dumps({"loads_s": {k: round(v, 1) for k, v in loads.items()},
+    print(json.dumps({"runner": args.runner, "stage_wall_s": {k: round(v, 1) for k, v in walls.items()},
+                      "loads_s": {k: round(v, 1) for k, v in loads.items()},
                       "peaks_gib": {k: round(v, 1) for k, v in peaks.items()}}))
-    print({stage: dict(counts) for stage, counts in summary.counts.items()})
+    if summary is not None:
+        print({stage: dict(counts) for stage, counts in summary.counts.items()})
 
 
 if __name__ == "__main__":
