@@ -175,6 +175,11 @@ class VideoCutoutSettings(Settings):
     (0.8: the silver bracelet's braid, its fine chain not in the mask). 1 = off."""
     view_min_score: float = Field(0.5, ge=0, le=1)
     """An extra view scores at least this fraction of the chosen frame's score."""
+    peel_support: bool = True
+    """Before cutting out the chosen frame and the views, take the surface under the product out of its mask:
+    GrabCut, learning the background from the rest of the frame, claims it back, and only pieces at the bottom of
+    the product that reach its lower outline are removed (`pvtt.cutout.peel`). TOYS012's horses otherwise carried a
+    wedge of the table between their rockers into every pair that inserted them."""
 
     @model_validator(mode="after")
     def _area_range(self) -> "VideoCutoutSettings":

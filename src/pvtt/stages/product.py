@@ -300,12 +300,20 @@ def choose_frames(candidates: list[FrameScore], views: int, view_min_score: floa
     return best, sorted(chosen, key=lambda c: c.time)
 
 
-def cut_out_frame(rgb: np.ndarray, mask: np.ndarray, refine_radius: float, margin: float) -> np.ndarray:
+def cut_out_frame(rgb: np.ndarray, mask: np.ndarray, refine_radius: float, margin: float,
+                  peel: bool = False) -> tuple[np.ndarray, float]:
     """A frame's product as an RGBA cutout: its mask as alpha, edge-refined by the guided filter on the frame
-    (as the photo cutout does), trimmed to the product's box plus ``margin`` of its long side."""
+    (as the photo cutout does), trimmed to the product's box plus ``margin`` of its long side. With ``peel``, the
+    surface under the product is taken out of the mask first (:func:`pvtt.cutout.peel.peel_support`). Returns the
+    cutout and the share of the mask peeled."""
     from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
+    from pvtt.cutout.peel import peel_support
 
-    return trim(with_alpha(rgb, refine_alpha(rgb, mask.astype(np.float32), refine_radius)), margin)
+    mask = np.asarray(mask, bool)
+    peeled = peel_support(rgb, mask) if peel else np.zeros_like(mask)
+    share = float(peeled.sum() / max(int(mask.sum()), 1))
+    kept = mask & ~peeled
+    return trim(with_alpha(rgb, refine_alpha(rgb, kept.astype(np.float32), refine_radius)), margin), share
 
 
 @dataclass
@@ -319,6 +327,7 @@ class VideoProduct:
     view_frames: list[FrameScore]
     candidates: list[FrameScore]
     clips: list[str]
+    peeled: float = 0.0  # share of the chosen frame's mask taken out as the surface under the product
 
 
 def _sample_indices(num_frames: int, count: int) -> np.ndarray:
@@ -367,16 +376,18 @@ def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius:
                          metrics={"candidates": len(candidates), "failures": dict(failures)})
     # 3. cut them out (the clips holding them decoded again: cheaper in memory than keeping every candidate)
     by_clip = {c.id: c for c in clips}
-    cut: dict[tuple[str, int], np.ndarray] = {}
+    cut: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
     for clip_id in dict.fromkeys(f.clip_id for f in [best, *views]):
         video = by_clip[clip_id].load(ws)
         masks = artifacts.masks(ws, clip_id)
         for frame in [f for f in [best, *views] if f.clip_id == clip_id]:
             rgb = video.frames[frame.frame_index]
             _, mask, _ = score_frame(rgb, masks.data[frame.frame_index], settings, hand=_hand_pixels(hand_mask, rgb))
-            cut[(clip_id, frame.frame_index)] = cut_out_frame(rgb, mask, refine_radius, margin)
-    return VideoProduct(cut[(best.clip_id, best.frame_index)], [cut[(v.clip_id, v.frame_index)] for v in views],
-                        best, views, candidates, [c.id for c in clips])
+            cut[(clip_id, frame.frame_index)] = cut_out_frame(rgb, mask, refine_radius, margin,
+                                                              settings.peel_support)
+    cutout, peeled = cut[(best.clip_id, best.frame_index)]
+    return VideoProduct(cutout, [cut[(v.clip_id, v.frame_index)][0] for v in views], best, views, candidates,
+                        [c.id for c in clips], peeled)
 
 
 def _hook_name(hook: Any) -> str | None:
@@ -400,8 +411,9 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "4"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
-    # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift)
+    version = "5"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift);
+    # 5: the surface under the product peeled out of the cut frames' masks (peel_support)
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
@@ -442,7 +454,8 @@ class VideoCutoutStage(Stage[ProductItem]):
                    "height": int(found.cutout.shape[0]),
                    "view_frames": [{"clip_id": v.clip_id, "frame_index": v.frame_index, "score": v.score}
                                    for v in found.view_frames]}
-        metrics = {"score": best.score, **best.parts, "clips": len(found.clips), "candidates": len(found.candidates),
+        metrics = {"score": best.score, **best.parts, "peeled": round(found.peeled, 4), "clips": len(found.clips),
+                   "candidates": len(found.candidates),
                    "qualifying": sum(c.qualifies for c in found.candidates),
                    "failures": dict(Counter(c.reason for c in found.candidates if c.reason))}
         return outputs, metrics
