@@ -58,3 +58,36 @@ def test_points_lie_on_the_product(tmp_path):
             if visible:
                 y0, x0 = int(round(y)), int(round(x))
                 assert truth["masks_a"][t, max(0, y0 - 2):y0 + 3, max(0, x0 - 2):x0 + 3].any()
+
+
+def test_products_the_build_would_reject_are_left_out(tmp_path, caplog):
+    """A photo whose cut carries a shelf (cutout's support check) is not used: a case whose B the build rejects
+    at cutout never reaches the judge, and the bench would measure nothing."""
+    import json
+
+    from PIL import Image
+
+    from pvtt.bench.make import make_benchmark
+
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+
+    def photo(colour, shelf=False):  # a textured box on a white studio background
+        image = np.full((400, 400, 3), 250, np.uint8)
+        box = np.clip(np.array(colour) + rng.normal(0, 12, (240, 160, 3)), 0, 255)
+        image[80:320, 120:280] = box.astype(np.uint8)
+        if shelf:
+            image[320:350, 30:370] = (120, 84, 60)  # the shelf board it stands on, far wider than the box
+        return image
+
+    Image.fromarray(photo((40, 70, 200))).save(photos / "good0.png")
+    Image.fromarray(photo((200, 50, 40))).save(photos / "good1.png")
+    Image.fromarray(photo((40, 160, 60), shelf=True)).save(photos / "on_shelf.png")
+    Image.fromarray(textured_background(96, 160, 1)).save(tmp_path / "background.png")
+    with caplog.at_level("WARNING", logger="pvtt"):
+        cases = make_benchmark([tmp_path / "background.png"], [photos], tmp_path / "cases", count=3, num_frames=6,
+                               width=160, height=96)
+    assert "on_shelf" in caplog.text and "shelf or table" in caplog.text
+    used = {json.loads((c / "case.json").read_text())[k] for c in cases for k in ("product_a", "product_b")}
+    assert used == {"good0", "good1"}

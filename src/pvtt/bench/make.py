@@ -249,13 +249,14 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
                    num_frames: int = 41, width: int = 640, height: int = 352, fps: float = 20.0) -> list[Path]:
     """``count`` cases from real backgrounds (videos or stills) and real product photos cut out by pvtt's cutout.
 
-    Product photos that cutout rejects are skipped (and named in the log); each case pairs two different
-    products. ``width`` and ``height`` should be multiples of 16 so normalization keeps frames 1:1.
+    Product photos that the cutout stage would reject (a low-confidence cut, or foreign content: a shelf, a
+    hand, fragments, a contact shadow) are skipped and named in the log: a case's product B has to be one the
+    build accepts, or the case never reaches the judge. Each case pairs two different products. ``width`` and ``height`` should be multiples of 16 so normalization keeps frames 1:1.
     """
     import logging
 
     from pvtt.catalog import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-    from pvtt.cutout import CutoutSettings, make_cutter
+    from pvtt.cutout import CutoutSettings, cutout_problems, make_cutter
     from pvtt.errors import PvttError
     from pvtt.media.image import load_image_rgba
     from pvtt.types import ProductImage
@@ -266,13 +267,22 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
     photo_files = collect_files(products, IMAGE_EXTENSIONS)
     if not bg_files:
         raise ValueError(f"no background videos or images found in {backgrounds}")
-    cutter = make_cutter(CutoutSettings())
+    settings = CutoutSettings()
+    cutter = make_cutter(settings)
     cutouts = []
     for path in photo_files:
         try:
-            cutouts.append((path.stem, cutter.cut_out(ProductImage(path.stem, load_image_rgba(path))).rgba))
+            result = cutter.cut_out(ProductImage(path.stem, load_image_rgba(path)))
         except PvttError as exc:
             log.warning("bench: skipping product photo %s: %s", path, exc)
+            continue
+        problems = cutout_problems(result, settings)[1]
+        if result.low_confidence:
+            problems.insert(0, f"low-confidence cutout ({result.confidence:.2f})")
+        if problems:
+            log.warning("bench: skipping product photo %s: %s", path, "; ".join(problems))
+            continue
+        cutouts.append((path.stem, result.rgba))
     if len(cutouts) < 2:
         raise ValueError(f"need at least two usable product photos, found {len(cutouts)} in {products}")
     out = Path(out)

@@ -209,5 +209,25 @@ def make_cutter(settings: CutoutSettings | None = None, **overrides: Any) -> Cut
     return BACKENDS.make(settings or CutoutSettings(), **overrides)
 
 
-__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "GroundedCutoutSettings", "foreign_content",
-           "make_cutter", "smooth_base"]
+def cutout_problems(result: CutoutResult, settings: CutoutSettings,
+                    hand_mask: np.ndarray | None = None) -> tuple[dict[str, float], list[str]]:
+    """What is wrong with a cut under ``settings``: its measures (:func:`foreign_content` and the backend's) and
+    one phrase per limit it breaks (empty: a usable cutout). The cutout stage rejects a cut with problems, and
+    ``pvtt bench make`` leaves such products out, so a case never asks for a product the build would reject."""
+    foreign = {k: round(v, 4) for k, v in {**foreign_content(result.rgba, hand_mask), **result.measures}.items()}
+    s, problems = settings, []
+    if foreign.get("hand", 0.0) > s.max_hand:
+        problems.append(f"{foreign['hand']:.2f} of it is a hand > {s.max_hand}")
+    if foreign["support"] > s.max_support:
+        problems.append(f"its base is {foreign['support']:.1f}x wider than its body > {s.max_support} "
+                        "(a shelf or table cut out with it)")
+    if foreign["pieces"] > s.max_pieces:
+        problems.append(f"it is in {foreign['pieces']:.0f} separate pieces > {s.max_pieces}")
+    if foreign.get("smooth_base", 0.0) > s.max_smooth_base:
+        problems.append(f"{foreign['smooth_base']:.2f} of its lower outline runs through smooth shading > "
+                        f"{s.max_smooth_base} (its contact shadow cut out with it)")
+    return foreign, problems
+
+
+__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "GroundedCutoutSettings", "cutout_problems",
+           "foreign_content", "make_cutter", "smooth_base"]

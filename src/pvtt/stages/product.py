@@ -95,7 +95,7 @@ class CutoutStage(Stage[ProductItem]):
                             self._hands and self._hands.name)
 
     def run(self, product: ProductItem, key: str):
-        from pvtt.cutout import foreign_content
+        from pvtt.cutout import cutout_problems
 
         result = self._cutter.cut_out(product.load(self.workspace))
         if result.low_confidence and self.settings.reject_low_confidence:
@@ -105,18 +105,7 @@ class CutoutStage(Stage[ProductItem]):
         if self._hands is not None:  # the detector sees the cutout over grey, as it will be pasted
             a = result.rgba[..., 3:].astype(np.float32) / 255.0
             hand = self._hands.hand_mask((result.rgba[..., :3] * a + 128 * (1 - a)).astype(np.uint8))
-        foreign = {k: round(v, 4) for k, v in {**foreign_content(result.rgba, hand), **result.measures}.items()}
-        s, problems = self.settings, []
-        if foreign.get("hand", 0.0) > s.max_hand:
-            problems.append(f"{foreign['hand']:.2f} of it is a hand > {s.max_hand}")
-        if foreign["support"] > s.max_support:
-            problems.append(f"its base is {foreign['support']:.1f}x wider than its body > {s.max_support} "
-                            "(a shelf or table cut out with it)")
-        if foreign["pieces"] > s.max_pieces:
-            problems.append(f"it is in {foreign['pieces']:.0f} separate pieces > {s.max_pieces}")
-        if foreign.get("smooth_base", 0.0) > s.max_smooth_base:
-            problems.append(f"{foreign['smooth_base']:.2f} of its lower outline runs through smooth shading > "
-                            f"{s.max_smooth_base} (its contact shadow cut out with it)")
+        foreign, problems = cutout_problems(result, self.settings, hand)
         if problems:
             raise RejectItem("foreign content in B's cutout: " + "; ".join(problems),
                              metrics={"confidence": round(float(result.confidence), 4), **foreign})
