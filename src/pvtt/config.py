@@ -179,7 +179,8 @@ class VideoCutoutSettings(Settings):
     """Before cutting out the chosen frame and the views, take the surface under the product out of its mask:
     GrabCut, learning the background from the rest of the frame, claims it back, and only pieces at the bottom of
     the product that reach its lower outline are removed (`pvtt.cutout.peel`). TOYS012's horses otherwise carried a
-    wedge of the table between their rockers into every pair that inserted them."""
+    wedge of the table between their rockers into every pair that inserted them. A product whose own bottom has the
+    table's colour loses that part (CRAF001's brass base on a wooden table in one view)."""
 
     @model_validator(mode="after")
     def _area_range(self) -> "VideoCutoutSettings":
