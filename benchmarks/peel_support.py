@@ -41,8 +41,13 @@ def seamless_share(rgb: np.ndarray, mask: np.ndarray, d: int = 4, same: float = 
     norm = np.hypot(gx[ys, xs], gy[ys, xs]) + 1e-6
     ux, uy = gx[ys, xs] / norm, gy[ys, xs] / norm
     h, w = mask.shape
-    out = lab[np.clip((ys + d * uy).round().astype(int), 0, h - 1), np.clip((xs + d * ux).round().astype(int), 0, w - 1)]
-    inn = lab[np.clip((ys - d * uy).round().astype(int), 0, h - 1), np.clip((xs - d * ux).round().astype(int), 0, w - 1)]
+
+    def at(sign: int) -> np.ndarray:  # the colour d px along the outward normal (sign 1) or inward (-1)
+        yy = np.clip((ys + sign * d * uy).round().astype(int), 0, h - 1)
+        xx = np.clip((xs + sign * d * ux).round().astype(int), 0, w - 1)
+        return lab[yy, xx]
+
+    out, inn = at(1), at(-1)
     return float((np.linalg.norm(out - inn, axis=1) < same).mean()) if len(ys) else 0.0
 
 
@@ -99,7 +104,8 @@ def main() -> None:
             if args.sheet:
                 vis = rgb.copy()
                 vis[peeled] = (0.3 * vis[peeled] + 0.7 * np.array([255, 0, 255])).astype(np.uint8)
-                vis[cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0] = (0, 255, 0)
+                outline = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+                vis[outline > 0] = (0, 255, 0)
                 ys, xs = np.nonzero(mask)
                 vis = vis[max(ys.min() - 20, 0):ys.max() + 20, max(xs.min() - 20, 0):xs.max() + 20]
                 vis = cv2.resize(vis, (max(1, int(vis.shape[1] * 300 / vis.shape[0])), 300))

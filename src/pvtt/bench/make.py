@@ -251,7 +251,8 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
 
     Product photos that the cutout stage would reject (a low-confidence cut, or foreign content: a shelf, a
     hand, fragments, a contact shadow) are skipped and named in the log: a case's product B has to be one the
-    build accepts, or the case never reaches the judge. Each case pairs two different products. ``width`` and ``height`` should be multiples of 16 so normalization keeps frames 1:1.
+    build accepts, or the case never reaches the judge. Each case pairs two different products. ``width`` and
+    ``height`` should be multiples of 16 so normalization keeps frames 1:1.
     """
     import logging
 

@@ -22,9 +22,10 @@ BOTTOM = 0.75  # a peeled piece's centre lies below this fraction of the product
 
 def peel_support(rgb: np.ndarray, mask: np.ndarray, iterations: int = 5, pad: int = 40) -> np.ndarray:
     """The pixels of ``mask`` (H, W bool) in ``rgb`` (H, W, 3 uint8) that belong to the surface under the product:
-    GrabCut (initialised with the mask as probable foreground, everything else as background) returns them to
-    the background, they touch the lower half of the mask's outline, and their centre lies in the bottom quarter
-    of the mask's box. A bool (H, W) array; empty when the mask is empty or nothing qualifies."""
+    GrabCut (initialised with the mask as probable foreground, everything else as background, and the mask's
+    bottom-quarter pixels coloured like the surface under it as probable background) returns them to the
+    background, they touch the lower half of the mask's outline, and their centre lies in the bottom quarter of the
+    mask's box. A bool (H, W) array; empty when the mask is empty or nothing qualifies."""
     mask = np.asarray(mask, bool)
     peel = np.zeros_like(mask)
     ys, xs = np.nonzero(mask)
