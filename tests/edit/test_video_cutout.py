@@ -374,6 +374,22 @@ def test_the_table_under_a_product_is_peeled_out_of_its_mask():
     np.testing.assert_array_equal(peeled, peel_support(frame, product | wedge))  # the same every time
 
 
+def test_nothing_is_peeled_from_a_product_on_a_plain_backdrop():
+    """A flat backdrop (one colour: nothing for GrabCut to model), a mask over the whole frame but its top rows, and
+    an empty mask: the mask stays as it is."""
+    from pvtt.cutout.peel import peel_support
+
+    frame = np.full((120, 160, 3), 128, np.uint8)
+    frame[40:90, 50:110] = (200, 60, 50)
+    box = np.zeros((120, 160), bool)
+    box[40:90, 50:110] = True
+    assert not peel_support(frame, box).any()
+    most = np.ones_like(box)
+    most[:2] = False
+    assert not peel_support(frame, most).any()
+    assert not peel_support(frame, np.zeros_like(box)).any()
+
+
 def test_a_pale_product_against_a_pale_wall_keeps_its_top():
     """Only the bottom of the product is searched: a body as pale as the wall above the table is not peeled
     (ART001's white vases against a white wall)."""

@@ -42,8 +42,11 @@ def peel_support(rgb: np.ndarray, mask: np.ndarray, iterations: int = 5, pad: in
     low = top + BOTTOM * (bottom - top)
     labels[_like_the_surface(crop, inside, low)] = cv2.GC_PR_BGD
     cv2.setRNGSeed(0)  # GrabCut's k-means starts from OpenCV's global RNG: the same frame peels the same way
-    cv2.grabCut(np.ascontiguousarray(crop[..., ::-1]), labels, None, np.zeros((1, 65)), np.zeros((1, 65)),
-                iterations, cv2.GC_INIT_WITH_MASK)
+    try:
+        cv2.grabCut(np.ascontiguousarray(crop[..., ::-1]), labels, None, np.zeros((1, 65)), np.zeros((1, 65)),
+                    iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # too few colours on one side to model: leave the mask as it is
+        return peel
     back = inside & ((labels == cv2.GC_BGD) | (labels == cv2.GC_PR_BGD))
     if not back.any():
         return peel
