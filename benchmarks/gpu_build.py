@@ -92,8 +92,7 @@ class _NvmlPeak:
 
         pynvml.nvmlInit()
         self._nvml, self._handle = pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
-        self._base = self._used()
-        self.peak = self._base
+        self.peak = self._used()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -235,9 +234,9 @@ def main() -> None:
     ws = Workspace(out / "ws")
     print("| stage | item | status | seconds | GPU peak GiB of the stage | reason |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for stage in ("normalize", "locate", "segment", "track", "curate", "embed", "erase", "depth", "motion_lora",
-                  "points_registration",
-                  "caption", "cutout", "video_cutout", "synthesize"):
+    from pvtt.stage import STAGE_NAMES
+
+    for stage in STAGE_NAMES:
         for record in ws.records(stage):
             print(f"| {stage} | {record.item_id} | {record.status.value} | {record.seconds} | "
                   f"{peaks.get(stage, 0):.1f} | {record.reason[:160]} |")

@@ -27,7 +27,7 @@ Item = TypeVar("Item")
 STAGE_NAMES = ("normalize", "product", "locate", "segment", "track", "points", "curate", "embed", "caption",
                "instruct", "depth", "motion_lora", "points_registration", "erase", "cutout", "video_cutout",
                "synthesize")
-"""Every stage's :attr:`Stage.name`, in build order: what per-stage runner settings (``runner.ray.actors``,
+"""Every stage's :attr:`Stage.name`: what per-stage runner settings (``runner.ray.actors``,
 ``runner.ray.actors_per_gpu``) may name."""
 
 

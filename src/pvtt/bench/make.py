@@ -278,7 +278,7 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
             log.warning("bench: skipping product photo %s: %s", path, exc)
             continue
         problems = cutout_problems(result, settings)[1]
-        if result.low_confidence:
+        if result.low_confidence and settings.reject_low_confidence:  # as the cutout stage decides
             problems.insert(0, f"low-confidence cutout ({result.confidence:.2f})")
         if problems:
             log.warning("bench: skipping product photo %s: %s", path, "; ".join(problems))
