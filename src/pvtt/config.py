@@ -173,6 +173,12 @@ class VideoCutoutSettings(Settings):
     bodies; every one of its 24 sampled frames lifted 0.21-0.66). Products stand on their own base or lie side by
     side: in the other curated dev clips the largest lifts were 0.13 and below, but for 2 of JEW002-s00's 24 frames
     (0.8: the silver bracelet's braid, its fine chain not in the mask). 1 = off."""
+    min_mask_steadiness: float = Field(0.9, ge=0, le=1)
+    """No frame of a clip whose masks keep changing shape qualifies: the median IoU of consecutive masks, the later
+    shifted onto the earlier's centroid (`pvtt.stages.product.mask_steadiness`), is below this. A segmentation that
+    takes in the wall on one frame and notches through the product on the next is flawed on whichever frame is
+    chosen: TOYS012-s00's frame 0, the best of its frames, cut the unicorn's rump and tail off (0.86; TOYS012-s01
+    0.82); the other curated dev clips score 0.92 (JEW002-s00's thin bracelets) to 0.99. 0 = off."""
     view_min_score: float = Field(0.5, ge=0, le=1)
     """An extra view scores at least this fraction of the chosen frame's score."""
     peel_support: bool = True

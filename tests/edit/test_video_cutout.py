@@ -20,7 +20,7 @@ from pvtt.items import ProductItem, curated_clips
 from pvtt.media.video import write_video
 from pvtt.pipeline import build
 from pvtt.registry import Backend
-from pvtt.stages.product import FrameScore, VideoCutoutStage, choose_frames, score_frame
+from pvtt.stages.product import FrameScore, VideoCutoutStage, choose_frames, mask_steadiness, score_frame
 from pvtt.store import Workspace, write_json
 from pvtt.testmedia import textured_background
 from pvtt.types import ItemRecord, Masks, Status
@@ -252,6 +252,41 @@ def test_a_product_never_whole_in_frame_is_rejected_with_the_reason(tmp_path):
     assert record.reason == ("product never unoccluded in the 1 curated clip(s) of template T1: of 9 sampled "
                              "frames, 6 the mask touching the frame border, 3 a hand over the product")
 
+
+
+def unsteady(masks: np.ndarray) -> np.ndarray:
+    """The masks of a segmentation that keeps failing: every other frame takes in a slab of the wall above the mug,
+    the others notch a corner out of it."""
+    out = masks.copy()
+    for t, mask in enumerate(out):
+        ys, xs = np.nonzero(mask)
+        if t % 2:
+            mask[max(0, ys.min() - 25):ys.min(), xs.min():xs.max()] = True
+        else:
+            mask[ys.min():ys.min() + 20, (xs.min() + xs.max()) // 2:xs.max() + 1] = False
+    return out
+
+
+def test_mask_steadiness_ignores_motion_and_sees_a_mask_changing_shape():
+    _, masks = template_frames()
+    sharp = masks[list(SHARP)]  # the mug moving one pixel a frame
+    moving = np.stack([np.roll(sharp[0], 7 * t, axis=1) for t in range(8)])  # a fast pan: 7 px a frame
+    assert mask_steadiness(moving) == pytest.approx(1.0)
+    shaky = mask_steadiness(unsteady(sharp))
+    assert shaky < 0.85
+    assert mask_steadiness(np.zeros((3, H, W), bool)) == 1.0  # nothing to compare
+
+
+def test_an_unsteady_clip_gives_no_video_product(tmp_path):
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, unsteady(masks))
+    record = VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings()).process(product())
+    assert record.status is Status.REJECTED
+    assert "24 a clip whose masks change shape from frame to frame" in record.reason
+    assert "median IoU of consecutive masks T1-s00-w00 0." in record.reason
+    assert record.metrics["steadiness"]["T1-s00-w00"] < 0.9
+    steady = VideoCutoutStage(ws, VideoCutoutSettings(min_mask_steadiness=0.0), CutoutSettings()).process(product())
+    assert steady.status is Status.DONE and steady.metrics["steadiness"]["T1-s00-w00"] < 0.9
 
 # -- a build whose product photos are all lifestyle shots ---------------------------------------------------------
 
