@@ -65,8 +65,14 @@ def test_locate_matches_the_product_photo(panning_clip):
     clip = Clip("pasted", frames, 20.0)
     photo = ProductImage("p", cv2.resize(np.dstack([product, alpha]), None, fx=2.5, fy=2.5))
     box = make_locator(LocateSettings()).locate(clip, photo, None)
-    assert box.source == "photo-match" and 0 < box.confidence <= 1
+    assert box.source == "photo-outline" and 0 < box.confidence <= 1  # the photo's alpha, projected
     assert box_iou(box, Box(152, 72, 268, 168)) > 0.8, box
+    # a lifestyle photo (the product in a busy scene, no alpha): matched, but its box is a guess at the product
+    scene = rng.integers(0, 256, (200, 240, 3), dtype=np.uint8)
+    scene[50:150, 60:180] = np.where(alpha[..., None] > 0, product, scene[50:150, 60:180])
+    lifestyle = ProductImage("p", cv2.resize(np.dstack([scene, np.full((200, 240), 255, np.uint8)]), None, fx=2.5,
+                                             fy=2.5))
+    assert make_locator(LocateSettings()).locate(clip, lifestyle, None).source == "photo-match"
 
 
 def test_locate_hint_and_saliency(case):
@@ -339,5 +345,9 @@ def test_curate_names_a_drifting_mask_and_a_mask_that_misses_a_given_box(case, s
     result = curate(clip, pieces, tracked, CurateSettings(), box=given)
     assert result.metrics["box_iou"] > CurateSettings().min_box_iou
     assert any(r.startswith("mask holds only part of the product") for r in result.reasons), result.reasons
-    found = Box(double.x0, double.y0, double.x1, double.y1, confidence=0.9, source="saliency")
-    assert "box_iou" not in curate(clip, segmented, tracked, CurateSettings(), box=found).metrics
+    # a box a backend guessed is not checked; the outline of the product's own photo, projected, is
+    for source, checked in (("saliency", False), ("photo-match", False), ("detector", False), ("photo-outline", True)):
+        found = Box(double.x0, double.y0, double.x1, double.y1, confidence=0.4, source=source)
+        result = curate(clip, segmented, tracked, CurateSettings(), box=found)
+        assert ("box_iou" in result.metrics) is checked, source
+        assert any("photo-outline box" in r for r in result.reasons) is checked, result.reasons

@@ -9,8 +9,10 @@ A clip listed in ``locate.boxes`` (a reviewer's box) takes that box whatever the
 - ``detector``: a text-prompted open-vocabulary detector (OWLv2 / Grounding DINO, GPU-friendly).
 
 Every backend returns a :class:`~pvtt.types.Box` in frame-0 pixels with ``confidence`` in [0, 1] and
-``source`` in {"reviewer", "catalog", "photo-match", "saliency", "detector"}, or raises
-:class:`~pvtt.errors.RejectItem` whose message carries the measured values.
+``source`` in {"reviewer", "catalog", "photo-outline", "photo-match", "saliency", "detector"}, or raises
+:class:`~pvtt.errors.RejectItem` whose message carries the measured values. ``photo-outline``: the outline of
+the photo's product (its alpha, or what stands out from a plain studio backdrop) projected into the frame, the
+product's extent; ``photo-match``: a lifestyle photo's match, the hull of the matched features.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 The photo's foreground decides what is projected: its alpha channel when the alpha is meaningful, else
 the region that differs from a uniform border colour (a studio background), else — when the photo's
 border is not uniform (a lifestyle shot of the scene) — the whole photo, and the box falls back to the
-hull of the inlier matches in the frame.
+hull of the inlier matches in the frame. A box projected from the photo's foreground is the product's own
+extent (source ``photo-outline``, checked against the mask at curate as a reviewer's box is); the others are
+a guess at it (``photo-match``).
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def match_photo(frame: np.ndarray, rgba: np.ndarray, min_inliers: int = 10, rati
     x1, y1 = region.max(axis=0) / fs
     confidence = float(min(1.0, inliers / (3.0 * min_inliers)) * min(1.0, inliers / max(1, len(good)) + 0.5))
     box = Box(float(x0), float(y0), float(x1), float(y1), confidence=confidence,
-              source="photo-match").clip_to(width, height)
+              source="photo-outline" if fg is not None else "photo-match").clip_to(width, height)
     if box.width < 2 or box.height < 2:
         return PhotoMatch(None, inliers, len(good), area, "projected box is outside the frame")
     return PhotoMatch(box, inliers, len(good), area, how)

@@ -75,7 +75,7 @@ class LocateStage(ClipStage):
     """The product's box on the clip's first frame: catalog box → the template's own photo → saliency."""
 
     name = "locate"
-    version = "2"
+    version = "3"  # 3: a box projected from the photo's product outline is source photo-outline
 
     def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True, crf: int = 18):
         super().__init__(workspace, settings, retry_failed, crf)
@@ -178,7 +178,8 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "6"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage
+    version = "7"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage;
+    # 7: photo-outline boxes are checked as given boxes
     after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
