@@ -114,7 +114,6 @@ def test_segment_rejects_a_box_outside_the_frame(case):
 def test_a_rough_box_grows_where_the_product_runs_out_of_it():
     """A pan whose handle sticks out of a low-confidence box is found with its handle; a box from the catalog is
     trusted as given; neither a same-coloured object nor a touching one of another colour is taken in."""
-    from pvtt.testmedia import textured_background
 
     frame = (0.35 * textured_background(240, 320, seed=3)).astype(np.uint8) + 150  # pale cloth (a pink disc at left)
     truth = np.zeros((240, 320), np.uint8)
