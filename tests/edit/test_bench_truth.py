@@ -45,3 +45,62 @@ def test_a_flat_fill_where_b_does_not_cover_is_a_smear(case):
 
 def test_a_failed_segmentation_is_always_bad():
     assert truth_verdict({"mask_iou": 0.08}, 0.5)[0].startswith("segmentation failed")
+
+
+def _ring(shape, centre, radius, width=2):
+    import cv2
+
+    ring = np.zeros(shape, np.uint8)
+    cv2.circle(ring, centre, radius, 1, width)
+    return ring > 0
+
+
+def test_a_thin_loop_of_a_left_beside_b_is_rejected_though_it_is_little_area(case):
+    """A second bracelet of A, a thin loop beside B that the edit kept: a few percent of A's area, but a piece
+    as large as the product itself, which a reviewer sees at once."""
+    t_count, height, width = case.masks_b.shape
+    source, edited, masks_a = case.clip.frames.copy(), case.video_b.copy(), case.masks_a.data.copy()
+    for t in range(t_count):
+        ys, xs = np.nonzero(case.masks_b[t])
+        radius = max(6, int(0.2 * (ys.max() - ys.min())))
+        centre = (max(radius + 1, int(xs.min()) - radius - 6), int(ys.mean()))
+        loop = _ring((height, width), centre, radius, 1) & ~case.masks_b[t]
+        source[t][loop] = edited[t][loop] = (255, 0, 0)  # A's loop, kept by the edit; the truth shows background
+        masks_a[t] |= loop
+    metrics = truth_defects(source, edited, case.video_b, masks_a, case.masks_b, case.masks_b)
+    assert metrics["a_left"] < 0.05 < 0.15 < metrics["a_left_extent"], metrics
+    assert any(r.startswith("a_left_extent") for r in truth_verdict(metrics, 0.5)), metrics
+
+
+def test_a_mask_that_left_out_a_far_piece_of_a_failed_unlike_one_a_little_small():
+    import cv2
+
+    from pvtt.bench.run import missed_reach
+
+    true_a = np.zeros((120, 200), bool)
+    true_a[40:90, 110:160] = True  # the bracelet the mask holds
+    true_a |= _ring(true_a.shape, (70, 65), 22)  # the other one, a thin loop to its left
+    held = np.zeros_like(true_a)
+    held[40:90, 110:160] = True
+    assert missed_reach(held, true_a) > 0.15
+    snug = cv2.erode(true_a.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # 2 px short all round
+    snug |= held
+    assert missed_reach(snug | _ring(true_a.shape, (70, 65), 22, 1), true_a) < 0.05
+    assert missed_reach(np.zeros_like(true_a), true_a) == 1.0 and missed_reach(held, np.zeros_like(true_a)) is None
+    metrics = {"mask_iou": 0.7, "missed_reach": missed_reach(held, true_a)}
+    assert truth_verdict(metrics, 0.5)[0].startswith("segmentation failed (the mask left out a piece of A")
+
+
+def test_a_case_rejected_before_the_judge_counts_as_rejected():
+    from pvtt.bench.run import CaseScore, summarize
+
+    scores = [CaseScore("c0", "track", "reject", ["curate: mask misses part of the product"],
+                        {"mask_iou": 0.6, "missed_reach": 0.4, "rejected_at": "curate", "truly_bad": True,
+                         "truth_reasons": ["segmentation failed"]}),
+              CaseScore("c1", "synthesize", "keep", [], {"mask_iou": 0.95, "truly_bad": False}),
+              CaseScore("c2", "synthesize", "reject", ["remnant of A"], {"mask_iou": 0.95, "truly_bad": False}),
+              CaseScore("c3", "locate", "reject", ["locate: product not found"], {"rejected_at": "locate"})]
+    summary = summarize(scores)
+    assert summary["verdicts"] == {"bad_rejected": 1, "bad_kept": 0, "good_kept": 1, "good_rejected": 1}
+    assert summary["agreement"] == 2 / 3  # c3's truth is unknown: no edit, no segmentation to judge
+    assert summary["rejected_before_judge"] == {"curate": 1}

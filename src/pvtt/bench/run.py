@@ -9,11 +9,14 @@ locate) and the photo of B — and builds the single pair. Its outputs are compa
   the point is visible;
 * ``psnr`` / ``ssim`` over whole frames, and ``psnr_product`` inside the true product region (the
   union of A's and B's true masks), of the edited clip against the true video with B;
-* the judge's verdict against the truth. A case is *truly bad* when a reviewer comparing the edit with
+* the pipeline's verdict against the truth. A case is *truly bad* when a reviewer comparing the edit with
   the true video with B would reject it (:func:`truth_defects`): segmentation failed (``mask_iou`` below
-  ``min_mask_iou``), A left (its pixels kept where the truth shows background), B misplaced (its centre off
-  the truth's) or cut (much of the true B missing), or a smear (the fill B leaves visible far flatter than
-  the true background there). Does the judge reject those and keep the others?
+  ``min_mask_iou``, or the mask left out a piece of A reaching far beyond it: :func:`missed_reach`), A left
+  (its pixels kept where the truth shows background: over much of A's area, or in a piece as large as a
+  bracelet's loop), B misplaced (its centre off the truth's) or cut (much of the true B missing), or a smear
+  (the fill B leaves visible far flatter than the true background there). Does the pipeline reject those —
+  at the judge, or at an earlier stage (curate's mask checks) — and keep the others? A case rejected before
+  an edit was made has a known truth only when its segmentation failed.
 """
 
 from __future__ import annotations
@@ -66,13 +69,52 @@ def track_errors(points: np.ndarray, visible: np.ndarray, homographies: np.ndarr
     return np.asarray(errors)
 
 
+def _pieces(mask: np.ndarray, min_pixels: int = 20) -> tuple[int, np.ndarray, np.ndarray]:
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return count, comp, stats[:, cv2.CC_STAT_AREA] >= min_pixels
+
+
+def _diag(mask: np.ndarray) -> float:
+    ys, xs = np.nonzero(mask)
+    return float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1)) if len(xs) else 0.0
+
+
+def piece_extent(left: np.ndarray, diag: float) -> float:
+    """The largest piece of ``left`` (its bounding-box diagonal, pieces of 20 pixels or more) over ``diag``: a thin
+    loop of A left in the clip is little area but a large, visible piece."""
+    count, comp, big = _pieces(left)
+    best = 0.0
+    for i in range(1, count):
+        if big[i]:
+            best = max(best, _diag(comp == i))
+    return best / max(diag, 1.0)
+
+
+def missed_reach(mask: np.ndarray, true_a: np.ndarray) -> float | None:
+    """How far the part of A that ``mask`` left out reaches beyond it: the largest distance from the mask of a pixel
+    of A outside it (in pieces of 20 pixels or more), over A's diagonal (None: A not in the frame). A mask a little
+    smaller than A leaves slivers along its outline (small reach); a mask that holds one of two bracelets leaves
+    the other, reaching most of A's width away."""
+    if not true_a.any():
+        return None
+    if not mask.any():
+        return 1.0
+    missed = true_a & ~mask
+    count, comp, big = _pieces(missed)
+    if count <= 1 or not big[1:].any():
+        return 0.0
+    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    return float(distance[big[comp] & (comp > 0)].max()) / max(_diag(true_a), 1.0)
+
+
 def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, masks_a: np.ndarray,
                   masks_b: np.ndarray, edited_b: np.ndarray) -> dict[str, float]:
     """What a reviewer holding the truth sees in an edit (every 4th frame): ``a_left`` (fraction of A's true area
-    where the edit kept A although the truth shows something else, away from B), ``b_offset`` (distance of B's
+    where the edit kept A although the truth shows something else, away from B), ``a_left_extent`` (the largest
+    such piece, :func:`piece_extent`, over A's diagonal), ``b_offset`` (distance of B's
     centre from the truth's, over the true B's diagonal), ``b_missing`` (fraction of the true B that the edit's
     B does not cover), ``smear_texture`` (local contrast of the edit over the truth's where the fill shows)."""
-    a_left, offset, missing, tex_e, tex_t = [], [], [], [], []
+    a_left, extent, offset, missing, tex_e, tex_t = [], [], [], [], [], []
     kernel = np.ones((7, 7), np.uint8)
     for t in range(0, len(edited), 4):
         a, b, eb = masks_a[t], masks_b[t], edited_b[t]
@@ -81,6 +123,7 @@ def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, ma
         kept = (np.abs(edt - src).max(axis=2) < 12) & (np.abs(src - tgt).max(axis=2) >= 30)
         if a.any():
             a_left.append(float((a & away & kept).sum()) / a.sum())
+            extent.append(piece_extent(a & away & kept, _diag(a)))
         if b.any() and eb.any():
             ys, xs = np.nonzero(b)
             ye, xe = np.nonzero(eb)
@@ -95,6 +138,7 @@ def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, ma
             tex_e.append(float(np.median(local_contrast(cv2.cvtColor(edited[t], cv2.COLOR_RGB2GRAY))[fill])))
             tex_t.append(float(np.median(local_contrast(cv2.cvtColor(target[t], cv2.COLOR_RGB2GRAY))[fill])))
     out = {"a_left": float(np.median(a_left)) if a_left else 0.0,
+           "a_left_extent": float(np.median(extent)) if extent else 0.0,
            "b_offset": float(np.median(offset)) if offset else 1.0,
            "b_missing": float(np.median(missing)) if missing else 1.0}
     if tex_e:
@@ -102,9 +146,12 @@ def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, ma
     return out
 
 
-# what a reviewer rejects, measured against the truth
-TRUTH_LIMITS = {"a_left": 0.05, "b_offset": 0.15, "b_missing": 0.35}
+# what a reviewer rejects, measured against the truth. a_left_extent and missed_reach: on the bench cases whose A is
+# a pair of bracelets and whose mask held one, the other (a thin loop, 0.04-0.08 of A's area) reached 0.3+ of A's
+# diagonal; masks that held all of A left slivers along its outline
+TRUTH_LIMITS = {"a_left": 0.05, "a_left_extent": 0.15, "b_offset": 0.15, "b_missing": 0.35}
 MIN_SMEAR_TEXTURE = 0.5
+MAX_MISSED_REACH = 0.15
 
 
 def truth_verdict(metrics: dict[str, Any], min_mask_iou: float) -> list[str]:
@@ -112,12 +159,23 @@ def truth_verdict(metrics: dict[str, Any], min_mask_iou: float) -> list[str]:
     reasons = []
     if metrics.get("mask_iou", 1.0) < min_mask_iou:
         reasons.append(f"segmentation failed (mask IoU {metrics['mask_iou']:.2f} < {min_mask_iou})")
+    elif metrics.get("missed_reach", 0.0) > MAX_MISSED_REACH:
+        reasons.append(f"segmentation failed (the mask left out a piece of A reaching {metrics['missed_reach']:.2f} of "
+                       f"A's diagonal beyond it > {MAX_MISSED_REACH})")
     for key, limit in TRUTH_LIMITS.items():
         if metrics.get(key, 0.0) > limit:
             reasons.append(f"{key} {metrics[key]:.2f} > {limit}")
     if metrics.get("smear_texture", 1.0) < MIN_SMEAR_TEXTURE:
         reasons.append(f"smear: texture {metrics['smear_texture']:.2f} of the truth's < {MIN_SMEAR_TEXTURE}")
     return reasons
+
+
+def current_pair(ws: Workspace) -> Any:
+    """The synthesize record of the pair the workspace's last build made (``pairs.json``), or None: a re-run whose
+    clip is now rejected earlier leaves the pair's old record behind."""
+    listed = ws.root / "pairs.json"
+    current = {p["pair_id"] for p in json.loads(listed.read_text())} if listed.is_file() else None
+    return next((r for r in ws.records("synthesize") if current is None or r.item_id in current), None)
 
 
 def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScore:
@@ -138,6 +196,10 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
         inter = (masks[:n] & truth["masks_a"][:n]).sum(axis=(1, 2))
         union = (masks[:n] | truth["masks_a"][:n]).sum(axis=(1, 2))
         metrics["mask_iou"] = float(np.mean(inter / np.maximum(union, 1)))
+        reach = [missed_reach(masks[t], truth["masks_a"][t]) for t in range(0, n, 4)]
+        reach = [r for r in reach if r is not None]
+        if reach:
+            metrics["missed_reach"] = float(np.median(reach))
     if artifacts.record(ws, "track", clip_id, required=False):
         reached = "track"
         tracks = artifacts.tracks(ws, clip_id)
@@ -146,7 +208,7 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
             metrics["track_err_median"] = float(np.median(errors))
             metrics["track_err_p90"] = float(np.percentile(errors, 90))
     verdict, reasons = None, []
-    pair = next(iter(ws.records("synthesize")), None)
+    pair = current_pair(ws)
     if pair is not None:
         reached = "synthesize"
         verdict = "keep" if pair.status is Status.DONE else "reject"
@@ -169,8 +231,20 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
                                          truth["masks_b"][:n], edited_b))
             metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
             metrics["truly_bad"] = bool(metrics["truth_reasons"])
-    elif "mask_iou" in metrics:
-        metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
+    else:
+        # no pair: rejected at an earlier stage (the pipeline's verdict), or it never got that far
+        for stage in ("normalize", "locate", "segment", "track", "curate", "cutout", "video_cutout"):
+            product_stage = stage in ("cutout", "video_cutout")  # B's photo; A's own photo is not a product here
+            rejected = next((r for r in ws.records(stage) if r.status is Status.REJECTED
+                             and (not product_stage or r.item_id == f"{case.name}-B")), None)
+            if rejected is not None:
+                verdict, reasons = "reject", [f"{stage}: {rejected.reason}"]
+                metrics["rejected_at"] = stage
+                break
+        if "mask_iou" in metrics:
+            metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
+            if metrics["truth_reasons"]:  # a failed segmentation is bad whatever the edit would have been
+                metrics["truly_bad"] = True
     return CaseScore(case.name, reached, verdict, reasons, metrics)
 
 
@@ -206,12 +280,14 @@ def run_cases(cases_dir: str | Path, config: PipelineConfig, work: str | Path | 
 
 
 def summarize(scores: list[CaseScore]) -> dict[str, Any]:
-    """Medians over cases and the judge's confusion against the truth."""
+    """Medians over cases and the pipeline's verdicts against the truth, over the cases whose truth is known (an
+    edit was made, or the segmentation failed); a case rejected before the judge counts as rejected."""
     def med(key: str) -> float | None:
         values = [s.metrics[key] for s in scores if key in s.metrics]
         return float(np.median(values)) if values else None
 
     judged = [s for s in scores if s.verdict is not None and "truly_bad" in s.metrics]
+    early = [s for s in judged if "rejected_at" in s.metrics]
     seg_failed = [s for s in scores if any(r.startswith("segmentation failed") for r in s.metrics.get("truth_reasons", []))]
     confusion = {
         "bad_rejected": sum(s.metrics["truly_bad"] and s.verdict == "reject" for s in judged),
@@ -227,8 +303,10 @@ def summarize(scores: list[CaseScore]) -> dict[str, Any]:
         "psnr_median": med("psnr"),
         "psnr_product_median": med("psnr_product"),
         "ssim_median": med("ssim"),
-        "judge": confusion,
-        "judge_agreement": (confusion["bad_rejected"] + confusion["good_kept"]) / len(judged) if judged else None,
+        "verdicts": confusion,
+        "agreement": (confusion["bad_rejected"] + confusion["good_kept"]) / len(judged) if judged else None,
+        "rejected_before_judge": {stage: sum(s.metrics["rejected_at"] == stage for s in early)
+                                  for stage in dict.fromkeys(s.metrics["rejected_at"] for s in early)},
         "segmentation_failed": len(seg_failed),
         "segmentation_failed_kept": sum(s.verdict == "keep" for s in seg_failed),
     }
