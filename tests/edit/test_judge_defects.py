@@ -269,3 +269,56 @@ def test_floating_is_not_judged_where_a_has_no_base():
     box = np.zeros((200, 200), bool)
     box[80:150, 60:140] = True
     assert floating(box, b, JudgeSettings()) == pytest.approx(30 / 70)
+
+
+def _texture(rng, h, w):
+    import cv2
+
+    small = rng.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8)
+    return cv2.GaussianBlur(cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC), (0, 0), 1.0)
+
+
+def test_beside_a_only_what_moves_with_a_counts_as_a():
+    """A (a textured block) slides 6 px right between two frames over a still scene. Of two pieces beside A's mask,
+    the one riding along with A (a part of A the mask missed) is A's; the scene beside it is not. Where A stands
+    still too, motion cannot tell them apart and both stay."""
+    from pvtt.judge.defects import moves_with_a
+
+    rng = np.random.default_rng(0)
+    h, w = 128, 192
+    scene, product = _texture(rng, h, w), _texture(rng, 48, 72)
+
+    def frame(x0):
+        out = scene.copy()
+        out[40:88, x0:x0 + 72] = product
+        return out
+
+    f0, f1 = frame(60), frame(66)
+    mask_a = np.zeros((h, w), bool)
+    mask_a[40:88, 60:110] = True  # the mask misses A's right end (x 110-131)
+    rides = np.zeros((h, w), bool)
+    rides[44:84, 112:128] = True  # on A's missed end
+    scene_piece = np.zeros((h, w), bool)
+    scene_piece[44:84, 36:56] = True  # the scene left of A
+    moved = np.float64([[1, 0, 6], [0, 1, 0]])
+    kept = moves_with_a(f0, f1, mask_a, rides | scene_piece, moved, 2.0)
+    assert kept[rides].all() and not kept[scene_piece].any()
+    still = moves_with_a(f0, frame(60), mask_a, rides | scene_piece, np.float64([[1, 0, 0], [0, 1, 0]]), 2.0)
+    assert still[rides].all() and still[scene_piece].all()
+
+
+def test_an_occluder_beside_a_is_not_a_remnant(occluded_case):
+    """A skin-toned ellipse sweeps across A's path, in front of it: the edit keeps it (it is in front of B too).
+    The colour cut beside A's mask may take it for A; it moves on its own path, not A's, so it is not A left
+    behind."""
+    case = occluded_case
+    frames = np.where(case.masks_b[..., None], case.video_b, case.clip.frames)
+    edited = np.where((case.masks_a.data & ~case.masks_b)[..., None], case.background, frames).astype(np.uint8)
+    def verdict(**settings):
+        return judge(case.clip.frames, edited, case.masks_a, case.masks_b, case.product_b, case.tracks_a,
+                     JudgeSettings(**settings), background=case.background)
+
+    moving = verdict(remnant_motion_step=4)
+    assert not _named(moving, "remnant of A"), moving.scores
+    # without the motion test the colour cut's take of the ellipse is counted as A (0.39 of A's area)
+    assert _named(verdict(remnant_motion_step=0), "remnant of A")

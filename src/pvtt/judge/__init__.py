@@ -61,6 +61,18 @@ class JudgeSettings(Settings):
     more."""
     remnant_frames: int = Field(6, ge=1)
     """Frames (spread over the judged ones) on which A's extent beyond its mask is looked for (a GrabCut each)."""
+    remnant_motion_step: int = Field(0, ge=0)
+    """With a step above 0, a part of A beside its mask has to move with A: its optical flow to the frame this many
+    frames later is compared with A's motion there (from A's tracked points) and the scene's
+    (`pvtt.judge.defects.moves_with_a`); a piece that moves otherwise — the backdrop beside A, an occluder passing in
+    front of it — is not A. Off (0) by default: with a step of 4 it clears the bench's two false remnant fires (an old
+    fill beside A, an occluder passing in front) and the dev build's two (the bark beside ELEC003's box), but those
+    two dev pairs are defective in ways no other check sees (the cartridge the hand pushes into A drawn over B,
+    blocky pink fill where the holding hand was), and were then kept: 3 kept, 1 clean, against 1 kept, clean, without
+    it (BENCHMARKS.md, "nineteenth build")."""
+    remnant_motion_min: float = Field(2.0, ge=0)
+    """A's motion and the scene's differ by less than this (pixels at `work_short_side`, over `remnant_motion_step`
+    frames) where a piece lies: motion cannot tell, the piece counts as A when the colour cut takes it."""
     remnant_same: int = Field(12, ge=0, le=255)
     """Inside A's mask, an edited pixel within this of the source (max over RGB) was kept from the source."""
     remnant_differs: int = Field(30, ge=0, le=255)

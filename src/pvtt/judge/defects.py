@@ -9,7 +9,8 @@ when its threshold is crossed, one reason that starts with the defect's name:
   nor insert touched it (a bird's head next to the new product, a watch strap above it). The second is
   found by :func:`a_extent`: a GrabCut of the source frame that models the backdrop from the frame around a
   grown hull of A's mask; what it adds to the mask, connected to it, and the edit still shows unchanged is A
-  left behind.
+  left behind — unless it visibly moves otherwise than A (:func:`moves_with_a`): the scene beside A, or an
+  occluder passing in front of it, that has A's colours.
 - **erase smear** (``smear``): the part of the filled region (where the erased background differs from
   the source) that B does not cover, measured for texture against a band of the frame around it: a
   flat grey or blurred fill has far less local contrast than the real background beside it, and a fill that
@@ -116,9 +117,42 @@ def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: fl
     return np.isin(comp, keep) & out
 
 
+def moves_with_a(src: np.ndarray, later: np.ndarray, mask_a: np.ndarray, candidate: np.ndarray, motion: np.ndarray,
+                 min_separation: float) -> np.ndarray:
+    """The pieces of ``candidate`` (pixels beside A's mask in frame ``src``) that move with A on the way to frame
+    ``later``, or whose motion cannot tell: A's motion is ``motion`` (2x3, from A's tracked points); each piece's
+    dense optical flow is compared with it and with the scene's (the median flow of the frame away from A). Where
+    the two differ by less than ``min_separation`` pixels over the piece (a still product under a still camera, a
+    product that moves with the camera) the piece is kept: motion cannot tell A's parts from the scene's. Else the
+    piece is kept only when its flow stays within half that difference of A's motion: a part of A the mask missed
+    rides along with A; the backdrop beside A moves with the scene, an occluder on its own path."""
+    count, comp = cv2.connectedComponents(candidate.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return candidate
+    grey0, grey1 = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (src, later))
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey0, grey1, None)
+    away = ~dilate(_hull(mask_a | candidate), max(3, int(0.1 * _diag(mask_a))))
+    if away.sum() < 100:
+        return candidate
+    scene = np.median(flow[away], axis=0)
+    keep = np.zeros(count, bool)
+    for i in range(1, count):
+        ys, xs = np.nonzero(comp == i)
+        f = flow[ys, xs]
+        along = np.column_stack([xs, ys]).astype(np.float64) @ motion[:, :2].T + motion[:, 2] - np.column_stack([xs, ys])
+        separation = float(np.median(np.linalg.norm(along - scene, axis=1)))
+        if separation < min_separation:
+            keep[i] = True
+            continue
+        keep[i] = float(np.median(np.linalg.norm(f - along, axis=1))) <= 0.5 * separation
+    return keep[comp] & candidate
+
+
 def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.ndarray, mask_b: np.ndarray,
-            settings: Any) -> float | None:
-    """Area of A surviving outside B in one frame, as a fraction of A's mask area (None: A not visible)."""
+            settings: Any, later: np.ndarray | None = None, motion: np.ndarray | None = None) -> float | None:
+    """Area of A surviving outside B in one frame, as a fraction of A's mask area (None: A not visible).
+    ``later`` (a later source frame) and ``motion`` (A's motion to it, 2x3) let the part beside the mask drop what
+    moves otherwise than A (:func:`moves_with_a`)."""
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
@@ -134,7 +168,10 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
     # 2. beside it: what a_extent takes for A beyond the mask, where the edit still shows the source
     beyond = a_extent(src, mask_a, settings.remnant_reach, settings.remnant_min_backdrop) & ~mask_a & ~b_near
     same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
-    survived |= cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
+    beside = cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
+    if later is not None and motion is not None and beside.any():
+        beside = moves_with_a(src, later, mask_a, beside, motion, settings.remnant_motion_min)
+    survived |= beside
     return float(survived.sum()) / area_a
 
 
@@ -209,15 +246,34 @@ def floating(mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> float | N
     return max(0.0, float(ys_a[-1] - bottom_b)) / a_height
 
 
+def _remnant_times(idx: list[int], settings: Any) -> list[int]:
+    return sorted({idx[int(round(i))] for i in np.linspace(0, len(idx) - 1, min(len(idx), settings.remnant_frames))})
+
+
+def remnant_frames(idx: list[int], count: int, settings: Any) -> list[tuple[int, int | None]]:
+    """The frames the remnant check looks at (``remnant_frames`` of the judged ones, spread over the clip), each with
+    the frame whose motion :func:`moves_with_a` compares it to (``remnant_motion_step`` later, or earlier at the
+    clip's end; None: off, or the clip too short)."""
+    step = settings.remnant_motion_step
+    out = []
+    for t in _remnant_times(idx, settings):
+        other = t + step if t + step < count else t - step
+        out.append((t, other if step > 0 and 0 <= other < count else None))
+    return out
+
+
 def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, idx: list[int],
-                  settings: Any) -> tuple[dict[str, float], list[str]]:
-    """Run the frame checks over the sampled frames ``idx``; returns (scores, reasons)."""
+                  settings: Any, motion: dict | None = None) -> tuple[dict[str, float], list[str]]:
+    """Run the frame checks over the sampled frames ``idx``; returns (scores, reasons). ``motion``: for a remnant
+    frame ``t`` (:func:`remnant_frames`), ``(later source frame, A's motion to it)``."""
     scores: dict[str, float] = {}
     reasons: list[str] = []
     s = settings
     # on a few frames spread over the clip: A's extent is a GrabCut a frame (~0.1-0.3 s)
-    frames = sorted({idx[int(round(i))] for i in np.linspace(0, len(idx) - 1, min(len(idx), s.remnant_frames))})
-    rem = [remnant(src[t], edt[t], bg[t] if bg else None, a_s[t], b_s[t], s) for t in frames]
+    motion = motion or {}
+    frames = _remnant_times(idx, s)
+    rem = [remnant(src[t], edt[t], bg[t] if bg else None, a_s[t], b_s[t], s, *motion.get(t, (None, None)))
+           for t in frames]
     rem = [r for r in rem if r is not None]
     if rem and s.max_remnant < 1:
         # the worse frames, but not a single one: a remnant in one frame is a flicker, the temporal check's business

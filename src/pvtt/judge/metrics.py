@@ -163,7 +163,7 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
     already embedded (:func:`product_view`; a caller judging many pairs of one product caches it), else the
     embedder embeds it here."""
     from pvtt.judge import JudgeResult, JudgeSettings
-    from pvtt.judge.defects import defect_checks
+    from pvtt.judge.defects import defect_checks, remnant_frames
 
     s = settings or JudgeSettings()
     # 1. check inputs
@@ -308,8 +308,17 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
                                f"{s.max_motion_error:.3f} (source moves {scores['motion_source']:.3f}, "
                                f"result {scores['motion_result']:.3f})")
 
-    # 6. the defects a reviewer sees: A left behind, erase smears, B floating
-    defect_scores, defect_reasons = defect_checks(src, edt, bgs, a_s, b_s, idx, s)
+    # 6. the defects a reviewer sees: A left behind, erase smears, B floating; the remnant check compares what lies
+    # beside A's mask with A's motion to a later frame
+    motion = {}
+    for t, other in remnant_frames(idx, t_count, s):
+        if other is None:
+            continue
+        common = vis_a[t] & vis_a[other]
+        m = _source_motion(pts_a[t, common], pts_a[other, common]) if common.sum() >= s.min_motion_points else None
+        if m is not None:
+            motion[t] = (src[other] if other in src else _resize(source[other], size), m)
+    defect_scores, defect_reasons = defect_checks(src, edt, bgs, a_s, b_s, idx, s, motion)
     scores.update(defect_scores)
     reasons += defect_reasons
     return JudgeResult(scores, "reject" if reasons else "keep", reasons)
