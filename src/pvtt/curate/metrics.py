@@ -203,12 +203,19 @@ def mask_drift(masks: Masks, tracks: Tracks, min_points: int = 4) -> dict[str, f
 
 def box_cover(masks: Masks, box: Box) -> dict[str, float]:
     """How the first frame's mask covers the located ``box``: the IoU of the mask's bounding box with it (``box_iou``;
-    0: empty mask) and the share of the box's pixels in the mask (``box_fill``)."""
+    0: empty mask), the share of the box's pixels in the mask (``box_fill``), and the smaller of the shares of the
+    box's width and of its height that the mask's box spans inside it (``box_span``: a mask that holds one of two
+    products side by side spans half the width)."""
     mask = np.asarray(masks.data[0], bool)
     first = box_of_mask(mask)
     inside = mask[box_slices(box, mask.shape[1], mask.shape[0])]
     fill = float(inside.sum()) / inside.size if inside.size else 0.0
-    return {"box_iou": float(first.iou(box)) if first is not None else 0.0, "box_fill": fill}
+    span = 0.0
+    if first is not None and box.width > 0 and box.height > 0:
+        span_x = max(0.0, min(first.x1, box.x1) - max(first.x0, box.x0)) / box.width
+        span_y = max(0.0, min(first.y1, box.y1) - max(first.y0, box.y0)) / box.height
+        span = float(min(span_x, span_y))
+    return {"box_iou": float(first.iou(box)) if first is not None else 0.0, "box_fill": fill, "box_span": span}
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:
