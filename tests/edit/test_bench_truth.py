@@ -104,3 +104,19 @@ def test_a_case_rejected_before_the_judge_counts_as_rejected():
     assert summary["verdicts"] == {"bad_rejected": 1, "bad_kept": 0, "good_kept": 1, "good_rejected": 1}
     assert summary["agreement"] == 2 / 3  # c3's truth is unknown: no edit, no segmentation to judge
     assert summary["rejected_before_judge"] == {"curate": 1}
+
+
+def test_a_rerun_whose_clip_is_now_rejected_earlier_has_no_current_pair(tmp_path):
+    """The pair's synthesize record from an earlier run stays in the workspace; pairs.json says what the last build
+    made."""
+    from pvtt.bench.run import current_pair
+    from pvtt.store import Workspace, write_json
+    from pvtt.types import ItemRecord, Status
+
+    ws = Workspace(tmp_path)
+    ws.write_record(ItemRecord("synthesize", "c-s00-w00__c-B", "k", Status.DONE))
+    assert current_pair(ws).item_id == "c-s00-w00__c-B"  # no pairs.json: an older workspace, every record counts
+    write_json(ws.root / "pairs.json", [])
+    assert current_pair(ws) is None
+    write_json(ws.root / "pairs.json", [{"pair_id": "c-s00-w00__c-B"}])
+    assert current_pair(ws).status is Status.DONE
