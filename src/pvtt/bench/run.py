@@ -307,6 +307,8 @@ def summarize(scores: list[CaseScore]) -> dict[str, Any]:
         "agreement": (confusion["bad_rejected"] + confusion["good_kept"]) / len(judged) if judged else None,
         "rejected_before_judge": {stage: sum(s.metrics["rejected_at"] == stage for s in early)
                                   for stage in dict.fromkeys(s.metrics["rejected_at"] for s in early)},
+        # neither kept nor rejected: no stage rejected it, yet no pair was made (pairing.fit_only left it out)
+        "not_paired": sum(s.verdict is None for s in scores),
         "segmentation_failed": len(seg_failed),
         "segmentation_failed_kept": sum(s.verdict == "keep" for s in seg_failed),
     }
