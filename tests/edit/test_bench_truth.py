@@ -121,3 +121,38 @@ def test_a_rerun_whose_clip_is_now_rejected_earlier_has_no_current_pair(tmp_path
     assert current_pair(ws) is None
     write_json(ws.root / "pairs.json", [{"pair_id": "c-s00-w00__c-B"}])
     assert current_pair(ws).status is Status.DONE
+
+
+def test_a_case_whose_clip_curate_rejected_is_scored_from_its_masks(tmp_path):
+    """No pair was made: the pipeline's verdict is curate's rejection, and the truth is known because the mask left
+    out a far piece of A (one of two bracelets)."""
+    from pvtt import artifacts
+    from pvtt.bench.run import score_case
+    from pvtt.store import Workspace
+    from pvtt.types import ItemRecord, Masks, Status
+
+    t_count, h, w = 6, 60, 100
+    true_a = np.zeros((t_count, h, w), bool)
+    true_a[:, 20:40, 60:80] = True  # the bracelet the mask holds
+    true_a[:, 20:40, 10:30] = True  # the other one, beside it
+    held = true_a.copy()
+    held[:, :, :50] = False
+    case = tmp_path / "case000"
+    case.mkdir()
+    np.savez(case / "truth.npz", masks_a=true_a, masks_b=true_a, homographies=np.repeat(np.eye(3)[None], t_count, 0))
+    ws = Workspace(tmp_path / "ws")
+    clip = {"clip_id": "case000-s00-w00", "start_time": 0.0, "fps": 10.0}
+    ws.write_record(ItemRecord("normalize", "case000", "n", Status.DONE, outputs={"clips": [clip]}))
+    path = ws.root / "segment" / "m.npz"
+    path.parent.mkdir(parents=True)
+    artifacts.save_masks(path, Masks(held))
+    ws.write_record(ItemRecord("segment", "case000-s00-w00", "s", Status.DONE, outputs={"masks_path": ws.rel(path)}))
+    ws.write_record(ItemRecord("curate", "case000-s00-w00", "c", Status.REJECTED,
+                               reason="mask misses part of the product"))
+    score = score_case(case, ws)
+    assert score.verdict == "reject" and score.reasons == ["curate: mask misses part of the product"]
+    assert score.metrics["rejected_at"] == "curate" and score.metrics["truly_bad"] is True
+    assert score.metrics["missed_reach"] > 0.15
+    # the same with a mask that holds all of A: the truth of a case without an edit is not known
+    artifacts.save_masks(path, Masks(true_a))
+    assert "truly_bad" not in score_case(case, ws).metrics
