@@ -282,7 +282,8 @@ def test_an_unsteady_clip_gives_no_video_product(tmp_path):
     ws = workspace_with_clip(tmp_path, frames, unsteady(masks))
     record = VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings()).process(product())
     assert record.status is Status.REJECTED
-    assert "24 a clip whose masks change shape from frame to frame" in record.reason
+    assert record.reason.startswith("no steady mask in the 1 curated clip(s) of template T1: of 24 sampled frames, "
+                                    "24 a clip whose masks change shape from frame to frame")
     assert "median IoU of consecutive masks T1-s00-w00 0." in record.reason
     assert record.metrics["steadiness"]["T1-s00-w00"] < 0.9
     steady = VideoCutoutStage(ws, VideoCutoutSettings(min_mask_steadiness=0.0), CutoutSettings()).process(product())

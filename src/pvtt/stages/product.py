@@ -392,7 +392,8 @@ def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius:
     if best is None:
         failures = Counter(c.reason for c in candidates)
         detail = ", ".join(f"{n} {REASONS[kind]}" for kind, n in failures.most_common())
-        raise RejectItem(f"product never unoccluded in the {len(clips)} curated clip(s) of template {template_id}: "
+        what = ("no steady mask" if set(failures) == {"unsteady"} else "product never unoccluded")
+        raise RejectItem(f"{what} in the {len(clips)} curated clip(s) of template {template_id}: "
                          f"of {len(candidates)} sampled frames, {detail}" + _unsteady_note(steadiness, settings),
                          metrics={"candidates": len(candidates), "failures": dict(failures),
                                   "steadiness": steadiness})
