@@ -5,8 +5,9 @@ Usage: python benchmarks/bench_sheets.py CASES WORK OUT.png [--frame 0.5] [--jso
 One row per case that reached synthesize: the source frame with segment's mask of A (green outline) and A's true
 mask (red outline), the edited frame with B's mask (green), the true frame with B, and the edited frame's remnant
 map (magenta: A's true pixels the edit kept although the truth shows something else, away from B, as
-`pvtt.bench.run.truth_defects` counts them). Written over each row: the case, the judge's verdict and reasons, and
-(with --json, the file `pvtt bench run --json` wrote) the truth's reasons.
+`pvtt.bench.run.truth_defects` counts them). A case rejected before an edit was made (at curate, say) but segmented
+gets the source tile only. Written over each row: the case, the pipeline's verdict and reasons, and (with --json, the
+file `pvtt bench run --json` wrote) the truth's reasons.
 """
 from __future__ import annotations
 
@@ -39,12 +40,12 @@ def _fit(frame: np.ndarray) -> np.ndarray:
 def _row(case: Path, work: Path, where: float, truth_reasons: list[str] | None) -> np.ndarray | None:
     ws = Workspace(work / case.name / "workspace")
     pair = current_pair(ws)
-    if pair is None or "edited_path" not in pair.outputs:
-        return None
     clip_id = f"{case.name}-s00-w00"
     norm = ws.read_record("normalize", case.name)
-    clips = {c["clip_id"]: c for c in norm.outputs.get("clips", [])}
+    clips = {c["clip_id"]: c for c in (norm.outputs.get("clips", []) if norm is not None else [])}
     start = round(clips[clip_id]["start_time"] * clips[clip_id]["fps"]) if clip_id in clips else 0
+    if pair is None or "edited_path" not in pair.outputs:
+        return _segmented_row(case, ws, clip_id, start, where, truth_reasons)
     edited = artifacts.edited(ws, pair.item_id)
     source = read_video(case / "video_a.mp4")[0][start:]
     target = read_video(case / "video_b.mp4")[0][start:]
@@ -64,9 +65,31 @@ def _row(case: Path, work: Path, where: float, truth_reasons: list[str] | None) 
     verdict = "keep" if pair.status is Status.DONE else "reject"
     reasons = pair.metrics.get("reasons") or ([pair.reason] if pair.reason else [])
     text = f"{case.name} frame {t}: judge {verdict}" + (f" ({'; '.join(reasons)})" if reasons else "")
+    return _with_caption(tiles, text, truth_reasons)
+
+
+def _segmented_row(case: Path, ws: Workspace, clip_id: str, start: int, where: float,
+                   truth_reasons: list[str] | None) -> np.ndarray | None:
+    """The source tile of a case rejected before an edit was made, when it was segmented."""
+    if artifacts.record(ws, "segment", clip_id, required=False) is None:
+        return None
+    rejected = next(((stage, r) for stage in ("locate", "segment", "track", "curate")
+                     for r in ws.records(stage) if r.status is Status.REJECTED), None)
+    source = read_video(case / "video_a.mp4")[0][start:]
+    with np.load(case / "truth.npz") as data:
+        true_a = data["masks_a"][start:]
+    masks = artifacts.masks(ws, clip_id).data
+    t = min(int(where * (len(masks) - 1)), len(source) - 1)
+    src = _outline(_outline(source[t].copy(), true_a[t], (255, 0, 0)), masks[t], (0, 255, 0))
+    text = f"{case.name} frame {t}: " + (f"rejected at {rejected[0]} ({rejected[1].reason})" if rejected
+                                         else "no pair made")
+    return _with_caption(_fit(src), text, truth_reasons)
+
+
+def _with_caption(tiles: np.ndarray, text: str, truth_reasons: list[str] | None) -> np.ndarray:
     if truth_reasons is not None:
         text += " | truth: " + ("; ".join(truth_reasons) or "good")
-    lines = textwrap.wrap(text, 150)
+    lines = textwrap.wrap(text, max(40, tiles.shape[1] // 8))
     band = np.full((18 * len(lines) + 6, tiles.shape[1], 3), 255, np.uint8)
     for i, line in enumerate(lines):
         cv2.putText(band, line, (4, 16 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)

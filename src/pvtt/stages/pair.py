@@ -27,7 +27,8 @@ CLIP_EXTRAS = ("depth", "motion_lora", "points_registration")  # clip artifacts 
 
 class SynthesizeStage(Stage[PairItem]):
     name = "synthesize"
-    version = "3"  # 3: the pair's instruction, B's cutout, the clip's depth video and motion LoRA go to the backends
+    version = "4"  # 3: the pair's instruction, B's cutout, the clip's depth video and motion LoRA go to the backends
+    # 4: the judge measures floating over all of A's columns (verdicts change with no setting changed)
 
     def __init__(self, workspace: Workspace, insert: Any, propagate: Any, judge: Any, retry_failed: bool = True,
                  crf: int = 18, embed: Any = None, vlm: Any = None):
