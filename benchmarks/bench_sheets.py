@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from pvtt import artifacts
-from pvtt.bench.run import current_pair
+from pvtt.bench.run import current_pair, rejection
 from pvtt.media import read_video, write_png
 from pvtt.store import Workspace
 from pvtt.types import Status
@@ -47,14 +47,9 @@ def _row(case: Path, work: Path, where: float, truth_reasons: list[str] | None) 
     if pair is None or "edited_path" not in pair.outputs:
         return _segmented_row(case, ws, clip_id, start, where, truth_reasons)
     edited = artifacts.edited(ws, pair.item_id)
-    source = read_video(case / "video_a.mp4")[0][start:]
+    t, source, true_a, src = _source_tile(case, ws, clip_id, start, where, len(edited))
     target = read_video(case / "video_b.mp4")[0][start:]
-    with np.load(case / "truth.npz") as data:
-        true_a = data["masks_a"][start:]
-    t = min(int(where * (len(edited) - 1)), len(source) - 1)
-    mask_a = artifacts.masks(ws, clip_id).data[t]
     mask_b = artifacts.masks_b(ws, pair.item_id)[t]
-    src = _outline(_outline(source[t].copy(), true_a[t], (255, 0, 0)), mask_a, (0, 255, 0))
     edt = _outline(edited[t].copy(), mask_b, (0, 255, 0))
     s, e, g = (x[t].astype(np.int16) for x in (source, edited, target))
     kept = (np.abs(e - s).max(axis=2) < 12) & (np.abs(s - g).max(axis=2) >= 30)
@@ -68,19 +63,25 @@ def _row(case: Path, work: Path, where: float, truth_reasons: list[str] | None) 
     return _with_caption(tiles, text, truth_reasons)
 
 
+def _source_tile(case: Path, ws: Workspace, clip_id: str, start: int, where: float, length: int | None = None):
+    """The frame index at ``where`` of a clip of ``length`` frames (default: segment's), the source video and A's true
+    masks (from the clip's start), and that source frame with segment's mask (green) and A's true mask (red)
+    outlined."""
+    source = read_video(case / "video_a.mp4")[0][start:]
+    with np.load(case / "truth.npz") as data:
+        true_a = data["masks_a"][start:]
+    masks = artifacts.masks(ws, clip_id).data
+    t = min(int(where * ((length or len(masks)) - 1)), len(source) - 1)
+    return t, source, true_a, _outline(_outline(source[t].copy(), true_a[t], (255, 0, 0)), masks[t], (0, 255, 0))
+
+
 def _segmented_row(case: Path, ws: Workspace, clip_id: str, start: int, where: float,
                    truth_reasons: list[str] | None) -> np.ndarray | None:
     """The source tile of a case rejected before an edit was made, when it was segmented."""
     if artifacts.record(ws, "segment", clip_id, required=False) is None:
         return None
-    rejected = next(((stage, r) for stage in ("locate", "segment", "track", "curate")
-                     for r in ws.records(stage) if r.status is Status.REJECTED), None)
-    source = read_video(case / "video_a.mp4")[0][start:]
-    with np.load(case / "truth.npz") as data:
-        true_a = data["masks_a"][start:]
-    masks = artifacts.masks(ws, clip_id).data
-    t = min(int(where * (len(masks) - 1)), len(source) - 1)
-    src = _outline(_outline(source[t].copy(), true_a[t], (255, 0, 0)), masks[t], (0, 255, 0))
+    rejected = rejection(ws, case.name)
+    t, _, _, src = _source_tile(case, ws, clip_id, start, where)
     text = f"{case.name} frame {t}: " + (f"rejected at {rejected[0]} ({rejected[1].reason})" if rejected
                                          else "no pair made")
     return _with_caption(_fit(src), text, truth_reasons)

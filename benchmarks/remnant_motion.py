@@ -4,7 +4,7 @@
 
 ``WS`` is a build workspace (a `pvtt bench run` case's ``workspace`` folder works too); each ``PAIR:FRAME`` names a
 pair with an edited clip and a frame. Per frame, at the judge's working size: the source with A's mask (green), the
-pixels A's extent adds beside the mask that the edit still shows (:func:`pvtt.judge.defects.a_extent`, as the
+pixels A's extent adds beside the mask that the edit still shows (:func:`pvtt.judge.defects.beside_mask`, as the
 remnant check counts them) in cyan where they move otherwise than A (:func:`pvtt.judge.defects.moves_with_a`,
 compared with the frame ``--step`` later) and in magenta where they move with A or motion cannot tell; next to it the
 edited frame. Prints both shares of A's mask area and A's motion.
@@ -19,7 +19,6 @@ import cv2
 import numpy as np
 
 from pvtt import artifacts
-from pvtt.compose import dilate
 from pvtt.config import load_config
 from pvtt.items import collect_clips
 from pvtt.judge import defects
@@ -59,11 +58,7 @@ def main() -> None:
         vis = np.asarray(tracks.visible, bool)
         common = vis[t] & vis[other]
         motion = _source_motion(pts[t, common], pts[other, common]) if common.sum() >= 2 else None
-        near_b = dilate(B, max(2, int(0.02 * defects._diag(A))))
-        extent = defects.a_extent(S, A, s.remnant_reach, s.remnant_min_backdrop)
-        same = np.abs(E.astype(np.int16) - S.astype(np.int16)).max(axis=2) <= s.remnant_same
-        beside = cv2.morphologyEx((extent & ~A & ~near_b & same).astype(np.uint8), cv2.MORPH_OPEN,
-                                  defects._disk(1)) > 0
+        beside = defects.beside_mask(S, E, A, B, s)
         kept = (defects.moves_with_a(S, L, A, beside, motion, s.remnant_motion_min) if motion is not None
                 else beside)
         area = max(int(A.sum()), 1)

@@ -34,7 +34,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pvtt import artifacts
 from pvtt.config import PipelineConfig
-from pvtt.judge.defects import local_contrast
+from pvtt.judge.defects import _diag, local_contrast
 from pvtt.media.video import read_video
 from pvtt.store import Workspace
 from pvtt.types import Status
@@ -72,11 +72,6 @@ def track_errors(points: np.ndarray, visible: np.ndarray, homographies: np.ndarr
 def _pieces(mask: np.ndarray, min_pixels: int = 20) -> tuple[int, np.ndarray, np.ndarray]:
     count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     return count, comp, stats[:, cv2.CC_STAT_AREA] >= min_pixels
-
-
-def _diag(mask: np.ndarray) -> float:
-    ys, xs = np.nonzero(mask)
-    return float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1)) if len(xs) else 0.0
 
 
 def piece_extent(left: np.ndarray, diag: float) -> float:
@@ -178,6 +173,18 @@ def current_pair(ws: Workspace) -> Any:
     return next((r for r in ws.records("synthesize") if current is None or r.item_id in current), None)
 
 
+def rejection(ws: Workspace, case_name: str) -> tuple[str, Any] | None:
+    """The first stage that rejected the case, and its record (None: no stage did). Product stages count for B's
+    photo only: A's own photo is not a product of the case."""
+    for stage in ("normalize", "locate", "segment", "track", "curate", "cutout", "video_cutout"):
+        product_stage = stage in ("cutout", "video_cutout")
+        record = next((r for r in ws.records(stage) if r.status is Status.REJECTED
+                       and (not product_stage or r.item_id == f"{case_name}-B")), None)
+        if record is not None:
+            return stage, record
+    return None
+
+
 def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScore:
     """Compare one case's pipeline outputs in ``ws`` with its truth."""
     clip_id = f"{case.name}-s00-w00"
@@ -233,14 +240,11 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
             metrics["truly_bad"] = bool(metrics["truth_reasons"])
     else:
         # no pair: rejected at an earlier stage (the pipeline's verdict), or it never got that far
-        for stage in ("normalize", "locate", "segment", "track", "curate", "cutout", "video_cutout"):
-            product_stage = stage in ("cutout", "video_cutout")  # B's photo; A's own photo is not a product here
-            rejected = next((r for r in ws.records(stage) if r.status is Status.REJECTED
-                             and (not product_stage or r.item_id == f"{case.name}-B")), None)
-            if rejected is not None:
-                verdict, reasons = "reject", [f"{stage}: {rejected.reason}"]
-                metrics["rejected_at"] = stage
-                break
+        rejected = rejection(ws, case.name)
+        if rejected is not None:
+            stage, record = rejected
+            verdict, reasons = "reject", [f"{stage}: {record.reason}"]
+            metrics["rejected_at"] = stage
         if "mask_iou" in metrics:
             metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
             if metrics["truth_reasons"]:  # a failed segmentation is bad whatever the edit would have been

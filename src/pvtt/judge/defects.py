@@ -148,6 +148,15 @@ def moves_with_a(src: np.ndarray, later: np.ndarray, mask_a: np.ndarray, candida
     return keep[comp] & candidate
 
 
+def beside_mask(src: np.ndarray, edt: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> np.ndarray:
+    """What :func:`a_extent` takes for A beyond its mask, away from B, where the edit still shows the source (specks
+    opened away): the remnant check's part beside the mask, before :func:`moves_with_a`."""
+    b_near = dilate(mask_b, max(2, int(0.02 * _diag(mask_a))))
+    beyond = a_extent(src, mask_a, settings.remnant_reach, settings.remnant_min_backdrop) & ~mask_a & ~b_near
+    same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
+    return cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
+
+
 def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.ndarray, mask_b: np.ndarray,
             settings: Any, later: np.ndarray | None = None, motion: np.ndarray | None = None) -> float | None:
     """Area of A surviving outside B in one frame, as a fraction of A's mask area (None: A not visible).
@@ -156,8 +165,7 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
-    diag = _diag(mask_a)
-    b_near = dilate(mask_b, max(2, int(0.02 * diag)))
+    b_near = dilate(mask_b, max(2, int(0.02 * _diag(mask_a))))
     survived = np.zeros(mask_a.shape, bool)
     # 1. inside A's mask: the edit kept the source where the source is not the background
     if bg is not None:
@@ -166,9 +174,7 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
         differs = np.abs(s - g).max(axis=2) >= settings.remnant_differs
         survived |= mask_a & ~b_near & kept & differs
     # 2. beside it: what a_extent takes for A beyond the mask, where the edit still shows the source
-    beyond = a_extent(src, mask_a, settings.remnant_reach, settings.remnant_min_backdrop) & ~mask_a & ~b_near
-    same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
-    beside = cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
+    beside = beside_mask(src, edt, mask_a, mask_b, settings)
     if later is not None and motion is not None and beside.any():
         beside = moves_with_a(src, later, mask_a, beside, motion, settings.remnant_motion_min)
     survived |= beside
