@@ -109,6 +109,24 @@ def test_backdrop_peel_removes_what_reaches_the_backdrop_and_keeps_enclosed_part
     assert (nothing == fg).all() and zero == 0.0
 
 
+def test_enclosed_peel_takes_a_large_backdrop_region_inside_a_ring_and_keeps_small_ones():
+    from pvtt.cutout.classical import _peel_enclosed
+
+    fg = np.zeros((100, 100), bool)
+    fg[10:90, 10:90] = True  # a bracelet GrabCut cut out with the cloth inside it
+    backdrop = np.zeros_like(fg)
+    backdrop[20:80, 20:80] = True  # the cloth inside: 0.56 of the cut, reaching no backdrop outside
+    peeled, share = _peel_enclosed(fg, backdrop, 0.15)
+    assert not peeled[22:78, 22:78].any() and peeled[10:18, 10:90].all()
+    assert abs(share - 3600 / 6400) < 0.02
+    kept, zero = _peel_enclosed(fg, backdrop, 1.0)  # off
+    assert (kept == fg).all() and zero == 0.0
+    small = np.zeros_like(fg)
+    small[40:50, 40:50] = True  # a pale face of the product, 0.016 of it: product, kept
+    kept, zero = _peel_enclosed(fg, small, 0.15)
+    assert (kept == fg).all() and zero == 0.0
+
+
 def test_soft_edges_carry_the_products_colour_not_the_backdrops():
     """A red disc photographed on white with a soft (anti-aliased, slightly blurred) edge: pasted over black, the
     photo's own colours bring a white fringe along (the green channel rises in the edge band); the decontaminated

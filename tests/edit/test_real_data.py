@@ -42,6 +42,25 @@ def test_both_bracelets_of_the_studio_photo_are_kept():
 
 
 @needs_data
+def test_the_cloth_inside_jew002s_black_bracelet_is_peeled_off():
+    """JEW002's photo (at 1,000 px or more): GrabCut took the white cloth inside the black bracelet's loop (0.45 of
+    its cut), which reaches no backdrop outside; the enclosed peel takes it (B carried a disc of white cloth into
+    every pair before)."""
+    from pvtt.cutout import CutoutSettings
+
+    photo = _small(load_image_rgba(next((DATA / "images" / "jewelry").glob("JEW002_source.*"))), 1000)
+
+    def inside(enclosed):
+        rgba = make_cutter(CutoutSettings(peel_enclosed=enclosed)).cut_out(ProductImage("JEW002", photo)).rgba
+        alpha = rgba[..., 3] > 127
+        h, w = alpha.shape  # the black bracelet is the right half; its loop's middle
+        return float(alpha[int(0.45 * h):int(0.72 * h), int(0.62 * w):int(0.85 * w)].mean())
+
+    assert inside(0.15) < 0.05, inside(0.15)
+    assert inside(1.0) > 0.8, inside(1.0)
+
+
+@needs_data
 def test_the_floor_between_art001s_vases_is_peeled_off():
     """ART001's photo: two white speckled vases on a white-to-grey sweep. GrabCut alone joined them through the
     white floor between them (every column of the middle third at least 73 % opaque); the backdrop peel leaves

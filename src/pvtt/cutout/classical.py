@@ -9,7 +9,8 @@
    probable foreground (sure foreground when far / strongly textured), the border as sure
    background. Busy: GrabCut from a centred rectangle (centre prior), flagged low confidence.
 4. Plain: backdrop-like pixels (near the backdrop model's colour at their place, smooth) that GrabCut took in
-   and that reach the backdrop outside are peeled off (``peel_backdrop``). Small specks are dropped, small
+   and that reach the backdrop outside, or that the product encloses and are large (the cloth inside a
+   bracelet, ``peel_enclosed``), are peeled off (``peel_backdrop``). Small specks are dropped, small
    holes filled; then the smooth rim outside the product's outline (its shadow, reflected light) is peeled off
    (``peel_rim``, :func:`peel_rim`). GrabCut then redraws the outline at a higher resolution in a band around it
    (``refine_size``, :func:`redraw_outline`), and the mask is refined into a soft alpha at full resolution with a
@@ -83,6 +84,24 @@ def _peel_backdrop(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, fl
     peeled = fg & ~outside[comp]
     peeled = cv2.morphologyEx(peeled.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     return peeled, float(1.0 - peeled.sum() / fg.sum())
+
+
+def _peel_enclosed(fg: np.ndarray, backdrop: np.ndarray, enclosed: float) -> tuple[np.ndarray, float]:
+    """``fg`` without each ``backdrop``-like region it encloses (one that reaches no backdrop outside ``fg``) larger
+    than ``enclosed`` × its area, and the share removed: the cloth inside a bracelet, which :func:`_peel_backdrop`
+    leaves because it does not reach the backdrop outside."""
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(backdrop.astype(np.uint8), connectivity=4)
+    area = float(fg.sum())
+    if count <= 1 or area == 0:
+        return fg, 0.0
+    large = stats[:, cv2.CC_STAT_AREA] > enclosed * area
+    large[np.unique(comp[backdrop & ~fg])] = False
+    large[0] = False
+    if not large.any():
+        return fg, 0.0
+    peeled = fg & ~large[comp]
+    peeled = cv2.morphologyEx(peeled.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    return peeled, float(1.0 - peeled.sum() / area)
 
 
 def peel_rim(fg: np.ndarray, grad: np.ndarray, shade: np.ndarray, threshold: float, depth: float = 0.03
@@ -231,12 +250,14 @@ class ClassicalCutter(Cutter):
             cv2.grabCut(small, mask, (mx, my, sw - 2 * mx, sh - 2 * my), bgd, fgd, s.grabcut_iters,
                         cv2.GC_INIT_WITH_RECT)
         fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-        peeled = 0.0
-        if plain and s.peel_backdrop:
+        peeled = enclosed = 0.0
+        if plain:
             backdrop = (dist < thr) & (grad < grad_thr)
-            candidate, share = _peel_backdrop(fg, backdrop)
-            if share < s.peel_backdrop:  # more would be the product itself looking like the backdrop: keep GrabCut's
-                fg, peeled = candidate, share
+            if s.peel_backdrop:
+                candidate, share = _peel_backdrop(fg, backdrop)
+                if share < s.peel_backdrop:  # more would be the product itself looking like the backdrop: keep it
+                    fg, peeled = candidate, share
+            fg, enclosed = _peel_enclosed(fg, backdrop, s.peel_enclosed)
         if plain:  # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) not
             fg = _fill_small_holes(fg, 0.01)
         rim = 0.0
@@ -282,6 +303,8 @@ class ClassicalCutter(Cutter):
         confidence *= 1.0 - fragmentation
         if peeled >= 0.01:
             notes += f"; backdrop peeled off ({peeled * 100:.0f}% of GrabCut's cut)"
+        if enclosed >= 0.01:
+            notes += f"; enclosed backdrop peeled off ({enclosed * 100:.0f}% of the cut)"
         if rim >= 0.01:
             notes += f"; smooth rim peeled off ({rim * 100:.0f}% of the cut)"
         if fragmentation > 0.2:
