@@ -322,3 +322,35 @@ def test_an_occluder_beside_a_is_not_a_remnant(occluded_case):
     assert not _named(moving, "remnant of A"), moving.scores
     # without the motion test the colour cut's take of the ellipse is counted as A (0.39 of A's area)
     assert _named(verdict(remnant_motion_step=0), "remnant of A")
+
+
+def test_a_flat_strip_beside_b_is_an_erase_smear(case, edited):
+    """B covers most of A's place; in the gap beside it a strip of the fill is one flat colour (DEMO003-s01's wall
+    colour pulled down into its textured table), the rest of the fill textured: the median texture passes — the
+    flat piece is named, also with the blocks check off (the strip's straight sides are seams too)."""
+    cut, _, _, result = edited
+    from pvtt.compose import dilate
+
+    masks_a, masks_b = case.masks_a.data, result.masks
+    strip_bg = case.background.copy()
+    for t in range(len(strip_bg)):
+        ys, xs = np.nonzero(masks_a[t])
+        side = dilate(masks_a[t], 6) & ~dilate(masks_b[t], 3)
+        side[:, int(xs.mean()):] = False  # the gap left of B
+        sixth = (ys.max() - ys.min()) // 6
+        side[:ys.min() + sixth], side[ys.max() - sixth:] = False, False  # its middle two thirds
+        strip_bg[t][side] = (120, 160, 190)  # a pale flat colour, unlike the busy backdrop
+    frames = np.where(masks_b[..., None], result.frames, strip_bg).astype(np.uint8)
+    for checks in ({}, {"max_fill_seams": 0}):
+        bad = _judge(case, frames, case.masks_a, masks_b, cut, strip_bg, **checks)
+        assert _named(bad, "erase smear"), (bad.scores, bad.reasons)
+        assert bad.scores["fill_flat"] > JudgeSettings().max_fill_flat
+        assert bad.scores["fill_texture"] > JudgeSettings().min_fill_texture  # the median does not see it
+    assert "flat piece" in " ".join(bad.reasons), bad.reasons
+    good_frames = np.where(masks_b[..., None], result.frames, case.background).astype(np.uint8)
+    good = _judge(case, good_frames, case.masks_a, masks_b, cut, case.background)
+    assert not _named(good, "erase smear") and good.scores["fill_flat"] < JudgeSettings().max_fill_flat, \
+        (good.scores, good.reasons)
+    # both off, the strip passes
+    assert not _named(_judge(case, frames, case.masks_a, masks_b, cut, strip_bg, max_fill_seams=0, max_fill_flat=1),
+                      "erase smear")

@@ -92,6 +92,17 @@ class JudgeSettings(Settings):
     axes is more than this many times that of the frame around it (median over frames; the seams of a patch fill
     that failed; 0 = off). On the development builds the blocky or streaked fills scored 1.74-5.3, the others at
     most 1.08."""
+    max_fill_flat: float = Field(0.03, ge=0, le=1)
+    """Erase smear, a flat piece: reject when the largest connected piece of the visible fill whose local contrast is
+    below `flat_fill_contrast` of the contrast around the fill covers more than this share of A's area (75th
+    percentile over the judged frames; judged at any visible fill size; a piece counts only when its share of the
+    visible fill is at least 1.5 times the share of flat pixels around the fill; 1 = off). In `pvtt demo` the pale
+    strip of wall colour the erase pulled into DEMO003-s01's textured table scored 0.059 (its thinner strip beside
+    the mug 0.001: not caught), the demo's clean pairs 0.015 or less; on the twenty-first dev build every pair 0 (the
+    frame around their fills is as flat) (BENCHMARKS.md, "A flat piece of fill")."""
+    flat_fill_contrast: float = Field(0.35, gt=0, le=1)
+    """A pixel of the visible fill is flat when its local contrast is below this fraction of the median contrast
+    around the fill."""
     min_product_area: float = Field(0.015, ge=0, le=1)
     """Product too small: reject when B covers less than this fraction of the frame (median over the judged frames; 0
     = off). On the development build the one pair below it (0.007) was B shrunk into the slot of a watch's hands;

@@ -196,11 +196,19 @@ def axis_share(grey: np.ndarray, region: np.ndarray, min_gradient: float = 40.0)
     return float(mag[axis].sum() / mag[strong].sum())
 
 
+FLAT_EXCESS = 1.5  # a flat piece counts when its share of the visible fill is this many times the flat share around
+
+
 def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray,
-          settings: Any) -> tuple[float, float, float | None] | None:
+          settings: Any) -> tuple[float, float, float | None, float] | None:
     """(visible filled area / A's area, texture of the visible fill / texture around it, axis-aligned edge share
-    of the visible fill / that of the frame around it) in one frame, or None when the visible fill is too small to
-    judge; the last is None where either side has too few strong edges."""
+    of the visible fill / that of the frame around it, the largest flat piece of the visible fill / A's area) in one
+    frame, or None when the visible fill is too small to judge; the third is None where either side has too few
+    strong edges. A flat piece: connected visible fill whose local contrast is below ``flat_fill_contrast`` × the
+    median around the fill — a strip of wall colour pulled down into a textured table, a flat block where a hand
+    was: a small part of the fill, which the median texture does not see. It counts only where it is at least
+    ``FLAT_EXCESS`` times the share of the visible fill that flat pixels have around the fill (a backdrop with flat
+    patches of its own, the generated cases', is not a smear)."""
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
@@ -212,13 +220,19 @@ def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, 
     visible = cv2.morphologyEx(visible.astype(np.uint8), cv2.MORPH_OPEN, _disk(2)) > 0
     frac = float(visible.sum()) / area_a
     if visible.sum() < 50:
-        return frac, 1.0, None
+        return frac, 1.0, None, 0.0
     band = dilate(filled, max(3, int(0.08 * diag))) & ~dilate(filled, 2) & ~dilate(mask_b, 2)
     if band.sum() < 50:
         return None
     grey = cv2.cvtColor(edt, cv2.COLOR_RGB2GRAY)
     tex = local_contrast(grey)
     inside, around = float(np.median(tex[visible])), float(np.median(tex[band]))
+    flat_px = tex < settings.flat_fill_contrast * around
+    flat = cv2.morphologyEx((visible & flat_px).astype(np.uint8), cv2.MORPH_OPEN, _disk(2))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=8)
+    flat_piece = float(stats[1:, cv2.CC_STAT_AREA].max()) / area_a if count > 1 else 0.0
+    if flat_piece * area_a < FLAT_EXCESS * float(flat_px[band].mean()) * visible.sum():
+        flat_piece = 0.0  # no flatter than the frame around it: a backdrop with flat patches of its own
     # seams: inside the fill only (its own outline follows A's mask, which may be straight)
     core = cv2.erode(visible.astype(np.uint8), _disk(2)) > 0
     seams = None
@@ -226,7 +240,7 @@ def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, 
         a, b = axis_share(grey, core), axis_share(grey, band)
         if a is not None and b is not None:
             seams = a / max(b, 0.05)
-    return frac, (inside + 1.0) / (around + 1.0), seams
+    return frac, (inside + 1.0) / (around + 1.0), seams, flat_piece
 
 
 def floating(mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> float | None:
@@ -301,6 +315,8 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
             seams = [x[2] for x in sm if x[2] is not None]
             if seams:
                 scores["fill_seams"] = float(np.median(seams))
+            # the worse frames, as for the remnant: a flat strip shows where B leaves it uncovered
+            scores["fill_flat"] = float(np.percentile([x[3] for x in sm], 75))
             if scores["fill_visible"] >= s.min_fill_visible and scores["fill_texture"] < s.min_fill_texture:
                 reasons.append(f"erase smear: the visible fill ({scores['fill_visible']:.2f} of A's area) has "
                                f"{scores['fill_texture']:.2f} of the texture around it < {s.min_fill_texture:.2f}")
@@ -314,6 +330,10 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
                                f"blocks: {scores['fill_seams']:.2f} times the share of straight horizontal and "
                                f"vertical edges of the frame around it > {s.max_fill_seams:.2f} (a patch fill's "
                                "seams)")
+            elif s.max_fill_flat < 1 and scores["fill_flat"] > s.max_fill_flat:
+                reasons.append(f"erase smear: a flat piece of the visible fill covers {scores['fill_flat']:.3f} of "
+                               f"A's area > {s.max_fill_flat:.3f} (under {s.flat_fill_contrast:.2f} of the contrast "
+                               "around it)")
     if s.min_product_area > 0 or s.max_product_area < 1:
         scores["product_area"] = float(np.median([b_s[t].mean() for t in idx]))
         if scores["product_area"] < s.min_product_area:
