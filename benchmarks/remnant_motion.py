@@ -22,7 +22,7 @@ from pvtt import artifacts
 from pvtt.config import load_config
 from pvtt.items import collect_clips
 from pvtt.judge import defects
-from pvtt.judge.metrics import _resize, _source_motion
+from pvtt.judge.metrics import _resize, motion_between, track_points
 from pvtt.media import write_png
 from pvtt.store import Workspace
 
@@ -54,10 +54,7 @@ def main() -> None:
         other = t + args.step if t + args.step < len(src) else t - args.step
         S, E, L = (_resize(np.asarray(x), size) for x in (src[t], edited[t], src[other]))
         A, B = _resize(masks_a[t], size, True), _resize(masks_b[t], size, True)
-        pts = np.asarray(tracks.points, np.float64) * np.array([size[0] / w, size[1] / h])
-        vis = np.asarray(tracks.visible, bool)
-        common = vis[t] & vis[other]
-        motion = _source_motion(pts[t, common], pts[other, common]) if common.sum() >= 2 else None
+        motion = motion_between(*track_points(tracks, size, w, h), t, other, s.min_motion_points)
         beside = defects.beside_mask(S, E, A, B, s)
         kept = (defects.moves_with_a(S, L, A, beside, motion, s.remnant_motion_min) if motion is not None
                 else beside)

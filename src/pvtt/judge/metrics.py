@@ -153,6 +153,21 @@ def _source_motion(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
     return m
 
 
+def track_points(tracks: Tracks, size: tuple[int, int], width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """A's tracked points scaled from the clip's ``width`` x ``height`` to the judge's working ``size``, and their
+    visibility."""
+    return (np.asarray(tracks.points, np.float64) * np.array([size[0] / width, size[1] / height]),
+            np.asarray(tracks.visible, bool))
+
+
+def motion_between(points: np.ndarray, visible: np.ndarray, t: int, other: int, min_points: int
+                   ) -> np.ndarray | None:
+    """A's motion from frame ``t`` to ``other`` (2x3, :func:`_source_motion`) over the points visible in both, or None
+    with fewer than ``min_points`` of them."""
+    common = visible[t] & visible[other]
+    return _source_motion(points[t, common], points[other, common]) if common.sum() >= min_points else None
+
+
 def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.ndarray, product: np.ndarray,
           tracks_a: Tracks, settings: Any = None, *, background: np.ndarray | None = None, embedder: Any = None,
           product_embedding: np.ndarray | None = None) -> Any:
@@ -272,8 +287,7 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
                 reasons.append(f"identity_dinov2: {value:.2f} < {s.min_identity_dinov2:.2f}")
 
     # 5. motion fidelity: LK inside B on the result vs the source tracks' motion
-    pts_a = np.asarray(tracks_a.points, np.float64) * np.array([size[0] / width, size[1] / height])
-    vis_a = np.asarray(tracks_a.visible, bool)
+    pts_a, vis_a = track_points(tracks_a, size, width, height)
     m0 = cv2.erode(_resize(mb[0], size, True).astype(np.uint8), np.ones((5, 5), np.uint8))
     grey0 = cv2.cvtColor(_resize(edited[0], size), cv2.COLOR_RGB2GRAY)
     start = cv2.goodFeaturesToTrack(grey0, 60, 0.01, 4, mask=m0 * 255)
@@ -314,8 +328,7 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
     for t, other in remnant_frames(idx, t_count, s):
         if other is None:
             continue
-        common = vis_a[t] & vis_a[other]
-        m = _source_motion(pts_a[t, common], pts_a[other, common]) if common.sum() >= s.min_motion_points else None
+        m = motion_between(pts_a, vis_a, t, other, s.min_motion_points)
         if m is not None:
             motion[t] = (src[other] if other in src else _resize(source[other], size), m)
     defect_scores, defect_reasons = defect_checks(src, edt, bgs, a_s, b_s, idx, s, motion)
