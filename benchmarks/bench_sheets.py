@@ -45,7 +45,7 @@ def _row(case: Path, work: Path, where: float, truth_reasons: list[str] | None) 
     clips = {c["clip_id"]: c for c in (norm.outputs.get("clips", []) if norm is not None else [])}
     start = round(clips[clip_id]["start_time"] * clips[clip_id]["fps"]) if clip_id in clips else 0
     if pair is None or "edited_path" not in pair.outputs:
-        return _segmented_row(case, ws, clip_id, start, where, truth_reasons)
+        return _segmented_row(case, ws, clip_id, start, where, truth_reasons, pair)
     edited = artifacts.edited(ws, pair.item_id)
     t, source, true_a, src = _source_tile(case, ws, clip_id, start, where, len(edited))
     target = read_video(case / "video_b.mp4")[0][start:]
@@ -76,11 +76,12 @@ def _source_tile(case: Path, ws: Workspace, clip_id: str, start: int, where: flo
 
 
 def _segmented_row(case: Path, ws: Workspace, clip_id: str, start: int, where: float,
-                   truth_reasons: list[str] | None) -> np.ndarray | None:
-    """The source tile of a case rejected before an edit was made, when it was segmented."""
+                   truth_reasons: list[str] | None, pair=None) -> np.ndarray | None:
+    """The source tile of a case rejected before an edit was made (before its pair, or by synthesize before the
+    edit: ``pair``), when it was segmented."""
     if artifacts.record(ws, "segment", clip_id, required=False) is None:
         return None
-    rejected = rejection(ws, case.name)
+    rejected = ("synthesize", pair) if pair is not None and pair.status is Status.REJECTED else rejection(ws, case.name)
     t, _, _, src = _source_tile(case, ws, clip_id, start, where)
     text = f"{case.name} frame {t}: " + (f"rejected at {rejected[0]} ({rejected[1].reason})" if rejected
                                          else "no pair made")

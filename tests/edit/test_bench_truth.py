@@ -156,3 +156,11 @@ def test_a_case_whose_clip_curate_rejected_is_scored_from_its_masks(tmp_path):
     # the same with a mask that holds all of A: the truth of a case without an edit is not known
     artifacts.save_masks(path, Masks(true_a))
     assert "truly_bad" not in score_case(case, ws).metrics
+    # a pair made but rejected at synthesize before an edit (its tracks lost): the failed segmentation is still known
+    artifacts.save_masks(path, Masks(held))
+    ws.write_record(ItemRecord("curate", "case000-s00-w00", "c", Status.DONE))
+    ws.write_record(ItemRecord("synthesize", "case000-s00-w00__case000-B", "p", Status.REJECTED,
+                               reason="tracks lost at frame 3"))
+    score = score_case(case, ws)
+    assert score.verdict == "reject" and score.metrics["rejected_at"] == "synthesize"
+    assert score.metrics["truly_bad"] is True and score.reasons == ["tracks lost at frame 3"]

@@ -15,8 +15,8 @@ locate) and the photo of B — and builds the single pair. Its outputs are compa
   (its pixels kept where the truth shows background: over much of A's area, or in a piece as large as a
   bracelet's loop), B misplaced (its centre off the truth's) or cut (much of the true B missing), or a smear
   (the fill B leaves visible far flatter than the true background there). Does the pipeline reject those —
-  at the judge, or at an earlier stage (curate's mask checks) — and keep the others? A case rejected before
-  an edit was made has a known truth only when its segmentation failed.
+  at the judge, or at an earlier stage (curate's mask checks, synthesize's lost tracks) — and keep the others? A
+  case rejected before an edit was made has a known truth only when its segmentation failed.
 """
 
 from __future__ import annotations
@@ -238,6 +238,8 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
                                          truth["masks_b"][:n], edited_b))
             metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
             metrics["truly_bad"] = bool(metrics["truth_reasons"])
+        elif verdict == "reject":  # rejected at synthesize before an edit (tracks lost, B does not fit)
+            metrics["rejected_at"] = "synthesize"
     else:
         # no pair: rejected at an earlier stage (the pipeline's verdict), or it never got that far
         rejected = rejection(ws, case.name)
@@ -245,10 +247,10 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
             stage, record = rejected
             verdict, reasons = "reject", [f"{stage}: {record.reason}"]
             metrics["rejected_at"] = stage
-        if "mask_iou" in metrics:
-            metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
-            if metrics["truth_reasons"]:  # a failed segmentation is bad whatever the edit would have been
-                metrics["truly_bad"] = True
+    if "truth_reasons" not in metrics and "mask_iou" in metrics:  # no edit: only the segmentation can be judged
+        metrics["truth_reasons"] = truth_verdict(metrics, min_mask_iou)
+        if metrics["truth_reasons"]:  # a failed segmentation is bad whatever the edit would have been
+            metrics["truly_bad"] = True
     return CaseScore(case.name, reached, verdict, reasons, metrics)
 
 
