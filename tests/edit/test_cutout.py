@@ -127,6 +127,18 @@ def test_enclosed_peel_takes_a_large_backdrop_region_inside_a_ring_and_keeps_sma
     assert (kept == fg).all() and zero == 0.0
 
 
+def test_support_ratio_fills_a_rings_loop_and_still_sees_a_table():
+    from pvtt.cutout import support_ratio
+
+    ring = np.zeros((100, 100), bool)
+    ring[10:90, 20:80] = True
+    ring[16:80, 26:74] = False  # the loop, peeled; its clasp bar (rows 80-90) is the bottom
+    assert support_ratio(ring) < 1.1
+    table = ring.copy()
+    table[88:100, :] = True  # a table strip cut out under it, the full width
+    assert support_ratio(table) > 1.3
+
+
 def test_soft_edges_carry_the_products_colour_not_the_backdrops():
     """A red disc photographed on white with a soft (anti-aliased, slightly blurred) edge: pasted over black, the
     photo's own colours bring a white fringe along (the green channel rises in the edge band); the decontaminated

@@ -73,10 +73,11 @@ class CutoutStage(Stage[ProductItem]):
     template video."""
 
     name = "cutout"
-    version = "9"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
+    version = "10"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
     # 5: soft edges decontaminated (pvtt.cutout.alpha.decontaminate); 6: the smooth, shaded rim (shadow, reflected light)
     # peeled; 7: only shaded rim pixels, before the specks are dropped; 8: the outline redrawn at 1,200 px; 9: a cut
-    # whose lower outline runs through smooth shading (its contact shadow: CutoutSettings.max_smooth_base) is rejected
+    # whose lower outline runs through smooth shading (its contact shadow: CutoutSettings.max_smooth_base) is rejected;
+    # 10: the support ratio measured with the cut's holes filled (a bracelet with its loop peeled)
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter
@@ -442,10 +443,10 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "6"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    version = "7"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
     # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift);
     # 5: the surface under the product peeled out of the cut frames' masks (peel_support); 6: no frame of a clip whose
-    # masks are unsteady (min_mask_steadiness)
+    # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
