@@ -31,6 +31,24 @@ def test_b_shifted_off_the_truth_is_misplaced(case):
     assert any(r.startswith("b_offset") for r in reasons), reasons
 
 
+def test_a_thin_ring_b_a_few_pixels_off_is_not_cut_but_half_of_it_is():
+    """B cut is judged on silhouettes: a ring's 3-px band misses the truth's band when 3 px off (the bench's JEW002
+    rings, b_missing 0.44-0.71 of the band), its outline does not; half a ring is cut either way."""
+    from pvtt.bench.run import truth_defects
+
+    h, w = 80, 120
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(yy - 40, xx - 60)
+    ring = ((r > 20) & (r < 23))[None]
+    off = np.roll(ring, 3, axis=2)
+    frames = np.zeros((1, h, w, 3), np.uint8)
+    a = np.zeros_like(ring)
+    assert truth_defects(frames, frames, frames, a, ring, off)["b_missing"] < 0.1
+    half = ring.copy()
+    half[:, :, 60:] = False
+    assert truth_defects(frames, frames, frames, a, ring, half)["b_missing"] > 0.35
+
+
 def test_a_flat_fill_where_b_does_not_cover_is_a_smear(case):
     small_b = np.zeros_like(case.masks_b)
     edited = case.background.copy()

@@ -30,6 +30,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy.ndimage import binary_fill_holes
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pvtt import artifacts
@@ -107,8 +108,8 @@ def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, ma
     """What a reviewer holding the truth sees in an edit (every 4th frame): ``a_left`` (fraction of A's true area
     where the edit kept A although the truth shows something else, away from B), ``a_left_extent`` (the largest
     such piece, :func:`piece_extent`, over A's diagonal), ``b_offset`` (distance of B's
-    centre from the truth's, over the true B's diagonal), ``b_missing`` (fraction of the true B that the edit's
-    B does not cover), ``smear_texture`` (local contrast of the edit over the truth's where the fill shows)."""
+    centre from the truth's, over the true B's diagonal), ``b_missing`` (fraction of the true B's silhouette, holes
+    filled, that the edit's B silhouette does not cover: B cut), ``smear_texture`` (local contrast of the edit over the truth's where the fill shows)."""
     a_left, extent, offset, missing, tex_e, tex_t = [], [], [], [], [], []
     kernel = np.ones((7, 7), np.uint8)
     for t in range(0, len(edited), 4):
@@ -124,7 +125,9 @@ def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, ma
             ye, xe = np.nonzero(eb)
             diag = float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1))
             offset.append(float(np.hypot(xe.mean() - xs.mean(), ye.mean() - ys.mean())) / diag)
-            missing.append(float((b & ~eb).sum()) / b.sum())
+            # over the silhouettes, holes filled: a thin ring's band is missed by a 2-px offset; its outline is not
+            fb, feb = binary_fill_holes(b), binary_fill_holes(eb)
+            missing.append(float((fb & ~feb).sum()) / fb.sum())
         elif b.any():
             offset.append(1.0)
             missing.append(1.0)
