@@ -258,7 +258,7 @@ class ClassicalCutter(Cutter):
                 if share < s.peel_backdrop:  # more would be the product itself looking like the backdrop: keep it
                     fg, peeled = candidate, share
             fg, enclosed = _peel_enclosed(fg, backdrop, s.peel_enclosed)
-        if plain:  # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) not
+            # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) not
             fg = _fill_small_holes(fg, 0.01)
         rim = 0.0
         if plain and s.peel_rim > 0:  # before the specks are dropped: the peel can cut a sliver loose
