@@ -82,7 +82,7 @@ class CutoutSettings(Settings, backends=BACKENDS):
     the development photos JEW002's black bracelet enclosed its white cloth, 0.45 of the cut; the largest enclosed
     backdrop-like parts of products were HOME005's wooden faces (0.035) and TOYS012's cream body (0.030). Colour cannot
     tell a loop seen through from a face of the backdrop's colour: a white plate with a dark rim on a white sweep
-    loses its face (a generated photo: 57 % of the cut peeled) — for such catalogs set 1 = off."""
+    loses its face (`benchmarks/cutout_enclosed.py`'s generated plate) — for such catalogs set 1 = off."""
     peel_rim: float = Field(30.0, ge=0)
     """Plain backgrounds: peel off the smooth rim GrabCut keeps outside the product's outline — the photo's shadow and
     reflected light on its backdrop, darker than the backdrop there, a pale band once B stands on another background
