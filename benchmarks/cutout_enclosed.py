@@ -4,8 +4,8 @@ Usage:
   python benchmarks/cutout_enclosed.py [PHOTO_DIR ...]   (default: ../shared/data/pvtt-dev/images)
 
 For each photo on a plain backdrop: the backdrop-like regions that GrabCut's cut encloses (reaching no backdrop
-outside it), largest first, as shares of the cut — what `peel_enclosed` (0.15) compares against — and whether the
-cut then has a cutout problem (`pvtt.cutout.cutout_problems`). Then a generated photo pair: a plain ring (a dark
+outside it), largest first, as shares of the cut — what `peel_enclosed` (0.15) compares against — the support ratio
+with the cut's holes filled and without, and whether the cut has a cutout problem (`pvtt.cutout.cutout_problems`). Then a generated photo pair: a plain ring (a dark
 12-px rim, the backdrop inside) and a plate (the same rim around a face of the backdrop's white): how much of each
 cut's middle stays opaque with the peel on and off.
 """
@@ -37,6 +37,14 @@ def _recording(fg: np.ndarray, backdrop: np.ndarray, enclosed: float):
     return _peel(fg, backdrop, enclosed)
 
 
+def _unfilled_support(mask: np.ndarray) -> float:
+    """`pvtt.cutout.support_ratio` as it was before it filled holes (mask pixels per row)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    widths = mask[rows[0]:rows[-1] + 1].sum(axis=1).astype(np.float64)
+    n = len(widths)
+    return float(np.median(widths[int(0.88 * n):])) / max(float(np.median(widths[: max(1, int(0.8 * n))])), 1.0)
+
+
 def main() -> None:
     classical._peel_enclosed = _recording
     folders = [Path(p) for p in sys.argv[1:]] or [Path(__file__).resolve().parents[2] / "shared/data/pvtt-dev/images"]
@@ -53,8 +61,10 @@ def main() -> None:
         if "enclosed" not in _seen:
             print(f"{path.stem:10} busy backdrop (confidence {result.confidence:.2f}): not peeled")
             continue
-        problems = cutout_problems(result, settings)[1]
-        print(f"{path.stem:10} enclosed backdrop-like regions {[round(x, 3) for x in _seen['enclosed']]}; "
+        measures, problems = cutout_problems(result, settings)
+        alpha = result.rgba[..., 3] > 127
+        print(f"{path.stem:10} enclosed backdrop-like regions {[round(x, 3) for x in _seen['enclosed']]}; support "
+              f"ratio {measures['support']:.2f} (holes not filled: {_unfilled_support(alpha):.2f}); "
               f"problems: {problems or 'none'}")
     rng = np.random.default_rng(0)
     sweep = (np.full((600, 800, 3), 235.0) - np.linspace(0, 15, 600)[:, None, None]
