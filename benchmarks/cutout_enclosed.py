@@ -19,7 +19,7 @@ import numpy as np
 
 import pvtt.cutout.classical as classical
 from pvtt.catalog import IMAGE_EXTENSIONS
-from pvtt.cutout import CutoutSettings, cutout_problems
+from pvtt.cutout import CutoutSettings, cutout_problems, support_ratio
 from pvtt.media.image import load_image_rgba
 from pvtt.types import ProductImage
 
@@ -28,21 +28,9 @@ _peel = classical._peel_enclosed
 
 
 def _recording(fg: np.ndarray, backdrop: np.ndarray, enclosed: float):
-    count, comp, stats, _ = cv2.connectedComponentsWithStats(backdrop.astype(np.uint8), connectivity=4)
-    inside = np.ones(count, bool)
-    inside[np.unique(comp[backdrop & ~fg])] = False
-    inside[0] = False
-    _seen["enclosed"] = sorted((float(stats[i, cv2.CC_STAT_AREA]) / max(float(fg.sum()), 1.0)
-                                for i in np.flatnonzero(inside)), reverse=True)[:3]
+    _, share = classical.enclosed_regions(fg, backdrop)
+    _seen["enclosed"] = sorted((float(x) for x in share[share > 0]), reverse=True)[:3]
     return _peel(fg, backdrop, enclosed)
-
-
-def _unfilled_support(mask: np.ndarray) -> float:
-    """`pvtt.cutout.support_ratio` as it was before it filled holes (mask pixels per row)."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    widths = mask[rows[0]:rows[-1] + 1].sum(axis=1).astype(np.float64)
-    n = len(widths)
-    return float(np.median(widths[int(0.88 * n):])) / max(float(np.median(widths[: max(1, int(0.8 * n))])), 1.0)
 
 
 def main() -> None:
@@ -64,7 +52,7 @@ def main() -> None:
         measures, problems = cutout_problems(result, settings)
         alpha = result.rgba[..., 3] > 127
         print(f"{path.stem:10} enclosed backdrop-like regions {[round(x, 3) for x in _seen['enclosed']]}; support "
-              f"ratio {measures['support']:.2f} (holes not filled: {_unfilled_support(alpha):.2f}); "
+              f"ratio {measures['support']:.2f} (holes not filled: {support_ratio(alpha, fill_holes=False):.2f}); "
               f"problems: {problems or 'none'}")
     rng = np.random.default_rng(0)
     sweep = (np.full((600, 800, 3), 235.0) - np.linspace(0, 15, 600)[:, None, None]

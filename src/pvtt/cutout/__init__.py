@@ -125,12 +125,13 @@ class CutoutSettings(Settings, backends=BACKENDS):
     """Settings of the 'grounded' backend."""
 
 
-def support_ratio(mask: np.ndarray) -> float:
+def support_ratio(mask: np.ndarray, fill_holes: bool = True) -> float:
     """Median width of ``mask``'s bottom eighth over the median width of its body (top 80 %), its holes filled: a
     shelf or table edge cut out with a product reaches far wider than the product (0 for an empty mask). Filled,
     because a bracelet whose loop is cut out (`peel_enclosed`) has a thin body of two sides above its clasp: JEW002's
-    photo 2.16 with its loop empty, 0.88 filled; TOYS012's cut with its table strip 2.11 either way."""
-    mask = binary_fill_holes(np.asarray(mask, bool))
+    photo 2.16 with its loop empty, 0.88 filled; TOYS012's cut with its table strip 2.11 either way. ``fill_holes``
+    False: the ratio as it was measured before (`benchmarks/cutout_enclosed.py` prints both)."""
+    mask = binary_fill_holes(np.asarray(mask, bool)) if fill_holes else np.asarray(mask, bool)
     rows = np.flatnonzero(mask.any(axis=1))
     if len(rows) == 0:
         return 0.0

@@ -86,17 +86,26 @@ def _peel_backdrop(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, fl
     return peeled, float(1.0 - peeled.sum() / fg.sum())
 
 
-def _peel_enclosed(fg: np.ndarray, backdrop: np.ndarray, enclosed: float) -> tuple[np.ndarray, float]:
-    """``fg`` without each ``backdrop``-like region it encloses (one that reaches no backdrop outside ``fg``) larger
-    than ``enclosed`` × its area, and the share removed: the cloth inside a bracelet, which :func:`_peel_backdrop`
-    leaves because it does not reach the backdrop outside."""
+def enclosed_regions(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``backdrop``-like regions ``fg`` encloses (reaching no backdrop outside it): the label image of
+    ``backdrop``'s 4-connected regions and, per label, the region's area as a share of ``fg`` (0 for the background
+    label and for regions that reach outside)."""
     count, comp, stats, _ = cv2.connectedComponentsWithStats(backdrop.astype(np.uint8), connectivity=4)
+    share = stats[:, cv2.CC_STAT_AREA] / max(float(fg.sum()), 1.0)
+    share[np.unique(comp[backdrop & ~fg])] = 0.0
+    share[0] = 0.0
+    return comp, share
+
+
+def _peel_enclosed(fg: np.ndarray, backdrop: np.ndarray, enclosed: float) -> tuple[np.ndarray, float]:
+    """``fg`` without each ``backdrop``-like region it encloses (:func:`enclosed_regions`) larger than ``enclosed`` ×
+    its area, and the share removed: the cloth inside a bracelet, which :func:`_peel_backdrop` leaves because it does
+    not reach the backdrop outside."""
     area = float(fg.sum())
-    if count <= 1 or area == 0:
+    if area == 0:
         return fg, 0.0
-    large = stats[:, cv2.CC_STAT_AREA] > enclosed * area
-    large[np.unique(comp[backdrop & ~fg])] = False
-    large[0] = False
+    comp, share = enclosed_regions(fg, backdrop)
+    large = share > enclosed
     if not large.any():
         return fg, 0.0
     peeled = fg & ~large[comp]

@@ -304,8 +304,7 @@ def judge(source: np.ndarray, edited: np.ndarray, masks_a: Masks, masks_b: np.nd
             cur, alive, prev = nxt.reshape(-1, 2), alive & (st.ravel() == 1), grey
             if t not in idx or alive.sum() < s.min_motion_points:
                 continue
-            common = vis_a[0] & vis_a[t]
-            sim = _source_motion(pts_a[0, common], pts_a[t, common])
+            sim = motion_between(pts_a, vis_a, 0, t, 2)
             if sim is None:
                 continue
             expected = p0[alive] @ sim[:, :2].T + sim[:, 2]
