@@ -91,3 +91,14 @@ def test_products_the_build_would_reject_are_left_out(tmp_path, caplog):
     assert "on_shelf" in caplog.text and "shelf or table" in caplog.text
     used = {json.loads((c / "case.json").read_text())[k] for c in cases for k in ("product_a", "product_b")}
     assert used == {"good0", "good1"}
+
+
+def test_free_window_avoids_the_product_and_keeps_the_aspect():
+    from pvtt.bench.make import free_window
+
+    occupied = np.zeros((640, 360), bool)  # a portrait frame, the product in its middle
+    occupied[250:420, 100:260] = True
+    x, y, w, h = free_window(occupied, 16 / 9, 100)
+    assert not occupied[y:y + h, x:x + w].any() and abs(w / h - 16 / 9) < 0.1 and w >= 300
+    assert free_window(occupied, 16 / 9, 400) is None  # no window that wide exists
+    assert free_window(np.ones((64, 64), bool), 1.0, 8) is None

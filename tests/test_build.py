@@ -146,3 +146,22 @@ def test_a_bad_reviewer_box_file_is_a_config_error(tmp_path):
         read_reviewer_boxes(bad)
     with pytest.raises(ConfigError, match="locate.boxes.*expected"):  # at config load, before any work
         load_config(None, [f"locate.boxes={bad}"])
+
+
+def test_bench_backgrounds_from_a_workspace_never_show_its_products(built, tmp_path):
+    """`pvtt bench make --workspace`: a case's background is a window of a curated clip that the clip's product
+    (its masks over the case's frames, grown by a margin) never enters — no product A and no erase fill in it."""
+    from pvtt import artifacts
+    from pvtt.bench.make import make_benchmark, product_free_clips
+
+    root, *_ = built
+    ws = Workspace(root / "ws")
+    found = product_free_clips(root / "ws", 9, 160, 96)
+    assert found
+    for clip_id, (x, y, w, h) in found:
+        masks = artifacts.masks(ws, clip_id).data[:9]
+        assert not masks[:, y:y + h, x:x + w].any() and w >= 80 and abs(w / h - 160 / 96) < 0.2
+    cases = make_benchmark([], [root / "catalog" / "images"], tmp_path / "cases", count=2, num_frames=9, width=160,
+                           height=96, workspace=root / "ws")
+    meta = json.loads((cases[0] / "case.json").read_text())
+    assert meta["background"] in {f"clip:{c}" for c, _ in found} and len(meta["window"]) == 4

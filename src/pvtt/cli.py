@@ -410,9 +410,13 @@ def models_download(
 
 @bench_app.command("make")
 def bench_make(
-    backgrounds: Annotated[list[Path], typer.Option("--backgrounds", help="Videos or stills (files or folders).")],
     products: Annotated[list[Path], typer.Option("--products", help="Product photos (files or folders).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the cases.")],
+    backgrounds: Annotated[list[Path] | None, typer.Option("--backgrounds",
+                                                          help="Videos or stills (files or folders).")] = None,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", help="A build's workspace: its curated clips, each cropped to a window its product never "
+                            "enters (real footage with no product and no erase fill), are backgrounds too.")] = None,
     count: Annotated[int, typer.Option(help="Cases to render.")] = 12,
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     frames: Annotated[int, typer.Option(help="Frames per case.")] = 41,
@@ -421,13 +425,15 @@ def bench_make(
     """Render cases with known truth: the same motion, light and occluder with product A and with B."""
     from pvtt.bench.make import make_benchmark
 
+    if not backgrounds and workspace is None:
+        _fail("give --backgrounds (videos or stills) or --workspace (a build's curated clips), or both", 2)
     try:
         width, height = (int(v) for v in size.lower().split("x"))
     except ValueError:
         _fail(f"--size must look like 640x352, got {size!r}", 2)
     try:
-        cases = make_benchmark(backgrounds, products, out, count=count, seed=seed, num_frames=frames, width=width,
-                               height=height)
+        cases = make_benchmark(backgrounds or [], products, out, count=count, seed=seed, num_frames=frames,
+                               width=width, height=height, workspace=workspace)
     except ValueError as exc:
         _fail(str(exc), 2)
     console.print(f"{len(cases)} cases in {out}")

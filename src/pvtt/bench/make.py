@@ -1,7 +1,8 @@
 """Ground-truth swap cases: the same background, motion, lighting and occluder, rendered with product A and with B.
 
-A case is drawn from a seeded generator: a background clip (a real video's frames, or a still
-moved by a synthetic camera), two product cutouts A and B, one smooth trajectory (translation,
+A case is drawn from a seeded generator: a background clip (a real video's frames, a still
+moved by a synthetic camera, or a window of a build's curated clip that its product never
+enters), two product cutouts A and B, one smooth trajectory (translation,
 scale, in-plane rotation and a little perspective) shared by both products, an optional global
 lighting change and an optional moving occluder passing in front. Rendering it twice gives the
 pipeline's input (video with A) and the truth it should produce (video with B), with both masks
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -234,6 +236,67 @@ def _load_background(path: Path, max_frames: int) -> np.ndarray:
     return frames
 
 
+def free_window(occupied: np.ndarray, aspect: float, min_width: int, step: int = 8
+                ) -> tuple[int, int, int, int] | None:
+    """The largest window ``(x, y, w, h)`` with ``w / h`` about ``aspect`` that holds no pixel of ``occupied``
+    (searched on a grid of ``step`` px), or None when none is at least ``min_width`` px wide. Of the windows of the
+    largest size, the one nearest the frame's centre."""
+    h, w = occupied.shape
+    gh, gw = h // step, w // step
+    grid = cv2.resize(occupied.astype(np.uint8), (gw, gh), interpolation=cv2.INTER_AREA) > 0
+    grid |= cv2.resize(occupied.astype(np.uint8), (gw, gh), interpolation=cv2.INTER_NEAREST) > 0
+    table = np.pad(grid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    for ww in range(gw, 0, -1):
+        hh = int(round(ww / aspect))
+        if ww * step < min_width:
+            return None
+        if not 0 < hh <= gh:
+            continue
+        sums = table[hh:, ww:] - table[:-hh, ww:] - table[hh:, :-ww] + table[:-hh, :-ww]
+        ys, xs = np.nonzero(sums == 0)
+        if len(ys):
+            k = int(np.argmin((xs + ww / 2 - gw / 2) ** 2 + (ys + hh / 2 - gh / 2) ** 2))
+            return int(xs[k]) * step, int(ys[k]) * step, ww * step, hh * step
+    return None
+
+
+def product_free_clips(workspace: str | Path, num_frames: int, width: int, height: int, margin: float = 0.05,
+                       max_upscale: float = 2.0) -> list[tuple[str, tuple[int, int, int, int]]]:
+    """``(clip id, window)`` for each curated clip of a build's workspace that has a window of the case's aspect
+    which its product (the segment masks of the first ``num_frames`` frames, grown by ``margin`` of the short side)
+    never enters, at least ``width / max_upscale`` px wide: real footage with real camera motion and neither the
+    product nor an erase fill in it. (An erased clip as background carries its fill, which the judge then reads
+    as the new pair's remnant or smear.)"""
+    from pvtt import artifacts
+    from pvtt.items import collect_clips, curated_clips
+    from pvtt.store import Workspace
+
+    ws = Workspace(workspace)
+    found = []
+    for template in dict.fromkeys(c.template_id for c in collect_clips(ws)):
+        for clip in curated_clips(ws, template):
+            occupied = artifacts.masks(ws, clip.id).data[:num_frames].any(axis=0)
+            r = max(1, round(margin * min(occupied.shape)))
+            occupied = cv2.dilate(occupied.astype(np.uint8),
+                                  cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
+            window = free_window(occupied, width / height, int(np.ceil(width / max_upscale)))
+            if window is not None:
+                found.append((clip.id, window))
+    return found
+
+
+def _load_window(workspace: str | Path, clip_id: str, window: tuple[int, int, int, int], max_frames: int
+                 ) -> np.ndarray:
+    from pvtt.items import collect_clips
+    from pvtt.store import Workspace
+
+    ws = Workspace(workspace)
+    clip = next(c for c in collect_clips(ws) if c.id == clip_id)
+    frames, _ = read_video(ws.abs(clip.path), max_frames=max_frames)
+    x, y, w, h = window
+    return np.ascontiguousarray(frames[:, y:y + h, x:x + w])
+
+
 def collect_files(paths: list[Path], extensions: set[str]) -> list[Path]:
     """Files with ``extensions`` among ``paths`` (folders searched recursively), sorted."""
     found: list[Path] = []
@@ -246,8 +309,13 @@ def collect_files(paths: list[Path], extensions: set[str]) -> list[Path]:
 
 
 def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Path, count: int = 12, seed: int = 0,
-                   num_frames: int = 41, width: int = 640, height: int = 352, fps: float = 20.0) -> list[Path]:
+                   num_frames: int = 41, width: int = 640, height: int = 352, fps: float = 20.0,
+                   workspace: str | Path | None = None) -> list[Path]:
     """``count`` cases from real backgrounds (videos or stills) and real product photos cut out by pvtt's cutout.
+
+    ``workspace``: a build's workspace whose curated clips, each cropped to a window its product never enters
+    (:func:`product_free_clips`), are backgrounds too (``background`` in ``case.json``: ``clip:<id>`` and its
+    ``window``).
 
     Product photos that the cutout stage would reject (a low-confidence cut, or foreign content: a shelf, a
     hand, fragments, a contact shadow) are skipped and named in the log: a case's product B has to be one the
@@ -264,10 +332,16 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
 
     log = logging.getLogger("pvtt")
     rng = np.random.default_rng(seed)
-    bg_files = collect_files(backgrounds, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)
+    sources: list[tuple[dict, Any]] = [({"background": str(p)}, lambda p=p: _load_background(p, num_frames))
+                                       for p in collect_files(backgrounds, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)]
+    if workspace is not None:
+        sources += [({"background": f"clip:{clip_id}", "window": list(window)},
+                     lambda c=clip_id, w=window: _load_window(workspace, c, w, num_frames))
+                    for clip_id, window in product_free_clips(workspace, num_frames, width, height)]
     photo_files = collect_files(products, IMAGE_EXTENSIONS)
-    if not bg_files:
-        raise ValueError(f"no background videos or images found in {backgrounds}")
+    if not sources:
+        where = f", nor a curated clip with a window free of its product in {workspace}" if workspace else ""
+        raise ValueError(f"no background videos or images found in {backgrounds}{where}")
     settings = CutoutSettings()
     cutter = make_cutter(settings)
     cutouts = []
@@ -289,13 +363,12 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
     out = Path(out)
     made = []
     for n in range(count):
-        bg_path = bg_files[int(rng.integers(len(bg_files)))]
+        about, load = sources[int(rng.integers(len(sources)))]
         i, j = rng.choice(len(cutouts), 2, replace=False)
         params = draw_params(rng, num_frames, width, height)
-        case = make_case(out / f"case{n:03d}", _load_background(bg_path, num_frames), cutouts[i][1], cutouts[j][1],
-                         params, fps)
+        case = make_case(out / f"case{n:03d}", load(), cutouts[i][1], cutouts[j][1], params, fps)
         meta = json.loads((case / "case.json").read_text())
-        meta.update({"background": str(bg_path), "product_a": cutouts[i][0], "product_b": cutouts[j][0]})
+        meta.update({**about, "product_a": cutouts[i][0], "product_b": cutouts[j][0]})
         (case / "case.json").write_text(json.dumps(meta, indent=1))
         made.append(case)
     return made
