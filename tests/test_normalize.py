@@ -36,7 +36,7 @@ def test_detect_shots_finds_hard_cuts(tmp_path):
     assert shots[1].start == pytest.approx(1.5)
 
 
-NO_LEAD_IN = dict(skip_damaged=False, skip_flat_start=False, skip_fade_in=False, skip_title_cards=False)
+NO_LEAD_IN = dict(skip_flat_start=False, skip_fade_in=False, skip_title_cards=False)
 
 
 def _settings(**norm):
@@ -144,40 +144,6 @@ def test_a_fade_in_from_black_is_skipped(tmp_path, caption):
         assert 0.05 <= flat_only.start_time < 0.4 and set(flat_only.lead_in) == {"flat"}  # mid-fade
     kept = normalize_video(path, tmp_path / "out3", "v", shots, _settings(fps=20, **NO_LEAD_IN)[1], media).clips[0]
     assert kept.num_frames == 40 and kept.start_time == 0.0 and kept.lead_in == {}
-
-
-def test_damaged_first_frames_are_dropped(tmp_path):
-    """A shot opening with two frames of decode stripes starts after them; off, it opens on them."""
-    from pvtt.media.video import striped_rows
-    from pvtt.testmedia import panning_frames, textured_background
-
-    frames = panning_frames(textured_background(240, 320, 5), 30, 96, 128)
-    rng = np.random.default_rng(1)
-    for t in (0, 1):
-        frames[t, 40:80] = rng.integers(0, 256, (40, 1, 3), dtype=np.uint8)  # one colour per row, rows unrelated
-    path = write_video(tmp_path / "damaged.mp4", frames, fps=20)
-    shots, norm, media = _settings(fps=20, short_side=96)
-    clip = normalize_video(path, tmp_path / "out", "v", shots, norm, media).clips[0]
-    decoded, _ = read_video(clip.path)
-    assert clip.lead_in == {"damaged": 2} and clip.start_time == pytest.approx(0.1) and clip.num_frames == 28
-    assert max(striped_rows(f) for f in decoded) <= norm.damaged_rows
-    kept = normalize_video(path, tmp_path / "out2", "v", shots, _settings(fps=20, short_side=96, skip_damaged=False)[1],
-                           media).clips[0]
-    assert kept.lead_in == {} and kept.num_frames == 30 and striped_rows(read_video(kept.path)[0][0]) > 0.1
-
-
-def test_shoe003_opens_after_its_damaged_frame(dev_data, tmp_path):
-    """SHOE003's first shot opens with one frame of decode stripes (0.24 of its rows); curate rejected the clip
-    for it. The clip now starts on the next frame, and no frame of it is damaged."""
-    from pvtt.media.video import striped_rows
-
-    shots, media = ShotSettings(), MediaSettings(preset="ultrafast")
-    result = normalize_video(dev_data / "videos/shoes/SHOE003.mp4", tmp_path, "SHOE003", shots, NormalizeSettings(),
-                             media)
-    first = result.clips[0]
-    assert first.lead_in == {"damaged": 1}
-    frames, _ = read_video(first.path)
-    assert max(striped_rows(f) for f in frames) < 0.03
 
 
 def _title_card(gradient: bool, height: int = 144, width: int = 192) -> np.ndarray:

@@ -83,13 +83,6 @@ class NormalizeSettings(Settings):
     """Drop windows with fewer frames than this."""
     windows: Literal["first", "all"] = "first"
     """Keep the first window of each shot, or all."""
-    skip_damaged: bool = True
-    """Drop the decode-damaged frames a shot starts with: rows of horizontal stripes of unrelated colours over more
-    than `damaged_rows` of the height (SHOE003's shots open with one such frame after each cut). Damage later in a
-    clip is curate's to reject (curate.max_striped_rows)."""
-    damaged_rows: float = Field(0.03, ge=0, le=1)
-    """A leading frame is damaged above this share of striped rows (as curate.max_striped_rows: on the development
-    clips SHOE003's damaged frames 0.24, every other frame 0.010 or less)."""
     skip_flat_start: bool = True
     """Drop the flat frames a shot starts with (a fade-in from black or white), so clips start on content that locate
     and segment can see."""

@@ -1,12 +1,9 @@
-"""Where a shot's content starts: the damaged or flat frames, fade-in and title card a shot may open with.
+"""Where a shot's content starts: the flat frames, fade-in and title card a shot may open with.
 
 Everything after normalize reads a clip from its first frame: locate finds the product on frame 0,
 segment grows its masks from that box, the review sheet opens on it. Templates often open with
 something else, and :class:`LeadIn` drops it:
 
-- **damaged** frames: rows of horizontal stripes over more than ``damaged_rows`` of the height, at the
-  output size (:func:`pvtt.media.video.striped_rows`) — decode damage on the first frame after a cut
-  (SHOE003's shots open with one);
 - **flat** frames (black or white before a fade): luma standard deviation below ``flat_threshold``;
 - the rest of a **fade-in** from black: frames darker than ``fade_ratio`` times the brightest frame
   of the next ``lead_window`` seconds. A caption or logo that stays on screen during the fade keeps
@@ -36,7 +33,7 @@ import cv2
 import numpy as np
 
 from pvtt.config import NormalizeSettings
-from pvtt.media.video import display_size, striped_rows, to_rgb
+from pvtt.media.video import display_size, to_rgb
 
 THUMB_SIDE = 256  # long side (px) of the luma thumbnail the fade and card tests look at (never upscaled)
 PLAIN_LAPLACIAN = 3.0  # a 4x4 block of the thumbnail is plain (flat or a linear gradient) when |Laplacian| <= this
@@ -53,7 +50,6 @@ class Look:
     luma: np.ndarray  # uint8 luma thumbnail, long side THUMB_SIDE
     mean: float  # mean luma of the thumbnail
     plain: float  # fraction of the thumbnail's 4x4 blocks that are flat or a smooth gradient
-    striped: float = 0.0  # share of the rows that are stripes (the damage test; 0 when it is off)
 
 
 def plain_fraction(luma: np.ndarray) -> float:
@@ -80,31 +76,26 @@ def difference(a: Look, b: Look) -> float:
     return float(np.abs(a.luma.astype(np.int16) - b.luma.astype(np.int16)).mean())
 
 
-def look(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> Look:
-    """Measure a decoded frame; the samples are made by libswscale, not from the full-size RGB frame. ``size``:
-    the output size (w, h) the damage test runs at (stripes a row or two high do not survive a thumbnail); None:
-    no damage test."""
+def look(frame: av.VideoFrame) -> Look:
+    """Measure a decoded frame; both samples are made by libswscale, not from the full-size RGB frame."""
     small = to_rgb(frame, (64, 64), fmt="gray", interpolation="FAST_BILINEAR")
     width, height = display_size(frame)
     scale = min(1.0, THUMB_SIDE / max(width, height))
     luma = to_rgb(frame, (max(4, round(width * scale)), max(4, round(height * scale))), fmt="gray")
-    striped = striped_rows(to_rgb(frame, size)) if size is not None else 0.0
-    return Look(float(small.std()), luma, float(luma.mean()), plain_fraction(luma), striped)
+    return Look(float(small.std()), luma, float(luma.mean()), plain_fraction(luma))
 
 
 class LeadIn:
     """Feed a shot's frames in order; get them back, each marked keep or skip, once the start is known.
 
-    ``skipped`` counts the dropped frames by reason ("damaged", "flat", "fade-in", "title card", "still plain").
-    ``size``: the output size (w, h), which the damage test needs (None: no damage test).
+    ``skipped`` counts the dropped frames by reason ("flat", "fade-in", "title card", "still plain").
     """
 
-    def __init__(self, norm: NormalizeSettings, size: tuple[int, int] | None = None):
+    def __init__(self, norm: NormalizeSettings):
         self.norm = norm
-        self.size = size if norm.skip_damaged else None
         self.window = max(1, round(norm.lead_window * norm.fps))
         self.min_card = max(2, round(MIN_CARD_SECONDS * norm.fps))
-        self.started = not (norm.skip_flat_start or norm.skip_fade_in or norm.skip_title_cards or self.size)
+        self.started = not (norm.skip_flat_start or norm.skip_fade_in or norm.skip_title_cards)
         self.held: deque[tuple[av.VideoFrame, Look]] = deque()
         self.skipped: Counter[str] = Counter()
 
@@ -112,7 +103,7 @@ class LeadIn:
         """Take the shot's next frame; returns the frames now decided, in order, with keep flags."""
         if self.started:
             return [(frame, True)]
-        self.held.append((frame, look(frame, self.size)))
+        self.held.append((frame, look(frame)))
         return self._decide(final=False)
 
     def finish(self) -> list[tuple[av.VideoFrame, bool]]:
@@ -142,8 +133,6 @@ class LeadIn:
         s = self.norm
         looks = [item[1] for item in self.held]
         first = looks[0]
-        if first.striped > s.damaged_rows:
-            return "damaged", 1
         if s.skip_flat_start and first.std < s.flat_threshold:
             return "flat", 1
         if s.skip_title_cards and first.plain >= s.card_plain:

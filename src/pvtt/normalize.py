@@ -7,7 +7,7 @@ tick (``start + k / fps``) — this is what makes variable-frame-rate input come
 rate. Only picked frames are resized and encoded, and with ``windows: first`` nothing after the
 first window of a shot is resized or encoded at all.
 
-What a shot opens with before its content — decode-damaged or flat frames, the rest of a fade-in, a title card —
+What a shot opens with before its content — flat frames, the rest of a fade-in, a title card —
 is not written (:mod:`pvtt.leadin`): the first window starts on content, and a shot that is only
 lead-in gives no clip. Output clips of a shot are written under temporary names and renamed into
 place only when the shot ends and passes ``shots.min_duration``; windows shorter than
@@ -94,7 +94,7 @@ class _ShotWriter:
         self._writer: VideoWriter | None = None
         self._count = 0  # frames in the current window
         self.emitted = 0  # output frames seen in this shot
-        self.lead_in = LeadIn(norm, size)
+        self.lead_in = LeadIn(norm)
 
     @property
     def accepting(self) -> bool:

@@ -63,7 +63,7 @@ def test_decode_damage_is_rows_of_stripes_not_texture_or_a_shelf_edge(panning_cl
     """A frame whose lower rows are stripes of unrelated colours (decode damage at a shot's first frame, as in
     SHOE003's clips) is found; textured footage and a sharp horizontal edge are not; and curate names the frame."""
     from pvtt.curate import curate
-    from pvtt.media.video import striped_rows
+    from pvtt.curate.metrics import striped_rows
     from pvtt.types import Clip
 
     frame = panning_clip.frames[0].copy()

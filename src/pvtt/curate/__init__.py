@@ -49,7 +49,7 @@ class CurateSettings(Settings):
     do not count."""
     max_striped_rows: float = Field(0.03, ge=0, le=1)
     """Decode damage: reject a clip with a frame whose rows are horizontal stripes over more than this share of its
-    height (rows of unrelated colours alternating, :func:`pvtt.media.video.striped_rows`); an edit copies them into
+    height (rows of unrelated colours alternating, :func:`pvtt.curate.metrics.striped_rows`); an edit copies them into
     its fill. On the development clips: SHOE003-s00's first frame 0.24 and three frames of SHOE003-s01 0.24, every
     other frame of every clip 0.010 or less. Every frame is looked at: about 1 s per 101-frame 720p clip on one
     CPU. 1 = off."""

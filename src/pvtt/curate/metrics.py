@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 
 from pvtt.compose import box_of_mask, box_slices
-from pvtt.media.video import striped_rows
 from pvtt.types import Box, Clip, Masks, Tracks
 
 
@@ -93,6 +92,21 @@ def _product_regions(clip: Clip, masks: Masks, n: int, min_fraction: float) -> l
         if data[t].mean() >= min_fraction:
             out.append((_luma(clip.frames[t]), data[t]))
     return out
+
+
+def striped_rows(frame: np.ndarray, ratio: float = 4.0, min_step: float = 20.0, run: int = 9) -> float:
+    """Share of ``frame``'s rows (H, W, 3 uint8) that are horizontal stripes: decode damage, where rows of
+    unrelated colours alternate. A striped row differs from the next by more than ``min_step`` (mean absolute RGB
+    difference) and by more than ``ratio`` times it differs along itself; only runs of such rows (a median over
+    ``run`` rows) count, so a shelf's edge or a horizon, a row or two, does not. Natural texture (bark, speckles,
+    fabric) changes about as much along a row as across rows."""
+    from scipy.ndimage import median_filter
+
+    f = frame[:, ::2].astype(np.int16)  # every second column: a stripe runs along the whole row
+    across = np.abs(np.diff(f, axis=0)).mean(axis=(1, 2))  # row i against row i + 1
+    along = np.abs(np.diff(f, axis=1)).mean(axis=(1, 2))[:-1]  # within row i (between columns 2 apart)
+    striped = (across > min_step) & (across > ratio * (along + 1.0))
+    return float((median_filter(striped.astype(np.uint8), size=run) > 0).mean())
 
 
 def decode_damage(clip: Clip, threshold: float) -> dict[str, float]:

@@ -131,21 +131,6 @@ def to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None, fmt: str =
     return array
 
 
-def striped_rows(frame: np.ndarray, ratio: float = 4.0, min_step: float = 20.0, run: int = 9) -> float:
-    """Share of ``frame``'s rows (H, W, 3 uint8) that are horizontal stripes: decode damage, where rows of
-    unrelated colours alternate. A striped row differs from the next by more than ``min_step`` (mean absolute RGB
-    difference) and by more than ``ratio`` times it differs along itself; only runs of such rows (a median over
-    ``run`` rows) count, so a shelf's edge or a horizon, a row or two, does not. Natural texture (bark, speckles,
-    fabric) changes about as much along a row as across rows."""
-    from scipy.ndimage import median_filter
-
-    f = frame[:, ::2].astype(np.int16)  # every second column: a stripe runs along the whole row
-    across = np.abs(np.diff(f, axis=0)).mean(axis=(1, 2))  # row i against row i + 1
-    along = np.abs(np.diff(f, axis=1)).mean(axis=(1, 2))[:-1]  # within row i (between columns 2 apart)
-    striped = (across > min_step) & (across > ratio * (along + 1.0))
-    return float((median_filter(striped.astype(np.uint8), size=run) > 0).mean())
-
-
 def display_size(frame: av.VideoFrame) -> tuple[int, int]:
     """``(width, height)`` of ``frame`` after its display rotation."""
     rotated = int(round(frame.rotation or 0)) % 180 == 90
