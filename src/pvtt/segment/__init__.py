@@ -110,15 +110,6 @@ class SegmentSettings(Settings, backends=BACKENDS):
     ratio) for the product inside it and against it outside, so that only parts the flow carried come back."""
     smooth: bool = True
     """Classical: majority vote over the flow-aligned masks of frames t-1, t, t+1."""
-    anchor_band: float = Field(0.05, ge=0, le=1)
-    """Classical: on frames where frame 0's product moves as one rigid plane (see anchor_inliers: a still product, a
-    moving camera), the mask stays within this fraction of its box's diagonal of frame 0's mask carried there by
-    that homography; flow and re-refinement otherwise creep into a look-alike background frame by frame (TOYS004's
-    kettle took in the checked cloth behind it, 2.2x its area by the last frame). 0: off."""
-    anchor_inliers: float = Field(0.9, ge=0, le=1)
-    """Classical: the rigid anchor holds on a frame where at least this fraction of frame 0's product corners, tracked
-    there (LK, forward-backward checked), agree on one homography within 2 px at the working resolution, and at
-    least a quarter of them are still tracked. A product turned in the hands or bending fails it: no anchor there."""
     min_first_area: float = Field(0.0005, ge=0, le=1)
     """Smallest first-frame mask accepted, as a fraction of the frame."""
     sam2: Sam2Settings = Field(default_factory=Sam2Settings)

@@ -13,9 +13,6 @@ upsampled at the end.
    warped mask as seeds (its core as foreground, an uncertain band around its edge, background beyond);
    a refinement that disagrees too much with the warped mask is discarded as drift.
 4. A majority vote over the flow-aligned masks of frames t-1, t, t+1 removes one-frame flicker.
-5. Rigid anchor: on frames where frame 0's product corners still agree on one homography (a still product, a
-   moving camera), the mask is kept within a band (``anchor_band``) around frame 0's mask carried there. Flow
-   and re-refinement each add a little of a look-alike background; without the anchor it adds up.
 
 GrabCut's strong boundary term also cuts away thin or low-contrast parts of a product (chains, a grey
 braid on a grey-lilac cloth). In steps 1 and 3 they are added back by a second graph cut with a weak
@@ -381,42 +378,6 @@ def grabcut_refine(image: np.ndarray, soft: np.ndarray, band: int, iterations: i
     return _clean(out)
 
 
-ANCHOR_CORNERS = 200  # corners of frame 0's product followed for the rigid anchor
-ANCHOR_PX = 2.0  # px (working resolution) within which a corner agrees with the anchor's homography
-ANCHOR_FB = 1.0  # px: forward-backward LK error above which an anchor corner is dropped
-
-
-def rigid_anchor(gray: list[np.ndarray], first: np.ndarray, min_inliers: float) -> list[np.ndarray | None]:
-    """Per frame, the homography carrying frame 0's product to frame t where the product moves as one plane, else None.
-
-    Up to ``ANCHOR_CORNERS`` corners inside the (eroded) first mask are followed frame to frame by LK, a corner
-    dropped for good at its first forward-backward error above ``ANCHOR_FB`` px. Frame t is anchored when at least
-    a quarter of the corners (and 8) are still followed and at least ``min_inliers`` of them agree on one homography
-    (RANSAC, ``ANCHOR_PX`` px). A still product under a moving camera passes on every frame (TOYS004: 0.97-0.99 of
-    200 corners); a box turned in the hands or a bending product loses its corners or their agreement.
-    """
-    from pvtt.track import lk_pair  # the tracker's LK step; imported here, the track package is a later stage
-
-    out: list[np.ndarray | None] = [np.eye(3)] + [None] * (len(gray) - 1)
-    core = cv2.erode(first.astype(np.uint8), np.ones((5, 5), np.uint8))
-    corners = cv2.goodFeaturesToTrack(gray[0], ANCHOR_CORNERS, 0.01, 3, mask=core * 255, blockSize=5)
-    if corners is None:
-        return out
-    start = corners.reshape(-1, 2).astype(np.float32)
-    need = max(8, len(start) // 4)
-    pts, alive = start.copy(), np.ones(len(start), bool)
-    for t in range(1, len(gray)):
-        q, ok, fb = lk_pair(gray[t - 1], gray[t], pts)
-        alive &= ok & (fb < ANCHOR_FB)
-        pts = q
-        if alive.sum() < need:
-            break  # the corners do not come back: no anchor from here on
-        homography, inliers = cv2.findHomography(start[alive], pts[alive], cv2.RANSAC, ANCHOR_PX)
-        if homography is not None and inliers is not None and inliers.mean() >= min_inliers:
-            out[t] = homography
-    return out
-
-
 def first_frame_mask(frame: np.ndarray, box: Box, s: SegmentSettings) -> np.ndarray:
     """Frame 0's product mask, at the scale it is cut at: GrabCut in ``box`` (:func:`grabcut_box`), followed past
     the sides of a rough box (confidence below ``grow_below``: :func:`extend_past_box`).
@@ -471,8 +432,7 @@ class ClassicalSegmenter(Segmenter):
         dis = cv2.DISOpticalFlow_create(presets[s.flow_preset])
         back = [None] + [dis.calc(gray[t], gray[t - 1], None) for t in range(1, count)]
         fwd = [dis.calc(gray[t], gray[t + 1], None) for t in range(count - 1)] + [None]
-        # 5. propagate, inside the rigid anchor where there is one
-        allowed = self._anchored(gray, first > 0.5)
+        # 5. propagate
         soft = np.zeros((count, h, w), np.float32)
         soft[0] = first
         confidence = np.ones(count, np.float32)
@@ -492,8 +452,6 @@ class ClassicalSegmenter(Segmenter):
                     if agreement >= s.min_refine_agreement:
                         warped = cv2.GaussianBlur(refined.astype(np.float32), (3, 3), 0)
                     conf *= agreement
-            if allowed[t] is not None:
-                warped = warped * allowed[t]
             soft[t] = warped
             confidence[t] = conf
         # 6. temporal majority over flow-aligned neighbours
@@ -501,8 +459,6 @@ class ClassicalSegmenter(Segmenter):
             voted = soft.copy()
             for t in range(1, count - 1):
                 voted[t] = (_warp(soft[t - 1], back[t]) + soft[t] + _warp(soft[t + 1], fwd[t])) / 3.0
-                if allowed[t] is not None:
-                    voted[t] *= allowed[t]
             soft = voted
         # 7. back to the clip's size
         data = np.empty((count, height, width), bool)
@@ -511,28 +467,6 @@ class ClassicalSegmenter(Segmenter):
         data[0] = cv2.resize(first_hi.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
         confidence[data.reshape(count, -1).sum(axis=1) == 0] = 0.0
         return Masks(data, confidence)
-
-    def _anchored(self, gray: list[np.ndarray], first: np.ndarray) -> list[np.ndarray | None]:
-        """Per frame, where the mask may be (frame 0's mask carried by :func:`rigid_anchor`'s homography, grown by
-        ``anchor_band`` of its box's diagonal), or None where there is no anchor."""
-        s = self.settings
-        if s.anchor_band <= 0 or not first.any():
-            return [None] * len(gray)
-        h, w = first.shape
-        out: list[np.ndarray | None] = []
-        for homography in rigid_anchor(gray, first, s.anchor_inliers):
-            if homography is None:
-                out.append(None)
-                continue
-            carried = cv2.warpPerspective(first.astype(np.uint8), homography, (w, h), flags=cv2.INTER_NEAREST)
-            ys, xs = np.nonzero(carried)
-            if len(xs) == 0:
-                out.append(None)
-                continue
-            r = max(1, round(s.anchor_band * np.hypot(xs.max() - xs.min(), ys.max() - ys.min())))
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-            out.append(cv2.dilate(carried, kernel).astype(np.float32))
-        return out
 
     @staticmethod
     def _flow_consistency(mask: np.ndarray, back: np.ndarray, fwd_prev: np.ndarray) -> float:
