@@ -182,3 +182,20 @@ def test_a_case_whose_clip_curate_rejected_is_scored_from_its_masks(tmp_path):
     score = score_case(case, ws)
     assert score.verdict == "reject" and score.metrics["rejected_at"] == "synthesize"
     assert score.metrics["truly_bad"] is True and score.reasons == ["tracks lost at frame 3"]
+
+
+def test_a_ghost_of_a_where_it_was_is_rejected_a_texture_drawn_differently_is_not(case):
+    """What shows where A was, away from B: a faint ghost of A (half A, half the background; cases24b's case007
+    showed blurred pieces of its vases inside B's rings) is pulled towards A and rejected, though no pixel of A is kept
+    as it was (a_left); the true background shifted by 3 px (the same texture, drawn differently) is not."""
+    small_b = np.zeros_like(case.masks_b)
+    ghost, shifted = case.background.copy(), case.background.copy()
+    for t in range(len(ghost)):
+        a = case.masks_a.data[t]
+        ghost[t][a] = (0.5 * case.clip.frames[t][a] + 0.5 * case.background[t][a]).astype(np.uint8)
+        shifted[t][a] = np.roll(case.background[t], 3, axis=1)[a]
+    bad = truth_defects(case.clip.frames, ghost, case.background, case.masks_a.data, small_b, small_b)
+    assert bad["a_left"] < 0.05 and bad["a_ghost"] > 0.5, bad
+    assert any(r.startswith("a_ghost") for r in truth_verdict(bad, 0.5))
+    fine = truth_defects(case.clip.frames, shifted, case.background, case.masks_a.data, small_b, small_b)
+    assert fine["a_ghost"] < 0.02 and not any(r.startswith("a_ghost") for r in truth_verdict(fine, 0.5)), fine

@@ -261,12 +261,14 @@ def free_window(occupied: np.ndarray, aspect: float, min_width: int, step: int =
 
 
 def product_free_clips(workspace: str | Path, num_frames: int, width: int, height: int, margin: float = 0.05,
-                       max_upscale: float = 2.0) -> list[tuple[str, tuple[int, int, int, int]]]:
+                       max_upscale: float = 1.5, hands: Any = None) -> list[tuple[str, tuple[int, int, int, int]]]:
     """``(clip id, window)`` for each curated clip of a build's workspace that has a window of the case's aspect
     which its product (the segment masks of the first ``num_frames`` frames, grown by ``margin`` of the short side)
     never enters, at least ``width / max_upscale`` px wide: real footage with real camera motion and neither the
     product nor an erase fill in it. (An erased clip as background carries its fill, which the judge then reads
-    as the new pair's remnant or smear.)"""
+    as the new pair's remnant or smear.) ``hands``: a hand detector (:mod:`pvtt.hands`); the hands it finds (every
+    fourth frame) are kept out of the window too — the hands that hold a product are next to it, and a window of
+    skin is no product's background."""
     from pvtt import artifacts
     from pvtt.items import collect_clips, curated_clips
     from pvtt.store import Workspace
@@ -276,6 +278,9 @@ def product_free_clips(workspace: str | Path, num_frames: int, width: int, heigh
     for template in dict.fromkeys(c.template_id for c in collect_clips(ws)):
         for clip in curated_clips(ws, template):
             occupied = artifacts.masks(ws, clip.id).data[:num_frames].any(axis=0)
+            if hands is not None:
+                frames, _ = read_video(ws.abs(clip.path), max_frames=num_frames)
+                occupied = occupied | hands.hand_masks(frames, stride=4).any(axis=0)
             r = max(1, round(margin * min(occupied.shape)))
             occupied = cv2.dilate(occupied.astype(np.uint8),
                                   cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
@@ -335,9 +340,14 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
     sources: list[tuple[dict, Any]] = [({"background": str(p)}, lambda p=p: _load_background(p, num_frames))
                                        for p in collect_files(backgrounds, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)]
     if workspace is not None:
+        from pvtt.hands import make_hand_detector
+
+        hands = make_hand_detector()  # MediaPipe's when pvtt[hands] is installed, else none
+        log.info("bench: backgrounds from the curated clips of %s, hands (%s) and products left out", workspace,
+                 hands.name)
         sources += [({"background": f"clip:{clip_id}", "window": list(window)},
                      lambda c=clip_id, w=window: _load_window(workspace, c, w, num_frames))
-                    for clip_id, window in product_free_clips(workspace, num_frames, width, height)]
+                    for clip_id, window in product_free_clips(workspace, num_frames, width, height, hands=hands)]
     photo_files = collect_files(products, IMAGE_EXTENSIONS)
     if not sources:
         where = f", nor a curated clip with a window free of its product in {workspace}" if workspace else ""
