@@ -69,15 +69,31 @@ def scale_change(box_a: Box, width: float, height: float) -> float:
                box_a.height / max(height, 1))
 
 
-def outside_share(box: Box, frame_width: int, frame_height: int) -> float:
-    """Fraction of ``box`` outside the frame."""
-    return 1.0 - box.clip_to(frame_width, frame_height).area / max(box.area, 1e-6)
+EDGE_PX = 2  # A's box within this many pixels of a frame edge reaches it
+
+
+def outside_share(box: Box, frame_width: int, frame_height: int, open_sides: frozenset[str] = frozenset()) -> float:
+    """Fraction of ``box`` outside the frame; the frame is taken as unbounded on ``open_sides`` (of left, top,
+    right, bottom)."""
+    inf = float("inf")
+    x0, y0 = (-inf if "left" in open_sides else 0.0), (-inf if "top" in open_sides else 0.0)
+    x1, y1 = (inf if "right" in open_sides else frame_width), (inf if "bottom" in open_sides else frame_height)
+    inside = max(0.0, min(box.x1, x1) - max(box.x0, x0)) * max(0.0, min(box.y1, y1) - max(box.y0, y0))
+    return 1.0 - inside / max(box.area, 1e-6)
+
+
+def edges_reached(box: Box, frame_width: int, frame_height: int) -> frozenset[str]:
+    """The frame edges ``box`` reaches (within :data:`EDGE_PX`)."""
+    return frozenset(side for side, hit in (("left", box.x0 <= EDGE_PX), ("top", box.y0 <= EDGE_PX),
+                                            ("right", box.x1 >= frame_width - EDGE_PX),
+                                            ("bottom", box.y1 >= frame_height - EDGE_PX)) if hit)
 
 
 def slot_misfit(box_a: Box, width: float, height: float, frame_width: int, frame_height: int, settings: Any
                 ) -> str | None:
     """Why B at ``width`` x ``height`` does not fit A's slot, or None: a scale change above
-    ``settings.max_scale_change`` or more than ``settings.max_outside`` of B's box outside the frame (``settings``:
+    ``settings.max_scale_change``, more than ``settings.max_outside`` of B's box outside the frame, or more than
+    ``settings.max_outside_clear`` past a frame edge that A's box does not reach (``settings``:
     the insert settings, whose ``anchor`` places B). The insert stage rejects a pair with this reason; pairing
     uses it to leave such pairs out before any work."""
     change = scale_change(box_a, width, height)
@@ -85,10 +101,17 @@ def slot_misfit(box_a: Box, width: float, height: float, frame_width: int, frame
         return (f"product does not fit A's slot: B's box {width:.0f}x{height:.0f} vs A's "
                 f"{box_a.width:.0f}x{box_a.height:.0f} is a {change:.1f}x scale change "
                 f"(limit {settings.max_scale_change:.1f}x)")
-    outside = outside_share(slot_box(box_a, width, height, settings.anchor), frame_width, frame_height)
+    slot = slot_box(box_a, width, height, settings.anchor)
+    outside = outside_share(slot, frame_width, frame_height)
     if outside > settings.max_outside:
         return (f"product would leave the frame: {outside * 100:.0f}% of B's box {width:.0f}x{height:.0f} lies "
                 f"outside the {frame_width}x{frame_height} frame (limit {settings.max_outside * 100:.0f}%)")
+    reached = edges_reached(box_a, frame_width, frame_height)
+    cut = outside_share(slot, frame_width, frame_height, open_sides=reached)
+    if cut > settings.max_outside_clear + 1e-4:  # (a box ending on the edge, up to float rounding, is inside)
+        return (f"product would be cut by the frame: {cut * 100:.0f}% of B's box {width:.0f}x{height:.0f} lies past "
+                f"an edge of the {frame_width}x{frame_height} frame that A stays clear of (limit "
+                f"{settings.max_outside_clear * 100:.0f}%)")
     return None
 
 

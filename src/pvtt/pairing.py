@@ -7,7 +7,8 @@ pairs), and ``same-category:K``. A clip is never paired with its own template's 
 
 With ``fit_only`` (the default), a clip × product combination whose product cannot fit A's slot is left out
 before any is drawn: B scaled to A's visible area changes scale more than ``insert.max_scale_change`` against
-A's box, or leaves the frame by more than ``insert.max_outside`` (:func:`pvtt.compose.slot_misfit`, the reason
+A's box, leaves the frame by more than ``insert.max_outside``, or is cut by a frame edge that A stays clear of
+(``insert.max_outside_clear``; :func:`pvtt.compose.slot_misfit`, the reason
 the insert stage would reject the pair with); ``sampled:K`` then draws K among the products that fit.
 
 Difficulty: ``easy`` same subcategory; ``medium`` same category; ``hard`` different category with a
@@ -94,8 +95,8 @@ class PairingSettings(Settings):
     fit_only: bool = True
     """Leave out a clip x product combination whose product cannot fit A's slot, the insert stage's rejection known
     before any work: B scaled to A's visible area changes scale more than insert.max_scale_change against A's box,
-    or leaves the frame by more than insert.max_outside. sampled:K then draws K among the products that fit; the
-    count left out is logged."""
+    leaves the frame by more than insert.max_outside, or is cut by a frame edge that A stays clear of
+    (insert.max_outside_clear). sampled:K then draws K among the products that fit; the count left out is logged."""
     instruction: Literal["template", "vlm"] = "template"
     """A pair's edit instruction: 'template' (one of several phrasings, seeded) or 'vlm' (Ditto-1M's two steps with
     the `vlm` model: a dense caption per clip, then an instruction per pair from the caption and B's description,
@@ -199,7 +200,7 @@ def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: Pai
                               round(sim, 4)))
     if left_out:
         log.info("pairing: %d clip x product combination(s) left out: the product cannot fit A's slot "
-                 "(insert.max_scale_change / insert.max_outside; pairing.fit_only)", left_out)
+                 "(insert.max_scale_change / max_outside / max_outside_clear; pairing.fit_only)", left_out)
     return sorted(pairs, key=lambda p: p.pair_id)
 
 

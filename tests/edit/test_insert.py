@@ -81,3 +81,19 @@ def test_the_contact_shadow_does_not_show_through_the_products_holes():
     full, _ = contact_shadow(solid, 0.35)
     base_row = full.shape[0] // 2  # the map is centred on the base line
     assert np.allclose(shadow[base_row + 1:], full[base_row + 1:]) and shadow.sum() < full.sum()
+
+
+def test_b_cut_by_a_frame_edge_that_a_stays_clear_of_is_rejected():
+    """A's box stays clear of the frame's top: a tall B anchored at A's base that runs past the top is rejected
+    (pvtt demo's bottle lost its neck there); where A itself reaches the edge, B may leave the frame with it."""
+    from pvtt.compose import slot_misfit
+    from pvtt.insert import InsertSettings
+    from pvtt.types import Box
+
+    s = InsertSettings()
+    clear = Box(100, 40, 160, 100)  # 60 px tall, 40 px below the top
+    assert slot_misfit(clear, 40, 80, 320, 240, s) is None  # B's box reaches y = 20: inside
+    reason = slot_misfit(clear, 40, 110, 320, 240, s)  # y = -10: 9 % of B's box past the top
+    assert reason is not None and "cut by the frame" in reason
+    at_top = Box(100, 1, 160, 100)  # A reaches the top edge itself
+    assert slot_misfit(at_top, 40, 110, 320, 240, s) is None

@@ -318,8 +318,8 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
                    workspace: str | Path | None = None) -> list[Path]:
     """``count`` cases from real backgrounds (videos or stills) and real product photos cut out by pvtt's cutout.
 
-    ``workspace``: a build's workspace whose curated clips, each cropped to a window its product never enters
-    (:func:`product_free_clips`), are backgrounds too (``background`` in ``case.json``: ``clip:<id>`` and its
+    ``workspace``: a build's workspace whose curated clips, each cropped to a window that its product and the hands
+    found there (:mod:`pvtt.hands`' default detector) never enter (:func:`product_free_clips`), are backgrounds too (``background`` in ``case.json``: ``clip:<id>`` and its
     ``window``).
 
     Product photos that the cutout stage would reject (a low-confidence cut, or foreign content: a shelf, a
