@@ -72,12 +72,14 @@ def scale_change(box_a: Box, width: float, height: float) -> float:
 EDGE_PX = 2  # A's box within this many pixels of a frame edge reaches it
 
 
-def outside_share(box: Box, frame_width: int, frame_height: int, open_sides: frozenset[str] = frozenset()) -> float:
+def outside_share(box: Box, frame_width: int, frame_height: int, open_sides: frozenset[str] = frozenset(),
+                  slack: float = 0.0) -> float:
     """Fraction of ``box`` outside the frame; the frame is taken as unbounded on ``open_sides`` (of left, top,
-    right, bottom)."""
+    right, bottom) and ``slack`` px larger on its other sides."""
     inf = float("inf")
-    x0, y0 = (-inf if "left" in open_sides else 0.0), (-inf if "top" in open_sides else 0.0)
-    x1, y1 = (inf if "right" in open_sides else frame_width), (inf if "bottom" in open_sides else frame_height)
+    x0, y0 = (-inf if "left" in open_sides else -slack), (-inf if "top" in open_sides else -slack)
+    x1 = inf if "right" in open_sides else frame_width + slack
+    y1 = inf if "bottom" in open_sides else frame_height + slack
     inside = max(0.0, min(box.x1, x1) - max(box.x0, x0)) * max(0.0, min(box.y1, y1) - max(box.y0, y0))
     return 1.0 - inside / max(box.area, 1e-6)
 
@@ -107,8 +109,8 @@ def slot_misfit(box_a: Box, width: float, height: float, frame_width: int, frame
         return (f"product would leave the frame: {outside * 100:.0f}% of B's box {width:.0f}x{height:.0f} lies "
                 f"outside the {frame_width}x{frame_height} frame (limit {settings.max_outside * 100:.0f}%)")
     reached = edges_reached(box_a, frame_width, frame_height)
-    cut = outside_share(slot, frame_width, frame_height, open_sides=reached)
-    if cut > settings.max_outside_clear + 1e-4:  # (a box ending on the edge, up to float rounding, is inside)
+    cut = outside_share(slot, frame_width, frame_height, open_sides=reached, slack=EDGE_PX)  # (rounding: small frames)
+    if cut > settings.max_outside_clear:
         return (f"product would be cut by the frame: {cut * 100:.0f}% of B's box {width:.0f}x{height:.0f} lies past "
                 f"an edge of the {frame_width}x{frame_height} frame that A stays clear of (limit "
                 f"{settings.max_outside_clear * 100:.0f}%)")
