@@ -100,8 +100,8 @@ class InsertSettings(Settings, backends=BACKENDS):
     max_outside_clear: float = Field(0.0, ge=0, le=1)
     """Largest fraction of B's box (its opaque part) allowed outside the frame past an edge that A's box stays clear
     of: A was whole there, so B cut by that edge is a defect, not the template's framing (`pvtt demo`'s bottle in the
-    gift box's slot lost the top of its neck to the frame's top: 0.05 of its box, 0.014 at 0.03 here). B's growth to
-    cover A (cover_growth) stops at that edge."""
+    gift box's slot lost the top of its neck to the frame's top: 0.05 of its box, 0.014 at 0.03 here); 2 px past it
+    count as rounding. B's growth to cover A (cover_growth) stops at that edge."""
     cover_growth: float = Field(1.3, ge=1)
     """Largest linear growth of B beyond the area match to hide more of A's region where the silhouettes differ (less
     erase fill shows); 1 = B's area equals A's."""
