@@ -49,8 +49,8 @@ def contact_shadow(product: np.ndarray, opacity: float) -> tuple[np.ndarray, np.
     """A soft elliptical shadow under ``product``'s base: (map (h, w) float32 with opacity, map → product pixels).
 
     The ellipse is centred on the base line, so its upper half lies behind the product — except where the
-    product has holes (two rings lying side by side, a mug's handle): there it showed as a grey band seen through
-    them (the bench's case005), and it is taken out."""
+    product has holes (two rings lying side by side, a mug's open handle): there it darkened the floor seen through
+    them (the bench's case005: up to 31 levels just above the rings' base), and it is taken out."""
     from scipy.ndimage import binary_fill_holes
 
     h, w = product.shape[:2]
