@@ -290,14 +290,8 @@ def product_free_clips(workspace: str | Path, num_frames: int, width: int, heigh
     return found
 
 
-def _load_window(workspace: str | Path, clip_id: str, window: tuple[int, int, int, int], max_frames: int
-                 ) -> np.ndarray:
-    from pvtt.items import collect_clips
-    from pvtt.store import Workspace
-
-    ws = Workspace(workspace)
-    clip = next(c for c in collect_clips(ws) if c.id == clip_id)
-    frames, _ = read_video(ws.abs(clip.path), max_frames=max_frames)
+def _load_window(path: Path, window: tuple[int, int, int, int], max_frames: int) -> np.ndarray:
+    frames, _ = read_video(path, max_frames=max_frames)
     x, y, w, h = window
     return np.ascontiguousarray(frames[:, y:y + h, x:x + w])
 
@@ -341,12 +335,16 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
                                        for p in collect_files(backgrounds, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)]
     if workspace is not None:
         from pvtt.hands import make_hand_detector
+        from pvtt.items import collect_clips
+        from pvtt.store import Workspace
 
         hands = make_hand_detector()  # MediaPipe's when pvtt[hands] is installed, else none
         log.info("bench: backgrounds from the curated clips of %s, hands (%s) and products left out", workspace,
                  hands.name)
+        ws = Workspace(workspace)
+        clip_paths = {c.id: ws.abs(c.path) for c in collect_clips(ws)}
         sources += [({"background": f"clip:{clip_id}", "window": list(window)},
-                     lambda c=clip_id, w=window: _load_window(workspace, c, w, num_frames))
+                     lambda p=clip_paths[clip_id], w=window: _load_window(p, w, num_frames))
                     for clip_id, window in product_free_clips(workspace, num_frames, width, height, hands=hands)]
     photo_files = collect_files(products, IMAGE_EXTENSIONS)
     if not sources:
