@@ -4,7 +4,8 @@ Usage:
   python benchmarks/cutout_enclosed.py [PHOTO_DIR ...]   (default: ../shared/data/pvtt-dev/images)
 
 For each photo on a plain backdrop: the backdrop-like regions that GrabCut's cut encloses (reaching no backdrop
-outside it), largest first, as shares of the cut — what `peel_enclosed` (0.15) compares against — the support ratio
+outside it), largest first, as shares of the cut — what `peel_enclosed` (0.15) compares against — and their median
+distance to the backdrop model (8-bit Lab levels; `peel_exact`, 3, peels any below it), the support ratio
 with the cut's holes filled and without, and whether the cut has a cutout problem (`pvtt.cutout.cutout_problems`). Then a generated photo pair: a plain ring (a dark
 12-px rim, the backdrop inside) and a plate (the same rim around a face of the backdrop's white): how much of each
 cut's middle stays opaque with the peel on and off.
@@ -27,10 +28,12 @@ _seen: dict[str, list[float]] = {}
 _peel = classical._peel_enclosed
 
 
-def _recording(fg: np.ndarray, backdrop: np.ndarray, enclosed: float):
-    _, share = classical.enclosed_regions(fg, backdrop)
-    _seen["enclosed"] = sorted((float(x) for x in share[share > 0]), reverse=True)[:3]
-    return _peel(fg, backdrop, enclosed)
+def _recording(fg: np.ndarray, backdrop: np.ndarray, enclosed: float, dist: np.ndarray, exact: float):
+    comp, share = classical.enclosed_regions(fg, backdrop)
+    largest = np.argsort(share)[::-1][:3]
+    _seen["enclosed"] = [float(share[i]) for i in largest if share[i] > 0]
+    _seen["levels"] = [float(np.median(dist[comp == i])) for i in largest if share[i] > 0]
+    return _peel(fg, backdrop, enclosed, dist, exact)
 
 
 def main() -> None:
@@ -51,7 +54,8 @@ def main() -> None:
             continue
         measures, problems = cutout_problems(result, settings)
         alpha = result.rgba[..., 3] > 127
-        print(f"{path.stem:10} enclosed backdrop-like regions {[round(x, 3) for x in _seen['enclosed']]}; support "
+        print(f"{path.stem:10} enclosed backdrop-like regions {[round(x, 3) for x in _seen['enclosed']]} (median "
+              f"levels from the backdrop {[round(x, 1) for x in _seen['levels']]}); support "
               f"ratio {measures['support']:.2f} (holes not filled: {support_ratio(alpha, fill_holes=False):.2f}); "
               f"problems: {problems or 'none'}")
     rng = np.random.default_rng(0)

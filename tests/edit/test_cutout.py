@@ -116,15 +116,36 @@ def test_enclosed_peel_takes_a_large_backdrop_region_inside_a_ring_and_keeps_sma
     fg[10:90, 10:90] = True  # a bracelet GrabCut cut out with the cloth inside it
     backdrop = np.zeros_like(fg)
     backdrop[20:80, 20:80] = True  # the cloth inside: 0.56 of the cut, reaching no backdrop outside
-    peeled, share = _peel_enclosed(fg, backdrop, 0.15)
+    peeled, share, _ = _peel_enclosed(fg, backdrop, 0.15)
     assert not peeled[22:78, 22:78].any() and peeled[10:18, 10:90].all()
     assert abs(share - 3600 / 6400) < 0.02
-    kept, zero = _peel_enclosed(fg, backdrop, 1.0)  # off
+    kept, zero, _ = _peel_enclosed(fg, backdrop, 1.0)  # off
     assert (kept == fg).all() and zero == 0.0
     small = np.zeros_like(fg)
     small[40:50, 40:50] = True  # a pale face of the product, 0.016 of it: product, kept
-    kept, zero = _peel_enclosed(fg, small, 0.15)
+    kept, zero, _ = _peel_enclosed(fg, small, 0.15)
     assert (kept == fg).all() and zero == 0.0
+    # the same small region of the backdrop's very colour (seen through a handle) is peeled at any size
+    dist = np.full(fg.shape, 9.0, np.float32)
+    kept, zero, _ = _peel_enclosed(fg, small, 0.15, dist, exact=3.0)
+    assert (kept == fg).all() and zero == 0.0  # 9 levels off the backdrop: a face, kept
+    dist[40:50, 40:50] = 1.0
+    peeled, share, exact = _peel_enclosed(fg, small, 0.15, dist, exact=3.0)
+    assert not peeled[41:49, 41:49].any() and exact[40:50, 40:50].all() and exact.sum() == 100
+
+
+def test_the_backdrop_seen_through_a_mugs_handle_is_cut_away():
+    from pvtt.cutout import CutoutSettings
+    from pvtt.demo import product_photo
+
+    photo = product_photo(0, seed=0)  # the demo's mug on a clean white backdrop (250)
+
+    def backdrop_kept(**overrides) -> int:
+        rgba = make_cutter(CutoutSettings(**overrides)).cut_out(ProductImage("mug", photo)).rgba
+        return int(((rgba[..., 3] > 200) & (rgba[..., :3].min(-1) > 240)).sum())  # opaque backdrop white
+
+    assert backdrop_kept(peel_exact=0.0) > 600  # the handle's inside, 0.024 of the cut
+    assert backdrop_kept() < 60
 
 
 def test_support_ratio_fills_a_rings_loop_and_still_sees_a_table():

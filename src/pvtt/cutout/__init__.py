@@ -82,7 +82,14 @@ class CutoutSettings(Settings, backends=BACKENDS):
     the development photos JEW002's black bracelet enclosed its white cloth, 0.45 of the cut; the largest enclosed
     backdrop-like parts of products were HOME005's wooden faces (0.035) and TOYS012's cream body (0.030). Colour cannot
     tell a loop seen through from a face of the backdrop's colour: a white plate with a dark rim on a white sweep
-    loses its face (`benchmarks/cutout_enclosed.py`'s generated plate) — for such catalogs set 1 = off."""
+    loses its face (`benchmarks/cutout_enclosed.py`'s generated plate) — for such catalogs set 1 = off (and
+    ``peel_exact`` 0 where the face is the backdrop's very colour)."""
+    peel_exact: float = Field(3.0, ge=0)
+    """Plain backgrounds: peel off an enclosed backdrop-like region of any size (below ``peel_enclosed`` too) whose
+    median colour is within this distance (8-bit Lab levels) of the backdrop model at its place: the backdrop itself
+    seen through a mug's handle, where a studio photo's white is clipped or clean. Such a region is 0.024 of the
+    demo mug's cut and 1.2 levels from its backdrop; the dev photos' enclosed product faces are 8-19 levels away
+    (their photos' noise: 5-26). A face of exactly the backdrop's colour is lost with it. 0 = off."""
     peel_rim: float = Field(30.0, ge=0)
     """Plain backgrounds: peel off the smooth rim GrabCut keeps outside the product's outline — the photo's shadow and
     reflected light on its backdrop, darker than the backdrop there, a pale band once B stands on another background

@@ -10,7 +10,8 @@
    background. Busy: GrabCut from a centred rectangle (centre prior), flagged low confidence.
 4. Plain: backdrop-like pixels (near the backdrop model's colour at their place, smooth) that GrabCut took in
    and that reach the backdrop outside, or that the product encloses and are large (the cloth inside a
-   bracelet, ``peel_enclosed``), are peeled off (``peel_backdrop``). Small specks are dropped, small
+   bracelet, ``peel_enclosed``) or of the backdrop's very colour (a mug's handle, ``peel_exact``), are peeled off
+   (``peel_backdrop``). Small specks are dropped, small
    holes filled; then the smooth rim outside the product's outline (its shadow, reflected light) is peeled off
    (``peel_rim``, :func:`peel_rim`). GrabCut then redraws the outline at a higher resolution in a band around it
    (``refine_size``, :func:`redraw_outline`), and the mask is refined into a soft alpha at full resolution with a
@@ -25,6 +26,7 @@ import logging
 
 import cv2
 import numpy as np
+from scipy import ndimage
 
 from pvtt.cutout import CutoutResult, Cutter, smooth_base
 from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, with_alpha
@@ -97,20 +99,27 @@ def enclosed_regions(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, 
     return comp, share
 
 
-def _peel_enclosed(fg: np.ndarray, backdrop: np.ndarray, enclosed: float) -> tuple[np.ndarray, float]:
+def _peel_enclosed(fg: np.ndarray, backdrop: np.ndarray, enclosed: float, dist: np.ndarray | None = None,
+                   exact: float = 0.0) -> tuple[np.ndarray, float, np.ndarray]:
     """``fg`` without each ``backdrop``-like region it encloses (:func:`enclosed_regions`) larger than ``enclosed`` ×
-    its area, and the share removed: the cloth inside a bracelet, which :func:`_peel_backdrop` leaves because it does
-    not reach the backdrop outside."""
+    its area, or of any size whose median ``dist`` to the backdrop model is below ``exact`` (the backdrop itself,
+    seen through a mug's handle), the share removed and the exact regions. :func:`_peel_backdrop` leaves both
+    because they do not reach the backdrop outside."""
     area = float(fg.sum())
     if area == 0:
-        return fg, 0.0
+        return fg, 0.0, np.zeros_like(fg)
     comp, share = enclosed_regions(fg, backdrop)
     large = share > enclosed
-    if not large.any():
-        return fg, 0.0
-    peeled = fg & ~large[comp]
+    same = np.zeros_like(large)
+    if dist is not None and exact > 0 and (share > 0).any():
+        labels = np.flatnonzero(share > 0)
+        medians = ndimage.median(dist, comp, labels)
+        same[labels[np.asarray(medians) < exact]] = True
+    if not (large | same).any():
+        return fg, 0.0, np.zeros_like(fg)
+    peeled = fg & ~(large | same)[comp]
     peeled = cv2.morphologyEx(peeled.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
-    return peeled, float(1.0 - peeled.sum() / area)
+    return peeled, float(1.0 - peeled.sum() / area), same[comp]
 
 
 def peel_rim(fg: np.ndarray, grad: np.ndarray, shade: np.ndarray, threshold: float, depth: float = 0.03
@@ -266,9 +275,10 @@ class ClassicalCutter(Cutter):
                 candidate, share = _peel_backdrop(fg, backdrop)
                 if share < s.peel_backdrop:  # more would be the product itself looking like the backdrop: keep it
                     fg, peeled = candidate, share
-            fg, enclosed = _peel_enclosed(fg, backdrop, s.peel_enclosed)
-            # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) not
-            fg = _fill_small_holes(fg, 0.01)
+            fg, enclosed, seen_through = _peel_enclosed(fg, backdrop, s.peel_enclosed, dist, s.peel_exact)
+            # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) and the
+            # backdrop itself seen through the product not
+            fg = _fill_small_holes(fg, 0.01) & ~seen_through
         rim = 0.0
         if plain and s.peel_rim > 0:  # before the specks are dropped: the peel can cut a sliver loose
             fg, rim = peel_rim(fg, sobel, lab[..., 0] < backdrop_light - 2.0, s.peel_rim)

@@ -73,11 +73,12 @@ class CutoutStage(Stage[ProductItem]):
     template video."""
 
     name = "cutout"
-    version = "10"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
+    version = "11"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
     # 5: soft edges decontaminated (pvtt.cutout.alpha.decontaminate); 6: the smooth, shaded rim (shadow, reflected light)
     # peeled; 7: only shaded rim pixels, before the specks are dropped; 8: the outline redrawn at 1,200 px; 9: a cut
     # whose lower outline runs through smooth shading (its contact shadow: CutoutSettings.max_smooth_base) is rejected;
-    # 10: the support ratio measured with the cut's holes filled (a bracelet with its loop peeled)
+    # 10: the support ratio measured with the cut's holes filled (a bracelet with its loop peeled); 11: an enclosed
+    # region of the backdrop's very colour (a mug's handle) peeled at any size (CutoutSettings.peel_exact)
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter
