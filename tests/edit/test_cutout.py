@@ -210,3 +210,22 @@ def test_a_cut_through_a_contact_shadow_is_measured_as_a_smooth_base():
     # the classical cutter reports it for the cutout stage to check: its cut of this photo keeps part of the shadow
     cut = make_cutter().cut_out(ProductImage("vase", np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])))
     assert cut.measures["smooth_base"] > 0.5
+
+
+def test_outline_pixels_that_mix_product_and_backdrop_at_full_opacity_are_made_soft():
+    from pvtt.cutout.alpha import unmix_edge
+
+    rgb = np.full((60, 60, 3), 250, np.uint8)  # white backdrop
+    rgb[10:50, 10:40] = (120, 50, 30)  # a dark brown product
+    alpha = np.zeros((60, 60), np.float32)
+    alpha[10:50, 10:41] = 1.0  # the cut holds one column too many at full opacity...
+    rgb[10:50, 40] = (0.25 * np.array([120, 50, 30]) + 0.75 * 250).astype(np.uint8)  # ...a 25/75 mix with white
+    out = unmix_edge(rgb, alpha)
+    assert np.allclose(out[12:48, 40], 0.25, atol=0.03)  # its alpha is the product's share of its colour
+    assert (out[10:50, 10:39] == 1).all() and (out[alpha == 0] == 0).all()  # the rest unchanged
+    pure = rgb.copy()
+    pure[10:50, 40] = (120, 50, 30)  # the same column of the product's own colour: kept opaque
+    assert (unmix_edge(pure, alpha)[12:48, 40] > 0.97).all()
+    dim = np.full_like(rgb, 250)
+    dim[10:50, 10:41] = 230  # too little contrast with the backdrop to solve the mix: unchanged
+    assert (unmix_edge(dim, alpha) == alpha).all()

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from pvtt.cutout import CutoutResult, Cutter, smooth_base
-from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, with_alpha
+from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, unmix_edge, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.types import ProductImage
 
@@ -308,6 +308,8 @@ class ClassicalCutter(Cutter):
         outline = redraw_outline(rgb, fg, s.refine_size, s.refine_band, s.grabcut_iters) \
             if s.refine_size > max(sh, sw) else fg
         alpha = refine_alpha(rgb, outline.astype(np.float32), s.refine_radius)
+        if plain:  # the outline's pixels that mix product and backdrop at full opacity made soft
+            alpha = unmix_edge(rgb, alpha)
 
         # 6. confidence
         if plain:
