@@ -77,7 +77,7 @@ def decontaminate(rgb: np.ndarray, alpha: np.ndarray, solid: float = 0.97, clear
     return out
 
 
-def unmix_edge(rgb: np.ndarray, alpha: np.ndarray, depth: int = 1, contrast: float = 60.0, clear: float = 0.03
+def unmix_edge(rgb: np.ndarray, alpha: np.ndarray, depth: int = 2, contrast: float = 60.0, clear: float = 0.03
                ) -> np.ndarray:
     """``alpha`` lowered on the product's outermost ``depth`` pixels (those next to clear ones) to the share of the
     product's colour in their colour. A cut's outline can hold pixels that mix product and backdrop at full
