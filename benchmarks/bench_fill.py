@@ -1,6 +1,6 @@
 """Fill of what no frame shows, against the truth: product-shaped holes cut into real frames, filled by each method.
 
-    python benchmarks/bench_fill.py [--data DIR] [--short 360] [--context 0.25] [--out /tmp/fill]
+    python benchmarks/bench_fill.py [--data DIR] [--short 360] [--context 0.25] [--wide-context 1.0] [--out /tmp/fill]
                                     [--methods telea,membrane,shiftmap,fsr-fast,fsr-best] [--limit N]
 
 (``fsr-best`` costs 30–40 CPU seconds per hole: leave it out, or use ``--limit``, for a quick run.)
@@ -222,6 +222,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="use only the first N backgrounds (0: all)")
     parser.add_argument("--context", type=float, default=EraseSettings().inpaint_context,
                         help="xphoto crop: the hole's box grown by this × its size (erase.inpaint_context)")
+    parser.add_argument("--wide-context", type=float, default=EraseSettings().inpaint_wide_context,
+                        help="also fill from this wider crop and keep the fill nearer the texture beside the hole, "
+                             "row by row (erase.inpaint_wide_context; 0: off)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet-rows", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("/tmp/fill"))
@@ -252,7 +255,8 @@ def main() -> None:
         fills = {}
         for m in methods:
             started, cpu = time.perf_counter(), time.process_time()
-            filled = fill_unseen(holed, hole, m, EraseSettings().inpaint_radius, context=args.context)
+            filled = fill_unseen(holed, hole, m, EraseSettings().inpaint_radius, context=args.context,
+                                 wide_context=args.wide_context)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             fills[m] = filled
             record["methods"][m] = {**measure(filled, truth, hole), "seconds": seconds, "cpu": cpu}

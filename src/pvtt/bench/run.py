@@ -35,7 +35,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pvtt import artifacts
 from pvtt.config import PipelineConfig
-from pvtt.judge.defects import _diag, local_contrast
+from pvtt.compose import local_contrast
+from pvtt.judge.defects import _diag
 from pvtt.media.video import read_video
 from pvtt.store import Workspace
 from pvtt.types import Status

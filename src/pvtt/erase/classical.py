@@ -23,7 +23,7 @@ import time
 import cv2
 import numpy as np
 
-from pvtt.compose import membrane
+from pvtt.compose import membrane, row_texture_mismatch
 from pvtt.erase import EraseResult, Eraser
 from pvtt.types import Clip, Masks
 
@@ -74,7 +74,8 @@ def xphoto_available() -> bool:
     return hasattr(getattr(cv2, "xphoto", None), "inpaint")
 
 
-def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25) -> np.ndarray:
+def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25,
+                wide_context: float = 0.0) -> np.ndarray:
     """``image`` (H, W, 3) uint8 RGB with its ``hole`` (H, W) filled by ``method``; pixels outside the hole are kept.
 
     - ``membrane``: smooth interpolation from the hole's border (:func:`membrane`);
@@ -83,7 +84,11 @@ def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
       hole, its box grown by ``context`` × the box's size on each side: the texture is borrowed from there
       (a narrow crop keeps far-away objects out of the fill). Shift-map rearranges pieces of the surroundings
       (texture; it may repeat a piece of an object that touches the hole); FSR (frequency selective
-      reconstruction) extrapolates the surroundings' spectrum block by block (a blocky blur).
+      reconstruction) extrapolates the surroundings' spectrum block by block (a blocky blur). With
+      ``wide_context`` above ``context`` the hole is filled a second time from that wider crop and the fill whose
+      texture, row by row, is nearer the frame's beside the hole is kept (:func:`~pvtt.compose.row_texture_mismatch`):
+      a hole that runs from a wall into a table and reaches the frame's bottom has little table in the narrow crop,
+      and shift-map filled the table's rows with the wall's colour (the demo's smears).
 
     Measured on real frames with true backgrounds in ``benchmarks/bench_fill.py``.
     """
@@ -98,6 +103,15 @@ def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
         return cv2.inpaint(image, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
     if method not in XPHOTO_FILLS:
         raise ValueError(f"method must be one of membrane, telea, {', '.join(XPHOTO_FILLS)}; got {method!r}")
+    if wide_context > context:
+        fills = [_xphoto_fill(image, hole, method, box, c) for c in (context, wide_context)]
+        return min(fills, key=lambda f: row_texture_mismatch(f, hole))
+    return _xphoto_fill(image, hole, method, box, context)
+
+
+def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, box: tuple[int, int, int, int],
+                 context: float) -> np.ndarray:
+    """:func:`fill_unseen` by a cv2.xphoto ``method`` in the crop around the hole's ``box`` grown by ``context``."""
     height, width = hole.shape
     x0, y0, x1, y1 = box
     gx, gy = int(np.ceil(context * (x1 - x0))), int(np.ceil(context * (y1 - y0)))
@@ -264,7 +278,8 @@ class ClassicalEraser(Eraser):
                 x0, y0, x1, y1, fill, _ = fills[0]
                 ref[y0:y1, x0:x1] = np.clip(fill, 0, 255).astype(np.uint8)
             ref_small = cv2.resize(ref, wsize, interpolation=cv2.INTER_AREA)
-            painted = fill_unseen(ref_small, hole_ref > 0, inpaint, s.inpaint_radius, s.inpaint_context)
+            painted = fill_unseen(ref_small, hole_ref > 0, inpaint, s.inpaint_radius, s.inpaint_context,
+                                  s.inpaint_wide_context)
             painted_full = cv2.resize(painted, (width, height), interpolation=cv2.INTER_LINEAR)
             covered_full = cv2.resize(np.ones((wsize[1], wsize[0]), np.uint8), (width, height),
                                       interpolation=cv2.INTER_NEAREST)

@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pvtt.compose import dilate
+from pvtt.compose import dilate, local_contrast
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -58,13 +58,6 @@ def _diag(mask: np.ndarray) -> float:
     if len(xs) == 0:
         return 0.0
     return float(np.hypot(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
-
-
-def local_contrast(grey: np.ndarray) -> np.ndarray:
-    """Local contrast: the standard deviation of the grey level in a 5x5 window."""
-    g = grey.astype(np.float32)
-    mean = cv2.blur(g, (5, 5))
-    return np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
 
 
 def _extent_labels(mask_a: np.ndarray, reach: float) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray]:
