@@ -167,3 +167,28 @@ def test_fill_beyond_frame_0s_view_is_not_darkened_by_its_edge():
     for t in range(1, t_count):
         fill = erased.frames[t][erased.region[t]].astype(int).sum(1)
         assert fill.min() > 0.95 * floor, f"frame {t}: fill as dark as {fill.min()} against the backdrop's {floor}"
+
+
+@needs_xphoto
+def test_a_hole_from_a_wall_into_a_table_keeps_the_tables_texture():
+    """A product standing from a flat wall down into a textured table, its region reaching the frame's bottom: in
+    the narrow crop shift-map pulled the wall's colour down into the table's rows (the demo's smears); the wide
+    crop's fill keeps them textured, and the texture mismatch beside the hole picks it."""
+    from pvtt.compose import row_texture_mismatch
+    from pvtt.testmedia import textured_background
+
+    scene = textured_background(360, 480, 3, detail=10.0)
+    rng = np.random.default_rng(0)
+    scene[:120] = np.clip(np.array([160, 190, 175]) + rng.normal(0, 3, (120, 480, 1)), 0, 255).astype(np.uint8)
+    hole = np.zeros((360, 480), bool)
+    hole[60:, 150:330] = True
+    narrow = fill_unseen(scene, hole, "shiftmap", context=0.25)
+    chosen = fill_unseen(scene, hole, "shiftmap", context=0.25, wide_context=1.0)
+    assert row_texture_mismatch(narrow, hole) > 0.1  # the wall's flat colour in the table's rows
+    assert row_texture_mismatch(chosen, hole) < 0.06  # as textured as the table beside it, row by row
+    assert row_texture_mismatch(scene, hole) < 0.06  # (the truth scores the same)
+    grey = cv2.cvtColor(chosen, cv2.COLOR_RGB2GRAY)
+    table_rows = hole.copy()
+    table_rows[:130] = False
+    assert np.abs(grey[table_rows].astype(int) - 185).mean() > 20  # not the wall's grey
+    assert np.array_equal(chosen[~hole], scene[~hole])
