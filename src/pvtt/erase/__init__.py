@@ -63,9 +63,8 @@ class EraseSettings(Settings, backends=BACKENDS):
     """The cv2.xphoto fills also fill from a crop grown by this fraction (when above ``inpaint_context``) and keep the
     fill whose texture, row by row, is nearer the frame's beside the hole (:func:`pvtt.compose.row_texture_mismatch`;
     twice the fill's time; 0 = off). In `pvtt demo` the narrow crop's shift-map pulled the wall's colour down into the
-    textured table where every clip's product stood (mismatch 0.18-0.47 against 0.05-0.14 for the wide crop's
-    fill); on the real frames of `benchmarks/bench_fill.py` the choice keeps the narrow crop's quality (PSNR 13.97 dB
-    against 13.96; the wide crop alone 12.00)."""
+    textured table where every clip's product stood; on the real frames of `benchmarks/bench_fill.py` the choice
+    keeps the narrow crop's quality (PSNR 13.97 dB against 13.96; the wide crop alone 12.00)."""
     color_match: bool = True
     """Match each borrowed fill's mean colour to the frame around the hole (lighting changes over the clip)."""
 
