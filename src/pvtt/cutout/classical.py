@@ -11,11 +11,12 @@
 4. Plain: backdrop-like pixels (near the backdrop model's colour at their place, smooth) that GrabCut took in
    and that reach the backdrop outside, or that the product encloses and are large (the cloth inside a
    bracelet, ``peel_enclosed``) or of the backdrop's very colour (a mug's handle, ``peel_exact``), are peeled off
-   (``peel_backdrop``). Small specks are dropped, small
-   holes filled; then the smooth rim outside the product's outline (its shadow, reflected light) is peeled off
-   (``peel_rim``, :func:`peel_rim`). GrabCut then redraws the outline at a higher resolution in a band around it
-   (``refine_size``, :func:`redraw_outline`), and the mask is refined into a soft alpha at full resolution with a
-   guided filter (box filters), which follows the photo's edges.
+   (``peel_backdrop``). Small specks are dropped, small holes filled; then the smooth rim outside the product's
+   outline (its shadow, reflected light) is peeled off (``peel_rim``, :func:`peel_rim`). GrabCut then redraws the
+   outline at a higher resolution in a band around it (``refine_size``, :func:`redraw_outline`), and the mask is
+   refined into a soft alpha at full resolution with a guided filter (box filters), which follows the photo's
+   edges; the outline's pixels that mix product and backdrop are made soft by their colour
+   (:func:`~pvtt.cutout.alpha.unmix_edge`).
 5. Confidence: plain-ness × separation, lowered when the product touches the border or breaks into
    confetti.
 """
