@@ -7,7 +7,8 @@ Backends (chosen by ``erase.backend``):
 - ``classical``: A's masks dilated to cover contact shadows; each frame's hole filled from other
   frames where the background is visible, aligned by the background's motion (RANSAC homographies
   from features outside the masks); what is never visible is inpainted once in a reference frame
-  (shift-map texture by default, see ``erase.inpaint``) and warped to the other frames (no flicker);
+  (shift-map texture by default, see ``erase.inpaint``; from a narrow and a wide crop, see
+  ``erase.inpaint_wide_context``) and warped to the other frames (no flicker);
   feathered blend. CPU, no weights.
 """
 

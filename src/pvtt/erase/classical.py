@@ -7,11 +7,12 @@
 3. Temporal fill (full resolution, inside each region's bbox): other frames at offsets ±1, ±2, ±4, …
    are warped into frame t by ``G_t⁻¹ G_s``; their pixels where *their* region is absent fill the
    hole, nearest frames first, each shifted to the mean colour of the frame around the hole.
-4. What no frame shows is inpainted once (``erase.inpaint``: cv2.xphoto shift-map texture by default,
-   or a smooth membrane, cv2.inpaint Telea, cv2.xphoto FSR; see :func:`fill_unseen`) in frame 0's
-   coordinates and warped to every frame, so the fill does not flicker; each frame adds its own
-   difference to that fill, measured in a band just outside the region and interpolated smoothly
-   across the hole (lighting changes over the clip, no seam at the region's border).
+4. What no frame shows is inpainted once (``erase.inpaint``: cv2.xphoto shift-map texture by default, from a
+   narrow and a wide crop, the fill matching the frame beside the hole row by row kept; or a smooth membrane,
+   cv2.inpaint Telea, cv2.xphoto FSR; see :func:`fill_unseen`) in frame 0's coordinates and warped to every
+   frame, so the fill does not flicker; each frame adds its own difference to that fill, measured in a band
+   just outside the region and interpolated smoothly across the hole (lighting changes over the clip, no seam
+   at the region's border).
 5. Feathered blend of the fill into the frame.
 """
 
