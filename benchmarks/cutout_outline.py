@@ -44,22 +44,25 @@ def main() -> None:
         photos[path.stem] = load_image_rgba(path)[..., :3]
     unmix = classical.unmix_edge
     cutter = classical.ClassicalCutter(CutoutSettings())
+
+    def cut(rgb: np.ndarray, unmixed: bool):
+        classical.unmix_edge = unmix if unmixed else (lambda rgb, alpha: alpha)
+        try:
+            return cutter.cut_out(ProductImage("photo", np.ascontiguousarray(rgb)))
+        finally:
+            classical.unmix_edge = unmix
+
     print(f"{'photo':16} {'softened':>9} {'pale line off':>14} {'on':>6}")
     for name, rgb in photos.items():
-        cuts = []
-        for fn in (lambda rgb, alpha: alpha, unmix):
-            classical.unmix_edge = fn
-            try:
-                result = cutter.cut_out(ProductImage(name, np.ascontiguousarray(rgb)))
-            except Exception as exc:  # noqa: BLE001  (a photo with no separable product)
-                cuts = str(exc)
-                break
-            cuts.append(result)
-        classical.unmix_edge = unmix
-        if isinstance(cuts, str) or not cuts[0].notes.startswith("plain"):
-            print(f"{name:16} skipped: {cuts if isinstance(cuts, str) else 'busy background'}")
+        try:
+            off_cut = cut(rgb, False)
+        except Exception as exc:  # noqa: BLE001  (a photo with no separable product)
+            print(f"{name:16} skipped: {exc}")
             continue
-        off, on = cuts[0].rgba, cuts[1].rgba
+        if not off_cut.notes.startswith("plain"):
+            print(f"{name:16} skipped: busy background")
+            continue
+        off, on = off_cut.rgba, cut(rgb, True).rgba
         h, w = min(off.shape[0], on.shape[0]), min(off.shape[1], on.shape[1])
         softened = (on[:h, :w, 3].astype(int) < off[:h, :w, 3].astype(int) - 25).sum() / max(1, (off[..., 3] > 127).sum())
         print(f"{name:16} {softened * 100:8.2f}% {pale_line(off):14.1f} {pale_line(on):6.1f}")

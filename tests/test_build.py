@@ -158,10 +158,10 @@ def test_bench_backgrounds_from_a_workspace_never_show_its_products(built, tmp_p
     ws = Workspace(root / "ws")
     found = product_free_clips(root / "ws", 9, 160, 96)
     assert found
-    for clip_id, (x, y, w, h) in found:
+    for clip_id, _, (x, y, w, h) in found:
         masks = artifacts.masks(ws, clip_id).data[:9]
         assert not masks[:, y:y + h, x:x + w].any() and w * 1.5 >= 160 and abs(w / h - 160 / 96) < 0.2
     cases = make_benchmark([], [root / "catalog" / "images"], tmp_path / "cases", count=2, num_frames=9, width=160,
                            height=96, workspace=root / "ws")
     meta = json.loads((cases[0] / "case.json").read_text())
-    assert meta["background"] in {f"clip:{c}" for c, _ in found} and len(meta["window"]) == 4
+    assert meta["background"] in {f"clip:{c}" for c, _, _ in found} and len(meta["window"]) == 4

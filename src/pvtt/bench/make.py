@@ -261,8 +261,9 @@ def free_window(occupied: np.ndarray, aspect: float, min_width: int, step: int =
 
 
 def product_free_clips(workspace: str | Path, num_frames: int, width: int, height: int, margin: float = 0.05,
-                       max_upscale: float = 1.5, hands: Any = None) -> list[tuple[str, tuple[int, int, int, int]]]:
-    """``(clip id, window)`` for each curated clip of a build's workspace that has a window of the case's aspect
+                       max_upscale: float = 1.5, hands: Any = None
+                       ) -> list[tuple[str, Path, tuple[int, int, int, int]]]:
+    """``(clip id, clip video path, window)`` for each curated clip of a build's workspace that has a window of the case's aspect
     which its product (the segment masks of the first ``num_frames`` frames, grown by ``margin`` of the short side)
     never enters, at least ``width / max_upscale`` px wide: real footage with real camera motion and neither the
     product nor an erase fill in it. (An erased clip as background carries its fill, which the judge then reads
@@ -286,7 +287,7 @@ def product_free_clips(workspace: str | Path, num_frames: int, width: int, heigh
                                   cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) > 0
             window = free_window(occupied, width / height, int(np.ceil(width / max_upscale)))
             if window is not None:
-                found.append((clip.id, window))
+                found.append((clip.id, ws.abs(clip.path), window))
     return found
 
 
@@ -335,17 +336,14 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
                                        for p in collect_files(backgrounds, VIDEO_EXTENSIONS | IMAGE_EXTENSIONS)]
     if workspace is not None:
         from pvtt.hands import make_hand_detector
-        from pvtt.items import collect_clips
-        from pvtt.store import Workspace
 
         hands = make_hand_detector()  # MediaPipe's when pvtt[hands] is installed, else none
         log.info("bench: backgrounds from the curated clips of %s, hands (%s) and products left out", workspace,
                  hands.name)
-        ws = Workspace(workspace)
-        clip_paths = {c.id: ws.abs(c.path) for c in collect_clips(ws)}
         sources += [({"background": f"clip:{clip_id}", "window": list(window)},
-                     lambda p=clip_paths[clip_id], w=window: _load_window(p, w, num_frames))
-                    for clip_id, window in product_free_clips(workspace, num_frames, width, height, hands=hands)]
+                     lambda p=path, w=window: _load_window(p, w, num_frames))
+                    for clip_id, path, window in product_free_clips(workspace, num_frames, width, height,
+                                                                    hands=hands)]
     photo_files = collect_files(products, IMAGE_EXTENSIONS)
     if not sources:
         where = f", nor a curated clip with a window free of its product in {workspace}" if workspace else ""
