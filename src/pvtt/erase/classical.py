@@ -104,19 +104,24 @@ def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
         return cv2.inpaint(image, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
     if method not in XPHOTO_FILLS:
         raise ValueError(f"method must be one of membrane, telea, {', '.join(XPHOTO_FILLS)}; got {method!r}")
-    if wide_context > context:
-        fills = [_xphoto_fill(image, hole, method, box, c) for c in (context, wide_context)]
-        return min(fills, key=lambda f: row_texture_mismatch(f, hole))
-    return _xphoto_fill(image, hole, method, box, context)
+    contexts = (context, wide_context) if wide_context > context else (context,)
+    crops = dict.fromkeys(_grown(box, c, hole.shape) for c in contexts)  # the frame's edges can make them one crop
+    fills = [_xphoto_fill(image, hole, method, crop) for crop in crops]
+    return fills[0] if len(fills) == 1 else min(fills, key=lambda f: row_texture_mismatch(f, hole))
 
 
-def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, box: tuple[int, int, int, int],
-                 context: float) -> np.ndarray:
-    """:func:`fill_unseen` by a cv2.xphoto ``method`` in the crop around the hole's ``box`` grown by ``context``."""
-    height, width = hole.shape
+def _grown(box: tuple[int, int, int, int], context: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """``box`` grown by ``context`` × its size on each side, within a frame of ``shape`` (H, W)."""
+    height, width = shape[:2]
     x0, y0, x1, y1 = box
     gx, gy = int(np.ceil(context * (x1 - x0))), int(np.ceil(context * (y1 - y0)))
-    x0, y0, x1, y1 = max(0, x0 - gx), max(0, y0 - gy), min(width, x1 + gx), min(height, y1 + gy)
+    return max(0, x0 - gx), max(0, y0 - gy), min(width, x1 + gx), min(height, y1 + gy)
+
+
+def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int]
+                 ) -> np.ndarray:
+    """:func:`fill_unseen` by a cv2.xphoto ``method`` from the crop ``crop_box`` (x0, y0, x1, y1) around the hole."""
+    x0, y0, x1, y1 = crop_box
     crop, crop_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
     algorithm = getattr(cv2.xphoto, XPHOTO_FILLS[method])
     # shift-map wants a Lab-like image (intensity first); FSR wants BGR
