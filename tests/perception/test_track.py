@@ -55,12 +55,14 @@ def test_points_lost_under_an_occluder_come_back_through_the_mask(case):
     canvas = cv2.perspectiveTransform(new.points[0][None].astype(np.float64), np.linalg.inv(hom[0]))
     true = np.stack([cv2.perspectiveTransform(canvas, h)[0] for h in hom])
     err = np.linalg.norm(new.points - true, axis=2)[13:][new.visible[13:]]
-    # found again by a patch search, so a pixel or two off. The same inputs have given 1.0-2.0 px median and
-    # 3.2-5.9 px at the 90th percentile across test runs (within one process the tracker repeats exactly; what
-    # varies between runs is not found yet); a wrong recovery puts points 11-13 px off
+    # found again by a patch search, so a pixel or two off, and LK drifts a little more over the frames after.
+    # The clip goes through H.264, whose output depends on the machine (x264's thread count, swscale's SIMD):
+    # re-encoded with 1-3 threads at crf 14-20 the same scene gave 1.0-3.4 px median and 2.9-7.7 px at the 90th
+    # percentile (CI once 2.6 / 4.7); a wrong recovery (3 points agreeing on a motion 8 px off, seen once at crf 23)
+    # gives 8.0 / 17.2
     import hashlib
 
     digest = {name: hashlib.md5(np.ascontiguousarray(a).tobytes()).hexdigest()[:10]  # to tell apart, when it fails
               for name, a in (("frames", clip.frames), ("masks", masks.data), ("points", new.points))}
-    assert len(err) and np.median(err) < 2.5 and np.percentile(err, 90) < 7.0, \
+    assert len(err) and np.median(err) < 4.0 and np.percentile(err, 90) < 9.0, \
         (np.median(err), np.percentile(err, 90), digest)
