@@ -1,7 +1,7 @@
 """Fill of what no frame shows, against the truth: product-shaped holes cut into real frames, filled by each method.
 
     python benchmarks/bench_fill.py [--data DIR] [--short 360] [--context 0.25] [--wide-context 1.0] [--out /tmp/fill]
-                                    [--methods telea,membrane,shiftmap,fsr-fast,fsr-best] [--limit N]
+                                    [--methods telea,membrane,shiftmap,fsr-fast,fsr-best] [--limit N] [--full 720]
 
 (``fsr-best`` costs 30–40 CPU seconds per hole: leave it out, or use ``--limit``, for a quick run.)
 
@@ -21,6 +21,11 @@ hole, against the true pixels:
   surroundings);
 * ``seconds`` per fill (wall) and ``cpu`` seconds (all threads): on a shared machine the wall time depends
   on the load, read it as an order of magnitude.
+
+With ``--full N`` the frames are N px on their short side and each method fills at ``--short`` and is brought
+back up as the eraser does (:func:`pvtt.erase.classical.fill_unseen_full`), measured at N: ``shiftmap`` upsampled,
+``shiftmap+detail`` with each pixel copied at N from where shift-map copied its work-resolution pixel
+(``erase.inpaint_detail``, the default).
 
 Texture is measured 3 px inside the hole's border so the seam does not count. PSNR favours a blur: a fill with
 the right texture in the wrong place scores lower than a flat mean, so read it with the texture columns and the
@@ -42,7 +47,7 @@ import cv2
 import numpy as np
 
 from pvtt.erase import EraseSettings
-from pvtt.erase.classical import dilate_region, fill_unseen, xphoto_available
+from pvtt.erase.classical import dilate_region, fill_unseen, fill_unseen_full, xphoto_available
 
 DEV_DATA = Path(os.environ.get("PVTT_DEV_DATA", Path(__file__).resolve().parents[2] / "shared" / "data" / "pvtt-dev"))
 METHODS = ("telea", "membrane", "shiftmap", "fsr-fast", "fsr-best")
@@ -96,14 +101,18 @@ def load_backgrounds(data: Path, short: int,
             if len(rows) < 64 or len(cols) < 64:
                 continue
             rgb = rgb[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-            h, w = rgb.shape[:2]
-            s = short / min(h, w)
-            rgb = np.ascontiguousarray(cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA))
+            rgb = np.ascontiguousarray(cv2.resize(rgb, _size_at(rgb, short), interpolation=cv2.INTER_AREA))
             if _gradient(rgb).mean() < 2.0:
                 continue
             out.append((f"{path.stem}@{frac:.2f}", rgb))
         cap.release()
     return out
+
+
+def _size_at(image: np.ndarray, short: int) -> tuple[int, int]:
+    """(width, height) of ``image`` resized to a ``short`` short side."""
+    h, w = image.shape[:2]
+    return round(w * short / min(h, w)), round(h * short / min(h, w))
 
 
 def _gradient(rgb: np.ndarray) -> np.ndarray:
@@ -225,19 +234,26 @@ def main() -> None:
     parser.add_argument("--wide-context", type=float, default=EraseSettings().inpaint_wide_context,
                         help="also fill from this wider crop and keep the fill nearer the texture beside the hole, "
                              "row by row (erase.inpaint_wide_context; 0: off)")
+    parser.add_argument("--full", type=int, default=0,
+                        help="frames at this short side, filled at --short and brought back up (0: fill and measure "
+                             "at --short)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet-rows", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("/tmp/fill"))
     args = parser.parse_args()
     methods = args.methods.split(",")
+    if args.full and "shiftmap" in methods:
+        methods.insert(methods.index("shiftmap") + 1, "shiftmap+detail")
     if not (args.data / "videos").is_dir():
         sys.exit(f"no development data at {args.data}")
+    if args.full and args.full <= args.short:
+        sys.exit("--full must be above --short")
     if any(m not in ("telea", "membrane") for m in methods) and not xphoto_available():
         sys.exit("cv2.xphoto is missing: pip install opencv-contrib-python-headless (same version as opencv)")
     args.out.mkdir(parents=True, exist_ok=True)
 
     # 1. backgrounds and holes (all random choices drawn up front)
-    backgrounds = load_backgrounds(args.data, args.short)
+    backgrounds = load_backgrounds(args.data, args.full or args.short)
     if args.limit:
         backgrounds = backgrounds[: args.limit]
     bracelet_path = args.data / "cases" / "bracelet_to_necklace" / "bracelet_mask.png"
@@ -248,15 +264,26 @@ def main() -> None:
     rows, sheet = [], []
     for i, p in enumerate(params):
         name, truth = backgrounds[p.background]
-        hole = place(shape_mask(p, truth.shape[:2], bracelet), p, truth)
+        small = cv2.resize(truth, _size_at(truth, args.short), interpolation=cv2.INTER_AREA) if args.full else truth
+        hole = place(shape_mask(p, small.shape[:2], bracelet), p, small)
+        if args.full:  # the hole at full size, and again at the work size: every pixel it touches
+            hole = cv2.resize(hole.astype(np.uint8), truth.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+            hole_small = cv2.resize(hole.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
         holed = truth.copy()
         holed[hole] = 0  # no method may see the true pixels
         record = {"hole": i, "background": name, "shape": p.shape, "area": float(hole.mean()), "methods": {}}
         fills = {}
         for m in methods:
             started, cpu = time.perf_counter(), time.process_time()
-            filled = fill_unseen(holed, hole, m, EraseSettings().inpaint_radius, context=args.context,
-                                 wide_context=args.wide_context)
+            if args.full:
+                method = m.removesuffix("+detail")
+                filled = fill_unseen_full(holed, hole_small, method, EraseSettings().inpaint_radius,
+                                          context=args.context, wide_context=args.wide_context,
+                                          detail=m.endswith("+detail"))
+                filled = np.where(hole[..., None], filled, truth)
+            else:
+                filled = fill_unseen(holed, hole, m, EraseSettings().inpaint_radius, context=args.context,
+                                     wide_context=args.wide_context)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             fills[m] = filled
             record["methods"][m] = {**measure(filled, truth, hole), "seconds": seconds, "cpu": cpu}
@@ -274,14 +301,15 @@ def main() -> None:
             sheet.append(np.hstack([np.pad(t, ((2, 2), (2, 2), (0, 0))) for t in tiles]))
 
     # 3. table and sheet
-    print(f"\n{len(rows)} holes on {len(backgrounds)} real frames at a {args.short} px short side; medians "
+    where = f"filled at {args.short} and measured at {args.full}" if args.full else f"at {args.short}"
+    print(f"\n{len(rows)} holes on {len(backgrounds)} real frames, {where} px short side; medians "
           f"(grad, std: texture of the fill / of the truth inside the hole; grad_band: / around it; 1.0 = textured)")
-    print(f"{'method':10} {'psnr dB':>8} {'grad':>6} {'std':>6} {'grad_band':>9} {'s median':>9} {'s max':>7} "
+    print(f"{'method':16} {'psnr dB':>8} {'grad':>6} {'std':>6} {'grad_band':>9} {'s median':>9} {'s max':>7} "
           f"{'cpu s med':>9}")
     for m in methods:
         col = {k: np.array([r["methods"][m][k] for r in rows])
                for k in ("psnr", "grad", "std", "grad_band", "seconds", "cpu")}
-        print(f"{m:10} {np.median(col['psnr']):8.2f} {np.median(col['grad']):6.2f} {np.median(col['std']):6.2f} "
+        print(f"{m:16} {np.median(col['psnr']):8.2f} {np.median(col['grad']):6.2f} {np.median(col['std']):6.2f} "
               f"{np.median(col['grad_band']):9.2f} {np.median(col['seconds']):9.2f} {col['seconds'].max():7.2f} "
               f"{np.median(col['cpu']):9.2f}")
     width = max(s.shape[1] for s in sheet)

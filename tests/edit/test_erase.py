@@ -192,3 +192,55 @@ def test_a_hole_from_a_wall_into_a_table_keeps_the_tables_texture():
     table_rows[:130] = False
     assert np.abs(grey[table_rows].astype(int) - 185).mean() > 20  # not the wall's grey
     assert np.array_equal(chosen[~hole], scene[~hole])
+
+
+def test_copy_offsets_finds_where_each_copied_pixel_came_from():
+    """A hole filled by copying two pieces of the known texture from two offsets: every pixel's offset is found
+    (seam pixels included, from their neighbours), and a pixel that is no copy gets none."""
+    from pvtt.erase.classical import NO_OFFSET, copy_offsets
+
+    rng = np.random.default_rng(1)
+    src = rng.integers(0, 256, (80, 100, 3), dtype=np.uint8)
+    hole = np.zeros((80, 100), bool)
+    hole[30:50, 40:70] = True
+    dst = src.copy()
+    ys, xs = np.nonzero(hole)
+    left = xs < 55
+    dst[ys[left], xs[left]] = src[ys[left] - 25, xs[left]]  # the left piece from above, the right from the right
+    dst[ys[~left], xs[~left]] = src[ys[~left], xs[~left] + 25]
+    dst[40, 45] = (1, 2, 3)  # no copy of anything
+    off = copy_offsets(src, dst, hole)
+    assert (off[~hole] == NO_OFFSET).all()
+    assert off[40, 45, 0] == NO_OFFSET
+    found = hole.copy()
+    found[40, 45] = False
+    want = np.where(left[:, None], [-25, 0], [0, 25])
+    got = off[ys, xs]
+    keep = found[ys, xs]
+    assert (got[keep] == want[keep]).all()
+
+
+@needs_xphoto
+def test_the_unseen_fill_keeps_the_frames_grain_at_full_resolution():
+    """Filled at half the frame's size and brought back up, the shift-map fill is a blur (the frame's fine grain
+    gone: `pvtt demo`'s fills showed A's shape as a soft patch); copied at full size from where shift-map copied
+    each pixel, every filled pixel is one of the frame's own and the grain is as strong as the truth's."""
+    from pvtt.erase.classical import fill_unseen_full
+    from pvtt.testmedia import textured_background
+
+    truth = textured_background(240, 320, 5)
+    rng = np.random.default_rng(2)
+    truth = np.clip(truth + rng.normal(0, 20, truth.shape), 0, 255).astype(np.uint8)  # sensor-like grain
+    hole_small = np.zeros((120, 160), bool)
+    hole_small[40:80, 60:100] = True
+    hole = cv2.resize(hole_small.astype(np.uint8), (320, 240), interpolation=cv2.INTER_NEAREST) > 0
+    holed = truth.copy()
+    holed[hole] = 0
+    soft = fill_unseen_full(holed, hole_small, "shiftmap", detail=False)
+    sharp = fill_unseen_full(holed, hole_small, "shiftmap")
+    assert _texture_ratio(soft, truth, hole) < 0.7  # 0.60
+    assert 0.85 < _texture_ratio(sharp, truth, hole) < 1.3  # 1.11: as grainy as the truth (the pieces' seams add some)
+    known = {tuple(p) for p in holed[~hole].reshape(-1, 3)}
+    pixels = sharp[hole].reshape(-1, 3)
+    assert np.mean([tuple(p) in known for p in pixels]) > 0.9  # 0.92; the rest, sources not found, upsampled
+    assert np.array_equal(sharp[~hole], soft[~hole])

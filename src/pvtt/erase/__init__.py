@@ -67,6 +67,10 @@ class EraseSettings(Settings, backends=BACKENDS):
     already bound to the wide one's size is filled once; 0 = off). In `pvtt demo` the narrow crop's shift-map pulled the wall's colour down into the
     textured table where every clip's product stood; on the real frames of `benchmarks/bench_fill.py` the choice
     keeps the narrow crop's quality (PSNR 13.97 dB against 13.96; the wide crop alone 12.00)."""
+    inpaint_detail: bool = True
+    """Shift-map copies pixels: bring its work-resolution fill up to the frame's resolution by copying each pixel from
+    where its work-resolution pixel came from, at full resolution (the frame's grain and fine texture), instead of
+    upsampling it (a soft patch in the shape of the hole; :func:`pvtt.erase.classical.fill_unseen_full`)."""
     color_match: bool = True
     """Match each borrowed fill's mean colour to the frame around the hole (lighting changes over the clip)."""
 

@@ -93,21 +93,105 @@ def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
 
     Measured on real frames with true backgrounds in ``benchmarks/bench_fill.py``.
     """
+    return _fill_unseen(image, hole, method, radius, context, wide_context)[0]
+
+
+def _fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int, context: float,
+                 wide_context: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`fill_unseen`, and for shift-map where each hole pixel was copied from (:func:`copy_offsets`)."""
     hole = np.asarray(hole, bool)
     box = _box_of(hole)
     if box is None:
-        return image.copy()
+        return image.copy(), None
     if method == "membrane":
         painted = membrane(image.astype(np.float32), ~hole)
-        return np.clip(painted, 0, 255).round().astype(np.uint8)
+        return np.clip(painted, 0, 255).round().astype(np.uint8), None
     if method == "telea":
-        return cv2.inpaint(image, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA)
+        return cv2.inpaint(image, hole.astype(np.uint8), radius, cv2.INPAINT_TELEA), None
     if method not in XPHOTO_FILLS:
         raise ValueError(f"method must be one of membrane, telea, {', '.join(XPHOTO_FILLS)}; got {method!r}")
     contexts = (context, wide_context) if wide_context > context else (context,)
     crops = dict.fromkeys(_grown(box, c, hole.shape) for c in contexts)  # the frame's edges can make them one crop
     fills = [_xphoto_fill(image, hole, method, crop) for crop in crops]
-    return fills[0] if len(fills) == 1 else min(fills, key=lambda f: row_texture_mismatch(f, hole))
+    return fills[0] if len(fills) == 1 else min(fills, key=lambda f: row_texture_mismatch(f[0], hole))
+
+
+def fill_unseen_full(full: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25,
+                     wide_context: float = 0.0, detail: bool = True) -> np.ndarray:
+    """:func:`fill_unseen` at ``hole``'s resolution (the work resolution), returned at ``full``'s: ``full`` (H, W, 3)
+    is brought down to ``hole``'s size (h, w), filled there, and the fill brought back up. Upsampled, a fill is a
+    blur — the frame's grain and fine texture gone, the hole's outline seen as a soft patch (every fill of `pvtt
+    demo`). With ``detail`` and shift-map, which copies pixels, each full-resolution hole pixel is copied instead
+    from ``full`` where its work-resolution pixel was copied from (:func:`copy_offsets`, scaled; the coarse-to-fine
+    step of patch-based fills); pixels without a known source keep the upsampled fill."""
+    height, width = full.shape[:2]
+    h, w = hole.shape
+    small = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+    painted, offsets = _fill_unseen(small, hole, method, radius, context, wide_context)
+    out = cv2.resize(painted, (width, height), interpolation=cv2.INTER_LINEAR)
+    if not detail or offsets is None:
+        return out
+    ys, xs = np.nonzero(cv2.resize(hole.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST))
+    sy, sx = np.minimum(ys * h // height, h - 1), np.minimum(xs * w // width, w - 1)
+    off = offsets[sy, sx]
+    valid = off[:, 0] != NO_OFFSET
+    src_y = ys + np.round(off[:, 0] * (height / h)).astype(int)
+    src_x = xs + np.round(off[:, 1] * (width / w)).astype(int)
+    valid &= (src_y >= 0) & (src_y < height) & (src_x >= 0) & (src_x < width)
+    # the source must be known at full resolution too: not in (or beside) the hole, brought up
+    near = cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    valid[valid] &= ~near[np.minimum(src_y[valid] * h // height, h - 1), np.minimum(src_x[valid] * w // width, w - 1)]
+    out[ys[valid], xs[valid]] = full[src_y[valid], src_x[valid]]
+    return out
+
+
+NO_OFFSET = np.iinfo(np.int32).min  # copy_offsets' mark of a hole pixel whose source was not found
+
+
+def copy_offsets(src: np.ndarray, dst: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """Where a pixel-copying fill took each ``hole`` pixel of ``dst`` from in ``src`` (both (H, W, C) uint8; ``src``
+    known outside ``hole``): (H, W, 2) int32 (dy, dx), :data:`NO_OFFSET` where not found (and outside the hole).
+    Shift-map (cv2.xphoto) does not return its offsets; its pixels are exact copies, so each hole pixel's 3x3
+    neighbourhood is looked up among the known pixels' (96 % found on `pvtt demo`'s mug); a pixel on a seam between two
+    copied pieces takes the offset of the nearest found pixel when that gives its own value exactly."""
+    h, w, c = src.shape
+    out = np.full((h, w, 2), NO_OFFSET, np.int32)
+    ys, xs = np.nonzero(hole)
+    known = cv2.erode((~hole).astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT,
+                      borderValue=0) > 0
+    kys, kxs = np.nonzero(known)
+    if len(ys) == 0 or len(kys) == 0:
+        return out
+
+    def keys(image: np.ndarray, py: np.ndarray, px: np.ndarray) -> np.ndarray:
+        pad = np.pad(image, ((1, 1), (1, 1), (0, 0)), mode="edge")
+        stack = np.concatenate([pad[py + dy, px + dx] for dy in range(3) for dx in range(3)], axis=1)
+        return np.ascontiguousarray(stack).view(np.dtype((np.void, 9 * c)))[:, 0]
+
+    table = keys(src, kys, kxs)
+    order = np.argsort(table, kind="stable")
+    table = table[order]
+    query = keys(dst, ys, xs)
+    at = np.minimum(np.searchsorted(table, query), len(table) - 1)
+    hit = table[at] == query
+    out[ys[hit], xs[hit], 0] = kys[order[at[hit]]] - ys[hit]
+    out[ys[hit], xs[hit], 1] = kxs[order[at[hit]]] - xs[hit]
+    miss = ~hit
+    if miss.any() and hit.any():
+        found = out[..., 0] != NO_OFFSET
+        _, label = cv2.distanceTransformWithLabels((~found).astype(np.uint8), cv2.DIST_L2, 3,
+                                                   labelType=cv2.DIST_LABEL_PIXEL)
+        fy, fx = np.nonzero(found)
+        lut = np.zeros((label.max() + 1, 2), np.int32)
+        lut[label[fy, fx]] = out[fy, fx]
+        my, mx = ys[miss], xs[miss]
+        guess = lut[label[my, mx]]
+        gy, gx = my + guess[:, 0], mx + guess[:, 1]
+        inside = (gy >= 0) & (gy < h) & (gx >= 0) & (gx < w)
+        ok = np.zeros(len(my), bool)
+        ok[inside] = ~hole[gy[inside], gx[inside]] & (src[gy[inside], gx[inside]] == dst[my[inside], mx[inside]]).all(axis=1)
+        out[my[ok], mx[ok]] = guess[ok]
+    return out
 
 
 def _grown(box: tuple[int, int, int, int], context: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -119,8 +203,9 @@ def _grown(box: tuple[int, int, int, int], context: float, shape: tuple[int, ...
 
 
 def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int]
-                 ) -> np.ndarray:
-    """:func:`fill_unseen` by a cv2.xphoto ``method`` from the crop ``crop_box`` (x0, y0, x1, y1) around the hole."""
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`fill_unseen` by a cv2.xphoto ``method`` from the crop ``crop_box`` (x0, y0, x1, y1) around the hole, and
+    for shift-map its :func:`copy_offsets` over the whole image."""
     x0, y0, x1, y1 = crop_box
     crop, crop_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
     algorithm = getattr(cv2.xphoto, XPHOTO_FILLS[method])
@@ -133,13 +218,17 @@ def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tup
     # (0, 0, 0) is no colour of an RGB image, and shown it is a saturated blue (RGB 0, 64, 194): the blue streaks
     # and patches in 5 of the 14 curated clips of the fifth dev build. Those pixels take the smooth membrane instead.
     unwritten = crop_hole & ~dst.any(axis=2) if method == "shiftmap" else None
+    offsets = None
+    if method == "shiftmap":
+        offsets = np.full(image.shape[:2] + (2,), NO_OFFSET, np.int32)
+        offsets[y0:y1, x0:x1] = copy_offsets(src, dst, crop_hole)  # (unwritten pixels, Lab 0, match nothing)
     dst = cv2.cvtColor(dst, cv2.COLOR_Lab2RGB if method == "shiftmap" else cv2.COLOR_BGR2RGB)
     if unwritten is not None and unwritten.any():
         smooth = membrane(crop.astype(np.float32), ~crop_hole)
         dst[unwritten] = np.clip(smooth[unwritten], 0, 255).round().astype(np.uint8)
     out = image.copy()
     out[y0:y1, x0:x1][crop_hole] = dst[crop_hole]
-    return out
+    return out, offsets
 
 
 def _translate(dx: float, dy: float) -> np.ndarray:
@@ -283,10 +372,8 @@ class ClassicalEraser(Eraser):
             if fills[0] is not None:
                 x0, y0, x1, y1, fill, _ = fills[0]
                 ref[y0:y1, x0:x1] = np.clip(fill, 0, 255).astype(np.uint8)
-            ref_small = cv2.resize(ref, wsize, interpolation=cv2.INTER_AREA)
-            painted = fill_unseen(ref_small, hole_ref > 0, inpaint, s.inpaint_radius, s.inpaint_context,
-                                  s.inpaint_wide_context)
-            painted_full = cv2.resize(painted, (width, height), interpolation=cv2.INTER_LINEAR)
+            painted_full = fill_unseen_full(ref, hole_ref > 0, inpaint, s.inpaint_radius, s.inpaint_context,
+                                            s.inpaint_wide_context, s.inpaint_detail)
             covered_full = cv2.resize(np.ones((wsize[1], wsize[0]), np.uint8), (width, height),
                                       interpolation=cv2.INTER_NEAREST)
             for t in range(t_count):
