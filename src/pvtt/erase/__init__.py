@@ -63,7 +63,7 @@ class EraseSettings(Settings, backends=BACKENDS):
     inpaint_wide_context: float = Field(1.0, ge=0)
     """The cv2.xphoto fills also fill from a crop grown by this fraction (when above ``inpaint_context``) and keep the
     fill whose texture, row by row, is nearer the frame's beside the hole (:func:`pvtt.compose.row_texture_mismatch`;
-    the erase of a dev clip took up to 1.4x as long, `benchmarks/erase_wide_context.py`; a crop the frame's edges
+    the erase of a dev clip took up to 1.4x as long, `benchmarks/erase_off_on.py`; a crop the frame's edges
     already bound to the wide one's size is filled once; 0 = off). In `pvtt demo` the narrow crop's shift-map pulled the wall's colour down into the
     textured table where every clip's product stood; on the real frames of `benchmarks/bench_fill.py` the choice
     keeps the narrow crop's quality (PSNR 13.97 dB against 13.96; the wide crop alone 12.00)."""
