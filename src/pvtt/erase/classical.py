@@ -9,10 +9,11 @@
    hole, nearest frames first, each shifted to the mean colour of the frame around the hole.
 4. What no frame shows is inpainted once (``erase.inpaint``: cv2.xphoto shift-map texture by default, from a
    narrow and a wide crop, the fill matching the frame beside the hole row by row kept; or a smooth membrane,
-   cv2.inpaint Telea, cv2.xphoto FSR; see :func:`fill_unseen`) in frame 0's coordinates and warped to every
-   frame, so the fill does not flicker; each frame adds its own difference to that fill, measured in a band
-   just outside the region and interpolated smoothly across the hole (lighting changes over the clip, no seam
-   at the region's border).
+   cv2.inpaint Telea, cv2.xphoto FSR; see :func:`fill_unseen`) in frame 0's coordinates, at the work resolution
+   and brought to full resolution by copying each pixel from where shift-map copied it (:func:`fill_unseen_full`),
+   and warped to every frame, so the fill does not flicker; each frame adds its own difference to that fill,
+   measured in a band just outside the region and interpolated smoothly across the hole (lighting changes over
+   the clip, no seam at the region's border).
 5. Feathered blend of the fill into the frame.
 """
 
@@ -188,8 +189,8 @@ def copy_offsets(src: np.ndarray, dst: np.ndarray, hole: np.ndarray) -> np.ndarr
         guess = lut[label[my, mx]]
         gy, gx = my + guess[:, 0], mx + guess[:, 1]
         inside = (gy >= 0) & (gy < h) & (gx >= 0) & (gx < w)
-        ok = np.zeros(len(my), bool)
-        ok[inside] = ~hole[gy[inside], gx[inside]] & (src[gy[inside], gx[inside]] == dst[my[inside], mx[inside]]).all(axis=1)
+        my, mx, gy, gx, guess = my[inside], mx[inside], gy[inside], gx[inside], guess[inside]
+        ok = ~hole[gy, gx] & (src[gy, gx] == dst[my, mx]).all(axis=1)
         out[my[ok], mx[ok]] = guess[ok]
     return out
 
