@@ -118,3 +118,39 @@ def test_truncated_payload_with_intact_header_is_detected(tmp_path):
     assert probe(cut).num_frames == 60  # the header survived
     with pytest.raises(BadInput, match="truncated: decoded"):
         read_video(cut)
+
+
+def test_the_encoders_yuv_is_integer_bt601_with_2x2_chroma():
+    """The frames handed to libx264 are converted here, in integers (FFmpeg's swscale rounds differently on different
+    CPUs: the same clip encoded on CI and on the development VM came out different). Checked against the BT.601
+    limited-range formulas written out plainly, and against swscale's luma, which agrees to a level."""
+    import av
+
+    from pvtt.media.video import rgb_to_yuv420p
+
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    c = rgb.astype(np.int64)
+    r, g, b = c[..., 0], c[..., 1], c[..., 2]
+    y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16
+    r4, g4, b4 = (p.reshape(24, 2, 32, 2).sum(axis=(1, 3)) for p in (r, g, b))
+    u = ((-38 * r4 - 74 * g4 + 112 * b4 + 512) >> 10) + 128
+    v = ((112 * r4 - 94 * g4 - 18 * b4 + 512) >> 10) + 128
+    want = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(72, 64)
+    got = rgb_to_yuv420p(rgb)
+    assert got.dtype == np.uint8 and np.array_equal(got, want)
+    black, white = np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8)
+    assert rgb_to_yuv420p(black).ravel().tolist() == [16] * 4 + [128, 128]  # limited range
+    assert rgb_to_yuv420p(white).ravel().tolist() == [235] * 4 + [128, 128]
+    swscale = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert np.abs(swscale[:48].astype(int) - got[:48]).max() <= 1
+
+
+def test_written_frames_come_back_within_a_few_levels(tmp_path):
+    """Encoded from the integer YUV and decoded by FFmpeg (which assumes BT.601 limited range), a smooth frame comes
+    back within a few levels: the colours are not shifted by a range or matrix mismatch."""
+    yy, xx = np.mgrid[:64, :96]
+    frame = np.stack([xx * 2, yy * 3, 255 - xx * 2], -1).clip(0, 255).astype(np.uint8)
+    write_video(tmp_path / "ramp.mp4", np.repeat(frame[None], 4, 0), fps=10, crf=0)
+    back, _ = read_video(tmp_path / "ramp.mp4")
+    assert np.abs(back.astype(int) - frame).mean() < 1.5
+    assert np.abs(back.astype(int) - frame).max() <= 8  # chroma is shared by 2x2 pixels

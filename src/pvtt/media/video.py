@@ -244,10 +244,34 @@ def read_video(
     return np.stack(frames), fps
 
 
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB → (H * 3 / 2, W) uint8 planar YUV 4:2:0 (BT.601, limited range: what libx264 is given and
+    what decoders assume), in integer arithmetic. FFmpeg's swscale does this conversion with SIMD code whose rounding
+    depends on the CPU: the same frames encoded on two machines came out different (a test's tracked points moved by
+    a pixel on CI). In integers, the same frames give the same stream on any machine."""
+    h, w = rgb.shape[:2]
+    out = np.empty((h * 3 // 2, w), np.uint8)
+    c = rgb.astype(np.uint16)
+    y = c.reshape(-1, 3) @ np.array([66, 129, 25], np.uint16)  # at most 56,100: uint16 holds it
+    y += 128
+    y >>= 8
+    out[:h] = (y + 16).reshape(h, w)
+    # chroma of each 2x2 block from its summed RGB (the conversion is linear: the mean of the four pixels' U and V)
+    rgb4 = (c[0::2, 0::2] + c[1::2, 0::2] + c[0::2, 1::2] + c[1::2, 1::2]).astype(np.int32)
+    uv = ((rgb4.reshape(-1, 3) @ np.array([[-38, 112], [-74, -94], [112, -18]], np.int32) + 512) >> 10) + 128
+    out[h:].reshape(-1)[:] = uv.T.ravel()  # the U plane, then the V plane
+    return out
+
+
+ENCODER_THREADS = 3  # fixed: libx264's output depends on its thread count, and "auto" follows the machine's cores
+
+
 class VideoWriter:
     """H.264 (libx264, yuv420p) writer; frames are RGB ``uint8`` of a fixed size with even sides.
 
-    ``path`` is written as MP4 whatever its suffix, so atomic writes can use a temporary name.
+    ``path`` is written as MP4 whatever its suffix, so atomic writes can use a temporary name. The same frames give
+    the same file on any machine: the RGB → YUV conversion is done here in integers (:func:`rgb_to_yuv420p`) and the
+    encoder runs ``threads`` threads (default :data:`ENCODER_THREADS`), not as many as the machine has cores.
     """
 
     def __init__(
@@ -258,10 +282,12 @@ class VideoWriter:
         height: int,
         crf: int = 18,
         preset: str = "medium",
-        threads: int = 0,
+        threads: int = ENCODER_THREADS,
     ):
         if width % 2 or height % 2:
             raise ValueError(f"`width` and `height` have to be even for yuv420p but are {width}x{height}")
+        if threads < 1:
+            raise ValueError(f"`threads` must be at least 1 but is {threads}")
         self.path = Path(path)
         self.width, self.height = width, height
         self._container = av.open(str(self.path), mode="w", format="mp4")
@@ -269,8 +295,7 @@ class VideoWriter:
         stream = self._container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(crf), "preset": preset}
-        if threads:
-            stream.codec_context.thread_count = threads
+        stream.codec_context.thread_count = threads
         self._stream = stream
         self.frames_written = 0
 
@@ -279,7 +304,7 @@ class VideoWriter:
             raise ValueError(
                 f"frame must be uint8 of shape {(self.height, self.width, 3)} but is {rgb.dtype} {rgb.shape}"
             )
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p")
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1
