@@ -187,6 +187,13 @@ class VideoCutoutSettings(Settings):
     the product that reach its lower outline are removed (`pvtt.cutout.peel`). TOYS012's horses otherwise carried a
     wedge of the table between their rockers into every pair that inserted them. A product whose own bottom has the
     table's colour loses that part (CRAF001's brass base on a wooden table in one view)."""
+    hole_fill: float = Field(3.0, ge=0)
+    """Before cutting out the chosen frame and the views, fill the holes of its mask that are not the frame around the
+    product seen through: a hole whose median colour (8-bit Lab) is farther from the ring of frame just outside the
+    product than this many times that ring's own spread is a part of the product the mask missed
+    (`pvtt.stages.product.fill_missed_holes`). TOYS012's twin, TOYS002's wooden box, lost its black metal latch: 152
+    levels from the table and hand around it, whose spread is 25, a hole through the box in every pair (dev build
+    37). A hole like the ring — the table through a bracelet's loop or a mug's handle — stays. 0 = off."""
 
     @model_validator(mode="after")
     def _area_range(self) -> "VideoCutoutSettings":

@@ -453,3 +453,28 @@ def test_the_stage_cuts_the_product_without_the_table_under_it(tmp_path):
         heights[peel] = int(np.nonzero(alpha.max(axis=1) > 127)[0].max()) + 1
     ys = np.nonzero(truth)[0]
     assert heights[True] <= ys.max() - ys.min() + 3 < heights[False]  # the rockers' bottom, not the band below
+
+
+def test_a_hole_the_mask_left_in_the_product_is_filled_and_a_loop_seen_through_is_not():
+    """A video product inherits its frame's mask: TOYS002's wooden box lost its black latch to the classical mask and
+    every pair showed a hole through the box. A hole unlike the frame around the product is filled before the cut; a
+    hole of the surroundings' colour (the table through a bracelet's loop) stays a hole."""
+    from pvtt.stages.product import cut_out_frame, fill_missed_holes
+
+    rng = np.random.default_rng(0)
+    frame = np.clip(np.array([205, 190, 170]) + rng.normal(0, 6, (200, 300, 3)), 0, 255).astype(np.uint8)  # table
+    frame[50:150, 40:140] = (120, 70, 40)  # the wooden box
+    frame[90:120, 75:105] = (15, 15, 18)  # its black latch
+    cv2.circle(frame, (220, 100), 45, (180, 180, 190), 12)  # a silver ring lying on the table
+    mask = np.zeros((200, 300), bool)
+    mask[50:150, 40:140] = True
+    mask[90:120, 75:105] = False  # the mask missed the latch
+    ring = np.zeros((200, 300), np.uint8)
+    cv2.circle(ring, (220, 100), 45, 1, 12)
+    mask |= ring > 0  # the ring's loop shows the table: a hole of the surroundings' colour
+    filled = fill_missed_holes(frame, mask, 3.0)
+    assert filled[90:120, 75:105].all()  # the latch is the box's
+    assert not filled[100, 220]  # the table inside the loop stays out
+    assert np.array_equal(fill_missed_holes(frame, mask, 0.0), mask)  # off
+    cut, _ = cut_out_frame(frame, mask, 2.0, 0.05, hole_fill=3.0)
+    assert cut[..., 3].min() == 0 and (cut[..., 3] > 200).mean() > 0.3

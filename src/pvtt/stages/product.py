@@ -294,16 +294,48 @@ def choose_frames(candidates: list[FrameScore], views: int, view_min_score: floa
     return best, sorted(chosen, key=lambda c: c.time)
 
 
+def fill_missed_holes(rgb: np.ndarray, mask: np.ndarray, ratio: float) -> np.ndarray:
+    """``mask`` with the holes filled whose median colour (8-bit Lab) is farther from the ring of ``rgb`` just outside
+    the product than ``ratio`` × that ring's own spread (the median distance of its pixels to its median): parts of
+    the product the mask missed (a dark latch on a wooden box), where a hole of the ring's colour is the backdrop seen
+    through (a bracelet's loop). Off with ``ratio`` 0."""
+    mask = np.asarray(mask, bool)
+    if ratio <= 0 or not mask.any():
+        return mask
+    outlines, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    solid = np.zeros(mask.shape, np.uint8)
+    cv2.drawContours(solid, outlines, -1, 1, -1)
+    count, labels = cv2.connectedComponents((solid.astype(bool) & ~mask).astype(np.uint8), connectivity=8)
+    if count <= 1:
+        return mask
+    radius = max(3, int(0.03 * np.sqrt(mask.sum())))
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    ring = (cv2.dilate(solid, disk) > 0) & ~solid.astype(bool)
+    if ring.sum() < 30:
+        return mask
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+    around = lab[ring]
+    spread = max(float(np.median(np.linalg.norm(around - np.median(around, axis=0), axis=1))), 1.0)
+    out = mask.copy()
+    for k in range(1, count):
+        hole = labels == k
+        far = float(np.median(np.linalg.norm(around - np.median(lab[hole], axis=0), axis=1)))
+        if far > ratio * spread:
+            out |= hole
+    return out
+
+
 def cut_out_frame(rgb: np.ndarray, mask: np.ndarray, refine_radius: float, margin: float,
-                  peel: bool = False) -> tuple[np.ndarray, float]:
+                  peel: bool = False, hole_fill: float = 0.0) -> tuple[np.ndarray, float]:
     """A frame's product as an RGBA cutout: its mask as alpha, edge-refined by the guided filter on the frame
-    (as the photo cutout does), trimmed to the product's box plus ``margin`` of its long side. With ``peel``, the
-    surface under the product is taken out of the mask first (:func:`pvtt.cutout.peel.peel_support`). Returns the
-    cutout and the share of the mask peeled."""
+    (as the photo cutout does), trimmed to the product's box plus ``margin`` of its long side. With ``hole_fill``, the
+    mask's holes unlike the frame around the product are filled first (:func:`fill_missed_holes`); with ``peel``, the
+    surface under the product is taken out of the mask (:func:`pvtt.cutout.peel.peel_support`). Returns the cutout
+    and the share of the mask peeled."""
     from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
     from pvtt.cutout.peel import peel_support
 
-    mask = np.asarray(mask, bool)
+    mask = fill_missed_holes(rgb, mask, hole_fill)
     peeled = peel_support(rgb, mask) if peel else np.zeros_like(mask)
     share = float(peeled.sum() / max(int(mask.sum()), 1))
     kept = mask & ~peeled
@@ -410,7 +442,7 @@ def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius:
             rgb = video.frames[frame.frame_index]
             _, mask, _ = score_frame(rgb, masks.data[frame.frame_index], settings, hand=_hand_pixels(hand_mask, rgb))
             cut[(clip_id, frame.frame_index)] = cut_out_frame(rgb, mask, refine_radius, margin,
-                                                              settings.peel_support)
+                                                              settings.peel_support, settings.hole_fill)
     cutout, peeled = cut[(best.clip_id, best.frame_index)]
     return VideoProduct(cutout, [cut[(v.clip_id, v.frame_index)][0] for v in views], best, views, candidates,
                         [c.id for c in clips], peeled, steadiness)
@@ -445,10 +477,11 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "7"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    version = "8"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
     # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift);
     # 5: the surface under the product peeled out of the cut frames' masks (peel_support); 6: no frame of a clip whose
-    # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled
+    # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled; 8: the mask's holes
+    # unlike the frame around the product filled before the cut (hole_fill)
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
