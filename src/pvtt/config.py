@@ -191,9 +191,10 @@ class VideoCutoutSettings(Settings):
     """Before cutting out the chosen frame and the views, fill the holes of its mask that are not the frame around the
     product seen through: a hole whose median colour (8-bit Lab) is farther from the ring of frame just outside the
     product than this many times that ring's own spread is a part of the product the mask missed
-    (`pvtt.stages.product.fill_missed_holes`). TOYS012's twin, TOYS002's wooden box, lost its black metal latch: 152
+    (`pvtt.stages.product.fill_missed_holes`). TOYS002's wooden box lost its black metal latch to its frame's mask: 152
     levels from the table and hand around it, whose spread is 25, a hole through the box in every pair (dev build
-    37). A hole like the ring — the table through a bracelet's loop or a mug's handle — stays. 0 = off."""
+    37). A hole like the ring — the table through a bracelet's loop or a mug's handle — stays. 3 is a margin, not a
+    calibration: the dev video products hold no see-through hole. 0 = off."""
 
     @model_validator(mode="after")
     def _area_range(self) -> "VideoCutoutSettings":
