@@ -20,6 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy.ndimage import binary_fill_holes
 
 from pvtt import artifacts
 from pvtt.compose import _centroid
@@ -302,15 +303,13 @@ def fill_missed_holes(rgb: np.ndarray, mask: np.ndarray, ratio: float) -> np.nda
     mask = np.asarray(mask, bool)
     if ratio <= 0 or not mask.any():
         return mask
-    outlines, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    solid = np.zeros(mask.shape, np.uint8)
-    cv2.drawContours(solid, outlines, -1, 1, -1)
-    count, labels = cv2.connectedComponents((solid.astype(bool) & ~mask).astype(np.uint8), connectivity=8)
+    solid = binary_fill_holes(mask)
+    count, labels = cv2.connectedComponents((solid & ~mask).astype(np.uint8), connectivity=8)
     if count <= 1:
         return mask
     radius = max(3, int(0.03 * np.sqrt(mask.sum())))
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
-    ring = (cv2.dilate(solid, disk) > 0) & ~solid.astype(bool)
+    ring = (cv2.dilate(solid.astype(np.uint8), disk) > 0) & ~solid
     if ring.sum() < 30:
         return mask
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
