@@ -244,3 +244,52 @@ def test_the_unseen_fill_keeps_the_frames_grain_at_full_resolution():
     pixels = sharp[hole].reshape(-1, 3)
     assert np.mean([tuple(p) in known for p in pixels]) > 0.9  # 0.92; the rest, sources not found, upsampled
     assert np.array_equal(sharp[~hole], soft[~hole])
+
+
+def _corner_shift(chain: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """How far (px) each map of ``chain`` moves the frame's corners, at most, per frame."""
+    w, h = size
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32).reshape(-1, 1, 2)
+    return np.array([np.abs(cv2.perspectiveTransform(corners, m).reshape(-1, 2) - corners.reshape(-1, 2)).max()
+                     for m in chain])
+
+
+def test_background_motion_stays_still_when_only_a_hand_moves():
+    """A still camera on a plain studio backdrop, a textured hand crossing it: the only features are the hand's, and a
+    homography fitted to them followed the hand (ART001-s00's chain ran out by thousands of pixels, every borrowed
+    frame warped to a sheared piece of backdrop). Each step is now checked against the frames themselves: no motion
+    matches the backdrop best."""
+    from pvtt.erase.classical import background_motion
+
+    h, w, t_count = 120, 160, 24
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    rng = np.random.default_rng(3)
+    backdrop = 200 + 20 * yy / h + rng.normal(0, 1.0, (h, w))
+    hand = cv2.GaussianBlur(rng.integers(90, 200, (40, 40)).astype(np.float32), (0, 0), 1.2)
+    grey = []
+    for t in range(t_count):
+        frame = backdrop.copy()
+        x0 = 10 + 4 * t  # 4 px a frame, left to right
+        frame[50:90, x0:x0 + 40] = hand[:, : min(40, w - x0)]
+        grey.append(np.clip(frame, 0, 255).astype(np.uint8))
+    chain, _ = background_motion(grey, np.zeros((t_count, h, w), bool))
+    assert _corner_shift(chain, (w, h)).max() < 1.0
+
+
+def test_background_motion_follows_a_slow_pan():
+    """A camera panning a third of a pixel a frame over grainy cloth: frame to frame that is below the noise, so no
+    motion matches nearly as well as the features' fit, yet it adds up to 8 px over the clip — the fit is kept."""
+    from pvtt.erase.classical import background_motion
+
+    h, w, t_count = 120, 160, 25
+    rng = np.random.default_rng(4)
+    cloth = cv2.GaussianBlur(rng.integers(0, 256, (h + 20, w + 40)).astype(np.float32), (0, 0), 1.5)
+    cloth = 128 + (cloth - cloth.mean()) * 4
+    grey = []
+    for t in range(t_count):
+        shift = np.float32([[1, 0, -(10 + t / 3)], [0, 1, -10]])  # the view moves right: content moves left
+        frame = cv2.warpAffine(cloth, shift, (w, h), flags=cv2.INTER_LINEAR)
+        grey.append(np.clip(frame + rng.normal(0, 3, (h, w)), 0, 255).astype(np.uint8))
+    chain, _ = background_motion(grey, np.zeros((t_count, h, w), bool))
+    moved = chain[-1] @ np.array([80.0, 60.0, 1.0])  # where frame 24's centre lies in frame 0
+    assert abs(moved[0] / moved[2] - (80 + 24 / 3)) < 1.0 and abs(moved[1] / moved[2] - 60) < 1.0

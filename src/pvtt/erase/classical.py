@@ -3,7 +3,9 @@
 1. Region: A's mask per frame, dilated by a fraction of its box diagonal and extended downwards
    (contact shadows).
 2. Background motion (work resolution): features outside the regions tracked frame to frame with
-   Lucas-Kanade, one RANSAC homography per consecutive pair, chained to ``G_t`` (frame t → frame 0).
+   Lucas-Kanade; per consecutive pair no motion, a RANSAC similarity or a RANSAC homography — the fits only when
+   plausible and spread over the background, a simpler model when it matches the two frames clearly better
+   (:func:`background_motion`) — chained to ``G_t`` (frame t → frame 0).
 3. Temporal fill (full resolution, inside each region's bbox): other frames at offsets ±1, ±2, ±4, …
    are warped into frame t by ``G_t⁻¹ G_s``; their pixels where *their* region is absent fill the
    hole, nearest frames first, each shifted to the mean colour of the frame around the hole.
@@ -236,29 +238,95 @@ def _translate(dx: float, dy: float) -> np.ndarray:
     return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1.0]])
 
 
+# a step between consecutive frames that moves the frame's corners farther than this share of its diagonal, or scales
+# its area by more than MAX_STEP_SCALE, is an estimate gone wrong (no camera moves that fast between two frames)
+MAX_STEP_SHIFT = 0.05
+MAX_STEP_SCALE = 1.25
+# a simpler motion model replaces the features' fit when it matches the background this much better
+MODEL_MARGIN = 0.05
+MIN_SPREAD = 0.2  # inliers of a fit must span this share of the background (their hull's area)
+STEP_CAP = 20  # grey levels: a pixel's difference counts up to this much in a step's error
+
+
+def plausible_step(m: np.ndarray, size: tuple[int, int]) -> bool:
+    """Whether the frame-to-frame map ``m`` (3x3, on a frame of ``size`` = (w, h)) moves the frame's corners by at most
+    ``MAX_STEP_SHIFT`` of its diagonal and scales its area by at most ``MAX_STEP_SCALE`` either way."""
+    w, h = size
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32).reshape(-1, 1, 2)
+    moved = cv2.perspectiveTransform(corners, m).reshape(-1, 2)
+    if not np.isfinite(moved).all():
+        return False
+    if np.abs(moved - corners.reshape(-1, 2)).max() > MAX_STEP_SHIFT * np.hypot(w, h):
+        return False
+    area = abs(cv2.contourArea(moved.astype(np.float32)))
+    return 1 / MAX_STEP_SCALE <= area / (w * h) <= MAX_STEP_SCALE
+
+
+def _step_error(prev: np.ndarray, nxt: np.ndarray, m: np.ndarray, usable: np.ndarray) -> float:
+    """Mean grey difference between ``prev`` and ``nxt`` warped into it by ``m`` over the ``usable`` pixels, each
+    pixel's capped at ``STEP_CAP``: a hand moving over the background, wrong under every model, weighs by its area and
+    not by its contrast; inf when the warp leaves less than 5 % of them inside the frame."""
+    h, w = prev.shape
+    warped = cv2.warpPerspective(nxt, m, (w, h), flags=cv2.INTER_LINEAR)
+    inside = cv2.warpPerspective(np.ones_like(nxt), m, (w, h), flags=cv2.INTER_NEAREST) > 0
+    px = usable & inside
+    if px.sum() < 0.05 * usable.sum() or not px.any():
+        return float("inf")
+    return float(np.minimum(np.abs(warped[px].astype(np.int16) - prev[px]), STEP_CAP).mean())
+
+
+def _spread(points: np.ndarray, inliers: np.ndarray | None, usable: np.ndarray) -> bool:
+    """Whether a fit's inliers (at least 8) span at least ``MIN_SPREAD`` of the background (their convex hull's area
+    over the ``usable`` pixels' count): a fit to features in one small part of the frame follows that part."""
+    if inliers is None or inliers.sum() < 8:
+        return False
+    hull = cv2.convexHull(points[inliers.ravel() > 0].astype(np.float32))
+    return cv2.contourArea(hull) >= MIN_SPREAD * max(1, int(usable.sum()))
+
+
 def background_motion(grey: list[np.ndarray], avoid: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """``(T, 3, 3)`` maps frame t → frame 0 chained from consecutive RANSAC homographies, and inlier counts."""
+    """``(T, 3, 3)`` maps frame t → frame 0 chained from consecutive steps, and the chosen steps' inlier counts.
+
+    Each step is one of a RANSAC homography, a RANSAC similarity (both fitted to the background features tracked by
+    Lucas-Kanade, each kept only when its inliers spread over the background, :func:`_spread`, and its map is
+    plausible, :func:`plausible_step`) and no motion: the homography first, a simpler one in its place when it matches
+    the two frames' background (:func:`_step_error`) better by ``MODEL_MARGIN``. A homography alone follows whatever
+    features there are: on a plain studio backdrop they are the hand's, and ART001-s00's chain — a still camera — ran
+    out by thousands of pixels, so every borrowed frame was warped to a sheared piece of backdrop. Frame to frame, a
+    slow pan is below the noise, so no motion must do clearly better to replace a fit (``benchmarks/erase_motion.py``
+    compares the chains on a build's clips)."""
     t_count = len(grey)
     chain = np.tile(np.eye(3), (t_count, 1, 1))
     inliers = [0] * t_count
+    h, w = avoid.shape[1:]
     for t in range(t_count - 1):
-        h_step = np.eye(3)
+        steps: list[tuple[np.ndarray, int]] = [(np.eye(3), 0)]
+        usable = ~avoid[t] & ~avoid[t + 1]
         pts = cv2.goodFeaturesToTrack(grey[t], 400, 0.01, 6, mask=(~avoid[t]).astype(np.uint8) * 255)
         if pts is not None and len(pts) >= 8:
             nxt, status, _ = cv2.calcOpticalFlowPyrLK(grey[t], grey[t + 1], pts, None, winSize=(21, 21), maxLevel=3)
             ok = status.ravel() == 1
             p0, p1 = pts[ok].reshape(-1, 2), nxt[ok].reshape(-1, 2)
-            h, w = avoid.shape[1:]
             xi = np.clip(p1[:, 0].astype(int), 0, w - 1)
             yi = np.clip(p1[:, 1].astype(int), 0, h - 1)
             keep = ~avoid[t + 1][yi, xi]
             p0, p1 = p0[keep], p1[keep]
-            if len(p0) >= 8:
-                h_est, inl = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)  # frame t+1 → frame t
-                if h_est is not None and inl is not None and inl.sum() >= 8:
-                    h_step = h_est
-                    inliers[t + 1] = int(inl.sum())
-        chain[t + 1] = chain[t] @ h_step
+            if len(p0) >= 8:  # frame t+1 → frame t
+                sim, inl = cv2.estimateAffinePartial2D(p1, p0, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+                if sim is not None and _spread(p0, inl, usable):
+                    steps.append((np.vstack([sim, [0, 0, 1]]), int(inl.sum())))
+                hom, inl = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)
+                if hom is not None and _spread(p0, inl, usable):
+                    steps.append((hom / hom[2, 2], int(inl.sum())))
+        best, best_err = steps[0], float("inf")  # the features' fit first, a simpler model when it does clearly better
+        for m, count in reversed(steps):
+            if count and not plausible_step(m, (w, h)):
+                continue
+            err = _step_error(grey[t], grey[t + 1], m, usable)
+            if err < (1 - MODEL_MARGIN) * best_err:
+                best, best_err = (m, count), err
+        inliers[t + 1] = best[1]
+        chain[t + 1] = chain[t] @ best[0]
         chain[t + 1] /= chain[t + 1][2, 2]
     return chain, inliers
 
