@@ -221,3 +221,28 @@ def test_a_product_on_a_plain_backdrop_keeps_its_start(tmp_path, still):
     result = normalize_video(path, tmp_path / "out", "v", shots, norm, media)
     assert [(c.start_time, c.num_frames, c.lead_in) for c in result.clips] == [(0.0, 60, {})]
     assert result.dropped == []
+
+
+def test_a_small_product_on_a_white_backdrop_is_no_flat_frame(tmp_path):
+    """A thin bracelet on a white studio backdrop: the frame's luma varies as little as a blank frame's, but its edges
+    are no plain blocks, so it is content. Blank white frames before it are still dropped."""
+    import cv2
+
+    from pvtt.leadin import look
+
+    rng = np.random.default_rng(5)
+    frames = []
+    for i in range(40):
+        frame = np.full((96, 128, 3), 215.0) + rng.normal(0, 0.5, (96, 128, 3))
+        cv2.circle(frame, (30 + 2 * i, 50), 20, (160, 150, 150), 1, cv2.LINE_AA)  # the bracelet drifts right
+        frames.append(np.clip(frame, 0, 255).astype(np.uint8))
+    blank = [np.full((96, 128, 3), 230, np.uint8)] * 10
+    shots, norm, media = _settings(fps=20, short_side=96)
+    path = write_video(tmp_path / "bracelet.mp4", np.stack(frames), fps=20)
+    first = look(next(decode_frames(path))[1])
+    assert first.std < norm.flat_threshold  # as low as a blank frame's
+    result = normalize_video(path, tmp_path / "a", "v", shots, norm, media)
+    assert [(c.start_time, c.num_frames, c.lead_in) for c in result.clips] == [(0.0, 40, {})]
+    path = write_video(tmp_path / "blank_first.mp4", np.stack(blank + frames), fps=20)
+    result = normalize_video(path, tmp_path / "b", "v", shots, norm, media)
+    assert [(c.start_time, c.num_frames, c.lead_in) for c in result.clips] == [(0.5, 40, {"flat": 10})]

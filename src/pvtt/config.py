@@ -87,7 +87,9 @@ class NormalizeSettings(Settings):
     """Drop the flat frames a shot starts with (a fade-in from black or white), so clips start on content that locate
     and segment can see."""
     flat_threshold: float = Field(12.0, ge=0)
-    """A frame is flat when the standard deviation of its luma (0-255) is below this."""
+    """A frame is flat when the standard deviation of its luma (0-255) is below this and (nearly) all of its thumbnail
+    is plain (`pvtt.leadin.FLAT_PLAIN`): a small product on a white studio backdrop can be as low (`pvtt bench` windows
+    of ART001's studio with a bracelet: 6-10), but its edges are not plain."""
     skip_fade_in: bool = True
     """Also drop the rest of a fade-in from black: leading frames whose mean luma is below `fade_ratio` times the
     brightest of the next `lead_window` seconds (and at least 8 levels below). Unlike the flat test this sees

@@ -4,7 +4,9 @@ Everything after normalize reads a clip from its first frame: locate finds the p
 segment grows its masks from that box, the review sheet opens on it. Templates often open with
 something else, and :class:`LeadIn` drops it:
 
-- **flat** frames (black or white before a fade): luma standard deviation below ``flat_threshold``;
+- **flat** frames (black or white before a fade): luma standard deviation below ``flat_threshold`` and
+  nothing but plain blocks (:data:`FLAT_PLAIN`) — a small product on a white studio backdrop has a low standard
+  deviation too, but its edges are not plain;
 - the rest of a **fade-in** from black: frames darker than ``fade_ratio`` times the brightest frame
   of the next ``lead_window`` seconds. A caption or logo that stays on screen during the fade keeps
   every frame from being flat, but not from being dark;
@@ -37,6 +39,7 @@ from pvtt.media.video import display_size, to_rgb
 
 THUMB_SIDE = 256  # long side (px) of the luma thumbnail the fade and card tests look at (never upscaled)
 PLAIN_LAPLACIAN = 3.0  # a 4x4 block of the thumbnail is plain (flat or a linear gradient) when |Laplacian| <= this
+FLAT_PLAIN = 0.98  # a flat frame is at least this plain: blank frames 1.0; a bracelet on a white backdrop 0.88-0.95
 CHANGE_LEVEL = 4  # a pixel has changed when its luma differs by more than this (compression noise is less)
 MIN_FADE_RISE = 8.0  # luma levels a fade must still gain, so the noise of a very dark shot is no fade
 MIN_CARD_SECONDS = 0.4  # a card stays up long enough to be read; a moment of stillness is no card
@@ -133,7 +136,7 @@ class LeadIn:
         s = self.norm
         looks = [item[1] for item in self.held]
         first = looks[0]
-        if s.skip_flat_start and first.std < s.flat_threshold:
+        if s.skip_flat_start and first.std < s.flat_threshold and first.plain >= FLAT_PLAIN:
             return "flat", 1
         if s.skip_title_cards and first.plain >= s.card_plain:
             card = self._card(looks, final)

@@ -16,7 +16,8 @@ class NormalizeStage(Stage[Template]):
     normalize settings change (the video is then decoded once more, but shots are not re-detected)."""
 
     name = "normalize"
-    version = "1"
+    version = "2"  # 2: a flat lead-in frame must also be plain (a small product on a white backdrop is content)
+    shots_version = "1"  # the shot cuts' own version: normalize settings and versions do not re-detect them
 
     def __init__(self, workspace: Workspace, shots: ShotSettings, norm: NormalizeSettings, media: MediaSettings,
                  retry_failed: bool = True):
@@ -24,7 +25,8 @@ class NormalizeStage(Stage[Template]):
         self.shots, self.norm, self.media = shots, norm, media
 
     def shots_key(self, template: Template) -> str:
-        return settings_key("shots", self.version, file_fingerprint(template.video), self.shots, self.media.max_pixels)
+        return settings_key("shots", self.shots_version, file_fingerprint(template.video), self.shots,
+                            self.media.max_pixels)
 
     def key(self, template: Template) -> str:
         return settings_key("normalize", self.version, self.shots_key(template), self.norm, self.media.crf,
