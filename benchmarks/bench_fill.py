@@ -2,6 +2,7 @@
 
     python benchmarks/bench_fill.py [--data DIR] [--short 360] [--context 0.25] [--wide-context 1.0] [--out /tmp/fill]
                                     [--methods telea,membrane,shiftmap,fsr-fast,fsr-best] [--limit N] [--full 720]
+                                    [--place textured|smooth]
 
 (``fsr-best`` costs 30–40 CPU seconds per hole: leave it out, or use ``--limit``, for a quick run.)
 
@@ -158,10 +159,11 @@ def shape_mask(p: HoleParams, size: tuple[int, int], bracelet: np.ndarray | None
     return cv2.warpAffine(out.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
 
 
-def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray) -> np.ndarray:
+def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray, smooth: bool = False) -> np.ndarray:
     """``shape`` dilated as the eraser dilates A's mask, scaled to ``p.area`` of the frame, and moved to the
     candidate position where the frame is most textured but has the least large-scale structure (fine texture
-    of a surface — fabric, wood, a table — rather than an object's outline, which no fill can guess)."""
+    of a surface — fabric, wood, a table — rather than an object's outline, which no fill can guess); with
+    ``smooth``, where it is least textured (a wall, a studio backdrop, satin)."""
     h, w = shape.shape
     settings = EraseSettings()
     region = dilate_region(shape, settings.dilate, settings.shadow)
@@ -183,6 +185,8 @@ def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray) -> np.ndarray:
         dy = int(np.clip(fy * h - ys.mean(), -ys.min() + 2, h - 3 - ys.max()))
         structure = float(coarse[ys + dy, xs + dx].std(axis=0).mean())
         score = float(texture[ys + dy, xs + dx].mean()) / (1 + structure / 8)
+        if smooth:
+            score = -float(texture[ys + dy, xs + dx].mean()) * (1 + structure / 8)
         if score > best_score:
             best, best_score = (dx, dy), score
     out = np.zeros_like(region)
@@ -237,6 +241,8 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=0,
                         help="frames at this short side, filled at --short and brought back up (0: fill and measure "
                              "at --short)")
+    parser.add_argument("--place", choices=("textured", "smooth"), default="textured",
+                        help="where each hole goes: the most textured candidate position, or the smoothest")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet-rows", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("/tmp/fill"))
@@ -265,7 +271,7 @@ def main() -> None:
     for i, p in enumerate(params):
         name, truth = backgrounds[p.background]
         small = cv2.resize(truth, _size_at(truth, args.short), interpolation=cv2.INTER_AREA) if args.full else truth
-        hole = place(shape_mask(p, small.shape[:2], bracelet), p, small)
+        hole = place(shape_mask(p, small.shape[:2], bracelet), p, small, smooth=args.place == "smooth")
         if args.full:  # the hole at full size, and again at the work size: every pixel it touches
             hole = cv2.resize(hole.astype(np.uint8), truth.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
             hole_small = cv2.resize(hole.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
