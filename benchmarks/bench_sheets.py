@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from pvtt import artifacts
-from pvtt.bench.run import current_pair, rejection
+from pvtt.bench.run import case_clip, current_pair, rejection
 from pvtt.media import read_video, write_png
 from pvtt.store import Workspace
 from pvtt.types import Status
@@ -40,10 +40,7 @@ def _fit(frame: np.ndarray) -> np.ndarray:
 def _row(case: Path, work: Path, where: float, truth_reasons: list[str] | None) -> np.ndarray | None:
     ws = Workspace(work / case.name / "workspace")
     pair = current_pair(ws)
-    clip_id = f"{case.name}-s00-w00"
-    norm = ws.read_record("normalize", case.name)
-    clips = {c["clip_id"]: c for c in (norm.outputs.get("clips", []) if norm is not None else [])}
-    start = round(clips[clip_id]["start_time"] * clips[clip_id]["fps"]) if clip_id in clips else 0
+    clip_id, start = case_clip(ws, case.name, pair)
     if pair is None or "edited_path" not in pair.outputs:
         return _segmented_row(case, ws, clip_id, start, where, truth_reasons, pair)
     edited = artifacts.edited(ws, pair.item_id)

@@ -141,6 +141,23 @@ def test_a_rerun_whose_clip_is_now_rejected_earlier_has_no_current_pair(tmp_path
     assert current_pair(ws).status is Status.DONE
 
 
+def test_a_case_whose_first_shot_was_dropped_is_lined_up_with_its_own_clip(tmp_path):
+    """A case video cut into two shots, the first too short to keep: the truth is compared from the second shot's
+    first frame on (scored against s00's missing clip, the truth ran 15 frames early and a good case read as B
+    misplaced)."""
+    from pvtt.bench.run import case_clip
+    from pvtt.store import Workspace
+    from pvtt.types import ItemRecord, Status
+
+    ws = Workspace(tmp_path)
+    clip = {"clip_id": "c-s01-w00", "start_time": 0.75, "fps": 20.0}
+    ws.write_record(ItemRecord("normalize", "c", "n", Status.DONE, outputs={"clips": [clip]}))
+    assert case_clip(ws, "c") == ("c-s01-w00", 15)
+    pair = ItemRecord("synthesize", "c-s01-w00__c-B", "p", Status.DONE)
+    assert case_clip(ws, "c", pair) == ("c-s01-w00", 15)
+    assert case_clip(Workspace(tmp_path / "empty"), "c") == ("c-s00-w00", 0)  # nothing normalized
+
+
 def test_a_case_whose_clip_curate_rejected_is_scored_from_its_masks(tmp_path):
     """No pair was made: the pipeline's verdict is curate's rejection, and the truth is known because the mask left
     out a far piece of A (one of two bracelets)."""

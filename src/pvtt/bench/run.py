@@ -205,13 +205,24 @@ def rejection(ws: Workspace, case_name: str) -> tuple[str, Any] | None:
     return None
 
 
+def case_clip(ws: Workspace, case_name: str, pair: Any = None) -> tuple[str, int]:
+    """``(clip id, first frame)`` of the case's clip: the pair's clip, else the first clip normalize wrote, else the
+    first shot's. The case video can be cut into shots (a short first shot is dropped) and a clip starts after any
+    lead-in normalize skipped, so the truth is lined up from that clip's first frame (its start time in the video)."""
+    norm = ws.read_record("normalize", case_name)
+    clips = {c["clip_id"]: c for c in (norm.outputs.get("clips", []) if norm is not None else [])}
+    if pair is not None:
+        clip_id = pair.item_id.split("__")[0]
+    else:
+        clip_id = next(iter(clips), f"{case_name}-s00-w00")
+    start = round(clips[clip_id]["start_time"] * clips[clip_id]["fps"]) if clip_id in clips else 0
+    return clip_id, start
+
+
 def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScore:
     """Compare one case's pipeline outputs in ``ws`` with its truth."""
-    clip_id = f"{case.name}-s00-w00"
-    # the clip starts after any lead-in normalize skipped (a fade-in): line the truth up with its first frame
-    norm = ws.read_record("normalize", case.name)
-    clips = {c["clip_id"]: c for c in (norm.outputs.get("clips", []) if norm is not None else [])}
-    start = round(clips[clip_id]["start_time"] * clips[clip_id]["fps"]) if clip_id in clips else 0
+    pair = current_pair(ws)
+    clip_id, start = case_clip(ws, case.name, pair)
     with np.load(case / "truth.npz") as data:
         truth = {key: data[key][start:] for key in ("masks_a", "masks_b", "homographies")}
     metrics: dict[str, Any] = {"start_frame": start}
@@ -235,7 +246,6 @@ def score_case(case: Path, ws: Workspace, min_mask_iou: float = 0.5) -> CaseScor
             metrics["track_err_median"] = float(np.median(errors))
             metrics["track_err_p90"] = float(np.percentile(errors, 90))
     verdict, reasons = None, []
-    pair = current_pair(ws)
     if pair is not None:
         reached = "synthesize"
         verdict = "keep" if pair.status is Status.DONE else "reject"
