@@ -360,3 +360,43 @@ def test_a_flat_strip_beside_b_is_an_erase_smear(case, edited):
     # both off, the strip passes
     assert not _named(_judge(case, frames, case.masks_a, masks_b, cut, strip_bg, max_fill_seams=0, max_fill_flat=1),
                       "erase smear")
+
+
+def test_blocks_are_judged_only_where_the_fill_has_edges_in_most_frames():
+    """A smooth fill has too few strong edges to measure its seams; blocks in two frames of eight (a hand passing) do
+    not make the clip's fill a mosaic — the median of two frames' seams is no measure of the clip —, the same blocks
+    in every frame do."""
+    from pvtt.judge.defects import defect_checks
+
+    t_count, h, w = 8, 96, 128
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:h, :w]
+    stripes = 120 + 40 * np.sign(np.sin((xx + yy) / 3.0))  # the frame around: strong diagonal edges
+    frame = np.repeat(stripes[..., None], 3, -1).astype(np.uint8)
+    a = np.zeros((h, w), bool)
+    a[28:68, 40:88] = True
+    src = np.repeat(frame[None], t_count, 0)
+    src[:, a] = 30  # A, dark
+    smooth = src.copy()
+    smooth[:, a] = 120  # the erase's smooth fill: no strong edge inside
+    blocky = smooth.copy()
+    for t in range(t_count):
+        for y in range(28, 68, 8):
+            for x in range(40, 88, 8):
+                blocky[t, y:y + 8, x:x + 8] = 120 + int(rng.integers(-30, 31))
+    two = smooth.copy()
+    two[[2, 5]] = blocky[[2, 5]]
+    idx = list(range(t_count))
+    masks = {t: a for t in idx}
+    empty = {t: np.zeros((h, w), bool) for t in idx}
+    settings = JudgeSettings(min_fill_texture=0.01, max_fill_texture=100)  # the texture checks out of the way
+
+    def seams(fill):
+        frames = {t: fill[t] for t in idx}
+        scores, reasons = defect_checks({t: src[t] for t in idx}, frames, frames, masks, empty, idx, settings)
+        return scores.get("fill_seams"), any("blocks" in r for r in reasons)
+
+    value, named = seams(blocky)
+    assert named and value > settings.max_fill_seams, value
+    assert seams(two) == (None, False)  # two frames of eight measured: not enough
+    assert seams(smooth) == (None, False)

@@ -89,8 +89,9 @@ class JudgeSettings(Settings):
     glitch scored 5.8-9.4, every other pair at most 1.72."""
     max_fill_seams: float = Field(1.5, ge=0)
     """Erase smear, blocks: reject when the share of the visible fill's strong edges that run straight along the image
-    axes is more than this many times that of the frame around it (median over frames; the seams of a patch fill
-    that failed; 0 = off). On the development builds the blocky or streaked fills scored 1.74-5.3, the others at
+    axes is more than this many times that of the frame around it (median over the frames where the fill has enough
+    strong edges to measure, when they are at least a third of the judged frames; the seams of a patch fill that
+    failed; 0 = off). On the development builds the blocky or streaked fills scored 1.74-5.3, the others at
     most 1.08."""
     max_fill_flat: float = Field(0.03, ge=0, le=1)
     """Erase smear, a flat piece: reject when the largest connected piece of the visible fill whose local contrast is

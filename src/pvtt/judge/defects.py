@@ -189,6 +189,10 @@ def axis_share(grey: np.ndarray, region: np.ndarray, min_gradient: float = 40.0)
     return float(mag[axis].sum() / mag[strong].sum())
 
 
+# blocks are judged only where the visible fill has enough strong edges to measure on at least this share of the
+# judged frames: a smooth fill with edges in two frames of eleven (a hand passing; a `pvtt bench` case whose old fill of
+# ghost pieces was kept) is no mosaic of blocks, and the median of two values is no measure of the clip
+MIN_SEAM_FRAMES = 1 / 3
 FLAT_EXCESS = 1.5  # a flat piece counts when its share of the visible fill is this many times the flat share around
 
 
@@ -306,7 +310,7 @@ def defect_checks(src: dict, edt: dict, bg: dict | None, a_s: dict, b_s: dict, i
             scores["fill_visible"] = float(np.median(frac))
             scores["fill_texture"] = float(np.median(tex))
             seams = [x[2] for x in sm if x[2] is not None]
-            if seams:
+            if seams and len(seams) >= MIN_SEAM_FRAMES * len(sm):
                 scores["fill_seams"] = float(np.median(seams))
             # the worse frames, as for the remnant: a flat strip shows where B leaves it uncovered
             scores["fill_flat"] = float(np.percentile([x[3] for x in sm], 75))
