@@ -90,10 +90,10 @@ class CurateSettings(Settings):
     ring) is rejected too. Bracelets of cord on the dev clips fill 16-20 %. 0 = off."""
     max_hand_fraction: float = Field(0.2, ge=0, le=1)
     """Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): such a
-    mask follows the hands, not the product, and the erase takes the hands out with A. On the dev clips the curated
-    clips whose pairs were clean score 0-0.08; CLOT001-s07 (two hands rummaging in a box of socks, the mask over box
-    and hands) 0.30, and every one of its pairs came out over a blocky fill where the hands were (dev build 37);
-    the clips whose mask follows the hands 0.34-0.59. 1 = off."""
+    mask follows the hands, not the product, and the erase takes the hands out with A. On the dev clips the other
+    curated clips score 0-0.08; CLOT001-s07 (two hands rummaging in a box of socks, the mask over box and hands) 0.30,
+    and every one of its pairs came out over a blocky fill where the hands were (dev build 37); the clips whose mask
+    follows the hands 0.34-0.59. 1 = off."""
     hand_frames: int = Field(8, ge=1)
     """Frames sampled (evenly) for the hand check."""
     sample_frames: int = Field(8, ge=1)
