@@ -20,7 +20,7 @@ import numpy as np
 
 from pvtt import artifacts
 from pvtt.erase import EraseSettings
-from pvtt.erase.classical import background_motion, dilate_region
+from pvtt.erase.classical import background_features, background_motion, dilate_region
 from pvtt.items import collect_clips
 from pvtt.store import Workspace
 
@@ -28,19 +28,13 @@ from pvtt.store import Workspace
 def features_only(grey: list[np.ndarray], avoid: np.ndarray) -> np.ndarray:
     """The chain of RANSAC homographies of the background features alone (the eraser up to version 6)."""
     chain = np.tile(np.eye(3), (len(grey), 1, 1))
-    h, w = avoid.shape[1:]
     for t in range(len(grey) - 1):
         step = np.eye(3)
-        pts = cv2.goodFeaturesToTrack(grey[t], 400, 0.01, 6, mask=(~avoid[t]).astype(np.uint8) * 255)
-        if pts is not None and len(pts) >= 8:
-            nxt, status, _ = cv2.calcOpticalFlowPyrLK(grey[t], grey[t + 1], pts, None, winSize=(21, 21), maxLevel=3)
-            ok = status.ravel() == 1
-            p0, p1 = pts[ok].reshape(-1, 2), nxt[ok].reshape(-1, 2)
-            keep = ~avoid[t + 1][np.clip(p1[:, 1].astype(int), 0, h - 1), np.clip(p1[:, 0].astype(int), 0, w - 1)]
-            if keep.sum() >= 8:
-                hom, inl = cv2.findHomography(p1[keep], p0[keep], cv2.RANSAC, 2.0)
-                if hom is not None and inl is not None and inl.sum() >= 8:
-                    step = hom
+        p0, p1 = background_features(grey, avoid, t)
+        if len(p0) >= 8:
+            hom, inl = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)
+            if hom is not None and inl is not None and inl.sum() >= 8:
+                step = hom
         chain[t + 1] = chain[t] @ step
         chain[t + 1] /= chain[t + 1][2, 2]
     return chain

@@ -284,6 +284,20 @@ def _spread(points: np.ndarray, inliers: np.ndarray | None, usable: np.ndarray) 
     return cv2.contourArea(hull) >= MIN_SPREAD * max(1, int(usable.sum()))
 
 
+def background_features(grey: list[np.ndarray], avoid: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features of frame ``t`` outside its region (``avoid``) tracked by Lucas-Kanade into frame t+1 and landing
+    outside that frame's region: their positions in frame t and in frame t+1, (N, 2) each (N may be 0)."""
+    h, w = avoid.shape[1:]
+    pts = cv2.goodFeaturesToTrack(grey[t], 400, 0.01, 6, mask=(~avoid[t]).astype(np.uint8) * 255)
+    if pts is None or len(pts) < 8:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 2), np.float32)
+    nxt, status, _ = cv2.calcOpticalFlowPyrLK(grey[t], grey[t + 1], pts, None, winSize=(21, 21), maxLevel=3)
+    ok = status.ravel() == 1
+    p0, p1 = pts[ok].reshape(-1, 2), nxt[ok].reshape(-1, 2)
+    keep = ~avoid[t + 1][np.clip(p1[:, 1].astype(int), 0, h - 1), np.clip(p1[:, 0].astype(int), 0, w - 1)]
+    return p0[keep], p1[keep]
+
+
 def background_motion(grey: list[np.ndarray], avoid: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """``(T, 3, 3)`` maps frame t → frame 0 chained from consecutive steps, and the chosen steps' inlier counts.
 
@@ -302,24 +316,16 @@ def background_motion(grey: list[np.ndarray], avoid: np.ndarray) -> tuple[np.nda
     for t in range(t_count - 1):
         steps: list[tuple[np.ndarray, int]] = [(np.eye(3), 0)]
         usable = ~avoid[t] & ~avoid[t + 1]
-        pts = cv2.goodFeaturesToTrack(grey[t], 400, 0.01, 6, mask=(~avoid[t]).astype(np.uint8) * 255)
-        if pts is not None and len(pts) >= 8:
-            nxt, status, _ = cv2.calcOpticalFlowPyrLK(grey[t], grey[t + 1], pts, None, winSize=(21, 21), maxLevel=3)
-            ok = status.ravel() == 1
-            p0, p1 = pts[ok].reshape(-1, 2), nxt[ok].reshape(-1, 2)
-            xi = np.clip(p1[:, 0].astype(int), 0, w - 1)
-            yi = np.clip(p1[:, 1].astype(int), 0, h - 1)
-            keep = ~avoid[t + 1][yi, xi]
-            p0, p1 = p0[keep], p1[keep]
-            if len(p0) >= 8:  # frame t+1 → frame t
-                sim, inl = cv2.estimateAffinePartial2D(p1, p0, method=cv2.RANSAC, ransacReprojThreshold=2.0)
-                if sim is not None and _spread(p0, inl, usable):
-                    steps.append((np.vstack([sim, [0, 0, 1]]), int(inl.sum())))
-                hom, inl = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)
-                if hom is not None and _spread(p0, inl, usable):
-                    steps.append((hom / hom[2, 2], int(inl.sum())))
+        p0, p1 = background_features(grey, avoid, t)
+        if len(p0) >= 8:  # frame t+1 → frame t
+            sim, inl = cv2.estimateAffinePartial2D(p1, p0, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+            if sim is not None and _spread(p0, inl, usable):
+                steps.append((np.vstack([sim, [0, 0, 1]]), int(inl.sum())))
+            hom, inl = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)
+            if hom is not None and _spread(p0, inl, usable):
+                steps.append((hom / hom[2, 2], int(inl.sum())))
         best, best_err = steps[0], float("inf")  # the features' fit first, a simpler model when it does clearly better
-        for m, count in reversed(steps):
+        for m, count in reversed(steps if len(steps) > 1 else []):  # no fit: no motion, nothing to compare
             if count and not plausible_step(m, (w, h)):
                 continue
             err = _step_error(grey[t], grey[t + 1], m, usable)
