@@ -54,6 +54,27 @@ def test_untouched_outside_the_region():
     assert np.array_equal(erased.frames[far], clip.frames[far])
 
 
+def test_a_thin_product_across_the_frame_is_dilated_by_its_thickness_not_its_length():
+    # a 20 px strap lying diagonally across a 720x900 frame (JEW002-s01's bracelets) and a compact 200 px disc
+    strap = np.zeros((720, 900), np.uint8)
+    cv2.line(strap, (20, 560), (880, 160), 1, 20)
+    disc = np.zeros((720, 900), np.uint8)
+    cv2.circle(disc, (450, 360), 100, 1, -1)
+    strap, disc = strap > 0, disc > 0
+
+    def band(mask: np.ndarray) -> float:  # mean width added on each side: grown area / perimeter
+        grown = classical.dilate_region(mask, 0.04, 0.0)
+        perimeter = cv2.arcLength(cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                                   cv2.CHAIN_APPROX_NONE)[0][0], True)
+        return float((grown.sum() - mask.sum()) / perimeter)
+
+    # the disc's 2·sqrt(area) (354 px) exceeds its box diagonal (283 px): dilated by 0.04 of the diagonal, as before
+    assert 10 <= band(disc) <= 12.5
+    # the strap's diagonal is its length (~950 px: a 38 px band); its area's scale (2·sqrt(area) ~ 280 px) gives ~11
+    assert band(strap) < 14
+    assert classical.dilate_region(strap, 0.04, 0.0)[strap].all()
+
+
 def _cloth_clip(t_count: int = 4) -> tuple[Clip, Masks, np.ndarray]:
     """A still product on a striped, grainy cloth; nothing moves, so the cloth behind it is never visible.
     Returns the clip, A's masks and the true background frames."""

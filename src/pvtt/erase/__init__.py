@@ -33,7 +33,9 @@ class EraseSettings(Settings, backends=BACKENDS):
     backend: str = "classical"
     """Erase backend. One of: classical."""
     dilate: float = Field(0.04, ge=0, le=0.5)
-    """Dilation of A's mask, as a fraction of its box diagonal (covers edges and motion blur)."""
+    """Dilation of A's mask (covers edges and motion blur), as a fraction of its size: its box diagonal, or twice the
+    square root of its area when that is less (a thin product lying across the frame is dilated by its thickness's
+    scale, not its length's)."""
     shadow: float = Field(0.06, ge=0, le=0.5)
     """Extra extension of the region below A (contact shadows), as a fraction of its box height."""
     feather: float = Field(0.015, ge=0)
