@@ -83,6 +83,33 @@ def test_the_contact_shadow_does_not_show_through_the_products_holes():
     assert np.allclose(shadow[base_row + 1:], full[base_row + 1:]) and shadow.sum() < full.sum()
 
 
+def test_each_part_standing_on_the_floor_casts_its_own_contact_shadow():
+    """Two vases, one behind the other (ART001's photo): the rear one's base is higher in the picture, and with one
+    shadow under the lowest base it floated. A lid lifted above its box rests on the box: no shadow under it."""
+    from pvtt.compose import render_product
+    from pvtt.insert.composite import contact_shadow
+
+    vases = np.zeros((120, 160, 4), np.uint8)
+    vases[20:119, 10:70] = (200, 200, 200, 255)  # front vase, its base on row 118
+    vases[0:90, 95:150] = (200, 200, 200, 255)  # rear vase, its base on row 89
+    floor = np.full((300, 400, 3), 230, np.uint8)
+    place = np.array([[1.0, 0, 100], [0, 1, 100], [0, 0, 1]])
+    shadow, to_product = contact_shadow(vases, 0.35)
+    out, _ = render_product(floor, vases, place, shadow, place @ to_product)
+    under_rear = out[100 + 91:100 + 95, 100 + 110:100 + 135]
+    under_front = out[100 + 120:100 + 124, 100 + 25:100 + 55]
+    assert under_rear.mean() < 222 and under_front.mean() < 222, (under_rear.mean(), under_front.mean())
+
+    box = np.zeros((120, 160, 4), np.uint8)
+    box[60:119, 20:140] = (150, 90, 40, 255)
+    box[10:45, 20:140] = (150, 90, 40, 255)  # the lid, lifted: the floor shows between it and the box
+    shadow, to_product = contact_shadow(box, 0.35)
+    out, _ = render_product(floor, box, place, shadow, place @ to_product)
+    gap = out[100 + 47:100 + 58, 100 + 40:100 + 120]
+    assert gap.min() >= 229, gap.min()
+    assert out[100 + 120:100 + 124, 100 + 40:100 + 120].mean() < 222
+
+
 def test_b_cut_by_a_frame_edge_that_a_stays_clear_of_is_rejected():
     """A's box stays clear of the frame's top: a tall B anchored at A's base that runs past the top is rejected
     (pvtt demo's bottle lost its neck there); where A itself reaches the edge, B may leave the frame with it."""

@@ -112,7 +112,8 @@ class InsertSettings(Settings, backends=BACKENDS):
     color_transfer: float = Field(0.15, ge=0, le=1)
     """Strength of the chroma (Lab a/b) shift of B towards the surroundings' colour cast."""
     shadow: float = Field(0.35, ge=0, le=1)
-    """Opacity of the soft contact shadow under B (bottom-center anchor only; 0 = none)."""
+    """Opacity of the soft contact shadow under B — under each part of B that stands on the floor (two vases, a pair
+    of shoes) — bottom-center anchor only; 0 = none."""
     feather: float = Field(1.0, ge=0)
     """Gaussian sigma (pixels, at B's placed size) softening B's alpha edge."""
     ring: float = Field(0.25, gt=0)

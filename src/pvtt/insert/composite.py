@@ -45,32 +45,57 @@ def harmonize(rgba: np.ndarray, surround: np.ndarray, strength: float, chroma: f
     return np.dstack([rgb, rgba[..., 3]])
 
 
-def contact_shadow(product: np.ndarray, opacity: float) -> tuple[np.ndarray, np.ndarray]:
-    """A soft elliptical shadow under ``product``'s base: (map (h, w) float32 with opacity, map → product pixels).
+def standing_parts(alpha: np.ndarray, min_share: float = 0.1) -> list[tuple[int, int, int, int]]:
+    """The parts of a product that stand on the floor: (x0, x1, bottom, height) of each piece of ``alpha`` (h, w)
+    bool of at least ``min_share`` of the largest piece's area with no product pixel below its base (a lid lifted
+    off its box rests on the box, not on the floor). x0, x1: the columns of its base (its lowest tenth)."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(alpha.astype(np.uint8), connectivity=8)
+    if count <= 1:
+        h, w = alpha.shape
+        return [(0, w, h, h)]
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    parts = []
+    for i in np.flatnonzero(areas >= min_share * areas.max()) + 1:
+        top, height = stats[i, cv2.CC_STAT_TOP], stats[i, cv2.CC_STAT_HEIGHT]
+        bottom = top + height
+        piece = labels[max(top, bottom - max(1, height // 10)):bottom] == i
+        cols = np.flatnonzero(piece.any(axis=0))
+        x0, x1 = int(cols[0]), int(cols[-1]) + 1
+        if alpha[bottom:, x0:x1].any():
+            continue
+        parts.append((x0, x1, int(bottom), int(height)))
+    return parts
 
-    The ellipse is centred on the base line, so its upper half lies behind the product — except where the
-    product has holes (two rings lying side by side, a mug's open handle): there it darkened the floor seen through
-    them (the bench's case005: up to 31 levels just above the rings' base), and it is taken out."""
+
+def contact_shadow(product: np.ndarray, opacity: float) -> tuple[np.ndarray, np.ndarray]:
+    """A soft elliptical shadow under the base of each part of ``product`` that stands on the floor
+    (:func:`standing_parts`): (map (h, w) float32 with opacity, map → product pixels).
+
+    Two vases standing one behind the other (ART001's photo) each get one; with a single ellipse under the lowest
+    base, the rear vase floated. Each ellipse is centred on its base line, so its upper half lies behind the
+    product — except where the product has holes (two rings lying side by side, a mug's open handle): there it
+    darkened the floor seen through them (the bench's case005: up to 31 levels just above the rings' base), and it is
+    taken out."""
     from scipy.ndimage import binary_fill_holes
 
     h, w = product.shape[:2]
     alpha = product[..., 3] > 127
-    rows = np.flatnonzero(alpha.any(axis=1))
-    base = alpha[max(rows[-1] - max(1, h // 10), 0): rows[-1] + 1] if len(rows) else alpha
-    cols = np.flatnonzero(base.any(axis=0))
-    x0, x1 = (cols[0], cols[-1] + 1) if len(cols) else (0, w)
-    bottom = rows[-1] + 1 if len(rows) else h
+    parts = standing_parts(alpha)
+    bottom = max(p[2] for p in parts)
     sw, sh = max(8, int(w * 1.5)), max(8, int(h * 0.3))
-    shadow = np.zeros((sh, sw), np.float32)
-    cx = (x0 + x1) / 2 - w / 2 + sw / 2
-    axes = (max(2, int((x1 - x0) * 0.6)), max(2, int(h * 0.04)))
-    cv2.ellipse(shadow, (int(cx), sh // 2), axes, 0, 0, 360, 1.0, -1)
-    shadow = cv2.GaussianBlur(shadow, (0, 0), max(1.0, (x1 - x0) * 0.08)) * opacity
+    top = min(p[2] for p in parts) - sh // 2  # the map's first row, in the product's pixels
+    shadow = np.zeros((bottom - top + sh - sh // 2, sw), np.float32)
+    for x0, x1, base, height in parts:
+        layer = np.zeros_like(shadow)
+        axes = (max(2, int((x1 - x0) * 0.6)), max(2, int(height * 0.04)))
+        cv2.ellipse(layer, (int((x0 + x1) / 2 - w / 2 + sw / 2), base - top), axes, 0, 0, 360, 1.0, -1)
+        shadow = np.maximum(shadow, cv2.GaussianBlur(layer, (0, 0), max(1.0, (x1 - x0) * 0.08)))
+    shadow *= opacity
     holes = (binary_fill_holes(alpha) & ~alpha).astype(np.float32)
-    if holes.any():  # the product's holes, in the shadow map's pixels (it sits at (w/2 - sw/2, bottom - sh/2))
-        to_map = np.float32([[1, 0, sw / 2 - w / 2], [0, 1, sh / 2 - bottom]])
-        shadow *= 1.0 - cv2.warpAffine(holes, to_map, (sw, sh), flags=cv2.INTER_LINEAR)
-    return shadow, translation(w / 2 - sw / 2, bottom - sh / 2)
+    if holes.any():  # the product's holes, in the shadow map's pixels (it sits at (w/2 - sw/2, top))
+        to_map = np.float32([[1, 0, sw / 2 - w / 2], [0, 1, -top]])
+        shadow *= 1.0 - cv2.warpAffine(holes, to_map, (sw, shadow.shape[0]), flags=cv2.INTER_LINEAR)
+    return shadow, translation(w / 2 - sw / 2, top)
 
 
 def _uncovered(mask_a: np.ndarray, opaque: np.ndarray, box: Box) -> float:
