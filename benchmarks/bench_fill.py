@@ -166,7 +166,7 @@ def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray, smooth: bool = Fa
     ``smooth``, where it is least textured (a wall, a studio backdrop, satin)."""
     h, w = shape.shape
     settings = EraseSettings()
-    region = dilate_region(shape, settings.dilate, settings.shadow)
+    region = dilate_region(shape, settings.dilate, settings.shadow, settings.fill_holes)
     for _ in range(3):  # the dilation grows with the shape's box: rescale the shape until the region fits
         s = float(np.sqrt(p.area * h * w / max(1, region.sum())))
         if abs(s - 1) < 0.03:
@@ -174,7 +174,7 @@ def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray, smooth: bool = Fa
         ys, xs = np.nonzero(shape)
         m = cv2.getRotationMatrix2D((float(xs.mean()), float(ys.mean())), 0, s)
         shape = cv2.warpAffine(shape.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
-        region = dilate_region(shape, settings.dilate, settings.shadow)
+        region = dilate_region(shape, settings.dilate, settings.shadow, settings.fill_holes)
     ys, xs = np.nonzero(region)
     texture = _gradient(truth)
     size = float(np.sqrt(len(ys)))

@@ -75,6 +75,29 @@ def test_a_thin_product_across_the_frame_is_dilated_by_its_thickness_not_its_len
     assert classical.dilate_region(strap, 0.04, 0.0)[strap].all()
 
 
+def test_a_handles_opening_is_part_of_the_region_a_bracelets_loop_is_not():
+    mug = np.zeros((300, 400), np.uint8)
+    cv2.rectangle(mug, (100, 80), (220, 240), 1, -1)
+    cv2.ellipse(mug, (220, 160), (50, 55), 0, -90, 90, 1, 14)  # the handle: an opening of ~0.1 of the mask
+    opening = np.zeros_like(mug)
+    cv2.ellipse(opening, (220, 160), (35, 40), 0, -90, 90, 1, -1)
+    opening = (opening > 0) & (mug == 0)
+    assert opening.sum() > 1000
+    region = classical.dilate_region(mug > 0, 0.0, 0.0, 0.25)
+    assert region[opening].all()
+    assert not classical.dilate_region(mug > 0, 0.0, 0.0, 0.0)[opening].any()  # off
+    loop = np.zeros((300, 400), np.uint8)
+    cv2.ellipse(loop, (200, 150), (120, 60), 0, 0, 360, 1, 12)  # a bracelet lying flat: its loop ~2x its area
+    inside = np.zeros_like(loop)
+    cv2.ellipse(inside, (200, 150), (100, 40), 0, 0, 360, 1, -1)
+    assert not classical.dilate_region(loop > 0, 0.0, 0.0, 0.25)[inside > 0].any()
+    # the frame's edge closes no hole: a mask touching it leaves the outside alone
+    edge = np.zeros((300, 400), bool)
+    edge[:, :30] = True
+    edge[100:140, 30:60] = True
+    assert classical.dilate_region(edge, 0.0, 0.0, 0.25).sum() == edge.sum()
+
+
 def _cloth_clip(t_count: int = 4) -> tuple[Clip, Masks, np.ndarray]:
     """A still product on a striped, grainy cloth; nothing moves, so the cloth behind it is never visible.
     Returns the clip, A's masks and the true background frames."""

@@ -36,6 +36,11 @@ class EraseSettings(Settings, backends=BACKENDS):
     """Dilation of A's mask (covers edges and motion blur), as a fraction of its size: its box diagonal, or twice the
     square root of its area when that is less (a thin product lying across the frame is dilated by its thickness's
     scale, not its length's)."""
+    fill_holes: float = Field(0.25, ge=0)
+    """Holes in A's mask of at most this fraction of its area are filled too (a mug handle's opening, a gap the
+    segmentation left inside the product): kept, the background seen through an opening did not match the fill around
+    it, and a piece in the opening's shape showed beside B (`pvtt demo`'s mug). A bracelet's loop (about the mask's
+    own area) stays background. 0 = off."""
     shadow: float = Field(0.06, ge=0, le=0.5)
     """Extra extension of the region below A (contact shadows), as a fraction of its box height."""
     feather: float = Field(0.015, ge=0)
