@@ -109,6 +109,14 @@ def test_each_part_standing_on_the_floor_casts_its_own_contact_shadow():
     assert gap.min() >= 229, gap.min()
     assert out[100 + 120:100 + 124, 100 + 40:100 + 120].mean() < 222
 
+    # a speck hanging below the box (a tag on a string) is no part, and does not lift the box off the floor
+    from pvtt.insert.composite import standing_parts
+
+    tagged = np.zeros((120, 160), bool)
+    tagged[20:90, 20:140] = True
+    tagged[100:103, 75:78] = True
+    assert standing_parts(tagged) == [(20, 140, 90, 70)]
+
 
 def test_b_cut_by_a_frame_edge_that_a_stays_clear_of_is_rejected():
     """A's box stays clear of the frame's top: a tall B anchored at A's base that runs past the top is rejected

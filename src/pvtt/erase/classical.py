@@ -44,8 +44,8 @@ def _box_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def dilate_region(mask: np.ndarray, dilate: float, shadow: float, max_hole: float = 0.0) -> np.ndarray:
-    """``mask`` with its holes of at most ``max_hole`` × its area filled, dilated by ``dilate`` × its size and extended
-    down by ``shadow`` × its box height.
+    """``mask`` with its holes of at most ``max_hole`` × its area filled, dilated by ``dilate`` × its size and
+    extended down by ``shadow`` × its box height.
 
     A small hole is a mug handle's opening or a gap the segmentation left inside the product: kept as background, it
     showed frame t's own table beside a fill borrowed from other frames or made up, and the two rarely agree — a piece
@@ -68,7 +68,8 @@ def dilate_region(mask: np.ndarray, dilate: float, shadow: float, max_hole: floa
         count, labels, stats, _ = cv2.connectedComponentsWithStats(1 - out, connectivity=4)
         h, w = out.shape
         left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        inner = (left > 0) & (top > 0) & (left + stats[:, cv2.CC_STAT_WIDTH] < w) & (top + stats[:, cv2.CC_STAT_HEIGHT] < h)
+        right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+        inner = (left > 0) & (top > 0) & (right < w) & (bottom < h)
         small = inner & (stats[:, cv2.CC_STAT_AREA] <= max_hole * np.count_nonzero(mask))
         small[0] = False  # label 0: the mask itself
         out[small[labels]] = 1

@@ -47,23 +47,26 @@ def harmonize(rgba: np.ndarray, surround: np.ndarray, strength: float, chroma: f
 
 def standing_parts(alpha: np.ndarray, min_share: float = 0.1) -> list[tuple[int, int, int, int]]:
     """The parts of a product that stand on the floor: (x0, x1, bottom, height) of each piece of ``alpha`` (h, w)
-    bool of at least ``min_share`` of the largest piece's area with no product pixel below its base (a lid lifted
-    off its box rests on the box, not on the floor). x0, x1: the columns of its base (its lowest tenth)."""
+    bool of at least ``min_share`` of the largest piece's area with no other such piece below its base (a lid lifted
+    off its box rests on the box, not on the floor). x0, x1: the columns of its base (its lowest tenth). Specks are
+    no parts; the lowest part always stands."""
     count, labels, stats, _ = cv2.connectedComponentsWithStats(alpha.astype(np.uint8), connectivity=8)
     if count <= 1:
         h, w = alpha.shape
         return [(0, w, h, h)]
     areas = stats[1:, cv2.CC_STAT_AREA]
+    big = np.zeros(count, bool)
+    big[1:] = areas >= min_share * areas.max()
+    solid = big[labels]
     parts = []
-    for i in np.flatnonzero(areas >= min_share * areas.max()) + 1:
+    for i in np.flatnonzero(big):
         top, height = stats[i, cv2.CC_STAT_TOP], stats[i, cv2.CC_STAT_HEIGHT]
         bottom = top + height
         piece = labels[max(top, bottom - max(1, height // 10)):bottom] == i
         cols = np.flatnonzero(piece.any(axis=0))
         x0, x1 = int(cols[0]), int(cols[-1]) + 1
-        if alpha[bottom:, x0:x1].any():
-            continue
-        parts.append((x0, x1, int(bottom), int(height)))
+        if not solid[bottom:, x0:x1].any():
+            parts.append((x0, x1, int(bottom), int(height)))
     return parts
 
 
