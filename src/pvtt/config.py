@@ -181,8 +181,10 @@ class VideoCutoutSettings(Settings):
     takes in the wall on one frame and notches through the product on the next is flawed on whichever frame is
     chosen: TOYS012-s00's frame 0, the best of its frames, cut the unicorn's rump and tail off (0.86; TOYS012-s01
     0.82); the other curated dev clips score 0.92 (JEW002-s00's thin bracelets) to 0.99. 0 = off."""
-    view_min_score: float = Field(0.5, ge=0, le=1)
-    """An extra view scores at least this fraction of the chosen frame's score."""
+    view_min_score: float = Field(0.75, ge=0, le=1)
+    """An extra view scores at least this fraction of the chosen frame's score. At 0.5 two of TOYS002's three views
+    were a frame in the middle of a cross-dissolve (0.52 of the chosen frame's score) and a thumb on the lid with a
+    strip of table (0.71; MediaPipe missed the hand); its good view scores 0.85, CRAF001's 0.98."""
     peel_support: bool = True
     """Before cutting out the chosen frame and the views, take the surface under the product out of its mask:
     GrabCut, learning the background from the rest of the frame, claims it back, and only pieces at the bottom of
