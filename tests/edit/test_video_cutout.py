@@ -168,8 +168,9 @@ def product(template_id: str | None = "T1") -> ProductItem:
 def test_video_cutout_writes_the_cutout_and_its_views(tmp_path):
     frames, masks = template_frames()
     ws = workspace_with_clip(tmp_path, frames, masks)
-    # the second spread view sits beside the hand frames (its mask's area unsteady there), under 0.75 of the best's score
-    stage = VideoCutoutStage(ws, VideoCutoutSettings(views=2, view_min_score=0.5), CutoutSettings(), hand_mask=hand_mask)
+    # the second spread view sits beside the hand frames (its mask's area unsteady there): under 0.75 of the best
+    settings = VideoCutoutSettings(views=2, view_min_score=0.5)
+    stage = VideoCutoutStage(ws, settings, CutoutSettings(), hand_mask=hand_mask)
     stage = pickle.loads(pickle.dumps(stage))  # runners send stages to worker processes
     record = stage.process(product())
     assert record.status is Status.DONE, record.reason
