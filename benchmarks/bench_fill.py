@@ -184,9 +184,8 @@ def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray, smooth: bool = Fa
         dx = int(np.clip(fx * w - xs.mean(), -xs.min() + 2, w - 3 - xs.max()))
         dy = int(np.clip(fy * h - ys.mean(), -ys.min() + 2, h - 3 - ys.max()))
         structure = float(coarse[ys + dy, xs + dx].std(axis=0).mean())
-        score = float(texture[ys + dy, xs + dx].mean()) / (1 + structure / 8)
-        if smooth:
-            score = -float(texture[ys + dy, xs + dx].mean()) * (1 + structure / 8)
+        detail = float(texture[ys + dy, xs + dx].mean())
+        score = -detail * (1 + structure / 8) if smooth else detail / (1 + structure / 8)
         if score > best_score:
             best, best_score = (dx, dy), score
     out = np.zeros_like(region)

@@ -73,8 +73,8 @@ def main() -> None:
         scale = min(1.0, s.work_short_side / min(height, width))
         size = (max(16, round(width * scale)), max(16, round(height * scale)))
         grey = [cv2.cvtColor(cv2.resize(f, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY) for f in frames]
-        region = [cv2.resize(dilate_region(m, s.dilate, s.shadow, s.fill_holes).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-                  for m in masks]
+        region = [cv2.resize(dilate_region(m, s.dilate, s.shadow, s.fill_holes).astype(np.uint8), size,
+                             interpolation=cv2.INTER_NEAREST) for m in masks]
         avoid = np.stack([cv2.dilate(r, np.ones((9, 9), np.uint8)) > 0 for r in region])
         row = [mismatch(chain, grey, avoid, k) for chain in (features_only(grey, avoid), background_motion(grey, avoid)[0])
                for k in (4, 16)]

@@ -167,6 +167,20 @@ def as_mask_array(masks: Any) -> np.ndarray:
     return np.asarray(getattr(masks, "data", masks), bool)
 
 
+def fill_small_holes(mask: np.ndarray, fraction: float) -> np.ndarray:
+    """``mask`` (bool) with its holes smaller than ``fraction`` of its area filled: the pieces of the outside
+    (4-connected, as the mask is 8-) that do not reach the frame's edge."""
+    count, comp, stats, _ = cv2.connectedComponentsWithStats((~mask).astype(np.uint8), 4)
+    if count <= 1:
+        return mask
+    h, w = mask.shape
+    x, y, bw, bh, area = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3], stats[:, 4]
+    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
+    small = (area < fraction * max(1, int(mask.sum()))) & ~touches
+    small[0] = False  # label 0: the mask itself
+    return mask | small[comp]
+
+
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
     """``mask`` (H, W) or (T, H, W) bool grown by ``pixels`` (elliptic kernel), per frame."""
     mask = np.asarray(mask, bool)

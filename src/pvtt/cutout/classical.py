@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from pvtt.compose import fill_small_holes
 from pvtt.cutout import CutoutResult, Cutter, smooth_base
 from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, unmix_edge, with_alpha
 from pvtt.errors import RejectItem
@@ -58,19 +59,6 @@ def _gradient(rgb: np.ndarray) -> np.ndarray:
     """The grey gradient magnitude (3x3 Sobel, float32, H x W) of an RGB image."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     return np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
-
-
-def _fill_small_holes(fg: np.ndarray, fraction: float) -> np.ndarray:
-    """``fg`` with its holes smaller than ``fraction`` of its area filled."""
-    count, comp, stats, _ = cv2.connectedComponentsWithStats((~fg).astype(np.uint8), 4)
-    if count <= 1:
-        return fg
-    h, w = fg.shape
-    x, y, bw, bh, area = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3], stats[:, 4]
-    touches = (x == 0) | (y == 0) | (x + bw == w) | (y + bh == h)
-    small = (area < fraction * max(1, int(fg.sum()))) & ~touches
-    small[0] = small[0] and not touches[0]
-    return fg | small[comp]
 
 
 def _peel_backdrop(fg: np.ndarray, backdrop: np.ndarray) -> tuple[np.ndarray, float]:
@@ -279,7 +267,7 @@ class ClassicalCutter(Cutter):
             fg, enclosed, seen_through = _peel_enclosed(fg, backdrop, s.peel_enclosed, dist, s.peel_exact)
             # small holes (speckles, engraving) belong to the product; large ones (a bracelet's inside) and the
             # backdrop itself seen through the product not
-            fg = _fill_small_holes(fg, 0.01) & ~seen_through
+            fg = fill_small_holes(fg, 0.01) & ~seen_through
         rim = 0.0
         if plain and s.peel_rim > 0:  # before the specks are dropped: the peel can cut a sliver loose
             fg, rim = peel_rim(fg, sobel, lab[..., 0] < backdrop_light - 2.0, s.peel_rim)

@@ -37,7 +37,7 @@ class EraseSettings(Settings, backends=BACKENDS):
     square root of its area when that is less (a thin product lying across the frame is dilated by its thickness's
     scale, not its length's)."""
     fill_holes: float = Field(0.25, ge=0)
-    """Holes in A's mask of at most this fraction of its area are filled too (a mug handle's opening, a gap the
+    """Holes in A's mask smaller than this fraction of its area are filled too (a mug handle's opening, a gap the
     segmentation left inside the product): kept, the background seen through an opening did not match the fill around
     it, and a piece in the opening's shape showed beside B (`pvtt demo`'s mug). A bracelet's loop (about the mask's
     own area) stays background. 0 = off."""

@@ -28,7 +28,7 @@ import time
 import cv2
 import numpy as np
 
-from pvtt.compose import membrane, row_texture_mismatch
+from pvtt.compose import fill_small_holes, membrane, row_texture_mismatch
 from pvtt.erase import EraseResult, Eraser
 from pvtt.types import Clip, Masks
 
@@ -44,7 +44,7 @@ def _box_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def dilate_region(mask: np.ndarray, dilate: float, shadow: float, max_hole: float = 0.0) -> np.ndarray:
-    """``mask`` with its holes of at most ``max_hole`` × its area filled, dilated by ``dilate`` × its size and
+    """``mask`` with its holes smaller than ``max_hole`` × its area filled, dilated by ``dilate`` × its size and
     extended down by ``shadow`` × its box height.
 
     A small hole is a mug handle's opening or a gap the segmentation left inside the product: kept as background, it
@@ -62,17 +62,8 @@ def dilate_region(mask: np.ndarray, dilate: float, shadow: float, max_hole: floa
     if box is None:
         return mask.copy()
     x0, y0, x1, y1 = box
-    out = mask.astype(np.uint8)
-    if max_hole > 0:
-        # holes: the pieces of the outside that do not touch the frame's edge (4-connected, as the mask is 8-)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(1 - out, connectivity=4)
-        h, w = out.shape
-        left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
-        inner = (left > 0) & (top > 0) & (right < w) & (bottom < h)
-        small = inner & (stats[:, cv2.CC_STAT_AREA] <= max_hole * np.count_nonzero(mask))
-        small[0] = False  # label 0: the mask itself
-        out[small[labels]] = 1
+    mask = np.asarray(mask, bool)
+    out = (fill_small_holes(mask, max_hole) if max_hole > 0 else mask).astype(np.uint8)
     down = int(round(shadow * (y1 - y0)))
     if down > 0:
         out = cv2.dilate(out, np.ones((down + 1, 1), np.uint8), anchor=(0, down))
