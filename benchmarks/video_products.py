@@ -121,7 +121,7 @@ def main() -> None:
         clips = curated_clips(ws, tid)
         start = time.perf_counter()
         try:
-            found = video_product(ws, tid, settings, cutout.refine_radius, cutout.margin, hands, clips)
+            found = video_product(ws, tid, settings, cutout, hands, clips)
         except RejectItem as exc:
             seconds = time.perf_counter() - start
             rows.append(_row([photo, _label(np.zeros((TILE, 3 * TILE, 3), np.uint8), [str(exc)[i:i + 70] for i in

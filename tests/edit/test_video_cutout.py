@@ -20,7 +20,8 @@ from pvtt.items import ProductItem, curated_clips
 from pvtt.media.video import write_video
 from pvtt.pipeline import build
 from pvtt.registry import Backend
-from pvtt.stages.product import FrameScore, VideoCutoutStage, choose_frames, mask_steadiness, score_frame
+from pvtt.stages.product import (FrameScore, VideoCutoutStage, choose_frames, cut_out_frame, fill_missed_holes,
+                                 mask_steadiness, score_frame)
 from pvtt.store import Workspace, write_json
 from pvtt.testmedia import textured_background
 from pvtt.types import ItemRecord, Masks, Status
@@ -461,8 +462,6 @@ def test_a_hole_the_mask_left_in_the_product_is_filled_and_a_loop_seen_through_i
     """A video product inherits its frame's mask: TOYS002's wooden box lost its black latch to the classical mask and
     every pair showed a hole through the box. A hole unlike the frame around the product is filled before the cut; a
     hole of the surroundings' colour (the table through a bracelet's loop) stays a hole."""
-    from pvtt.stages.product import cut_out_frame, fill_missed_holes
-
     rng = np.random.default_rng(0)
     frame = np.clip(np.array([205, 190, 170]) + rng.normal(0, 6, (200, 300, 3)), 0, 255).astype(np.uint8)  # table
     frame[50:150, 40:140] = (120, 70, 40)  # the wooden box
@@ -480,3 +479,21 @@ def test_a_hole_the_mask_left_in_the_product_is_filled_and_a_loop_seen_through_i
     assert np.array_equal(fill_missed_holes(frame, mask, 0.0), mask)  # off
     cut, _ = cut_out_frame(frame, mask, 2.0, 0.05, hole_fill=3.0)
     assert cut[..., 3].min() == 0 and (cut[..., 3] > 200).mean() > 0.3
+
+
+def test_the_cut_outline_is_redrawn_onto_the_products_edge():
+    """TOYS002's chosen frame: the clip's mask took in a strip of the palm's shadow beside the box. The redraw (as the
+    photo cutout's) gives it back to the background, which has that shadow beyond the strip; the box stays whole."""
+    rng = np.random.default_rng(0)
+    frame = np.clip(rng.normal((150, 140, 130), 6, (200, 300, 3)), 0, 255).astype(np.uint8)  # a pale table
+    frame[50:150, 60:160] = np.clip(rng.normal((150, 70, 40), 6, (100, 100, 3)), 0, 255)  # a red-brown box
+    frame[60:150, 160:210] = np.clip(rng.normal((50, 35, 30), 4, (90, 50, 3)), 0, 255)  # the palm's shadow beside it
+    mask = np.zeros((200, 300), bool)
+    mask[50:150, 60:172] = True  # the box and a 12 px strip of the shadow
+    plain, _ = cut_out_frame(frame, mask, 0.0, 0.0)
+    drawn, _ = cut_out_frame(frame, mask, 0.0, 0.0, redraw=(600, 0.05, 5))
+    # trimmed to the cut's box: the plain cut is the box and the strip, the redrawn one the box alone
+    assert plain.shape[:2] == (100, 112) and plain[50, 106, 3] == 255
+    assert drawn.shape[1] <= 102 and drawn.shape[0] >= 98
+    assert (drawn[5:95, 5:95, 3] == 255).all()
+    assert np.array_equal(cut_out_frame(frame, mask, 0.0, 0.0, redraw=(0, 0.05, 5))[0], plain)  # 0 = off

@@ -102,7 +102,9 @@ class CutoutSettings(Settings, backends=BACKENDS):
     free (a cord), sure product; beyond it sure background — so the cut snaps to the photo's edges instead of
     ending in the smooth backdrop. At 480 px GrabCut left chunks of a white backdrop beside ART001's white vases and
     ragged strands of shadow around HOME005's box; redrawn at 1,200 px they are gone (MEDI001's shadow under its base
-    is thinner, not gone). Adds 2-6 s per photo on one CPU. 0 = off."""
+    is thinner, not gone). Adds 2-6 s per photo on one CPU. The video cutout redraws its chosen frame's and views'
+    masks the same way (TOYS002's box lost the shadow of the palm beside it, CRAF001's stamp a block of table beside
+    its base). 0 = off."""
     refine_band: float = Field(0.012, gt=0, lt=0.2)
     """Half-width of the band ``refine_size`` redraws, as a fraction of the image diagonal."""
     refine_radius: float = Field(0.003, ge=0)

@@ -325,16 +325,28 @@ def fill_missed_holes(rgb: np.ndarray, mask: np.ndarray, ratio: float) -> np.nda
 
 
 def cut_out_frame(rgb: np.ndarray, mask: np.ndarray, refine_radius: float, margin: float,
-                  peel: bool = False, hole_fill: float = 0.0) -> tuple[np.ndarray, float]:
+                  peel: bool = False, hole_fill: float = 0.0,
+                  redraw: tuple[int, float, int] | None = None) -> tuple[np.ndarray, float]:
     """A frame's product as an RGBA cutout: its mask as alpha, edge-refined by the guided filter on the frame
     (as the photo cutout does), trimmed to the product's box plus ``margin`` of its long side. With ``hole_fill``, the
-    mask's holes unlike the frame around the product are filled first (:func:`fill_missed_holes`); with ``peel``, the
-    surface under the product is taken out of the mask (:func:`pvtt.cutout.peel.peel_support`). Returns the cutout
-    and the share of the mask peeled."""
+    mask's holes unlike the frame around the product are filled first (:func:`fill_missed_holes`); with ``redraw``
+    (long side, band, GrabCut iterations), its outline is then redrawn by GrabCut in a band around it, as the photo
+    cutout's is (:func:`pvtt.cutout.classical.redraw_outline`); with ``peel``, the surface under the product is taken
+    out of the mask (:func:`pvtt.cutout.peel.peel_support`). Returns the cutout and the share of the mask peeled.
+
+    The redraw matters more here than for photos: a clip's mask follows the product over time, and on any one frame
+    its outline wanders off the edges — on TOYS002's chosen frame it took in the shadow of the palm beside the box, on
+    CRAF001's a square block of table beside the stamp's base."""
     from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
+    from pvtt.cutout.classical import redraw_outline
     from pvtt.cutout.peel import peel_support
 
     mask = fill_missed_holes(rgb, mask, hole_fill)
+    if redraw is not None and redraw[0] > 0 and mask.any():
+        drawn = redraw_outline(rgb, mask, *redraw)
+        if drawn.shape != mask.shape:
+            drawn = cv2.resize(drawn.astype(np.uint8), mask.shape[::-1], interpolation=cv2.INTER_NEAREST) > 0
+        mask = drawn
     peeled = peel_support(rgb, mask) if peel else np.zeros_like(mask)
     share = float(peeled.sum() / max(int(mask.sum()), 1))
     kept = mask & ~peeled
@@ -388,9 +400,11 @@ def mask_steadiness(masks: np.ndarray) -> float:
     return float(np.median(ious)) if ious else 1.0
 
 
-def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius: float, margin: float,
+def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
                   hand_mask: HandMask | None = None, clips: list[ClipItem] | None = None) -> VideoProduct:
     """The product of ``template_id`` cut out from the template's curated clips (reads the workspace only).
+    ``cutout``: the ``cutout`` section, whose ``refine_radius``, ``margin`` and outline redraw (``refine_size``,
+    ``refine_band``, ``grabcut_iters``) shape the cut as for photos.
 
     Raises :class:`RejectItem` when the template has no curated clip, or when no sampled frame shows the
     product whole and unoccluded (the message counts why each frame failed).
@@ -440,8 +454,9 @@ def video_product(ws: Workspace, template_id: str, settings: Any, refine_radius:
         for frame in [f for f in [best, *views] if f.clip_id == clip_id]:
             rgb = video.frames[frame.frame_index]
             _, mask, _ = score_frame(rgb, masks.data[frame.frame_index], settings, hand=_hand_pixels(hand_mask, rgb))
-            cut[(clip_id, frame.frame_index)] = cut_out_frame(rgb, mask, refine_radius, margin,
-                                                              settings.peel_support, settings.hole_fill)
+            cut[(clip_id, frame.frame_index)] = cut_out_frame(
+                rgb, mask, cutout.refine_radius, cutout.margin, settings.peel_support, settings.hole_fill,
+                (cutout.refine_size, cutout.refine_band, cutout.grabcut_iters))
     cutout, peeled = cut[(best.clip_id, best.frame_index)]
     return VideoProduct(cutout, [cut[(v.clip_id, v.frame_index)][0] for v in views], best, views, candidates,
                         [c.id for c in clips], peeled, steadiness)
@@ -476,11 +491,12 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "8"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    version = "9"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
     # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift);
     # 5: the surface under the product peeled out of the cut frames' masks (peel_support); 6: no frame of a clip whose
     # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled; 8: the mask's holes
-    # unlike the frame around the product filled before the cut (hole_fill)
+    # unlike the frame around the product filled before the cut (hole_fill); 9: the cut's outline redrawn by GrabCut
+    # (cutout.refine_size)
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
@@ -500,14 +516,16 @@ class VideoCutoutStage(Stage[ProductItem]):
         clips = [(c.id, c.key, c.path, artifacts.record(ws, "segment", c.id).key,
                   artifacts.record(ws, "curate", c.id).key)
                  for c in self._clips(product)]
+        c = self.cutout
         return settings_key(self.name, self.version, product.id, product.template_id, clips, self.settings,
-                            self.cutout.refine_radius, self.cutout.margin, _hook_name(self.hand_mask))
+                            c.refine_radius, c.margin, c.refine_size, c.refine_band, c.grabcut_iters,
+                            _hook_name(self.hand_mask))
 
     def run(self, product: ProductItem, key: str):
         if not product.template_id:
             raise RejectItem(f"product {product.id} has no template video to cut it out from")
-        found = video_product(self.workspace, product.template_id, self.settings, self.cutout.refine_radius,
-                              self.cutout.margin, self.hand_mask, self._clips(product))
+        found = video_product(self.workspace, product.template_id, self.settings, self.cutout, self.hand_mask,
+                              self._clips(product))
         folder = self.workspace.artifact_dir(self.name, product.id, key)
         paths = []
         for n, rgba in enumerate([found.cutout, *found.views]):
