@@ -55,26 +55,35 @@ def masks_and_tracks(frames: np.ndarray, mask0: np.ndarray) -> tuple[np.ndarray,
     return masks, Tracks(points, np.ones(points.shape[:2], bool))
 
 
+def load_case(data: Path, n_frames: int, short: int) -> tuple[np.ndarray, float, np.ndarray, np.ndarray, Tracks]:
+    """The bracelet case at ``data`` as this benchmark times it: ``n_frames`` frames (the clip looped back and forth
+    when shorter) resized to a ``short`` short side (multiples of 16), the frame-0 mask, A's masks and tracks.
+    Exits (status 0, "skipped") when the case is not there."""
+    if not (data / "source_video.mp4").exists():
+        print(f"skipped: no bracelet case at {data} (set PVTT_DEV_DATA or --data)")
+        sys.exit(0)
+    frames, fps = read_video(data / "source_video.mp4", max_frames=n_frames)
+    if len(frames) < n_frames:  # loop the clip to the window length
+        frames = np.concatenate([frames, frames[::-1]] * (n_frames // len(frames) + 1))[:n_frames]
+    h, w = frames.shape[1:3]
+    scale = short / min(h, w)
+    size = (int(round(w * scale / 16)) * 16, int(round(h * scale / 16)) * 16)
+    frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+    m0 = load_image_rgba(data / "bracelet_mask.png")
+    m0 = m0[..., :3].max(-1) > 127 if m0[..., 3].min() == 255 else m0[..., 3] > 127
+    m0 = cv2.resize(m0.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
+    masks, tracks = masks_and_tracks(frames, m0)
+    return frames, fps, m0, masks, tracks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT)
     parser.add_argument("--frames", type=int, default=101)
     parser.add_argument("--short", type=int, default=720)
     args = parser.parse_args()
-    if not (args.data / "source_video.mp4").exists():
-        print(f"skipped: no bracelet case at {args.data} (set PVTT_DEV_DATA or --data)")
-        sys.exit(0)
-    frames, fps = read_video(args.data / "source_video.mp4", max_frames=args.frames)
-    if len(frames) < args.frames:  # loop the clip to the window length
-        frames = np.concatenate([frames, frames[::-1]] * (args.frames // len(frames) + 1))[: args.frames]
-    h, w = frames.shape[1:3]
-    scale = args.short / min(h, w)
-    size = (int(round(w * scale / 16)) * 16, int(round(h * scale / 16)) * 16)
-    frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
-    m0 = load_image_rgba(args.data / "bracelet_mask.png")
-    m0 = m0[..., :3].max(-1) > 127 if m0[..., 3].min() == 255 else m0[..., 3] > 127
-    m0 = cv2.resize(m0.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    masks, tracks = masks_and_tracks(frames, m0)
+    frames, fps, m0, masks, tracks = load_case(args.data, args.frames, args.short)
+    size = (frames.shape[2], frames.shape[1])
     clip = Clip("bench", frames, fps)
     product = ProductImage("target", load_image_rgba(args.data / "product_image.jpg"))
     timings = {}
@@ -91,7 +100,8 @@ def main() -> None:
                                                                               box_of_mask(m0), cut.rgba))
     result = timed("propagate", lambda: make_propagator().propagate(clip, erased.frames, Masks(masks), tracks,
                                                                      inserted))
-    verdict = timed("judge", lambda: judge(frames, result.frames, Masks(masks), result.masks, cut.rgba, tracks))
+    verdict = timed("judge", lambda: judge(frames, result.frames, Masks(masks), result.masks, cut.rgba, tracks,
+                                           background=erased.frames))  # as a build judges: the smear check too
     timings["per_pair"] = round(timings["insert"] + timings["propagate"] + timings["judge"], 2)
     print(json.dumps({"clip": f"{len(frames)}x{size[1]}x{size[0]}", "seconds": timings, "verdict": verdict.verdict,
                       "reasons": verdict.reasons}, indent=1))

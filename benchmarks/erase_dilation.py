@@ -21,8 +21,6 @@ import bench_edit  # noqa: E402  (the same clip and masks)
 
 import pvtt.erase.classical as classical  # noqa: E402
 from pvtt.erase import make_eraser  # noqa: E402
-from pvtt.media.image import load_image_rgba  # noqa: E402
-from pvtt.media.video import read_video  # noqa: E402
 from pvtt.types import Clip, Masks  # noqa: E402
 
 
@@ -48,20 +46,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=101)
     parser.add_argument("--short", type=int, default=720)
     args = parser.parse_args()
-    if not (args.data / "source_video.mp4").exists():
-        print(f"skipped: no bracelet case at {args.data} (set PVTT_DEV_DATA or --data)")
-        sys.exit(0)
-    frames, fps = read_video(args.data / "source_video.mp4", max_frames=args.frames)
-    if len(frames) < args.frames:
-        frames = np.concatenate([frames, frames[::-1]] * (args.frames // len(frames) + 1))[: args.frames]
-    h, w = frames.shape[1:3]
-    scale = args.short / min(h, w)
-    size = (int(round(w * scale / 16)) * 16, int(round(h * scale / 16)) * 16)
-    frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
-    m0 = load_image_rgba(args.data / "bracelet_mask.png")
-    m0 = m0[..., :3].max(-1) > 127 if m0[..., 3].min() == 255 else m0[..., 3] > 127
-    m0 = cv2.resize(m0.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST) > 0
-    masks, _ = bench_edit.masks_and_tracks(frames, m0)
+    frames, fps, _, masks, _ = bench_edit.load_case(args.data, args.frames, args.short)
     current = classical.dilate_region
     for name, region_fn in (("box diagonal (erase version 7)", by_diagonal), ("current", current)):
         classical.dilate_region = region_fn

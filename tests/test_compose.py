@@ -28,3 +28,26 @@ def test_edit_region_covers_b_box_moving_with_a():
     region = compose.edit_region(masks, Box(5, 5, 25, 20), dilate_px=0)
     assert region[0, 5:20, 5:25].all() and region[2, 5:20, 15:35].all()
     assert not region[2, 30:, :].any()
+
+
+
+def test_a_wide_dilation_is_the_same_disc_as_the_kernels():
+    """From DISTANCE_DILATE_MIN on, dilate grows by a distance transform (its cost independent of the radius): the
+    same disc as OpenCV's elliptic kernel but for a few rim pixels, on a frame and per frame of a clip."""
+    import cv2
+
+    from pvtt.compose import DISTANCE_DILATE_MIN, dilate
+
+    strap = np.zeros((300, 400), bool)
+    strap[140:160, 60:340] = True
+    dot = np.zeros((300, 400), bool)
+    dot[150, 200] = True
+    yy, xx = np.mgrid[:300, :400]
+    for r in (DISTANCE_DILATE_MIN, 40, 90):
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        for mask in (strap, dot):
+            expected = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+            assert (dilate(mask, r) != expected).sum() <= 0.005 * expected.sum() + 4 * r
+        assert np.array_equal(dilate(dot, r), (yy - 150) ** 2 + (xx - 200) ** 2 <= (r + 0.3) ** 2)  # a disc
+    clip = np.stack([strap, np.zeros_like(strap)])
+    assert np.array_equal(dilate(clip, 40)[0], dilate(strap, 40)) and not dilate(clip, 40)[1].any()

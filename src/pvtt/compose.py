@@ -181,15 +181,28 @@ def fill_small_holes(mask: np.ndarray, fraction: float) -> np.ndarray:
     return mask | small[comp]
 
 
+# from this radius on, dilate by a distance transform: its cost does not grow with the radius, a kernel's does (a
+# 150 px disc on a 1248x720 frame: 0.53 s by cv2.dilate, 0.006 s this way)
+DISTANCE_DILATE_MIN = 16
+
+
 def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """``mask`` (H, W) or (T, H, W) bool grown by ``pixels`` (elliptic kernel), per frame."""
+    """``mask`` (H, W) or (T, H, W) bool grown by ``pixels`` (a disc), per frame.
+
+    Small radii use OpenCV's elliptic kernel; from :data:`DISTANCE_DILATE_MIN` on, every pixel within ``pixels`` +
+    0.3 (Euclidean) of the mask — the same disc but for a few pixels on its rim (0.1 % of a 150 px growth's area)."""
     mask = np.asarray(mask, bool)
     if pixels <= 0:
         return mask.copy()
+    if mask.ndim == 3:
+        return np.stack([dilate(m, pixels) for m in mask])
+    if pixels >= DISTANCE_DILATE_MIN:
+        if not mask.any():
+            return mask.copy()
+        distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        return distance <= pixels + 0.3
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    if mask.ndim == 2:
-        return cv2.dilate(mask.astype(np.uint8), kernel) > 0
-    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in mask])
+    return cv2.dilate(mask.astype(np.uint8), kernel) > 0
 
 
 def _centroid(mask: np.ndarray) -> tuple[float, float] | None:

@@ -1,0 +1,81 @@
+"""The judge of the bench_edit bracelet pair with its wide dilations done by OpenCV's elliptic kernel (as up to
+2026-12-05) and as `pvtt.compose.dilate` does them now (a distance transform from DISTANCE_DILATE_MIN px on), in
+turns, in one run.
+
+    python benchmarks/judge_dilate.py [--data DIR] [--frames 101] [--short 720] [--repeats 2]
+
+The pair is made as in ``bench_edit.py`` (cutout, erase, insert, propagate; not timed) and judged as a build judges
+it (with the erased background: the smear check runs too). Prints each judge's wall seconds (the best of
+``--repeats``), the verdicts and the largest difference between the two judges' scores. Run it on an otherwise idle
+machine.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_edit  # noqa: E402  (the same clip, masks and tracks)
+
+import pvtt.judge.defects as defects  # noqa: E402
+from pvtt.compose import box_of_mask  # noqa: E402
+from pvtt.cutout import make_cutter  # noqa: E402
+from pvtt.erase import make_eraser  # noqa: E402
+from pvtt.insert import make_inserter  # noqa: E402
+from pvtt.judge import judge  # noqa: E402
+from pvtt.media.image import load_image_rgba  # noqa: E402
+from pvtt.propagate import make_propagator  # noqa: E402
+from pvtt.types import Clip, Masks, ProductImage  # noqa: E402
+
+
+def kernel_dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """`pvtt.compose.dilate` as it was: OpenCV's elliptic kernel at every radius."""
+    mask = np.asarray(mask, bool)
+    if pixels <= 0:
+        return mask.copy()
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    if mask.ndim == 2:
+        return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+    return np.stack([cv2.dilate(m.astype(np.uint8), kernel) > 0 for m in mask])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", type=Path, default=bench_edit.DEFAULT)
+    parser.add_argument("--frames", type=int, default=101)
+    parser.add_argument("--short", type=int, default=720)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    frames, fps, m0, masks, tracks = bench_edit.load_case(args.data, args.frames, args.short)
+    cut = make_cutter().cut_out(ProductImage("target", load_image_rgba(args.data / "product_image.jpg")))
+    erased = make_eraser().erase(Clip("bench", frames, fps), Masks(masks))
+    inserted = make_inserter(anchor="center").insert(frames[0], erased.frames[0], m0, box_of_mask(m0), cut.rgba)
+    result = make_propagator().propagate(Clip("bench", frames, fps), erased.frames, Masks(masks), tracks, inserted)
+    current = defects.dilate
+    seconds: dict[str, list[float]] = {"kernel": [], "current": []}
+    verdicts = {}
+    for _ in range(args.repeats):
+        for name, fn in (("kernel", kernel_dilate), ("current", current)):
+            defects.dilate = fn
+            try:
+                start = time.perf_counter()
+                verdicts[name] = judge(frames, result.frames, Masks(masks), result.masks, cut.rgba, tracks,
+                                       background=erased.frames)
+                seconds[name].append(time.perf_counter() - start)
+            finally:
+                defects.dilate = current
+    old, new = verdicts["kernel"], verdicts["current"]
+    diff = max((abs(old.scores[k] - new.scores[k]), k) for k in old.scores if k in new.scores)
+    for name in seconds:
+        print(f"{name}: judge {min(seconds[name]):.2f} s (best of {args.repeats}), verdict {verdicts[name].verdict}")
+    print(f"current / kernel: {min(seconds['current']) / min(seconds['kernel']):.2f}x; "
+          f"largest score difference {diff[0]:.4f} ({diff[1]})")
+
+
+if __name__ == "__main__":
+    main()
