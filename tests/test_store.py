@@ -29,6 +29,19 @@ def test_cached_requires_same_key_and_outputs(tmp_path):
     assert ws.cached("s", "i", "k1") is None  # an artifact went missing
 
 
+def test_a_rejected_record_whose_files_went_missing_is_made_again(tmp_path):
+    """A pair the judge rejected keeps its edited clip for the review page: with the file gone, the export failed
+    on it (FileNotFoundError) instead of the pair being made again."""
+    ws = Workspace(tmp_path)
+    (tmp_path / "edited.mp4").write_bytes(b"1")
+    ws.write_record(ItemRecord("s", "i", "k", Status.REJECTED, reason="reject", outputs={"edited_path": "edited.mp4"}))
+    assert ws.cached("s", "i", "k") is not None
+    (tmp_path / "edited.mp4").unlink()
+    assert ws.cached("s", "i", "k") is None
+    ws.write_record(ItemRecord("s", "j", "k", Status.REJECTED, reason="rejected at curate"))  # no files: final
+    assert ws.cached("s", "j", "k") is not None
+
+
 def test_failed_items_are_retried_unless_asked_not_to(tmp_path):
     ws = Workspace(tmp_path)
     ws.write_record(ItemRecord("s", "i", "k", Status.FAILED, reason="boom"))

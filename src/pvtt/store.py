@@ -130,7 +130,8 @@ class Workspace:
         return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     def cached(self, stage: str, item_id: str, key: str, retry_failed: bool = True) -> ItemRecord | None:
-        """The record of ``item_id`` if it is final for ``key``: done with all outputs present, or rejected.
+        """The record of ``item_id`` if it is final for ``key``: done or rejected, with all its outputs present (a
+        pair the judge rejected keeps its edited clip for the review page; export copies it).
 
         A failed record is final only when ``retry_failed`` is off.
         """
@@ -139,7 +140,7 @@ class Workspace:
             return None
         if record.status is Status.FAILED and retry_failed:
             return None
-        if record.status is Status.DONE and not all(self.abs(p).exists() for p in _paths(record.outputs)):
+        if record.status is not Status.FAILED and not all(self.abs(p).exists() for p in _paths(record.outputs)):
             return None
         return record
 
