@@ -400,3 +400,30 @@ def test_blocks_are_judged_only_where_the_fill_has_edges_in_most_frames():
     assert named and value > settings.max_fill_seams, value
     assert seams(two) == (None, False)  # two frames of eight measured: not enough
     assert seams(smooth) == (None, False)
+
+
+def test_a_extent_is_found_once_per_frame_and_mask(monkeypatch):
+    """A's extent depends on the source frame and A's mask, not on B: the pairs of one clip ask for the same frames,
+    and the GrabCut runs once (the second pair gets a copy of the first's extent)."""
+    import cv2
+
+    from pvtt.judge import defects
+
+    rng = np.random.default_rng(3)
+    frame = np.clip(rng.normal(200, 5, (120, 160, 3)), 0, 255).astype(np.uint8)
+    frame[40:80, 50:110] = (150, 60, 40)
+    mask = np.zeros((120, 160), bool)
+    mask[42:78, 52:90] = True  # the mask missed the product's right part
+    calls = []
+    real = cv2.grabCut
+    monkeypatch.setattr(cv2, "grabCut", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    monkeypatch.setattr(defects, "_extents", type(defects._extents)())
+    first = defects.a_extent(frame, mask, 0.3)
+    first[:] = False  # the caller's copy: the remembered extent is not touched
+    second = defects.a_extent(frame, mask, 0.3)
+    assert len(calls) == 1 and second[60, 100] and np.array_equal(second, defects.find_a_extent(frame, mask, 0.3))
+    other = mask.copy()
+    other[42:78, 52:60] = False
+    defects.a_extent(frame, other, 0.3)  # another mask: cut again
+    defects.a_extent(frame, mask, 0.4)  # another reach: cut again
+    assert len(calls) == 4  # (find_a_extent above cut once more)

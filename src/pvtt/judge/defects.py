@@ -32,6 +32,8 @@ it, so the product's own template video is used instead.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any
 
 import cv2
@@ -82,7 +84,32 @@ def backdrop_share(mask_a: np.ndarray, reach: float) -> float:
     return _share(_extent_labels(mask_a, reach)[2])
 
 
+# A's extent depends on the source frame and A's mask, not on B: every pair of a clip asks for the extents of the same
+# frames, and the judge of a clip crossed with many products ran the same GrabCuts once per pair (2-3 s each at the
+# judge's 360 px, six per pair: most of a dev pair's judge). Kept per process: the most recent EXTENT_CACHE_SIZE.
+EXTENT_CACHE_SIZE = 48
+_extents: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+
 def a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: float = 0.0) -> np.ndarray:
+    """:func:`find_a_extent`, remembered: the same frame, mask and settings give back the extent found before (a
+    copy) without cutting again."""
+    src, mask_a = np.ascontiguousarray(src), np.asarray(mask_a, bool)
+    digest = hashlib.blake2b(digest_size=20)
+    for part in (src, np.packbits(mask_a), np.array(src.shape + mask_a.shape), np.array([reach, min_backdrop])):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    key = digest.digest()
+    found = _extents.get(key)
+    if found is None:
+        found = _extents[key] = find_a_extent(src, mask_a, reach, min_backdrop)
+        while len(_extents) > EXTENT_CACHE_SIZE:
+            _extents.popitem(last=False)
+    else:
+        _extents.move_to_end(key)
+    return found.copy()
+
+
+def find_a_extent(src: np.ndarray, mask_a: np.ndarray, reach: float, min_backdrop: float = 0.0) -> np.ndarray:
     """A's extent in the source frame, mask included: a GrabCut whose background model is the frame around a
     hull of A's mask grown by ``reach`` × A's box diagonal, the grown hull probable object and the eroded mask sure
     object — so a part of A in another colour than the masked part (a strap beside a dial, beads of another

@@ -1,13 +1,15 @@
-"""The judge of the bench_edit bracelet pair with its wide dilations done by OpenCV's elliptic kernel (as up to
-2026-12-05) and as `pvtt.compose.dilate` does them now (a distance transform from DISTANCE_DILATE_MIN px on), in
-turns, in one run.
+"""What the judge of the bench_edit bracelet pair costs, against the baselines it replaced, in one run:
 
-    python benchmarks/judge_dilate.py [--data DIR] [--frames 101] [--short 720] [--repeats 2]
+1. its wide dilations by OpenCV's elliptic kernel (as up to 2026-12-05) against `pvtt.compose.dilate` now (a distance
+   transform from DISTANCE_DILATE_MIN px on), A's extents found afresh for both;
+2. the first pair of a clip against the next (`pvtt.judge.defects.a_extent` remembers A's extent per source frame
+   and mask, which every pair of a clip shares): the same pair judged with the remembered extents dropped, then kept.
+
+    python benchmarks/judge_cost.py [--data DIR] [--frames 101] [--short 720] [--repeats 2]
 
 The pair is made as in ``bench_edit.py`` (cutout, erase, insert, propagate; not timed) and judged as a build judges
 it (with the erased background: the smear check runs too). Prints each judge's wall seconds (the best of
-``--repeats``), the verdicts and the largest difference between the two judges' scores. Run it on an otherwise idle
-machine.
+``--repeats``), the verdicts and the largest difference between the scores. Run it on an otherwise idle machine.
 """
 from __future__ import annotations
 
@@ -56,26 +58,33 @@ def main() -> None:
     erased = make_eraser().erase(Clip("bench", frames, fps), Masks(masks))
     inserted = make_inserter(anchor="center").insert(frames[0], erased.frames[0], m0, box_of_mask(m0), cut.rgba)
     result = make_propagator().propagate(Clip("bench", frames, fps), erased.frames, Masks(masks), tracks, inserted)
+    def run(fresh: bool):
+        if fresh:
+            defects._extents.clear()
+        start = time.perf_counter()
+        verdict = judge(frames, result.frames, Masks(masks), result.masks, cut.rgba, tracks, background=erased.frames)
+        return time.perf_counter() - start, verdict
+
     current = defects.dilate
-    seconds: dict[str, list[float]] = {"kernel": [], "current": []}
+    seconds: dict[str, list[float]] = {"kernel": [], "current": [], "next pair": []}
     verdicts = {}
     for _ in range(args.repeats):
         for name, fn in (("kernel", kernel_dilate), ("current", current)):
             defects.dilate = fn
             try:
-                start = time.perf_counter()
-                verdicts[name] = judge(frames, result.frames, Masks(masks), result.masks, cut.rgba, tracks,
-                                       background=erased.frames)
-                seconds[name].append(time.perf_counter() - start)
+                took, verdicts[name] = run(fresh=True)
             finally:
                 defects.dilate = current
-    old, new = verdicts["kernel"], verdicts["current"]
-    diff = max((abs(old.scores[k] - new.scores[k]), k) for k in old.scores if k in new.scores)
+            seconds[name].append(took)
+        took, verdicts["next pair"] = run(fresh=False)  # A's extents from the "current" run just before
+        seconds["next pair"].append(took)
     for name in seconds:
         print(f"{name}: judge {min(seconds[name]):.2f} s (best of {args.repeats}), verdict {verdicts[name].verdict}")
-    print(f"current / kernel: {min(seconds['current']) / min(seconds['kernel']):.2f}x; "
-          f"largest score difference {diff[0]:.4f} ({diff[1]})")
-
+    for base, new in (("kernel", "current"), ("current", "next pair")):
+        a, b = verdicts[base], verdicts[new]
+        diff = max((abs(a.scores[k] - b.scores[k]), k) for k in a.scores if k in b.scores)
+        print(f"{new} / {base}: {min(seconds[new]) / min(seconds[base]):.2f}x; largest score difference "
+              f"{diff[0]:.4f} ({diff[1]})")
 
 if __name__ == "__main__":
     main()
