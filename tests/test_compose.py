@@ -51,3 +51,21 @@ def test_a_wide_dilation_is_the_same_disc_as_the_kernels():
         assert np.array_equal(dilate(dot, r), (yy - 150) ** 2 + (xx - 200) ** 2 <= (r + 0.3) ** 2)  # a disc
     clip = np.stack([strap, np.zeros_like(strap)])
     assert np.array_equal(dilate(clip, 40)[0], dilate(strap, 40)) and not dilate(clip, 40)[1].any()
+
+
+def test_the_pair_overlay_tints_b_outlines_a_at_half_size():
+    """The review overlay, made frame by frame: B's region tinted green, A's outline red, everything else as edited,
+    at half size (even sides)."""
+    from pvtt.review_media import pair_overlay
+
+    edited = np.full((3, 101, 161, 3), 120, np.uint8)
+    masks_a = np.zeros((3, 101, 161), bool)
+    masks_a[:, 20:60, 20:60] = True
+    masks_b = np.zeros((3, 101, 161), bool)
+    masks_b[:, 40:90, 90:150] = True
+    out = pair_overlay(edited, masks_a, masks_b)
+    assert out.shape == (3, 50, 80, 3)
+    assert np.array_equal(out[:, 32, 60], np.tile([88, 160, 108], (3, 1)))  # B: 0.6 x 120 + 0.4 x (40, 220, 90)
+    assert np.array_equal(out[:, 20, 20], np.tile([120, 120, 120], (3, 1)))  # inside A, off its outline: as edited
+    assert out[1, 10, 20, 0] > 200 and out[1, 10, 20, 1] < 80  # A's top edge (row 20, halved): red
+    assert np.array_equal(out[:, 45, 5], np.tile([120, 120, 120], (3, 1)))  # elsewhere: as edited
