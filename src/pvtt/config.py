@@ -165,6 +165,12 @@ class VideoCutoutSettings(Settings):
     max_hand_fraction: float = Field(0.1, ge=0)
     """With a hand detector: a candidate is rejected when hand pixels on the product or within a quarter of its size
     around it exceed this fraction of its mask (hand pixels are always taken out of the mask)."""
+    hand_hold: int = Field(1, ge=0)
+    """With a hand detector: a candidate in which no hand was found is still rejected (a hand over the product) when
+    one was found over the product in a sampled frame of the same clip at most this many samples before or after it:
+    the detector misses a hand now and then in a run of frames where it finds it. CRAF001's hand pressing the stamp
+    into the clay was found in its sampled frames 13-96 and missed in frame 100, which became an extra view showing
+    the stamp's base under the fingers. A frame just after a hand left the product is lost with it. 0 = off."""
     max_support: float = Field(1.3, gt=0)
     """A candidate whose mask's bottom eighth is more than this many times wider than its body carries the table or
     shelf the product stands on (as `cutout.max_support` for photos)."""

@@ -258,6 +258,22 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     return parts, kept, ""
 
 
+def hold_hands(candidates: list[FrameScore], max_hand: float, hold: int) -> None:
+    """Reject (reason "hand") each qualifying candidate whose clip had a hand over the product (``hand`` part above
+    ``max_hand``) in a sampled frame at most ``hold`` samples before or after it; its ``hand_held`` part says how
+    much. Candidates are a clip's sampled frames in time order, clip after clip."""
+    by_clip: dict[str, list[FrameScore]] = {}
+    for c in candidates:
+        by_clip.setdefault(c.clip_id, []).append(c)
+    for frames in by_clip.values():
+        hands = [c.parts.get("hand", 0.0) for c in frames]
+        for i, c in enumerate(frames):
+            near = max(hands[max(0, i - hold):i] + hands[i + 1:i + 1 + hold], default=0.0)
+            if c.qualifies and hold > 0 and near > max_hand:
+                c.parts["hand_held"] = near
+                c.reason = "hand"
+
+
 def choose_frames(candidates: list[FrameScore], views: int, view_min_score: float
                   ) -> tuple[FrameScore | None, list[FrameScore]]:
     """The best qualifying frame and up to ``views`` others of the same clip, spread in time, each scoring at
@@ -435,6 +451,8 @@ def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
             parts, _, reason = score_frame(rgb, masks.data[t], settings, confidence, _hand_pixels(hand_mask, rgb),
                                            _stability(areas, t))
             candidates.append(FrameScore(clip.id, int(t), clip.start_time + t / clip.fps, reason, parts))
+    if hand_mask is not None:
+        hold_hands(candidates, settings.max_hand_fraction, settings.hand_hold)
     # 2. the best frame and the views
     best, views = choose_frames(candidates, settings.views, settings.view_min_score)
     if best is None:
@@ -491,12 +509,12 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "9"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    version = "10"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
     # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift);
     # 5: the surface under the product peeled out of the cut frames' masks (peel_support); 6: no frame of a clip whose
     # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled; 8: the mask's holes
     # unlike the frame around the product filled before the cut (hole_fill); 9: the cut's outline redrawn by GrabCut
-    # (cutout.refine_size)
+    # (cutout.refine_size); 10: a hand found in the sampled frame before or after counts (hand_hold)
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
