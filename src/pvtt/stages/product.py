@@ -475,8 +475,8 @@ def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
             cut[(clip_id, frame.frame_index)] = cut_out_frame(
                 rgb, mask, cutout.refine_radius, cutout.margin, settings.peel_support, settings.hole_fill,
                 (cutout.refine_size, cutout.refine_band, cutout.grabcut_iters))
-    cutout, peeled = cut[(best.clip_id, best.frame_index)]
-    return VideoProduct(cutout, [cut[(v.clip_id, v.frame_index)][0] for v in views], best, views, candidates,
+    image, peeled = cut[(best.clip_id, best.frame_index)]
+    return VideoProduct(image, [cut[(v.clip_id, v.frame_index)][0] for v in views], best, views, candidates,
                         [c.id for c in clips], peeled, steadiness)
 
 
