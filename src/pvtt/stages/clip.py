@@ -144,7 +144,7 @@ class TrackStage(ClipStage):
     """Semantic points on the product, tracked through the clip with visibility."""
 
     name = "track"
-    version = "2"  # 2: records the forward-backward error
+    version = "3"  # 2: records the forward-backward error; 3: the mask alignment sees the outline
     after = ("segment",)
 
     def key(self, clip: ClipItem) -> str:

@@ -28,6 +28,7 @@ from pvtt.types import Clip, Masks, Tracks
 
 PATCH = 7  # half-size of the re-detection patch
 SEARCH = 8  # px searched around a point projected through the mask alignment
+MARGIN = 15  # px (at the alignment's working size) around the first mask that the mask alignment compares
 CONFIRM = 3  # points that must agree on one motion to confirm a mask alignment (2 fix a similarity)
 
 
@@ -97,7 +98,7 @@ def _ncc(a: np.ndarray | None, b: np.ndarray | None) -> float:
 def align_to_frame(gray0: np.ndarray, mask0: np.ndarray, gray: np.ndarray, mask: np.ndarray,
                    init: np.ndarray | None = None, work: int = 320) -> np.ndarray | None:
     """2x3 map of frame-0 coordinates onto ``gray``'s that carries the product (``mask0``'s pixels of ``gray0``)
-    onto its look in ``gray``: ECC (affine, on the product's pixels only) at ``work`` px, started from ``init``
+    onto its look in ``gray``: ECC (affine, on both products set on a plain ground) at ``work`` px, started from ``init``
     (the last known map) or from the masks' centroids and areas. None when ECC does not converge. Points
     projected through it still have to match their first-frame patch to count as found again."""
     ys, xs = np.nonzero(mask0)
@@ -113,11 +114,18 @@ def align_to_frame(gray0: np.ndarray, mask0: np.ndarray, gray: np.ndarray, mask:
     down = np.diag([f, f, 1.0])
     warp = (down @ np.vstack([init, [0, 0, 1]]) @ np.linalg.inv(down))[:2].astype(np.float32)
     small = (lambda im: cv2.resize(im, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)) if f < 1 else (lambda im: im)
-    tmask = (small(mask0.astype(np.uint8)) > 0).astype(np.uint8)
+    # each frame's product on a plain ground of the first product's mean grey, so the outline counts as well as
+    # the texture; compared over the first mask and a margin around it. On the product's pixels alone a plain
+    # product with a stripe was aligned 10-16 px off at its ends, and the points found there slid along the stripe
+    fill = float(gray0[mask0].mean())
+    plain0 = np.where(mask0, gray0, fill).astype(np.float32)
+    plain = np.where(mask, gray, fill).astype(np.float32)
+    near = cv2.dilate((small(mask0.astype(np.uint8)) > 0).astype(np.uint8),
+                      cv2.getStructuringElement(cv2.MORPH_RECT, (2 * MARGIN + 1,) * 2))
     try:
-        _, warp = cv2.findTransformECC(small(gray0).astype(np.float32), small(gray).astype(np.float32), warp,
-                                       cv2.MOTION_AFFINE, (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4),
-                                       tmask, 5)
+        _, warp = cv2.findTransformECC(small(plain0), small(plain), warp, cv2.MOTION_AFFINE,
+                                       (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4),
+                                       near, 5)
     except cv2.error:  # did not converge, or nothing to align
         return None
     full = np.linalg.inv(down) @ np.vstack([warp, [0, 0, 1]]) @ down
