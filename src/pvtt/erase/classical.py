@@ -28,7 +28,7 @@ import time
 import cv2
 import numpy as np
 
-from pvtt.compose import fill_small_holes, membrane, row_texture_mismatch
+from pvtt.compose import dilate, fill_small_holes, membrane, row_texture_mismatch
 from pvtt.erase import EraseResult, Eraser
 from pvtt.types import Clip, Masks
 
@@ -43,8 +43,8 @@ def _box_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
     return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
 
-def dilate_region(mask: np.ndarray, dilate: float, shadow: float, max_hole: float = 0.0) -> np.ndarray:
-    """``mask`` with its holes smaller than ``max_hole`` × its area filled, dilated by ``dilate`` × its size and
+def dilate_region(mask: np.ndarray, grow: float, shadow: float, max_hole: float = 0.0) -> np.ndarray:
+    """``mask`` with its holes smaller than ``max_hole`` × its area filled, dilated by ``grow`` × its size and
     extended down by ``shadow`` × its box height.
 
     A small hole is a mug handle's opening or a gap the segmentation left inside the product: kept as background, it
@@ -68,10 +68,7 @@ def dilate_region(mask: np.ndarray, dilate: float, shadow: float, max_hole: floa
     if down > 0:
         out = cv2.dilate(out, np.ones((down + 1, 1), np.uint8), anchor=(0, down))
     size = min(float(np.hypot(x1 - x0, y1 - y0)), 2.0 * float(np.sqrt(np.count_nonzero(mask))))
-    r = int(round(dilate * size))
-    if r > 0:
-        out = cv2.dilate(out, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return out > 0
+    return dilate(out > 0, int(round(grow * size)))
 
 
 def smooth_offset(diff: np.ndarray, known: np.ndarray, factor: int = 4) -> np.ndarray:
@@ -395,7 +392,6 @@ class ClassicalEraser(Eraser):
         out = frames.copy()
         holes = np.zeros((t_count, height, width), bool)
         fills: list[tuple | None] = [None] * t_count
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
         for t in range(t_count):
             box = _box_of(region[t])
             if box is None:
@@ -404,7 +400,7 @@ class ClassicalEraser(Eraser):
             x1, y1 = min(width, box[2] + band), min(height, box[3] + band)
             bw, bh = x1 - x0, y1 - y0
             r_crop = region[t, y0:y1, x0:x1]
-            zone = cv2.dilate(r_crop.astype(np.uint8), kernel) > 0
+            zone = dilate(r_crop, band)
             ring = zone & ~r_crop
             fill = frames[t, y0:y1, x0:x1].astype(np.float32)
             filled = ~zone
@@ -487,7 +483,7 @@ class ClassicalEraser(Eraser):
                     # the reference fill carries frame 0's lighting: add this frame's own difference to it,
                     # measured in a band just outside the region, interpolated smoothly across the hole
                     r_crop = region[t, y0:y1, x0:x1]
-                    ring = (cv2.dilate(r_crop.astype(np.uint8), kernel) > 0) & ~r_crop & inside
+                    ring = dilate(r_crop, band) & ~r_crop & inside
                     if ring.sum() > 30:
                         diff = frames[t, y0:y1, x0:x1].astype(np.float32) - warped
                         warped += np.clip(smooth_offset(diff, ring), -60, 60)
