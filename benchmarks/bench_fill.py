@@ -2,9 +2,11 @@
 
     python benchmarks/bench_fill.py [--data DIR] [--short 360] [--context 0.25] [--wide-context 1.0] [--out /tmp/fill]
                                     [--methods telea,membrane,shiftmap,fsr-fast,fsr-best] [--limit N] [--full 720]
-                                    [--place textured|smooth]
+                                    [--place textured|smooth] [--rare-ratio 0.05]
 
-(``fsr-best`` costs 30–40 CPU seconds per hole: leave it out, or use ``--limit``, for a quick run.)
+(``fsr-best`` costs 30–40 CPU seconds per hole: leave it out, or use ``--limit``, for a quick run. A method with
+``+common`` appended, e.g. ``shiftmap+common``, copies only from colours common around the hole:
+``erase.inpaint_rare_ratio`` = ``--rare-ratio``.)
 
 The classical eraser fills the never-visible part of A's region once, in frame 0's coordinates, at the work
 resolution (``erase.work_short_side``, 360 by default) with :func:`pvtt.erase.classical.fill_unseen`; this
@@ -242,6 +244,8 @@ def main() -> None:
                              "at --short)")
     parser.add_argument("--place", choices=("textured", "smooth"), default="textured",
                         help="where each hole goes: the most textured candidate position, or the smoothest")
+    parser.add_argument("--rare-ratio", type=float, default=EraseSettings().inpaint_rare_ratio,
+                        help="erase.inpaint_rare_ratio of the '+common' methods (e.g. shiftmap+common)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet-rows", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("/tmp/fill"))
@@ -280,15 +284,16 @@ def main() -> None:
         fills = {}
         for m in methods:
             started, cpu = time.perf_counter(), time.process_time()
+            method, share = m.removesuffix("+common"), args.rare_ratio if m.endswith("+common") else 0.0
             if args.full:
-                method = m.removesuffix("+detail")
-                filled = fill_unseen_full(holed, hole_small, method, EraseSettings().inpaint_radius,
-                                          context=args.context, wide_context=args.wide_context,
-                                          detail=m.endswith("+detail"))
+                filled = fill_unseen_full(holed, hole_small, method.removesuffix("+detail"),
+                                          EraseSettings().inpaint_radius, context=args.context,
+                                          wide_context=args.wide_context, detail=method.endswith("+detail"),
+                                          rare_ratio=share)
                 filled = np.where(hole[..., None], filled, truth)
             else:
-                filled = fill_unseen(holed, hole, m, EraseSettings().inpaint_radius, context=args.context,
-                                     wide_context=args.wide_context)
+                filled = fill_unseen(holed, hole, method, EraseSettings().inpaint_radius, context=args.context,
+                                     wide_context=args.wide_context, rare_ratio=share)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             fills[m] = filled
             record["methods"][m] = {**measure(filled, truth, hole), "seconds": seconds, "cpu": cpu}

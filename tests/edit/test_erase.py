@@ -337,3 +337,51 @@ def test_background_motion_follows_a_slow_pan():
     chain, _ = background_motion(grey, np.zeros((t_count, h, w), bool))
     moved = chain[-1] @ np.array([80.0, 60.0, 1.0])  # where frame 24's centre lies in frame 0
     assert abs(moved[0] / moved[2] - (80 + 24 / 3)) < 1.0 and abs(moved[1] / moved[2] - 60) < 1.0
+
+
+def _satin_with_petals(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lavender satin (soft folds, grain) with white petals scattered away from a hole in the middle: the image,
+    the hole and the petals."""
+    rng = np.random.default_rng(seed)
+    h, w = 240, 320
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    fold = 12 * np.sin(xx / 23 + yy / 41)
+    satin = np.stack([190 + fold, 170 + fold, 215 + fold], -1) + rng.normal(0, 2, (h, w, 1))
+    image = np.clip(satin, 0, 255).astype(np.uint8)
+    hole = ((xx - 160) / 60) ** 2 + ((yy - 120) / 45) ** 2 < 1
+    petals = np.zeros((h, w), np.uint8)
+    for cx, cy in ((30, 30), (290, 40), (40, 210), (280, 200), (160, 20)):
+        cv2.ellipse(petals, (cx, cy), (9, 6), 30, 0, 360, 1, -1)
+    image[petals > 0] = (248, 246, 244)
+    return image, hole, petals > 0
+
+
+def test_colours_rare_around_the_hole_are_found_and_a_busy_texture_is_not():
+    """The petals, white where the ring around the hole is all satin, are rare; the satin is not. On a texture of
+    many colours, as frequent around the hole as elsewhere, nothing is."""
+    image, hole, petals = _satin_with_petals()
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
+    rare = classical.rare_colours(lab, hole, 0.05)
+    assert rare[petals].all()  # every petal (grown by 2 px)
+    assert rare.sum() < 2 * cv2.dilate(petals.astype(np.uint8), np.ones((5, 5), np.uint8)).sum()  # no satin
+    assert not (rare & hole).any()
+    busy = np.random.default_rng(1).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    busy = cv2.resize(busy, (320, 240), interpolation=cv2.INTER_NEAREST)  # 4x4 blocks of any colour
+    busy_rare = classical.rare_colours(cv2.cvtColor(busy, cv2.COLOR_RGB2Lab), hole, 0.05)
+    assert busy_rare.mean() < 0.02
+
+
+@needs_xphoto
+def test_the_unseen_fill_repeats_no_object_from_beside_the_hole():
+    """Shift-map with ``rare_ratio`` fills the satin hole from satin only: no petal-white pixel inside the hole,
+    and the fill keeps the satin's grain (not a smear)."""
+    image, hole, _ = _satin_with_petals()
+    holed = image.copy()
+    holed[hole] = 0
+    filled = fill_unseen(holed, hole, "shiftmap", context=1.0, rare_ratio=0.05)
+    white = filled.min(axis=2) > 235
+    assert not white[hole].any()
+    assert np.array_equal(filled[~hole], holed[~hole])
+    grey = cv2.cvtColor(filled, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    texture = np.abs(cv2.Laplacian(grey, cv2.CV_32F))
+    assert texture[hole].mean() > 0.5 * texture[~hole & ~white].mean()

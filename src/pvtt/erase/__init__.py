@@ -74,6 +74,12 @@ class EraseSettings(Settings, backends=BACKENDS):
     already bound to the wide one's size is filled once; 0 = off). In `pvtt demo` the narrow crop's shift-map pulled the wall's colour down into the
     textured table where every clip's product stood; on the real frames of `benchmarks/bench_fill.py` the choice
     keeps the narrow crop's quality (PSNR 13.97 dB against 13.96; the wide crop alone 12.00)."""
+    inpaint_rare_ratio: float = Field(0.05, ge=0, lt=1)
+    """Shift-map does not copy from pixels whose colour is rarer in a ring around what no frame shows than this
+    times its share of the crop (a colour counts with those beside it): another object — a petal on satin, a hand,
+    a box beside the product — is then not repeated beside B, while a busy texture, as common around the hole as
+    elsewhere, stays a source (:func:`pvtt.erase.classical.rare_colours`; left alone when that would take half of
+    the crop). 0 = from anywhere."""
     inpaint_detail: bool = True
     """Shift-map copies pixels: bring its work-resolution fill up to the frame's resolution by copying each pixel from
     where its work-resolution pixel came from, at full resolution (the frame's grain and fine texture), instead of

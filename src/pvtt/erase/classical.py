@@ -11,7 +11,8 @@
    are warped into frame t by ``G_t⁻¹ G_s``; their pixels where *their* region is absent fill the
    hole, nearest frames first, each shifted to the mean colour of the frame around the hole.
 4. What no frame shows is inpainted once (``erase.inpaint``: cv2.xphoto shift-map texture by default, from a
-   narrow and a wide crop, the fill matching the frame beside the hole row by row kept; or a smooth membrane,
+   narrow and a wide crop, the fill matching the frame beside the hole row by row kept, copying no colour that is
+   rare right around the hole (:func:`rare_colours`: another object's); or a smooth membrane,
    cv2.inpaint Telea, cv2.xphoto FSR; see :func:`fill_unseen`) in frame 0's coordinates, at the work resolution
    and brought to full resolution by copying each pixel from where shift-map copied it (:func:`fill_unseen_full`),
    and warped to every frame, so the fill does not flicker; each frame adds its own difference to that fill,
@@ -92,7 +93,7 @@ def xphoto_available() -> bool:
 
 
 def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25,
-                wide_context: float = 0.0) -> np.ndarray:
+                wide_context: float = 0.0, rare_ratio: float = 0.0) -> np.ndarray:
     """``image`` (H, W, 3) uint8 RGB with its ``hole`` (H, W) filled by ``method``; pixels outside the hole are kept.
 
     - ``membrane``: smooth interpolation from the hole's border (:func:`membrane`);
@@ -105,15 +106,17 @@ def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
       ``wide_context`` above ``context`` the hole is filled a second time from that wider crop and the fill whose
       texture, row by row, is nearer the frame's beside the hole is kept (:func:`~pvtt.compose.row_texture_mismatch`):
       a hole that runs from a wall into a table and reaches the frame's bottom has little table in the narrow crop,
-      and shift-map filled the table's rows with the wall's colour (the demo's smears).
+      and shift-map filled the table's rows with the wall's colour (the demo's smears). With ``rare_ratio`` above 0
+      shift-map does not copy colours that are rarer around the hole than that times their share of the crop
+      (:func:`rare_colours`).
 
     Measured on real frames with true backgrounds in ``benchmarks/bench_fill.py``.
     """
-    return _fill_unseen(image, hole, method, radius, context, wide_context)[0]
+    return _fill_unseen(image, hole, method, radius, context, wide_context, rare_ratio)[0]
 
 
 def _fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int, context: float,
-                 wide_context: float) -> tuple[np.ndarray, np.ndarray | None]:
+                 wide_context: float, rare_ratio: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`fill_unseen`, and for shift-map where each hole pixel was copied from (:func:`copy_offsets`)."""
     hole = np.asarray(hole, bool)
     box = _box_of(hole)
@@ -128,12 +131,12 @@ def _fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int, 
         raise ValueError(f"method must be one of membrane, telea, {', '.join(XPHOTO_FILLS)}; got {method!r}")
     contexts = (context, wide_context) if wide_context > context else (context,)
     crops = dict.fromkeys(_grown(box, c, hole.shape) for c in contexts)  # the frame's edges can make them one crop
-    fills = [_xphoto_fill(image, hole, method, crop) for crop in crops]
+    fills = [_xphoto_fill(image, hole, method, crop, rare_ratio) for crop in crops]
     return fills[0] if len(fills) == 1 else min(fills, key=lambda f: row_texture_mismatch(f[0], hole))
 
 
 def fill_unseen_full(full: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25,
-                     wide_context: float = 0.0, detail: bool = True) -> np.ndarray:
+                     wide_context: float = 0.0, detail: bool = True, rare_ratio: float = 0.0) -> np.ndarray:
     """:func:`fill_unseen` at ``hole``'s resolution (the work resolution), returned at ``full``'s: ``full`` (H, W, 3)
     is brought down to ``hole``'s size (h, w), filled there, and the fill brought back up. Upsampled, a fill is a
     blur — the frame's grain and fine texture gone, the hole's outline seen as a soft patch (every fill of `pvtt
@@ -143,7 +146,7 @@ def fill_unseen_full(full: np.ndarray, hole: np.ndarray, method: str, radius: in
     height, width = full.shape[:2]
     h, w = hole.shape
     small = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
-    painted, offsets = _fill_unseen(small, hole, method, radius, context, wide_context)
+    painted, offsets = _fill_unseen(small, hole, method, radius, context, wide_context, rare_ratio)
     out = cv2.resize(painted, (width, height), interpolation=cv2.INTER_LINEAR)
     if not detail or offsets is None:
         return out
@@ -210,6 +213,43 @@ def copy_offsets(src: np.ndarray, dst: np.ndarray, hole: np.ndarray) -> np.ndarr
     return out
 
 
+COLOUR_BIN = 16  # Lab levels per bin of rare_colours' histograms (8-bit Lab: 16 bins a channel)
+MAX_RARE = 0.5  # rare_colours leaves the sources alone when this share of them or more would be taken out
+
+
+def rare_colours(lab: np.ndarray, hole: np.ndarray, ratio: float, ring: float = 0.15) -> np.ndarray:
+    """The known pixels of ``lab`` (H, W, 3 uint8, OpenCV's 8-bit Lab) whose colour is rare right around ``hole``:
+    its share of a ring ``ring`` × sqrt(hole area) wide around the hole is under ``ratio`` × its share of all the
+    known pixels (a colour counts with the 26 bins beside its own); opened (no single pixels) and grown by 2 px (an
+    object's rim mixes colours).
+
+    Shift-map fills a hole with pieces of its crop, and a piece may hold an object — a petal on satin, a hand, the
+    frame of a box beside the product — which then stands twice in the frame, beside B. What continues into the
+    hole is what lies around it: a colour much rarer there than in the crop is another object's. A busy texture
+    (multicoloured socks) has its colours around the hole as often as elsewhere and stays a source. Nothing is taken
+    out when that would be ``MAX_RARE`` of the known pixels or more."""
+    hole = np.asarray(hole, bool)
+    known = ~hole
+    width = max(3, int(round(ring * np.sqrt(max(1, int(hole.sum()))))))
+    band = dilate(hole, width) & known
+    none = np.zeros_like(hole)
+    if band.sum() < 30:
+        return none
+    n = 256 // COLOUR_BIN
+    bins = (lab // COLOUR_BIN).astype(np.int32)
+    index = (bins[..., 0] * n + bins[..., 1]) * n + bins[..., 2]
+
+    def share(where: np.ndarray) -> np.ndarray:  # each colour's share of ``where``, with its 26 neighbours
+        counts = np.pad(np.bincount(index[where], minlength=n ** 3).reshape(n, n, n).astype(np.float32), 1)
+        near = sum(counts[dz:dz + n, dy:dy + n, dx:dx + n] for dz, dy, dx in np.ndindex(3, 3, 3))
+        return near.ravel() / max(1, int(where.sum()))
+
+    rare = known & (share(band) < ratio * share(known))[index]
+    rare = cv2.morphologyEx(rare.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
+    rare = dilate(rare, 2) & known
+    return none if rare.sum() >= MAX_RARE * known.sum() else rare
+
+
 def _grown(box: tuple[int, int, int, int], context: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """``box`` grown by ``context`` × its size on each side, within a frame of ``shape`` (H, W)."""
     height, width = shape[:2]
@@ -218,8 +258,8 @@ def _grown(box: tuple[int, int, int, int], context: float, shape: tuple[int, ...
     return max(0, x0 - gx), max(0, y0 - gy), min(width, x1 + gx), min(height, y1 + gy)
 
 
-def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int]
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
+def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int],
+                 rare_ratio: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`fill_unseen` by a cv2.xphoto ``method`` from the crop ``crop_box`` (x0, y0, x1, y1) around the hole, and
     for shift-map its :func:`copy_offsets` over the whole image."""
     x0, y0, x1, y1 = crop_box
@@ -227,9 +267,12 @@ def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tup
     algorithm = getattr(cv2.xphoto, XPHOTO_FILLS[method])
     # shift-map wants a Lab-like image (intensity first); FSR wants BGR
     src = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab if method == "shiftmap" else cv2.COLOR_RGB2BGR)
-    src[crop_hole] = 0
+    unknown = crop_hole
+    if method == "shiftmap" and rare_ratio > 0:  # not a source: what is rare around the hole (a petal, a box)
+        unknown = crop_hole | rare_colours(src, crop_hole, rare_ratio)
+    src[unknown] = 0
     dst = np.zeros_like(src)
-    cv2.xphoto.inpaint(src, (~crop_hole).astype(np.uint8) * 255, dst, algorithm)
+    cv2.xphoto.inpaint(src, (~unknown).astype(np.uint8) * 255, dst, algorithm)
     # shift-map leaves the hole pixels it finds no source for at zero (most of a hole that spans the crop); Lab
     # (0, 0, 0) is no colour of an RGB image, and shown it is a saturated blue (RGB 0, 64, 194): the blue streaks
     # and patches in 5 of the 14 curated clips of the fifth dev build. Those pixels take the smooth membrane instead.
@@ -237,7 +280,9 @@ def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tup
     offsets = None
     if method == "shiftmap":
         offsets = np.full(image.shape[:2] + (2,), NO_OFFSET, np.int32)
-        offsets[y0:y1, x0:x1] = copy_offsets(src, dst, crop_hole)  # (unwritten pixels, Lab 0, match nothing)
+        found = copy_offsets(src, dst, unknown)  # (unwritten pixels, Lab 0, match nothing)
+        found[~crop_hole] = NO_OFFSET
+        offsets[y0:y1, x0:x1] = found
     dst = cv2.cvtColor(dst, cv2.COLOR_Lab2RGB if method == "shiftmap" else cv2.COLOR_BGR2RGB)
     if unwritten is not None and unwritten.any():
         smooth = membrane(crop.astype(np.float32), ~crop_hole)
@@ -460,7 +505,7 @@ class ClassicalEraser(Eraser):
                 x0, y0, x1, y1, fill, _ = fills[0]
                 ref[y0:y1, x0:x1] = np.clip(fill, 0, 255).astype(np.uint8)
             painted_full = fill_unseen_full(ref, hole_ref > 0, inpaint, s.inpaint_radius, s.inpaint_context,
-                                            s.inpaint_wide_context, s.inpaint_detail)
+                                            s.inpaint_wide_context, s.inpaint_detail, s.inpaint_rare_ratio)
             covered_full = cv2.resize(np.ones((wsize[1], wsize[0]), np.uint8), (width, height),
                                       interpolation=cv2.INTER_NEAREST)
             for t in range(t_count):
