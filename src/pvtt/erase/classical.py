@@ -215,13 +215,14 @@ def copy_offsets(src: np.ndarray, dst: np.ndarray, hole: np.ndarray) -> np.ndarr
 
 COLOUR_BIN = 16  # Lab levels per bin of rare_colours' histograms (8-bit Lab: 16 bins a channel)
 MAX_RARE = 0.5  # rare_colours leaves the sources alone when this share of them or more would be taken out
+MIN_EXPECTED = 20  # rare_colours judges a colour only when the ring would hold this many of its pixels at its share
 
 
 def rare_colours(lab: np.ndarray, hole: np.ndarray, ratio: float, ring: float = 0.15) -> np.ndarray:
     """The known pixels of ``lab`` (H, W, 3 uint8, OpenCV's 8-bit Lab) whose colour is rare right around ``hole``:
     its share of a ring ``ring`` × sqrt(hole area) wide around the hole is under ``ratio`` × its share of all the
-    known pixels (a colour counts with the 26 bins beside its own); opened (no single pixels) and grown by 2 px (an
-    object's rim mixes colours).
+    known pixels (a colour counts with the 26 bins beside its own), where that share would put ``MIN_EXPECTED``
+    pixels in the ring; opened (no single pixels) and grown by 2 px (an object's rim mixes colours).
 
     Shift-map fills a hole with pieces of its crop, and a piece may hold an object — a petal on satin, a hand, the
     frame of a box beside the product — which then stands twice in the frame, beside B. What continues into the
@@ -239,12 +240,14 @@ def rare_colours(lab: np.ndarray, hole: np.ndarray, ratio: float, ring: float = 
     bins = (lab // COLOUR_BIN).astype(np.int32)
     index = (bins[..., 0] * n + bins[..., 1]) * n + bins[..., 2]
 
-    def share(where: np.ndarray) -> np.ndarray:  # each colour's share of ``where``, with its 26 neighbours
+    def count(where: np.ndarray) -> np.ndarray:  # each colour's pixels in ``where``, with its 26 neighbours
         counts = np.pad(np.bincount(index[where], minlength=n ** 3).reshape(n, n, n).astype(np.float32), 1)
-        near = sum(counts[dz:dz + n, dy:dy + n, dx:dx + n] for dz, dy, dx in np.ndindex(3, 3, 3))
-        return near.ravel() / max(1, int(where.sum()))
+        return sum(counts[dz:dz + n, dy:dy + n, dx:dx + n] for dz, dy, dx in np.ndindex(3, 3, 3)).ravel()
 
-    rare = known & (share(band) < ratio * share(known))[index]
+    # as many pixels of the colour as the ring would hold at the crop's share; fewer than MIN_EXPECTED tell nothing
+    # (a texture of many colours leaves most of them out of any one ring by chance)
+    expected = count(known) * (band.sum() / known.sum())
+    rare = known & ((count(band) < ratio * expected) & (expected >= MIN_EXPECTED))[index]
     rare = cv2.morphologyEx(rare.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0
     rare = dilate(rare, 2) & known
     return none if rare.sum() >= MAX_RARE * known.sum() else rare
