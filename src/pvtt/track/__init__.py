@@ -55,8 +55,8 @@ class TrackSettings(Settings, backends=BACKENDS):
     """Re-detect lost points by projecting their first-frame position through a RANSAC similarity."""
     recover_from_mask: bool = True
     """When fewer than min_support points are left, align the first frame's product to the frame (ECC on both
-    products set on a plain ground, so the outline counts) and re-detect the lost points through that map, so points lost under a hand or in a fast turn come back
-    once seen again (with redetect)."""
+    products set on a plain ground, so the outline counts) and re-detect the lost points through that map, so points
+    lost under a hand or in a fast turn come back once seen again (with redetect)."""
     min_support: int = Field(4, ge=2)
     """Visible points needed to fit the re-detection similarity."""
     min_ncc: float = Field(0.6, ge=-1, le=1)

@@ -98,8 +98,8 @@ def _ncc(a: np.ndarray | None, b: np.ndarray | None) -> float:
 def align_to_frame(gray0: np.ndarray, mask0: np.ndarray, gray: np.ndarray, mask: np.ndarray,
                    init: np.ndarray | None = None, work: int = 320) -> np.ndarray | None:
     """2x3 map of frame-0 coordinates onto ``gray``'s that carries the product (``mask0``'s pixels of ``gray0``)
-    onto its look in ``gray``: ECC (affine, on both products set on a plain ground) at ``work`` px, started from ``init``
-    (the last known map) or from the masks' centroids and areas. None when ECC does not converge. Points
+    onto its look in ``gray``: ECC (affine, on both products set on a plain ground) at ``work`` px, started from
+    ``init`` (the last known map) or from the masks' centroids and areas. None when ECC does not converge. Points
     projected through it still have to match their first-frame patch to count as found again."""
     ys, xs = np.nonzero(mask0)
     ys1, xs1 = np.nonzero(mask)
