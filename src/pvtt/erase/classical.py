@@ -486,7 +486,7 @@ class ClassicalEraser(Eraser):
                 filled |= take
             hole = r_crop & ~filled
             holes[t, y0:y1, x0:x1] = hole
-            fills[t] = (x0, y0, x1, y1, fill, filled)
+            fills[t] = (x0, y0, x1, y1, fill, ring)  # the band around the region: the seam correction's too
         t_temporal = time.perf_counter()
 
         # 4. never-visible parts: inpaint once in frame 0's coordinates, warp to every frame
@@ -514,7 +514,7 @@ class ClassicalEraser(Eraser):
             for t in range(t_count):
                 if fills[t] is None:
                     continue
-                x0, y0, x1, y1, fill, filled = fills[t]
+                x0, y0, x1, y1, fill, ring = fills[t]
                 hole = holes[t, y0:y1, x0:x1]
                 if not hole.any():
                     continue
@@ -530,11 +530,10 @@ class ClassicalEraser(Eraser):
                 if s.seam_correction:
                     # the reference fill carries frame 0's lighting: add this frame's own difference to it,
                     # measured in a band just outside the region, interpolated smoothly across the hole
-                    r_crop = region[t, y0:y1, x0:x1]
-                    ring = dilate(r_crop, band) & ~r_crop & inside
-                    if ring.sum() > 30:
+                    seen = ring & inside
+                    if seen.sum() > 30:
                         diff = frames[t, y0:y1, x0:x1].astype(np.float32) - warped
-                        warped += np.clip(smooth_offset(diff, ring), -60, 60)
+                        warped += np.clip(smooth_offset(diff, seen), -60, 60)
                 fill[take] = warped[take]
                 rest = hole & ~inside
                 if rest.any():  # outside frame 0's view: inpaint this frame's crop directly
