@@ -76,6 +76,21 @@ def load_case(data: Path, n_frames: int, short: int) -> tuple[np.ndarray, float,
     return frames, fps, m0, masks, tracks
 
 
+def make_pair(data: Path, frames: np.ndarray, fps: float, m0: np.ndarray, masks: np.ndarray, tracks: Tracks,
+              timed=lambda name, fn: fn()):
+    """The bracelet pair as a build makes it from :func:`load_case`'s clip: B's cutout, the erase, the first-frame
+    insert and the propagation, each step run through ``timed(name, fn)``. Returns (cutout, erased, propagated)."""
+    clip = Clip("bench", frames, fps)
+    product = ProductImage("target", load_image_rgba(data / "product_image.jpg"))
+    cut = timed("cutout", lambda: make_cutter().cut_out(product))
+    erased = timed("erase", lambda: make_eraser().erase(clip, Masks(masks)))
+    inserted = timed("insert", lambda: make_inserter(anchor="center").insert(frames[0], erased.frames[0], m0,
+                                                                              box_of_mask(m0), cut.rgba))
+    result = timed("propagate", lambda: make_propagator().propagate(clip, erased.frames, Masks(masks), tracks,
+                                                                     inserted))
+    return cut, erased, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT)
@@ -84,8 +99,6 @@ def main() -> None:
     args = parser.parse_args()
     frames, fps, m0, masks, tracks = load_case(args.data, args.frames, args.short)
     size = (frames.shape[2], frames.shape[1])
-    clip = Clip("bench", frames, fps)
-    product = ProductImage("target", load_image_rgba(args.data / "product_image.jpg"))
     timings = {}
 
     def timed(name, fn):
@@ -94,12 +107,7 @@ def main() -> None:
         timings[name] = round(time.perf_counter() - start, 2)
         return out
 
-    cut = timed("cutout", lambda: make_cutter().cut_out(product))
-    erased = timed("erase", lambda: make_eraser().erase(clip, Masks(masks)))
-    inserted = timed("insert", lambda: make_inserter(anchor="center").insert(frames[0], erased.frames[0], m0,
-                                                                              box_of_mask(m0), cut.rgba))
-    result = timed("propagate", lambda: make_propagator().propagate(clip, erased.frames, Masks(masks), tracks,
-                                                                     inserted))
+    cut, erased, result = make_pair(args.data, frames, fps, m0, masks, tracks, timed)
     verdict = timed("judge", lambda: judge(frames, result.frames, Masks(masks), result.masks, cut.rgba, tracks,
                                            background=erased.frames))  # as a build judges: the smear check too
     timings["per_pair"] = round(timings["insert"] + timings["propagate"] + timings["judge"], 2)

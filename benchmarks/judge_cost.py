@@ -7,7 +7,7 @@
 
     python benchmarks/judge_cost.py [--data DIR] [--frames 101] [--short 720] [--repeats 2]
 
-The pair is made as in ``bench_edit.py`` (cutout, erase, insert, propagate; not timed) and judged as a build judges
+The pair is made by ``bench_edit.make_pair`` (cutout, erase, insert, propagate; not timed) and judged as a build judges
 it (with the erased background: the smear check runs too). Prints each judge's wall seconds (the best of
 ``--repeats``), the verdicts and the largest difference between the scores. Run it on an otherwise idle machine.
 """
@@ -25,14 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_edit  # noqa: E402  (the same clip, masks and tracks)
 
 import pvtt.judge.defects as defects  # noqa: E402
-from pvtt.compose import box_of_mask  # noqa: E402
-from pvtt.cutout import make_cutter  # noqa: E402
-from pvtt.erase import make_eraser  # noqa: E402
-from pvtt.insert import make_inserter  # noqa: E402
 from pvtt.judge import judge  # noqa: E402
-from pvtt.media.image import load_image_rgba  # noqa: E402
-from pvtt.propagate import make_propagator  # noqa: E402
-from pvtt.types import Clip, Masks, ProductImage  # noqa: E402
+from pvtt.types import Masks  # noqa: E402
 
 
 def kernel_dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
@@ -54,10 +48,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     frames, fps, m0, masks, tracks = bench_edit.load_case(args.data, args.frames, args.short)
-    cut = make_cutter().cut_out(ProductImage("target", load_image_rgba(args.data / "product_image.jpg")))
-    erased = make_eraser().erase(Clip("bench", frames, fps), Masks(masks))
-    inserted = make_inserter(anchor="center").insert(frames[0], erased.frames[0], m0, box_of_mask(m0), cut.rgba)
-    result = make_propagator().propagate(Clip("bench", frames, fps), erased.frames, Masks(masks), tracks, inserted)
+    cut, erased, result = bench_edit.make_pair(args.data, frames, fps, m0, masks, tracks)
+
     def run(fresh: bool):
         if fresh:
             defects._extents.clear()
@@ -85,6 +77,7 @@ def main() -> None:
         diff = max((abs(a.scores[k] - b.scores[k]), k) for k in a.scores if k in b.scores)
         print(f"{new} / {base}: {min(seconds[new]) / min(seconds[base]):.2f}x; largest score difference "
               f"{diff[0]:.4f} ({diff[1]})")
+
 
 if __name__ == "__main__":
     main()
