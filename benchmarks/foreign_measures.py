@@ -9,7 +9,7 @@
   cut's lower outline that runs through smooth shading: :func:`pvtt.cutout.smooth_base`, what
   ``cutout.max_smooth_base`` thresholds), else why the photo was rejected before it.
 - ``clips``: every curated clip of a built workspace, on the frames ``video_cutout`` samples: the largest lift of a
-  piece of the mask hanging above the rest (:func:`pvtt.stages.product.piece_lift`, what ``video_cutout.max_piece_lift``
+  piece of the mask hanging above the rest (:func:`pvtt.compose.piece_lift`, what ``video_cutout.max_piece_lift``
   thresholds), how many frames exceed the default limit, and the lifts above 0.
 - ``surfaces``: two tries at seeing a table cut out with a video product (TOYS012-s00's frame 0 in the seventeenth
   build), neither kept: on the frames ``video_cutout`` samples, as ``score_frame`` keeps their mask, the frame's
@@ -73,12 +73,13 @@ def _curated(workspace: Path):
 
 def clips(workspace: Path) -> None:
     from pvtt import artifacts
-    from pvtt.stages.product import _pieces, _sample_indices, piece_lift
+    from pvtt.compose import main_pieces, piece_lift
+    from pvtt.stages.product import _sample_indices
 
     settings = VideoCutoutSettings()
     for ws, clip in _curated(workspace):
         masks = np.asarray(artifacts.masks(ws, clip.id).data, bool)
-        lifts = np.array([piece_lift(_pieces(masks[t])[0]) for t in _sample_indices(len(masks), settings.frames_per_clip)])
+        lifts = np.array([piece_lift(main_pieces(masks[t])[0]) for t in _sample_indices(len(masks), settings.frames_per_clip)])
         over = int((lifts > settings.max_piece_lift).sum())
         print(f"{clip.id:18} largest lift {lifts.max():.2f}, {over}/{len(lifts)} frames > {settings.max_piece_lift}, "
               f"lifts above 0: {np.round(np.sort(lifts[lifts > 0]), 2).tolist()}", flush=True)

@@ -3,7 +3,8 @@
 NumPy and OpenCV only; imports nothing of pvtt but :mod:`pvtt.types`.
 
 - Interpolation: :func:`membrane` (values known at some pixels spread smoothly into the rest).
-- Masks and boxes: :func:`box_of_mask`, :func:`box_slices`, :func:`as_mask_array`, :func:`dilate`.
+- Masks and boxes: :func:`box_of_mask`, :func:`box_slices`, :func:`as_mask_array`, :func:`dilate`,
+  :func:`main_pieces` and :func:`piece_lift` (a mask in pieces, and a piece of it hanging above the rest).
 - Regions over a clip: :func:`edit_region` (where a backend may repaint), :func:`carry_mask` (a first-frame
   mask carried through the clip by A's mask).
 - Shape: :func:`normalized_alpha` / :func:`silhouette_iou` (A and B compared up to position and scale).
@@ -203,6 +204,43 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
         return distance <= pixels + 0.3
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
     return cv2.dilate(mask.astype(np.uint8), kernel) > 0
+
+
+def main_pieces(mask: np.ndarray) -> tuple[np.ndarray, float]:
+    """The product's main pieces (at most three, each at least a tenth of the largest) and the fraction of the
+    mask they hold: a product is one to three pieces, specks around it are segmentation noise."""
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    if count <= 1:
+        return np.zeros_like(mask, bool), 0.0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    order = np.argsort(areas)[::-1][:3]
+    keep = np.zeros(count, bool)
+    keep[1 + order[areas[order] >= 0.1 * areas.max()]] = True
+    kept = keep[comp]
+    return kept, float(areas[keep[1:]].sum() / areas.sum())
+
+
+def piece_lift(mask: np.ndarray, gap: float = 0.05) -> float:
+    """How far the highest-hanging piece of ``mask`` floats: the largest lift (its lowest row's height above the
+    mask's lowest row, as a fraction of the mask's height) of a piece with nothing of the mask within ``gap`` × that
+    height below it, over its columns; 0 when every piece stands on the mask's bottom or on another piece. A mask
+    whose pieces float holds parts of an object without what joins them (a mane above a rocker, the horse between
+    them left out)."""
+    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
+    if count <= 2:
+        return 0.0
+    rows = np.flatnonzero(mask.any(axis=1))
+    bottom, height = rows[-1], rows[-1] - rows[0] + 1
+    reach = max(1, int(round(gap * height)))
+    worst = 0.0
+    for i in range(1, count):
+        x, y, w, h = stats[i, :4]
+        lowest = y + h - 1
+        lift = float(bottom - lowest) / height
+        below = comp[lowest + 1:lowest + 1 + reach, x:x + w]
+        if lift > worst and not ((below > 0) & (below != i)).any():
+            worst = lift
+    return worst
 
 
 def _centroid(mask: np.ndarray) -> tuple[float, float] | None:

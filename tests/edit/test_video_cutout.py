@@ -117,7 +117,7 @@ def test_a_mask_whose_pieces_hang_above_the_rest_does_not_qualify():
     """A white-on-white rocking horse (TOYS012-s01): the mask holds the rocker and the mane, not the cream body
     between them, so the mane hangs in the air above the rocker. Two products side by side, and a lid resting on a
     box, stand on the bottom or on another piece and qualify."""
-    from pvtt.stages.product import piece_lift
+    from pvtt.compose import piece_lift
 
     frames, masks = template_frames()
     frame = frames[SHARP[-1]]

@@ -88,3 +88,39 @@ def test_decode_damage_is_rows_of_stripes_not_texture_or_a_shelf_edge(panning_cl
     assert not any(r.startswith("damaged frames") for r in good.reasons) and good.metrics["striped_frames"] == 0
     off = curate(Clip("damaged", frames, panning_clip.fps), masks, no_points, CurateSettings(max_striped_rows=1.0))
     assert not any(r.startswith("damaged frames") for r in off.reasons) and "striped_frames" not in off.metrics
+
+
+def _horse(frames: int, floating: set[int]) -> Masks:
+    """A rocker (a wide bar at the bottom) and, on the ``floating`` frames, a mane hanging above it with the body
+    between them left out; on the others the body joins them (one piece)."""
+    data = np.zeros((frames, 240, 320), bool)  # the panning clip's frame size
+    data[:, 150:165, 40:160] = True  # rocker
+    data[:, 60:80, 110:130] = True  # mane
+    for t in set(range(frames)) - floating:
+        data[t, 80:150, 60:140] = True  # the body joins them
+    return Masks(data, np.ones(frames, np.float32))
+
+
+def test_a_mask_whose_pieces_float_on_most_frames_is_rejected_and_a_frame_now_and_then_is_not(panning_clip):
+    """TOYS012-s01's segmentation: the rockers and manes of two rocking horses, not their cream bodies, on every
+    frame; a product that loses a thin part on one frame only (a bracelet's chain) stays."""
+    from pvtt.curate import curate
+    from pvtt.curate.metrics import mask_pieces
+    from pvtt.types import Clip
+
+    frames = len(panning_clip.frames)
+    pieces = mask_pieces(_horse(frames, set(range(frames))))
+    assert pieces["piece_lift"] > 0.5 and pieces["piece_lift_max"] == pieces["piece_lift"]
+    assert mask_pieces(_horse(frames, {3}))["piece_lift"] == 0.0
+    assert mask_pieces(_horse(frames, set()))["piece_lift_max"] == 0.0
+    assert mask_pieces(Masks(np.zeros((4, 50, 50), bool))) == {"piece_lift": 0.0, "piece_lift_max": 0.0}
+
+    clip = Clip("horse", panning_clip.frames, panning_clip.fps)
+    no_points = Tracks(np.zeros((frames, 0, 2), np.float32), np.zeros((frames, 0), bool))
+    bad = curate(clip, _horse(frames, set(range(frames))), no_points, CurateSettings())
+    assert any(r.startswith("mask in floating pieces: on half its frames or more a piece of it hangs 0.")
+               for r in bad.reasons), bad.reasons
+    good = curate(clip, _horse(frames, {3}), no_points, CurateSettings())
+    assert not any(r.startswith("mask in floating pieces") for r in good.reasons), good.reasons
+    off = curate(clip, _horse(frames, set(range(frames))), no_points, CurateSettings(max_piece_lift=1.0))
+    assert "piece_lift" not in off.metrics

@@ -1,12 +1,12 @@
-"""Clip measurements for curation: motion (grid tracks), blur, exposure, decode damage, product presence,
-embeddings."""
+"""Clip measurements for curation: motion (grid tracks), blur, exposure, decode damage, product presence, the
+mask's drift, pieces and cover of a given box, embeddings."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from pvtt.compose import box_of_mask, box_slices
+from pvtt.compose import box_of_mask, box_slices, main_pieces, piece_lift
 from pvtt.types import Box, Clip, Masks, Tracks
 
 
@@ -165,6 +165,21 @@ def mask_presence(masks: Masks, min_fraction: float) -> dict[str, float]:
     frac = data.reshape(data.shape[0], -1).mean(axis=1)
     return {"mask_fraction": float(np.median(frac)), "mask_fraction_max": float(frac.max()),
             "absent_fraction": float((frac < min_fraction).mean())}
+
+
+def mask_pieces(masks: Masks, n: int = 8) -> dict[str, float]:
+    """How far pieces of the product mask hang above the rest (:func:`pvtt.compose.piece_lift` of its main pieces) on
+    ``n`` evenly sampled frames that hold a mask: the median (``piece_lift``) and the largest (``piece_lift_max``).
+    A mask whose pieces float on most frames keeps missing what joins two parts of the product (a rocking horse's
+    cream body between its rocker and its mane, before a white wall); a product's thin part lost on one frame
+    lifts only that frame."""
+    data = np.asarray(masks.data, bool)
+    held = np.flatnonzero(data.reshape(len(data), -1).any(axis=1))
+    if len(held) == 0:
+        return {"piece_lift": 0.0, "piece_lift_max": 0.0}
+    picks = held[np.unique(np.linspace(0, len(held) - 1, min(n, len(held))).round().astype(int))]
+    lifts = [piece_lift(main_pieces(data[t])[0]) for t in picks]
+    return {"piece_lift": float(np.median(lifts)), "piece_lift_max": float(max(lifts))}
 
 
 def mask_drift(masks: Masks, tracks: Tracks, min_points: int = 4) -> dict[str, float]:

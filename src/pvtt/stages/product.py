@@ -23,7 +23,7 @@ import numpy as np
 from scipy.ndimage import binary_fill_holes
 
 from pvtt import artifacts
-from pvtt.compose import _centroid
+from pvtt.compose import _centroid, main_pieces, piece_lift
 from pvtt.config import MediaSettings, settings_key
 from pvtt.cutout import support_ratio
 from pvtt.errors import BadInput, RejectItem
@@ -162,43 +162,6 @@ REASONS = {
 }
 
 
-def _pieces(mask: np.ndarray) -> tuple[np.ndarray, float]:
-    """The product's main pieces (at most three, each at least a tenth of the largest) and the fraction of the
-    mask they hold: a product is one to three pieces, specks around it are segmentation noise."""
-    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
-    if count <= 1:
-        return np.zeros_like(mask, bool), 0.0
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    order = np.argsort(areas)[::-1][:3]
-    keep = np.zeros(count, bool)
-    keep[1 + order[areas[order] >= 0.1 * areas.max()]] = True
-    kept = keep[comp]
-    return kept, float(areas[keep[1:]].sum() / areas.sum())
-
-
-def piece_lift(mask: np.ndarray, gap: float = 0.05) -> float:
-    """How far the highest-hanging piece of ``mask`` floats: the largest lift (its lowest row's height above the
-    mask's lowest row, as a fraction of the mask's height) of a piece with nothing of the mask within ``gap`` × that
-    height below it, over its columns; 0 when every piece stands on the mask's bottom or on another piece. A mask
-    whose pieces float holds parts of an object without what joins them (a mane above a rocker, the horse between
-    them left out)."""
-    count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
-    if count <= 2:
-        return 0.0
-    rows = np.flatnonzero(mask.any(axis=1))
-    bottom, height = rows[-1], rows[-1] - rows[0] + 1
-    reach = max(1, int(round(gap * height)))
-    worst = 0.0
-    for i in range(1, count):
-        x, y, w, h = stats[i, :4]
-        lowest = y + h - 1
-        lift = float(bottom - lowest) / height
-        below = comp[lowest + 1:lowest + 1 + reach, x:x + w]
-        if lift > worst and not ((below > 0) & (below != i)).any():
-            worst = lift
-    return worst
-
-
 def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: float = 1.0,
                 hand: np.ndarray | None = None, stability: float = 1.0) -> tuple[dict[str, float], np.ndarray, str]:
     """``(score parts, the product mask to cut out, reason)`` of one frame; ``reason`` is "" when the frame
@@ -227,7 +190,7 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
         grown = cv2.dilate(hand.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the hand's fringe too
         mask = mask & ~grown
     parts["hand"] = round(hand_fraction, 4)
-    kept, compactness = _pieces(mask)
+    kept, compactness = main_pieces(mask)
     parts["compactness"] = round(compactness, 4)
     area = float(kept.mean())
     parts["area"] = round(area, 5)
