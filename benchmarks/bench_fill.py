@@ -6,7 +6,8 @@
 
 (``fsr-best`` costs 30–40 CPU seconds per hole: leave it out, or use ``--limit``, for a quick run. A method with
 ``+common`` appended, e.g. ``shiftmap+common``, copies only from colours common around the hole:
-``erase.inpaint_rare_ratio`` = ``--rare-ratio``.)
+``erase.inpaint_rare_ratio`` = ``--rare-ratio``. With ``--full`` every shift-map method is run twice, upsampled and
+with ``+detail``: ``shiftmap+common`` and ``shiftmap+common+detail``.)
 
 The classical eraser fills the never-visible part of A's region once, in frame 0's coordinates, at the work
 resolution (``erase.work_short_side``, 360 by default) with :func:`pvtt.erase.classical.fill_unseen`; this
@@ -251,13 +252,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/fill"))
     args = parser.parse_args()
     methods = args.methods.split(",")
-    if args.full and "shiftmap" in methods:
-        methods.insert(methods.index("shiftmap") + 1, "shiftmap+detail")
+    if args.full:  # each shift-map method also with its pixels copied at full resolution
+        methods = [v for m in methods for v in ((m, m + "+detail") if m.split("+")[0] == "shiftmap" else (m,))]
+    for m in methods:
+        unknown = set(m.split("+")[1:]) - ({"common", "detail"} if args.full else {"common"})
+        if unknown:
+            sys.exit(f"unknown method option(s) {sorted(unknown)} in {m!r}: '+common', and with --full '+detail'")
     if not (args.data / "videos").is_dir():
         sys.exit(f"no development data at {args.data}")
     if args.full and args.full <= args.short:
         sys.exit("--full must be above --short")
-    if any(m not in ("telea", "membrane") for m in methods) and not xphoto_available():
+    if any(m.split("+")[0] not in ("telea", "membrane") for m in methods) and not xphoto_available():
         sys.exit("cv2.xphoto is missing: pip install opencv-contrib-python-headless (same version as opencv)")
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -284,12 +289,12 @@ def main() -> None:
         fills = {}
         for m in methods:
             started, cpu = time.perf_counter(), time.process_time()
-            method, share = m.removesuffix("+common"), args.rare_ratio if m.endswith("+common") else 0.0
+            method, *options = m.split("+")
+            share = args.rare_ratio if "common" in options else 0.0
             if args.full:
-                filled = fill_unseen_full(holed, hole_small, method.removesuffix("+detail"),
-                                          EraseSettings().inpaint_radius, context=args.context,
-                                          wide_context=args.wide_context, detail=method.endswith("+detail"),
-                                          rare_ratio=share)
+                filled = fill_unseen_full(holed, hole_small, method, EraseSettings().inpaint_radius,
+                                          context=args.context, wide_context=args.wide_context,
+                                          detail="detail" in options, rare_ratio=share)
                 filled = np.where(hole[..., None], filled, truth)
             else:
                 filled = fill_unseen(holed, hole, method, EraseSettings().inpaint_radius, context=args.context,
