@@ -222,10 +222,11 @@ def main_pieces(mask: np.ndarray) -> tuple[np.ndarray, float]:
 
 def piece_lift(mask: np.ndarray, gap: float = 0.05) -> float:
     """How far the highest-hanging piece of ``mask`` floats: the largest lift (its lowest row's height above the
-    mask's lowest row, as a fraction of the mask's height) of a piece with nothing of the mask within ``gap`` × that
-    height below it, over its columns; 0 when every piece stands on the mask's bottom or on another piece. A mask
-    whose pieces float holds parts of an object without what joins them (a mane above a rocker, the horse between
-    them left out)."""
+    mask's lowest row, as a fraction of the mask's height) of a piece that has another piece of the mask below it in
+    its columns but nothing of the mask within ``gap`` × that height below it; 0 when every piece stands on another
+    piece or on nothing of the mask (its own base). A mask whose pieces hang above one another holds parts of an
+    object without what joins them (a mane above a rocker, the horse between them left out); two products side by
+    side, the rear one's base higher in the frame (two vases at different depths), each stand on their own."""
     count, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), 8)
     if count <= 2:
         return 0.0
@@ -237,8 +238,9 @@ def piece_lift(mask: np.ndarray, gap: float = 0.05) -> float:
         x, y, w, h = stats[i, :4]
         lowest = y + h - 1
         lift = float(bottom - lowest) / height
-        below = comp[lowest + 1:lowest + 1 + reach, x:x + w]
-        if lift > worst and not ((below > 0) & (below != i)).any():
+        below = comp[lowest + 1:, x:x + w]
+        other = (below > 0) & (below != i)
+        if lift > worst and other.any() and not other[:reach].any():
             worst = lift
     return worst
 

@@ -175,12 +175,13 @@ class VideoCutoutSettings(Settings):
     """A candidate whose mask's bottom eighth is more than this many times wider than its body carries the table or
     shelf the product stands on (as `cutout.max_support` for photos)."""
     max_piece_lift: float = Field(0.15, ge=0, le=1)
-    """A candidate whose mask has a piece hanging in the air — its lowest row more than this fraction of the mask's
-    height above the mask's lowest row, nothing of the mask just below it — holds parts of the product without the
-    middle that joins them (TOYS012-s01's white-on-white mask: the rockers and the manes, not the horses' cream
-    bodies; every one of its 24 sampled frames lifted 0.21-0.66). Products stand on their own base or lie side by
-    side: in the other curated dev clips the largest lifts were 0.13 and below, but for 2 of JEW002-s00's 24 frames
-    (0.8: the silver bracelet's braid, its fine chain not in the mask). 1 = off."""
+    """A candidate whose mask has a piece hanging above another — its lowest row more than this fraction of the mask's
+    height above the mask's lowest row, another piece below it in its columns, nothing of the mask just below it —
+    holds parts of the product without the middle that joins them (TOYS012-s01's white-on-white mask: the rockers and
+    the manes, not the horses' cream bodies; 16 of its 24 sampled frames lifted 0.52-0.66,
+    :func:`pvtt.compose.piece_lift`). Pieces side by side stand on their own base, the rear one's higher in the frame
+    (two vases at different depths): every other curated dev clip 0 on all 24 frames
+    (`python benchmarks/foreign_measures.py clips WORKSPACE`). 1 = off."""
     min_mask_steadiness: float = Field(0.9, ge=0, le=1)
     """No frame of a clip whose masks keep changing shape qualifies: the median IoU of consecutive masks, the later
     shifted onto the earlier's centroid (`pvtt.stages.product.mask_steadiness`), is below this. A segmentation that

@@ -136,6 +136,10 @@ def test_a_mask_whose_pieces_hang_above_the_rest_does_not_qualify():
     stacked[30:38, 30:80] = True  # a lid resting on the first, a 2-row gap under it
     assert piece_lift(stacked) == 0.0
     assert score_frame(frame, stacked, VideoCutoutSettings())[2] == ""
+    depth = np.zeros((H, W), bool)
+    depth[60:100, 30:70] = True
+    depth[40:75, 100:140] = True  # a second vase further back: its base 25 rows higher, nothing under it
+    assert piece_lift(depth) == 0.0
 
 
 # -- the stage on a workspace holding one template clip -------------------------------------------------------

@@ -90,12 +90,13 @@ class CurateSettings(Settings):
     ring) is rejected too. Bracelets of cord on the dev clips fill 16-20 %. 0 = off."""
     max_piece_lift: float = Field(0.15, ge=0, le=1)
     """Reject a clip whose mask is in pieces that hang above one another on most frames: the median, over
-    sample_frames frames, of how far its highest-hanging piece floats above the mask's bottom (a fraction of the mask's
-    height, :func:`pvtt.compose.piece_lift`) is above this. The segmentation keeps missing what joins two parts of the
-    product, which erase and insert then leave in the clip: TOYS012-s01's rockers and manes held without the
+    sample_frames frames, of how far a piece floats above another piece below it in its columns (a fraction of the
+    mask's height, :func:`pvtt.compose.piece_lift`) is above this. The segmentation keeps missing what joins two parts
+    of the product, which erase and insert then leave in the clip: TOYS012-s01's rockers and manes held without the
     cream bodies before a white wall, 0.64 (every one of its pairs was rejected for the bodies left, dev builds 41-47).
-    The other curated dev clips score 0 (JEW002-s00's thin silver chain lifts one frame of 8, 0.10); the clips rejected
-    for other reasons whose masks hold beads or a watch's rim without the rest 0.45-0.92. 1 = off."""
+    Every other curated dev clip scores 0, and so do `pvtt bench`'s two vases at different depths (the rear one's base
+    higher in the frame: pieces side by side stand on their own); of the clips rejected for other reasons, a watch's
+    rim above its strap 0.66 (JEWE006-s02). 1 = off."""
     max_hand_fraction: float = Field(0.2, ge=0, le=1)
     """Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): such a
     mask follows the hands, not the product, and the erase takes the hands out with A. On the dev clips the other

@@ -178,9 +178,9 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "9"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage;
+    version = "10"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage;
     # 7: photo-outline boxes are checked as given boxes; 8: photo-outline boxes by the span of the mask (min_outline_span);
-    # 9: masks in floating pieces (max_piece_lift)
+    # 9: masks in floating pieces (max_piece_lift); 10: a piece floats only above another piece in its columns
     after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,

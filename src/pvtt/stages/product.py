@@ -477,7 +477,8 @@ class VideoCutoutStage(Stage[ProductItem]):
     # 5: the surface under the product peeled out of the cut frames' masks (peel_support); 6: no frame of a clip whose
     # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled; 8: the mask's holes
     # unlike the frame around the product filled before the cut (hole_fill); 9: the cut's outline redrawn by GrabCut
-    # (cutout.refine_size); 10: a hand found in the sampled frame before or after counts (hand_hold)
+    # (cutout.refine_size); 10: a hand found in the sampled frame before or after counts (hand_hold); 11: a piece
+    # floats only above another piece in its columns (pvtt.compose.piece_lift; two vases at different depths stand)
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None):
