@@ -118,11 +118,15 @@ def test_a_case_rejected_before_the_judge_counts_as_rejected():
               CaseScore("c1", "synthesize", "keep", [], {"mask_iou": 0.95, "truly_bad": False}),
               CaseScore("c2", "synthesize", "reject", ["remnant of A"], {"mask_iou": 0.95, "truly_bad": False}),
               CaseScore("c3", "locate", "reject", ["locate: product not found"], {"rejected_at": "locate"}),
-              CaseScore("c4", "track", None, [], {"mask_iou": 0.9, "truth_reasons": []})]
+              CaseScore("c4", "track", None, [], {"mask_iou": 0.9, "truth_reasons": []}),
+              CaseScore("c5", "track", "reject", ["curate: mask in floating pieces"],
+                        {"mask_iou": 0.9, "rejected_at": "curate", "truth_reasons": []})]
     summary = summarize(scores)
     assert summary["verdicts"] == {"bad_rejected": 1, "bad_kept": 0, "good_kept": 1, "good_rejected": 1}
     assert summary["agreement"] == 2 / 3  # c3's truth is unknown: no edit, no segmentation to judge
     assert summary["rejected_before_judge"] == {"curate": 1} and summary["not_paired"] == 1
+    # c5: rejected before any edit with a right segmentation: in no verdict, but counted as a possible good pair lost
+    assert summary["rejected_early_segmentation_ok"] == 1
 
 
 def test_a_rerun_whose_clip_is_now_rejected_earlier_has_no_current_pair(tmp_path):

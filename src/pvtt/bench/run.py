@@ -317,7 +317,10 @@ def run_cases(cases_dir: str | Path, config: PipelineConfig, work: str | Path | 
 
 def summarize(scores: list[CaseScore]) -> dict[str, Any]:
     """Medians over cases and the pipeline's verdicts against the truth, over the cases whose truth is known (an
-    edit was made, or the segmentation failed); a case rejected before the judge counts as rejected."""
+    edit was made, or the segmentation failed); a case rejected before the judge counts as rejected.
+    ``rejected_early_segmentation_ok``: cases rejected before any edit although their segmentation was right — their
+    truth is unknown, so they are in no verdict, but each may be a good pair lost (a check before the judge that
+    rejects too much shows here, not in the agreement)."""
     def med(key: str) -> float | None:
         values = [s.metrics[key] for s in scores if key in s.metrics]
         return float(np.median(values)) if values else None
@@ -347,4 +350,6 @@ def summarize(scores: list[CaseScore]) -> dict[str, Any]:
         "not_paired": sum(s.verdict is None for s in scores),
         "segmentation_failed": len(seg_failed),
         "segmentation_failed_kept": sum(s.verdict == "keep" for s in seg_failed),
+        "rejected_early_segmentation_ok": sum(s.verdict == "reject" and "truly_bad" not in s.metrics
+                                              and "mask_iou" in s.metrics for s in scores),
     }
