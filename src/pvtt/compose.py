@@ -458,21 +458,29 @@ def _warp_crop(image: np.ndarray, m: np.ndarray, width: int, height: int, interp
 def render_product(background: np.ndarray, product: np.ndarray, m: np.ndarray, shadow: np.ndarray | None = None,
                    shadow_m: np.ndarray | None = None, gain: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """``product`` (RGBA) composited over ``background`` through ``m`` (product → frame), with an optional
-    ``shadow`` map (float, opacity already applied) placed by ``shadow_m``; returns (frame, alpha (H, W) float32)."""
+    ``shadow`` map (float, opacity already applied) placed by ``shadow_m``; returns (frame, alpha (H, W) float32).
+    Only the box that the shadow and the product land on is worked in floats; the rest is the background as it was."""
     height, width = background.shape[:2]
-    out = background.astype(np.float32)
+    out = background.copy()
     alpha = np.zeros((height, width), np.float32)
-    if shadow is not None and shadow_m is not None:
-        warped = _warp_crop(shadow.astype(np.float32), shadow_m, width, height)
-        if warped is not None:
-            sh, (x0, y0, x1, y1) = warped
-            out[y0:y1, x0:x1] *= (1.0 - np.clip(sh, 0, 1))[..., None]
+    shade = _warp_crop(shadow.astype(np.float32), shadow_m, width, height) \
+        if shadow is not None and shadow_m is not None else None
     warped = _warp_crop(product, m, width, height)
+    boxes = [w[1] for w in (shade, warped) if w is not None]
+    if not boxes:
+        return out, alpha
+    bx0, by0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    bx1, by1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    work = background[by0:by1, bx0:bx1].astype(np.float32)
+    if shade is not None:
+        sh, (x0, y0, x1, y1) = shade
+        work[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] *= (1.0 - np.clip(sh, 0, 1))[..., None]
     if warped is not None:
         crop, (x0, y0, x1, y1) = warped
         a = crop[..., 3].astype(np.float32) / 255.0
         rgb = crop[..., :3].astype(np.float32) * gain
-        region = out[y0:y1, x0:x1]
-        out[y0:y1, x0:x1] = region + (rgb - region) * a[..., None]
+        region = work[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
+        work[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0] = region + (rgb - region) * a[..., None]
         alpha[y0:y1, x0:x1] = a
-    return np.clip(out, 0, 255).round().astype(np.uint8), alpha
+    out[by0:by1, bx0:bx1] = np.clip(work, 0, 255).round().astype(np.uint8)
+    return out, alpha
