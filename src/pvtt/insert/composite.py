@@ -17,8 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pvtt.compose import (area_matched_size, outside_share, render_product, scale_change, slot_box, slot_misfit,
-                          translation)
+from pvtt.compose import (area_matched_size, dilate, outside_share, render_product, scale_change, slot_box,
+                          slot_misfit, translation)
 from pvtt.errors import RejectItem
 from pvtt.insert import Inserter
 from pvtt.types import Box, InsertResult
@@ -182,10 +182,9 @@ class CompositeInserter(Inserter):
         # 3. harmonise to the surroundings of A, feather the edge
         diag = float(np.hypot(box_a.width, box_a.height))
         ring_px = max(3, int(s.ring * diag))
-        outer = cv2.dilate(mask_a.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
-                                                                              (2 * ring_px + 1, 2 * ring_px + 1)))
+        outer = dilate(mask_a, ring_px)  # a distance transform from 16 px on: 1.1 s of the insert's 1.4 s before
         inner = cv2.dilate(mask_a.astype(np.uint8), np.ones((7, 7), np.uint8))
-        ring = (outer > 0) & (inner == 0)
+        ring = outer & (inner == 0)
         placed = harmonize(placed, background[ring], s.harmonize, s.color_transfer)
         if s.feather > 0:
             a = cv2.GaussianBlur(placed[..., 3].astype(np.float32), (0, 0), s.feather)
