@@ -288,7 +288,7 @@ class WarpPropagator(Propagator):
         xb, yb = int(min(width, x1 + pad_x)), int(min(height, y1 + pad_y))
         if xb <= xa or yb <= ya:
             return 0.0
-        patch = image[ya:yb, xa:xb].astype(np.float32).mean(axis=2)
+        patch = image[ya:yb, xa:xb].sum(axis=2, dtype=np.float32) / np.float32(image.shape[2])  # = astype + mean
         inner = np.zeros(patch.shape, bool)
         ix0, iy0 = int(max(0, x0 - xa)), int(max(0, y0 - ya))
         ix1, iy1 = int(min(xb, x1) - xa), int(min(yb, y1) - ya)
