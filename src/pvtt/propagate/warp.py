@@ -241,15 +241,13 @@ class WarpPropagator(Propagator):
                 if occ.any():
                     # opened and blended in a crop around it: a margin of the kernel's size plus the blur's reach
                     # leaves every pixel as the whole frame's would be (0.3x of this block's time on a 720p clip)
-                    b, pad = box_of_mask(occ), k + 5
-                    crop = box_slices(Box(b.x0 - pad, b.y0 - pad, b.x1 + pad, b.y1 + pad), width, height)
+                    box, pad = box_of_mask(occ), k + 5
+                    crop = box_slices(Box(box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad), width, height)
                     opened = cv2.morphologyEx(occ[crop].astype(np.uint8), cv2.MORPH_OPEN, opening) > 0
-                    occ[:] = False
-                    occ[crop] = opened
                     if opened.any():
                         soft = cv2.GaussianBlur(opened.astype(np.float32), (0, 0), 1.0)[..., None]
                         frame[crop] = (frame[crop] * (1 - soft) + frames[t][crop] * soft).round().astype(np.uint8)
-                        visible_b &= ~occ
+                        visible_b[crop] &= ~opened
                         occluded_px += int(opened.sum())
             out[t] = frame
             masks_b[t] = visible_b
