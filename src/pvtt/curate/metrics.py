@@ -72,8 +72,13 @@ def motion_scores(clip: Clip, masks: Masks, tracks: Tracks, step: int = 32) -> d
     return out
 
 
+def _evenly(count: int, n: int) -> np.ndarray:
+    """Up to ``n`` indices spread evenly over ``range(count)``, first and last included."""
+    return np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(int))
+
+
 def _sample_indices(clip: Clip, n: int) -> np.ndarray:
-    return np.unique(np.linspace(0, clip.num_frames - 1, min(n, clip.num_frames)).round().astype(int))
+    return _evenly(clip.num_frames, n)
 
 
 def _sample(clip: Clip, n: int) -> np.ndarray:
@@ -177,8 +182,7 @@ def mask_pieces(masks: Masks, n: int = 8) -> dict[str, float]:
     held = np.flatnonzero(data.reshape(len(data), -1).any(axis=1))
     if len(held) == 0:
         return {"piece_lift": 0.0, "piece_lift_max": 0.0}
-    picks = held[np.unique(np.linspace(0, len(held) - 1, min(n, len(held))).round().astype(int))]
-    lifts = [piece_lift(main_pieces(data[t])[0]) for t in picks]
+    lifts = [piece_lift(main_pieces(data[t])[0]) for t in held[_evenly(len(held), n)]]
     return {"piece_lift": float(np.median(lifts)), "piece_lift_max": float(max(lifts))}
 
 
