@@ -71,11 +71,12 @@ class SalientCutoutSettings(Settings):
     dependencies installed; its md5 is checked) instead of failing; ``pvtt models download`` does the same once."""
     input_size: int = Field(320, ge=32)
     """The square side the photo is resized to for the network (320: what U²-Net-p was trained at)."""
-    threshold: float = Field(0.9, gt=0, lt=1)
+    threshold: float = Field(0.7, gt=0, lt=1)
     """Saliency above which a pixel starts as product (GrabCut then redraws the outline within ``refine_band``). The
-    map is nearly two-valued; what it half believes (0.5-0.9) is mostly what stands by the product: at 0.5 TOYS002's
-    compass came with the sea shell it leans on and a loose piece of its chain, TOYS014's sphere with part of its
-    stand; at 0.9 neither, and the other development cuts the same."""
+    map is nearly two-valued; what it half believes is mostly what stands by the product: at 0.5 TOYS002's compass
+    came with the sea shell it leans on and a loose piece of its chain, TOYS014's sphere with the legs of its stand,
+    TOYS004's kettle with the stove's grate; at 0.7 the chain's piece, the legs and most of the grate are gone (a
+    piece of the shell stays); at 0.9 the compass's lid came loose from its thin hinge as well."""
     uncertain: tuple[float, float] = (0.1, 0.9)
     """Saliency between these two is undecided: the cut's confidence is 1 minus the undecided share of the pixels
     above the lower one (a map that hesitates over a busy photo), lowered where the cut touches the border."""
