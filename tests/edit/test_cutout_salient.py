@@ -52,7 +52,7 @@ def test_a_product_on_a_forest_floor_is_cut_out_where_the_classical_cut_is_a_gue
     assert cutout_problems(result, settings)[1] == []
     alpha = result.rgba[..., 3] > 127
     height, width = alpha.shape
-    # the box (about 335 x 320 px of the 890 px photo, looked at) fills most of its trimmed cut; no forest floor beside it
+    # the box (about 335 x 320 px of the 890 px photo, looked at) fills most of its cut; no forest floor beside it
     assert 280 <= width <= 400 and 270 <= height <= 380, (width, height)
     assert alpha.mean() > 0.7  # 0.75: a cube seen from above its corner leaves two corners of its box
 

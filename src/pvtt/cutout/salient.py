@@ -226,9 +226,9 @@ class SalientCutter(Cutter):
         fg = heat > g.threshold
         count, comp, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), 8)
         areas = stats[1:, cv2.CC_STAT_AREA]
-        if count > 1:
-            fg = np.concatenate([[False], areas >= 0.03 * areas.max()])[comp]
-        kept = np.sort(areas[areas >= 0.03 * areas.max()])[::-1] if count > 1 else np.zeros(0)
+        keep = areas >= 0.03 * areas.max() if count > 1 else np.zeros(0, bool)
+        fg = np.concatenate([[False], keep])[comp]
+        kept = np.sort(areas[keep])[::-1]
         fg = fill_small_holes(fg, 0.01)
         area = float(fg.mean())
         if not s.min_area <= area <= s.max_area:
@@ -251,5 +251,7 @@ class SalientCutter(Cutter):
             notes += f"; product touches the image border ({touching * 100:.1f}% of the border)"
         if fragmentation > 0.2:
             notes += f"; fragmented ({fragmentation * 100:.0f}% of the object outside its 3 largest pieces)"
-        return CutoutResult(trim(with_alpha(rgb, alpha), s.margin), float(confidence), low, notes, {"smooth_base": round(smooth_base(rgb, alpha), 4), "undecided": round(undecided, 4),
-                                  "border": round(touching, 4), "seamless": round(seamless_outline(rgb, alpha), 4)})
+        measures = {"smooth_base": smooth_base(rgb, alpha), "undecided": undecided, "border": touching,
+                    "seamless": seamless_outline(rgb, alpha)}
+        return CutoutResult(trim(with_alpha(rgb, alpha), s.margin), float(confidence), low, notes,
+                            {k: round(v, 4) for k, v in measures.items()})
