@@ -6,7 +6,8 @@
 WORKSPACE is a prepared workspace (``pvtt prepare``); each labelled clip's frame 0 is located as the locate
 stage does (the template's own product photo, then saliency) and compared with the reviewer's box
 (``benchmarks/labels/dev_boxes.yaml``): IoU, and the share of the reviewer's box the located box covers.
-``--segment`` also cuts frame 0 as the classical segmenter does (GrabCut in the box, grown past a rough box)
+``--set locate.backend=salient`` locates with U²-Net-p's map for the saliency step. ``--segment`` also cuts
+frame 0 as the classical segmenter does (GrabCut in the box, grown past a rough box)
 and reports the same for the mask's bounding box. ``--sheet`` draws every clip (reviewer box white, located
 box yellow, mask green); ``--grids`` writes frames with 10 % grids for drawing new labels.
 """

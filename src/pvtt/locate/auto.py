@@ -1,8 +1,10 @@
-"""The CPU locate backend: catalog hint → product-photo match → saliency."""
+"""The CPU locate backend: catalog hint → product-photo match → saliency (the ``salient`` backend: U²-Net-p's)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from pvtt.errors import RejectItem
 from pvtt.locate import LocateSettings, Locator, hint_box
@@ -22,6 +24,11 @@ class AutoLocator(Locator):
         super().__init__(settings, **overrides)
         self.last_attempts: list[str] = []  # what was tried on the last call, for logs and reports
 
+    def salient_box(self, frame: np.ndarray) -> tuple[Box | None, float]:
+        """The saliency step: the box of the most salient region of ``frame`` and its contrast (the spectral
+        residual's here; :class:`~pvtt.locate.salient.SalientLocator` U²-Net-p's)."""
+        return salient_box(frame)
+
     def locate(self, clip: Clip, product: ProductImage | None = None, hint: Box | None = None) -> Box:
         s = self.settings
         tried: list[str] = []
@@ -37,7 +44,7 @@ class AutoLocator(Locator):
                 return match.box
             tried.append(f"photo match failed: {match.reason}")
         if s.use_saliency:
-            box, contrast = salient_box(frame)
+            box, contrast = self.salient_box(frame)
             if box is not None and contrast >= s.min_saliency:
                 return box
             tried.append(f"saliency contrast {contrast:.3f} < {s.min_saliency}")

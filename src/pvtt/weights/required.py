@@ -33,7 +33,7 @@ class RequiredModel:
     stage: str  # the stage that needs it ("curate, judge" when several do)
     reason: str  # the setting that selects it, e.g. "segment.backend: sam2"
     kind: str = "hub"  # "hub": a hub id or a local folder of saved weights; "file": one weights file that pvtt
-    # finds and fetches itself (U²-Net-p's u2netp.onnx: pvtt.cutout.salient)
+    # finds and fetches itself (U²-Net-p's u2netp.onnx: pvtt.models.u2net)
 
 
 def _section(prefix: str, settings: ModelSettings, stage: str, reason: str) -> RequiredModel:
@@ -52,6 +52,9 @@ def _detector(prefix: str, settings: Any, stage: str, reason: str) -> RequiredMo
 
 
 def _locate(config: PipelineConfig) -> list[RequiredModel]:
+    if config.locate.backend == "salient":
+        return [RequiredModel("locate.salient.model", config.locate.salient.model, "locate", "locate.backend: salient",
+                              kind="file")]
     if config.locate.backend != "detector":
         return []
     return [_detector("locate.detector", config.locate.detector, "locate", "locate.backend: detector")]
