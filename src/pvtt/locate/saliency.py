@@ -1,5 +1,5 @@
 """Saliency fallback: spectral residual (NumPy FFT) + colour distinctiveness against the border + a centre prior,
-or (``locate.saliency: u2netp``) U²-Net-p's salient-object map.
+or (the ``salient`` backend) U²-Net-p's salient-object map.
 
 The map is computed at a small working size; it is thresholded (Otsu; 0.5 for U²-Net's nearly two-valued map), the
 connected component with the most saliency mass becomes the box, and the box's confidence is its contrast: mean

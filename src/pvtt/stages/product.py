@@ -80,7 +80,7 @@ class CutoutStage(Stage[ProductItem]):
     # whose lower outline runs through smooth shading (its contact shadow: CutoutSettings.max_smooth_base) is rejected;
     # 10: the support ratio measured with the cut's holes filled (a bracelet with its loop peeled); 11: an enclosed
     # region of the backdrop's very colour (a mug's handle) peeled at any size (CutoutSettings.peel_exact), and the
-    # outline's mixed pixels made soft (pvtt.cutout.alpha.unmix_edge); 12: a cut whose outline has the same surface on
+    # outline's mixed pixels made soft (pvtt.cutout.alpha.unmix_edge); 12: a cut whose outline has the same colour on
     # both sides is rejected (CutoutSettings.max_seamless), and the salient backend
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, hands: Any = None):

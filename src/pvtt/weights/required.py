@@ -13,7 +13,7 @@ on disk and fetches the missing ones.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -186,8 +186,8 @@ def required_models(config: PipelineConfig) -> list[RequiredModel]:
             if seen is None:
                 by_key[need.key] = need
             elif need.stage not in seen.stage.split(", "):
-                by_key[need.key] = RequiredModel(seen.key, seen.model, f"{seen.stage}, {need.stage}",
-                                                 f"{seen.reason}; {need.reason}", seen.kind)
+                by_key[need.key] = replace(seen, stage=f"{seen.stage}, {need.stage}",
+                                           reason=f"{seen.reason}; {need.reason}")
     return list(by_key.values())
 
 
