@@ -2,11 +2,11 @@
 
     python benchmarks/cutout_photos.py ../shared/data/pvtt-dev/images --backend salient --sheet cuts.png
     python benchmarks/cutout_photos.py ../shared/data/pvtt-dev/images --backend classical
-    python benchmarks/cutout_photos.py IMAGES --backend salient --set salient.threshold=0.5 --set max_seamless=1
+    python benchmarks/cutout_photos.py IMAGES --backend salient --set cutout.salient.threshold=0.5
 
 For each photo (``*/*_source.*`` or any image under IMAGES): the stage's verdict — ``kept``, ``low-confidence``
 (rejected when ``cutout.reject_low_confidence``), ``foreign`` (a limit of :func:`pvtt.cutout.cutout_problems`
-broken, the hand detector of ``hands.backend: auto`` on the cut over grey as the stage runs it) or ``rejected``
+broken, the configured hand detector on the cut over grey as the stage runs it) or ``rejected``
 (no separable product) — its confidence, the measures and the seconds it took on one CPU. The sheet shows each cut
 over green stripes with its verdict, to be looked at: a verdict says nothing of a sea shell or a curtain in a cut.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
-from pvtt.cutout import CutoutSettings, cutout_problems, make_cutter
+from pvtt.config import load_config
+from pvtt.cutout import cutout_problems, make_cutter
 from pvtt.errors import RejectItem
-from pvtt.hands import HandSettings, make_hand_detector
+from pvtt.hands import make_hand_detector
 from pvtt.media.image import load_image_rgba
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
@@ -64,20 +64,13 @@ def main() -> None:
     parser.add_argument("images", type=Path)
     parser.add_argument("--backend", default="classical")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a cutout setting, e.g. salient.threshold=0.5 (YAML value)")
+                        help="config override, as pvtt build --set (e.g. cutout.salient.threshold=0.5)")
     parser.add_argument("--sheet", type=Path, help="write the contact sheet here (PNG)")
     args = parser.parse_args()
-    values: dict = {"backend": args.backend}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        node = values
-        *sections, last = key.split(".")
-        for name in sections:
-            node = node.setdefault(name, {})
-        node[last] = yaml.safe_load(value)
-    settings = CutoutSettings.model_validate(values)
+    config = load_config(None, [f"cutout.backend={args.backend}", *args.set])
+    settings = config.cutout
     cutter = make_cutter(settings)
-    hands = make_hand_detector(HandSettings())
+    hands = make_hand_detector(config.hands)
     counts: dict[str, int] = {}
     tiles = []
     for path in photos(args.images):
