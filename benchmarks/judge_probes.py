@@ -34,7 +34,7 @@ import yaml
 from scipy.ndimage import binary_fill_holes
 
 from pvtt import artifacts
-from pvtt.compose import dilate
+from pvtt.compose import box_diagonal, dilate
 from pvtt.config import load_config
 from pvtt.items import collect_clips
 from pvtt.judge import defects
@@ -58,7 +58,7 @@ def holes(masks_b: np.ndarray, short_side: int) -> tuple[float, float]:
 def _inside(src, edt, bg, mask_a, mask_b, s):
     """What :func:`pvtt.judge.defects.remnant` counts inside A's mask: ``(B's surroundings, the pixels the edit
     kept from the source, the survivors inside the mask)``."""
-    b_near = dilate(mask_b, max(2, int(0.02 * defects._diag(mask_a))))
+    b_near = dilate(mask_b, max(2, int(0.02 * box_diagonal(mask_a))))
     s16, e16, g16 = (x.astype(np.int16) for x in (src, edt, bg))
     same = np.abs(e16 - s16).max(2) <= s.remnant_same
     return b_near, same, mask_a & ~b_near & same & (np.abs(s16 - g16).max(2) >= s.remnant_differs)
@@ -69,7 +69,7 @@ def remnant_zone_edge(src, edt, bg, mask_a, mask_b, s, touch_max: float = 0.25) 
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
-    diag = defects._diag(mask_a)
+    diag = box_diagonal(mask_a)
     b_near, same, survived = _inside(src, edt, bg, mask_a, mask_b, s)
     zone = dilate(defects._hull(mask_a), max(3, int(s.remnant_reach * diag)))
     edge = dilate(~zone, 2) & zone
@@ -107,7 +107,7 @@ def looks_like_backdrop(src: np.ndarray, mask_a: np.ndarray, region: np.ndarray,
     colours are those under its mask. a_extent's GrabCut starts the whole zone as probable A, so a patch of
     the backdrop that differs from the frame further out (sunlit bark, a hand, an older fill) can end up in A's
     extent; a part of A the mask missed looks like A, or at least unlike the backdrop."""
-    diag = defects._diag(mask_a)
+    diag = box_diagonal(mask_a)
     step = max(3, int(reach * diag))
     zone = dilate(defects._hull(mask_a), step)
     ring = dilate(zone, step) & ~zone

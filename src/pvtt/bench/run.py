@@ -35,8 +35,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pvtt import artifacts
 from pvtt.config import PipelineConfig
-from pvtt.compose import local_contrast
-from pvtt.judge.defects import _diag
+from pvtt.compose import box_diagonal, local_contrast
 from pvtt.media.video import read_video
 from pvtt.store import Workspace
 from pvtt.types import Status
@@ -83,7 +82,7 @@ def piece_extent(left: np.ndarray, diag: float) -> float:
     best = 0.0
     for i in range(1, count):
         if big[i]:
-            best = max(best, _diag(comp == i))
+            best = max(best, box_diagonal(comp == i))
     return best / max(diag, 1.0)
 
 
@@ -101,7 +100,7 @@ def missed_reach(mask: np.ndarray, true_a: np.ndarray) -> float | None:
     if count <= 1 or not big[1:].any():
         return 0.0
     distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
-    return float(distance[big[comp] & (comp > 0)].max()) / max(_diag(true_a), 1.0)
+    return float(distance[big[comp] & (comp > 0)].max()) / max(box_diagonal(true_a), 1.0)
 
 
 def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, masks_a: np.ndarray,
@@ -125,7 +124,7 @@ def truth_defects(source: np.ndarray, edited: np.ndarray, target: np.ndarray, ma
         kept = (np.abs(edt - src).max(axis=2) < 12) & (np.abs(src - tgt).max(axis=2) >= 30)
         if a.any():
             a_left.append(float((a & away & kept).sum()) / a.sum())
-            extent.append(piece_extent(a & away & kept, _diag(a)))
+            extent.append(piece_extent(a & away & kept, box_diagonal(a)))
             edit_m, source_m, truth_m = (cv2.blur(x[t].astype(np.float32), (GHOST_WINDOW, GHOST_WINDOW))
                                          for x in (edited, source, target))
             truth_far, edit_far = np.abs(truth_m - source_m).max(axis=2), np.abs(edit_m - source_m).max(axis=2)

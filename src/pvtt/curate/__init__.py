@@ -11,6 +11,7 @@ not rejected for its backdrop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -18,9 +19,23 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.curate.metrics import (box_cover, clip_embedding, decode_damage, exposure, find_near_duplicates,
-                                 mask_drift, mask_pieces, mask_presence, motion_scores, sharpness)
+                                 mask_drift, mask_pieces, mask_presence, motion_scores, object_missed, sharpness)
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, Masks, Tracks
+
+
+class SalientObjectSettings(Settings):
+    """U²-Net-p for curate's object check (:mod:`pvtt.models.u2net`)."""
+
+    model: str = "u2netp"
+    """'u2netp' (rembg's ``u2netp.onnx`` in pvtt's weights folder, ``pvtt models download``) or the path of an .onnx
+    file of the same network."""
+    input_size: int = Field(320, ge=64)
+    """The square side the crop around the mask is resized to for the network."""
+    threshold: float = Field(0.5, gt=0, lt=1)
+    """Saliency above which a pixel belongs to the salient object."""
+    reach: float = Field(0.3, ge=0)
+    """How far around the mask's hull (a fraction of its box diagonal) the object is looked for."""
 
 
 class CurateSettings(Settings):
@@ -97,6 +112,16 @@ class CurateSettings(Settings):
     Every other curated dev clip scores 0, and so do `pvtt bench`'s two vases at different depths (the rear one's base
     higher in the frame: pieces side by side stand on their own); of the clips rejected for other reasons, a watch's
     rim above its strap 0.66 (JEWE006-s02). 1 = off."""
+    max_object_missed: float = Field(1.0, ge=0, le=1)
+    """Reject a clip whose mask holds only part of the object it lies on: the median, over hand_frames frames, of the
+    share of the salient object under the mask that lies outside it (U²-Net-p's map around the mask, `salient`
+    below, hands taken out; :func:`pvtt.curate.metrics.object_missed`). Without a given box to check the mask
+    against, a mask on one part of the product (a watch's dial without its case, three coloured beads of a
+    bracelet, one of two vases) passes every other check, and erase and insert leave the rest of the product in
+    every pair. 1 = off (the default: it reads the 4.6 MB weights `pvtt models download` fetches; the `salient`
+    preset switches it on)."""
+    salient: SalientObjectSettings = Field(default_factory=lambda: SalientObjectSettings())
+    """The salient-object network of the `max_object_missed` check."""
     max_hand_fraction: float = Field(0.2, ge=0, le=1)
     """Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): such a
     mask follows the hands, not the product, and the erase takes the hands out with A. On the dev clips the other
@@ -104,7 +129,7 @@ class CurateSettings(Settings):
     and every one of its pairs came out over a blocky fill where the hands were (dev build 37); the clips whose mask
     follows the hands 0.34-0.59. 1 = off."""
     hand_frames: int = Field(8, ge=1)
-    """Frames sampled (evenly) for the hand check."""
+    """Frames sampled (evenly) for the hand check and the object check."""
     sample_frames: int = Field(8, ge=1)
     """Frames sampled (evenly) for blur and exposure."""
     dedup: Literal["thumbnail", "embedding"] = "thumbnail"
@@ -135,17 +160,18 @@ GIVEN_BOX_SOURCES = ("reviewer", "catalog", "photo-outline")
 
 
 def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, hands=None,
-           box: Box | None = None) -> CurateResult:
+           box: Box | None = None, objects: Callable[[np.ndarray], np.ndarray] | None = None) -> CurateResult:
     """Measure ``clip`` and check it against ``settings``; every failed check adds a reason. ``hands`` (a
     :class:`~pvtt.hands.HandDetector`) adds the hand check; ``box`` (A's located box) the box-cover check when a
-    reviewer or the catalog gave it."""
+    reviewer or the catalog gave it; ``objects`` (RGB -> salient-object map, :class:`pvtt.curate.objects.
+    SalientObjects`) the object check when ``max_object_missed`` is below 1."""
     s = settings
     metrics: dict[str, float] = {}
     metrics.update(mask_drift(masks, tracks, s.min_drift_points))
     if box is not None and box.source in GIVEN_BOX_SOURCES:
         metrics.update(box_cover(masks, box))
-    if hands is not None and s.max_hand_fraction < 1:
-        metrics.update(hand_share(clip, masks, hands, s.hand_frames))
+    metrics.update(hand_and_object_share(clip, masks, hands if s.max_hand_fraction < 1 else None,
+                                         objects if s.max_object_missed < 1 else None, s))
     metrics.update(motion_scores(clip, masks, tracks, s.grid_step))
     metrics.update(sharpness(clip, masks, s.sample_frames, s.min_mask_fraction))
     metrics.update(exposure(clip, masks, s.sample_frames, s.min_mask_fraction))
@@ -204,21 +230,41 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
         reasons.append(f"mask in floating pieces: on half its frames or more a piece of it hangs "
                        f"{metrics['piece_lift']:.2f} of its height above the rest > {s.max_piece_lift} (parts of the "
                        f"product without what joins them; the rest of the product is left in the clip)")
+    if metrics.get("object_missed", 0.0) > s.max_object_missed:
+        reasons.append(f"mask holds only part of the product: {metrics['object_missed']:.2f} of the salient object "
+                       f"under it lies outside it > {s.max_object_missed} (the rest of the product would be left in "
+                       f"the clip)")
     if metrics.get("hand_fraction", 0.0) > s.max_hand_fraction:
         reasons.append(f"mask is mostly hand: {metrics['hand_fraction']:.2f} of the product mask is hand "
                        f"> {s.max_hand_fraction} (the mask follows the hands, not the product)")
     return CurateResult(not reasons, reasons, {k: float(v) for k, v in metrics.items()})
 
 
-def hand_share(clip: Clip, masks: Masks, hands, frames: int) -> dict[str, float]:
-    """How much of the product mask the hand detector calls hand, over ``frames`` evenly sampled frames."""
+def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: CurateSettings) -> dict[str, float]:
+    """The hand check's and the object check's measures on ``hand_frames`` evenly sampled frames: how much of the
+    product mask the hand detector calls hand (``hand_fraction``, with ``hands``), and how much of the salient object
+    under the mask lies outside it, hands taken out (``object_missed``, the median over the frames that hold a mask,
+    and ``object_missed_max``, with ``objects``). Empty without either."""
     from pvtt.hands import hand_fraction
 
+    if hands is None and objects is None:
+        return {}
+    data = np.asarray(masks.data, bool)
     t_count = len(clip.frames)
-    idx = np.unique(np.linspace(0, t_count - 1, min(frames, t_count)).round().astype(int))
-    found = [hands.hand_mask(clip.frames[t]) for t in idx]
-    return {"hand_fraction": hand_fraction(masks.data[idx], np.stack(found)),
-            "hand_frames": float(sum(f.any() for f in found))}
+    idx = np.unique(np.linspace(0, t_count - 1, min(settings.hand_frames, t_count)).round().astype(int))
+    found = [hands.hand_mask(clip.frames[t]) for t in idx] if hands is not None else None
+    out: dict[str, float] = {}
+    if found is not None:
+        out.update({"hand_fraction": hand_fraction(data[idx], np.stack(found)),
+                    "hand_frames": float(sum(f.any() for f in found))})
+    if objects is not None:
+        g = settings.salient
+        missed = [object_missed(clip.frames[t], data[t], objects, g.threshold, g.reach,
+                                found[i] if found is not None else None)
+                  for i, t in enumerate(idx) if data[t].mean() >= settings.min_mask_fraction]
+        if missed:
+            out.update({"object_missed": float(np.median(missed)), "object_missed_max": float(max(missed))})
+    return out
 
 
 __all__ = ["CurateResult", "CurateSettings", "clip_embedding", "curate", "find_near_duplicates"]

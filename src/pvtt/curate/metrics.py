@@ -1,12 +1,14 @@
 """Clip measurements for curation: motion (grid tracks), blur, exposure, decode damage, product presence, the
-mask's drift, pieces and cover of a given box, embeddings."""
+mask's drift, pieces, cover of a given box and of the salient object it lies on, embeddings."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
-from pvtt.compose import box_of_mask, box_slices, main_pieces, piece_lift
+from pvtt.compose import box_diagonal, box_of_mask, box_slices, convex_hull, dilate, main_pieces, piece_lift
 from pvtt.types import Box, Clip, Masks, Tracks
 
 
@@ -235,6 +237,31 @@ def box_cover(masks: Masks, box: Box) -> dict[str, float]:
         span_y = max(0.0, min(first.y1, box.y1) - max(first.y0, box.y0)) / box.height
         span = float(min(span_x, span_y))
     return {"box_iou": float(first.iou(box)) if first is not None else 0.0, "box_fill": fill, "box_span": span}
+
+
+def object_missed(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.ndarray], np.ndarray],
+                  threshold: float, reach: float, hands: np.ndarray | None = None) -> float:
+    """The share of the salient object under the product mask that lies outside it, on one frame: a salient-object
+    map (``saliency_of``: RGB crop -> (h, w) map in [0, 1]) of the crop around the mask's hull grown by ``reach`` x
+    its box diagonal is cut at ``threshold``; its pieces that touch the mask, hands (``hands``, a hand mask) taken
+    out, are the object; returned: the part of it beyond the mask (grown by 1 % of its diagonal, the outlines of map
+    and mask never agree to the pixel) over the object and mask together. 0: the mask holds the whole object (or
+    no salient object touches it)."""
+    mask = np.asarray(mask, bool)
+    diagonal = box_diagonal(mask)
+    zone = dilate(convex_hull(mask), max(3, int(reach * diagonal)))
+    ys, xs = np.nonzero(zone)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    found = np.zeros(mask.shape, bool)
+    found[y0:y1, x0:x1] = np.asarray(saliency_of(np.ascontiguousarray(frame[y0:y1, x0:x1]))) > threshold
+    found &= zone
+    if hands is not None:
+        found &= ~np.asarray(hands, bool)
+    _, pieces = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
+    under = np.unique(pieces[mask & found])
+    obj = np.isin(pieces, under) & found
+    beyond = obj & ~dilate(mask, max(2, int(0.01 * diagonal)))
+    return float(beyond.sum()) / max(int((obj | mask).sum()), 1)
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:

@@ -39,7 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pvtt.compose import dilate, local_contrast
+from pvtt.compose import box_diagonal, convex_hull, dilate, local_contrast
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -47,25 +47,10 @@ def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
-def _hull(mask: np.ndarray) -> np.ndarray:
-    pts = cv2.findNonZero(mask.astype(np.uint8))
-    out = np.zeros(mask.shape, np.uint8)
-    if pts is not None:
-        cv2.fillConvexPoly(out, cv2.convexHull(pts), 1)
-    return out > 0
-
-
-def _diag(mask: np.ndarray) -> float:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return 0.0
-    return float(np.hypot(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1))
-
-
 def _extent_labels(mask_a: np.ndarray, reach: float) -> tuple[np.ndarray, tuple[int, int, int, int], np.ndarray]:
     """:func:`a_extent`'s search zone, the crop around it and GrabCut's seed labels in that crop."""
-    step = max(3, int(reach * _diag(mask_a)))
-    zone = dilate(_hull(mask_a), step)
+    step = max(3, int(reach * box_diagonal(mask_a)))
+    zone = dilate(convex_hull(mask_a), step)
     ys, xs = np.nonzero(dilate(zone, step))
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     labels = np.full(mask_a.shape, cv2.GC_BGD, np.uint8)
@@ -151,7 +136,7 @@ def moves_with_a(src: np.ndarray, later: np.ndarray, mask_a: np.ndarray, candida
         return candidate
     grey0, grey1 = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (src, later))
     flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey0, grey1, None)
-    away = ~dilate(_hull(mask_a | candidate), max(3, int(0.1 * _diag(mask_a))))
+    away = ~dilate(convex_hull(mask_a | candidate), max(3, int(0.1 * box_diagonal(mask_a))))
     if away.sum() < 100:
         return candidate
     scene = np.median(flow[away], axis=0)
@@ -171,7 +156,7 @@ def moves_with_a(src: np.ndarray, later: np.ndarray, mask_a: np.ndarray, candida
 def beside_mask(src: np.ndarray, edt: np.ndarray, mask_a: np.ndarray, mask_b: np.ndarray, settings: Any) -> np.ndarray:
     """What :func:`a_extent` takes for A beyond its mask, away from B, where the edit still shows the source (specks
     opened away): the remnant check's part beside the mask, before :func:`moves_with_a`."""
-    b_near = dilate(mask_b, max(2, int(0.02 * _diag(mask_a))))
+    b_near = dilate(mask_b, max(2, int(0.02 * box_diagonal(mask_a))))
     beyond = a_extent(src, mask_a, settings.remnant_reach, settings.remnant_min_backdrop) & ~mask_a & ~b_near
     same = np.abs(edt.astype(np.int16) - src.astype(np.int16)).max(axis=2) <= settings.remnant_same
     return cv2.morphologyEx((beyond & same).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
@@ -185,7 +170,7 @@ def remnant(src: np.ndarray, edt: np.ndarray, bg: np.ndarray | None, mask_a: np.
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
-    b_near = dilate(mask_b, max(2, int(0.02 * _diag(mask_a))))
+    b_near = dilate(mask_b, max(2, int(0.02 * box_diagonal(mask_a))))
     survived = np.zeros(mask_a.shape, bool)
     # 1. inside A's mask: the edit kept the source where the source is not the background
     if bg is not None:
@@ -236,7 +221,7 @@ def smear(src: np.ndarray, edt: np.ndarray, bg: np.ndarray, mask_a: np.ndarray, 
     area_a = int(mask_a.sum())
     if area_a < 30:
         return None
-    diag = _diag(mask_a)
+    diag = box_diagonal(mask_a)
     changed = np.abs(bg.astype(np.int16) - src.astype(np.int16)).max(axis=2) >= settings.remnant_differs
     changed = cv2.morphologyEx(changed.astype(np.uint8), cv2.MORPH_CLOSE, _disk(2)) > 0
     filled = changed & dilate(mask_a, max(2, int(0.25 * diag)))

@@ -178,18 +178,27 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "10"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage;
+    version = "11"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage;
     # 7: photo-outline boxes are checked as given boxes; 8: photo-outline boxes by the span of the mask (min_outline_span);
-    # 9: masks in floating pieces (max_piece_lift); 10: a piece floats only above another piece in its columns
+    # 9: masks in floating pieces (max_piece_lift); 10: a piece floats only above another piece in its columns;
+    # 11: the mask against the salient object it lies on (max_object_missed)
     after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
                  hands: Any = None):
         self.hands_settings = hands or HandSettings()
         super().__init__(workspace, settings, retry_failed, crf)
+        self.objects = None  # the object check's salient-object network (curate.max_object_missed)
+        if settings.max_object_missed < 1:
+            from pvtt.curate.objects import SalientObjects
+
+            self.objects = SalientObjects(settings.salient)
 
     def make_backend(self, settings: Any):
         return make_hand_detector(self.hands_settings) if settings.max_hand_fraction < 1 else None
+
+    def backends(self):
+        return super().backends() + ((self.objects,) if self.objects is not None else ())
 
     def key(self, clip: ClipItem) -> str:
         # the detector that actually runs (``auto`` resolves to what is installed)
@@ -199,7 +208,8 @@ class CurateStage(ClipStage):
         video = clip.load(self.workspace)
         masks = artifacts.masks(self.workspace, clip.id)
         tracks = artifacts.tracks(self.workspace, clip.id)
-        result = curate(video, masks, tracks, self.settings, self.backend, artifacts.box(self.workspace, clip.id))
+        result = curate(video, masks, tracks, self.settings, self.backend, artifacts.box(self.workspace, clip.id),
+                        self.objects)
         embedding_path = self.out(clip, key, "embedding.npz")
         save_array(embedding_path, embedding=clip_embedding(video).astype(np.float32))
         overlay = overlay_frames(video, masks, tracks)

@@ -73,9 +73,13 @@ def _track(config: PipelineConfig) -> list[RequiredModel]:
 
 
 def _curate(config: PipelineConfig) -> list[RequiredModel]:
+    out = []
     if config.curate.dedup == "embedding":
-        return [_section("embed", config.embed, "curate", "curate.dedup: embedding")]
-    return []
+        out.append(_section("embed", config.embed, "curate", "curate.dedup: embedding"))
+    if config.curate.max_object_missed < 1:
+        out.append(RequiredModel("curate.salient.model", config.curate.salient.model, "curate",
+                                 f"curate.max_object_missed: {config.curate.max_object_missed}", kind="file"))
+    return out
 
 
 def _cutout(config: PipelineConfig) -> list[RequiredModel]:
