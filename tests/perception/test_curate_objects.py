@@ -1,5 +1,6 @@
-"""curate's object check (``curate.max_object_missed``): how much of the salient object under A's mask lies outside
-it — on a drawn frame with a known answer, and with the real U²-Net-p on a real dev frame."""
+"""curate's object checks (``curate.max_object_missed``, ``max_mask_off_object``): how much of the salient object
+under A's mask lies outside it, how much of the mask is off it — on a drawn frame with a known answer, and with the
+real U²-Net-p on a real dev frame."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from pvtt.curate import CurateSettings, SalientObjectSettings, curate
-from pvtt.curate.metrics import object_missed
+from pvtt.curate.metrics import object_cover
 from pvtt.types import Clip, Masks, Tracks
 
 
@@ -35,13 +36,24 @@ def _anything_not_grey(crop: np.ndarray) -> np.ndarray:
 def test_the_salient_object_beyond_the_mask_is_measured_and_hands_are_taken_out():
     rgb, disc, whole, handle = _drawn()
     # the handle (1,200 px) beyond the disc's mask (5,024 px): about 0.19 of the two together, less the 1 % margin
-    missed = object_missed(rgb, disc, _anything_not_grey, 0.5, 0.6)
-    assert 0.12 < missed < 0.2
-    assert object_missed(rgb, whole, _anything_not_grey, 0.5, 0.6) < 0.01
-    # a hand over the handle is not the product: taken out, nothing is missed
-    assert object_missed(rgb, disc, _anything_not_grey, 0.5, 0.6, hands=handle) < 0.01
+    missed, off = object_cover(rgb, disc, _anything_not_grey, 0.5, 0.6)
+    assert 0.12 < missed < 0.2 and off < 0.01
+    assert object_cover(rgb, whole, _anything_not_grey, 0.5, 0.6) == (0.0, 0.0)
+    # a hand over the handle is not the product: taken out, nothing is missed — and a mask on it is off the object
+    assert object_cover(rgb, disc, _anything_not_grey, 0.5, 0.6, hands=handle)[0] < 0.01
+    assert object_cover(rgb, whole, _anything_not_grey, 0.5, 0.6, hands=handle)[1] > 0.15
     # the green square is salient but touches no mask: the scene's, not the product's
-    assert object_missed(rgb, whole, _anything_not_grey, 0.5, 3.0) < 0.01
+    assert object_cover(rgb, whole, _anything_not_grey, 0.5, 3.0)[0] < 0.01
+
+
+def test_a_mask_on_the_backdrop_beside_the_object_is_off_it():
+    rgb, _, whole, _ = _drawn()
+    backdrop = np.zeros_like(whole)
+    backdrop[150:190, 20:120] = True  # grey floor under the disc
+    missed, off = object_cover(rgb, backdrop, _anything_not_grey, 0.5, 0.6)
+    assert off == 1.0 and missed == 0.0  # no salient object under it: nothing to miss, all of it off
+    missed, off = object_cover(rgb, whole | backdrop, _anything_not_grey, 0.5, 0.6)
+    assert abs(off - backdrop.sum() / (whole | backdrop).sum()) < 0.01 and missed < 0.01
 
 
 def test_curate_rejects_a_clip_whose_mask_misses_part_of_the_object_and_names_it():
@@ -55,6 +67,13 @@ def test_curate_rejects_a_clip_whose_mask_misses_part_of_the_object_and_names_it
     assert 0.12 < result.metrics["object_missed"] < 0.2
     result = curate(clip, Masks(np.stack([whole] * 3)), tracks, settings, objects=_anything_not_grey)
     assert not any(r.startswith("mask holds only part") for r in result.reasons)
+    assert result.metrics["mask_off_object"] == 0.0
+    floor = np.zeros_like(disc)
+    floor[150:200, :] = True
+    settings = CurateSettings(max_mask_off_object=0.5, max_hand_fraction=1.0, salient={"reach": 0.6})
+    result = curate(clip, Masks(np.stack([floor] * 3)), tracks, settings, objects=_anything_not_grey)
+    assert any(r.startswith("mask off the product: 1.00 of the mask is not on a salient object > 0.5")
+               for r in result.reasons), result.reasons
     # off (the default): not measured
     result = curate(clip, Masks(np.stack([disc] * 3)), tracks, CurateSettings(), objects=_anything_not_grey)
     assert "object_missed" not in result.metrics
@@ -78,10 +97,12 @@ def test_a_mask_on_a_watchs_dial_misses_its_case_on_a_real_frame(dev_data, u2net
     assert rgb.shape == (720, 720, 3)
     objects = SalientObjects(SalientObjectSettings(model=str(u2netp)))
     g, limit = objects.settings, CurateSettings(max_object_missed=0.2).max_object_missed
-    dial = object_missed(rgb, _ellipse(rgb.shape[:2], (140, 95)), objects, g.threshold, g.reach)
-    face = object_missed(rgb, _ellipse(rgb.shape[:2], (165, 112)), objects, g.threshold, g.reach)
-    head = object_missed(rgb, _ellipse(rgb.shape[:2], (195, 135)), objects, g.threshold, g.reach)
-    assert dial > face > limit > head, (dial, face, head)  # 0.50, 0.31, 0.07 when written
+    dial, face, head = (object_cover(rgb, _ellipse(rgb.shape[:2], axes), objects, g.threshold, g.reach)
+                        for axes in ((140, 95), (165, 112), (195, 135)))
+    assert dial[0] > face[0] > limit > head[0], (dial, face, head)  # 0.50, 0.31, 0.07 when written
+    assert max(dial[1], face[1], head[1]) < 0.1  # each on the watch
+    velvet = object_cover(rgb, _ellipse(rgb.shape[:2], (60, 40), (120, 620)), objects, g.threshold, g.reach)
+    assert velvet[1] > CurateSettings(max_mask_off_object=0.5).max_mask_off_object  # the velvet below the watch
     # the backend pickles without its network (a worker reads it again) and gives the same map
     fresh = pickle.loads(pickle.dumps(objects))
     assert fresh._net is None
@@ -96,9 +117,10 @@ def test_the_object_check_needs_u2netp_and_says_how_to_get_it(monkeypatch, tmp_p
     from pvtt.models import ModelNotAvailable
     from pvtt.weights.required import required_models
 
-    config = PipelineConfig.model_validate({"curate": {"max_object_missed": 0.2}})
-    need = [m for m in required_models(config) if m.key == "curate.salient.model"]
-    assert need and need[0].kind == "file" and need[0].stage == "curate"
+    for check in ("max_object_missed", "max_mask_off_object"):
+        config = PipelineConfig.model_validate({"curate": {check: 0.2}})
+        need = [m for m in required_models(config) if m.key == "curate.salient.model"]
+        assert need and need[0].kind == "file" and need[0].stage == "curate"
     assert not [m for m in required_models(PipelineConfig()) if m.key == "curate.salient.model"]
     import importlib.util
 

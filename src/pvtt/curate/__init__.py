@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.curate.metrics import (box_cover, clip_embedding, decode_damage, exposure, find_near_duplicates,
-                                 mask_drift, mask_pieces, mask_presence, motion_scores, object_missed, sharpness)
+                                 mask_drift, mask_pieces, mask_presence, motion_scores, object_cover, sharpness)
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, Masks, Tracks
 
@@ -120,8 +120,15 @@ class CurateSettings(Settings):
     bracelet, one of two vases) passes every other check, and erase and insert leave the rest of the product in
     every pair. 1 = off (the default: it reads the 4.6 MB weights `pvtt models download` fetches; the `salient`
     preset switches it on)."""
-    salient: SalientObjectSettings = Field(default_factory=lambda: SalientObjectSettings())
-    """The salient-object network of the `max_object_missed` check."""
+    max_mask_off_object: float = Field(1.0, ge=0, le=1)
+    """Reject a clip whose mask lies mostly off the salient object: the median, over hand_frames frames, of the share
+    of the mask that U²-Net-p does not take for a salient object (hands count as not salient). A mask on the backdrop
+    around the product (TOYS004's kettle with the tiled wall behind it, 0.68), on a sliver beside it (JEWE006-s01's
+    strap edge while the watch lies beside, 1.0) or on the hands; on the dev clips the masks that hold their product
+    score 0.01-0.19, a compass box held from below 0.38. 1 = off (as `max_object_missed`; the `salient` preset
+    switches it on)."""
+    salient: SalientObjectSettings = Field(default_factory=SalientObjectSettings)
+    """The salient-object network of the `max_object_missed` and `max_mask_off_object` checks."""
     max_hand_fraction: float = Field(0.2, ge=0, le=1)
     """Largest fraction of the product mask that may be hand (the `hands` detector, on hand_frames frames): such a
     mask follows the hands, not the product, and the erase takes the hands out with A. On the dev clips the other
@@ -146,6 +153,11 @@ class CurateSettings(Settings):
     same vector, and keeps other takes of the same product on the same set, which it places lower; not calibrated
     on pvtt footage: look at the similarities in the dedup records before lowering it."""
 
+    def object_checks(self) -> bool:
+        """Whether a check that reads the salient-object network is on (``max_object_missed`` or
+        ``max_mask_off_object`` below 1)."""
+        return self.max_object_missed < 1 or self.max_mask_off_object < 1
+
 
 @dataclass
 class CurateResult:
@@ -164,14 +176,14 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
     """Measure ``clip`` and check it against ``settings``; every failed check adds a reason. ``hands`` (a
     :class:`~pvtt.hands.HandDetector`) adds the hand check; ``box`` (A's located box) the box-cover check when a
     reviewer or the catalog gave it; ``objects`` (RGB -> salient-object map, :class:`pvtt.curate.objects.
-    SalientObjects`) the object check when ``max_object_missed`` is below 1."""
+    SalientObjects`) the object checks that are on (:meth:`CurateSettings.object_checks`)."""
     s = settings
     metrics: dict[str, float] = {}
     metrics.update(mask_drift(masks, tracks, s.min_drift_points))
     if box is not None and box.source in GIVEN_BOX_SOURCES:
         metrics.update(box_cover(masks, box))
     metrics.update(hand_and_object_share(clip, masks, hands if s.max_hand_fraction < 1 else None,
-                                         objects if s.max_object_missed < 1 else None, s))
+                                         objects if s.object_checks() else None, s))
     metrics.update(motion_scores(clip, masks, tracks, s.grid_step))
     metrics.update(sharpness(clip, masks, s.sample_frames, s.min_mask_fraction))
     metrics.update(exposure(clip, masks, s.sample_frames, s.min_mask_fraction))
@@ -234,6 +246,10 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
         reasons.append(f"mask holds only part of the product: {metrics['object_missed']:.2f} of the salient object "
                        f"under it lies outside it > {s.max_object_missed} (the rest of the product would be left in "
                        f"the clip)")
+    if metrics.get("mask_off_object", 0.0) > s.max_mask_off_object:
+        reasons.append(f"mask off the product: {metrics['mask_off_object']:.2f} of the mask is not on a salient object "
+                       f"> {s.max_mask_off_object} (the mask took the backdrop, a sliver beside the product or the "
+                       f"hands)")
     if metrics.get("hand_fraction", 0.0) > s.max_hand_fraction:
         reasons.append(f"mask is mostly hand: {metrics['hand_fraction']:.2f} of the product mask is hand "
                        f"> {s.max_hand_fraction} (the mask follows the hands, not the product)")
@@ -243,8 +259,9 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
 def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: CurateSettings) -> dict[str, float]:
     """The hand check's and the object check's measures on ``hand_frames`` evenly sampled frames: how much of the
     product mask the hand detector calls hand (``hand_fraction``, with ``hands``), and how much of the salient object
-    under the mask lies outside it, hands taken out (``object_missed``, the median over the frames that hold a mask,
-    and ``object_missed_max``, with ``objects``). Empty without either."""
+    under the mask lies outside it, hands taken out, and how much of the mask is not on it (``object_missed``, the
+    median over the frames that hold a mask, ``object_missed_max``, ``mask_off_object``: with ``objects``;
+    :func:`pvtt.curate.metrics.object_cover`). Empty without either."""
     from pvtt.hands import hand_fraction
 
     if hands is None and objects is None:
@@ -259,12 +276,14 @@ def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: Cu
                     "hand_frames": float(sum(f.any() for f in found))})
     if objects is not None:
         g = settings.salient
-        missed = [object_missed(clip.frames[t], data[t], objects, g.threshold, g.reach,
-                                found[i] if found is not None else None)
-                  for i, t in enumerate(idx) if data[t].mean() >= settings.min_mask_fraction]
-        if missed:
-            out.update({"object_missed": float(np.median(missed)), "object_missed_max": float(max(missed))})
+        cover = [object_cover(clip.frames[t], data[t], objects, g.threshold, g.reach,
+                              found[i] if found is not None else None)
+                 for i, t in enumerate(idx) if data[t].mean() >= settings.min_mask_fraction]
+        if cover:
+            missed, off = np.array(cover).T
+            out.update({"object_missed": float(np.median(missed)), "object_missed_max": float(missed.max()),
+                        "mask_off_object": float(np.median(off))})
     return out
 
 
-__all__ = ["CurateResult", "CurateSettings", "clip_embedding", "curate", "find_near_duplicates"]
+__all__ = ["CurateResult", "CurateSettings", "SalientObjectSettings", "clip_embedding", "curate", "find_near_duplicates"]

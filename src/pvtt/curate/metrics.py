@@ -239,14 +239,16 @@ def box_cover(masks: Masks, box: Box) -> dict[str, float]:
     return {"box_iou": float(first.iou(box)) if first is not None else 0.0, "box_fill": fill, "box_span": span}
 
 
-def object_missed(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.ndarray], np.ndarray],
-                  threshold: float, reach: float, hands: np.ndarray | None = None) -> float:
-    """The share of the salient object under the product mask that lies outside it, on one frame: a salient-object
-    map (``saliency_of``: RGB crop -> (h, w) map in [0, 1]) of the crop around the mask's hull grown by ``reach`` x
-    its box diagonal is cut at ``threshold``; its pieces that touch the mask, hands (``hands``, a hand mask) taken
-    out, are the object; returned: the part of it beyond the mask (grown by 1 % of its diagonal, the outlines of map
-    and mask never agree to the pixel) over the object and mask together. 0: the mask holds the whole object (or
-    no salient object touches it)."""
+def object_cover(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.ndarray], np.ndarray],
+                 threshold: float, reach: float, hands: np.ndarray | None = None) -> tuple[float, float]:
+    """How the product mask and the salient object it lies on cover each other, on one frame: ``(missed, off)``.
+
+    A salient-object map (``saliency_of``: RGB crop -> (h, w) map in [0, 1]) of the crop around the mask's hull
+    grown by ``reach`` x its box diagonal is cut at ``threshold``, hands (``hands``, a hand mask) taken out. Its
+    pieces that touch the mask are the object. ``missed``: the part of the object beyond the mask (grown by 1 % of
+    its diagonal: the outlines of map and mask never agree to the pixel) over object and mask together — 0 when the
+    mask holds the whole object, or no salient object touches it. ``off``: the share of the mask that is not salient
+    — a mask on the backdrop, a shadow or a sliver beside the object."""
     mask = np.asarray(mask, bool)
     diagonal = box_diagonal(mask)
     zone = dilate(convex_hull(mask), max(3, int(reach * diagonal)))
@@ -258,10 +260,10 @@ def object_missed(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np
     if hands is not None:
         found &= ~np.asarray(hands, bool)
     _, pieces = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
-    under = np.unique(pieces[mask & found])
-    obj = np.isin(pieces, under) & found
+    obj = np.isin(pieces, np.unique(pieces[mask & found])) & found
     beyond = obj & ~dilate(mask, max(2, int(0.01 * diagonal)))
-    return float(beyond.sum()) / max(int((obj | mask).sum()), 1)
+    missed = float(beyond.sum()) / max(int((obj | mask).sum()), 1)
+    return missed, 1.0 - float((mask & found).sum()) / max(int(mask.sum()), 1)
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:

@@ -181,15 +181,15 @@ class CurateStage(ClipStage):
     version = "11"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill; 6: decode damage;
     # 7: photo-outline boxes are checked as given boxes; 8: photo-outline boxes by the span of the mask (min_outline_span);
     # 9: masks in floating pieces (max_piece_lift); 10: a piece floats only above another piece in its columns;
-    # 11: the mask against the salient object it lies on (max_object_missed)
+    # 11: the mask against the salient object it lies on (max_object_missed, max_mask_off_object)
     after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
                  hands: Any = None):
         self.hands_settings = hands or HandSettings()
         super().__init__(workspace, settings, retry_failed, crf)
-        self.objects = None  # the object check's salient-object network (curate.max_object_missed)
-        if settings.max_object_missed < 1:
+        self.objects = None  # the object checks' salient-object network (curate.max_object_missed, ...off_object)
+        if settings.object_checks():
             from pvtt.curate.objects import SalientObjects
 
             self.objects = SalientObjects(settings.salient)

@@ -76,9 +76,9 @@ def _curate(config: PipelineConfig) -> list[RequiredModel]:
     out = []
     if config.curate.dedup == "embedding":
         out.append(_section("embed", config.embed, "curate", "curate.dedup: embedding"))
-    if config.curate.max_object_missed < 1:
+    if config.curate.object_checks():
         out.append(RequiredModel("curate.salient.model", config.curate.salient.model, "curate",
-                                 f"curate.max_object_missed: {config.curate.max_object_missed}", kind="file"))
+                                 "curate.max_object_missed / max_mask_off_object below 1", kind="file"))
     return out
 
 
