@@ -124,12 +124,13 @@ class CurateSettings(Settings):
     every pair. 1 = off (the default: it reads the 4.6 MB weights `pvtt models download` fetches; the `salient`
     preset switches it on)."""
     max_mask_off_object: float = Field(1.0, ge=0, le=1)
-    """Reject a clip whose mask lies mostly off the salient object: the median, over hand_frames frames, of the share
+    """Reject a clip whose mask lies partly off the salient object: the median, over hand_frames frames, of the share
     of the mask that U²-Net-p does not take for a salient object (hands count as not salient). A mask on the backdrop
     around the product (TOYS004's kettle with the tiled wall behind it, 0.68), on a sliver beside it (JEWE006-s01's
-    strap edge while the watch lies beside, 1.0) or on the hands; on the dev clips the masks that hold their product
-    score 0.01-0.19, a compass box held from below 0.38. 1 = off (as `max_object_missed`; the `salient` preset
-    switches it on)."""
+    strap edge while the watch lies beside, 1.0), on the fingers under a frame the hand detector does not see
+    (HOME005-s00 without a reviewer box, 0.18: every pair kept over a flat skin-coloured fill); on the dev clips the
+    masks that hold their product and nothing else score 0.01-0.11 (the thin cords of JEW002's bracelets 0.07-0.09):
+    a thin margin. 1 = off (as `max_object_missed`; the `salient` preset sets 0.15)."""
     salient: SalientObjectSettings = Field(default_factory=SalientObjectSettings)
     """The salient-object network of the `max_object_missed` and `max_mask_off_object` checks."""
     max_hand_fraction: float = Field(0.2, ge=0, le=1)
