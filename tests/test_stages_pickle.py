@@ -8,7 +8,7 @@ import pickle
 import pytest
 from pydantic import BaseModel
 
-from pvtt.config import PipelineConfig
+from pvtt.config import PipelineConfig, load_config
 from pvtt.hands import make_hand_detector
 from pvtt.insert import BACKENDS as INSERT_BACKENDS
 from pvtt.propagate import BACKENDS as PROPAGATE_BACKENDS
@@ -51,8 +51,13 @@ def state(stage) -> dict:
             "resources": stage.resources}
 
 
-def test_every_pipeline_stage_pickles_with_its_settings(tmp_path):
-    stages = pipeline_stages(Workspace(tmp_path), PipelineConfig())
+@pytest.mark.parametrize("preset", [None, "salient"])
+def test_every_pipeline_stage_pickles_with_its_settings(tmp_path, preset):
+    """The defaults, and the ``salient`` preset's U²-Net-p backends (cutout, curate's object checks: never pickled
+    with their network)."""
+    stages = pipeline_stages(Workspace(tmp_path), load_config(preset=preset))
+    if preset == "salient":
+        assert [b.name for b in stages["curate"].backends()][-1] == "salient"
     for name, stage in stages.items():
         assert stage.name == name
         expected = state(stage)
