@@ -127,7 +127,7 @@ class CurateSettings(Settings):
     """Reject a clip whose mask lies partly off the salient object: the median, over hand_frames frames, of the share
     of the mask that U²-Net-p does not take for a salient object (hands count as not salient). A mask on the backdrop
     around the product (TOYS004's kettle with the tiled wall behind it, 0.68), on a sliver beside it (JEWE006-s01's
-    strap edge while the watch lies beside, 1.0), on the fingers under a frame the hand detector does not see
+    strap edge while the watch lies beside, 0.86), on the fingers under a frame the hand detector does not see
     (HOME005-s00 without a reviewer box, 0.18: every pair kept over a flat skin-coloured fill); on the dev clips the
     masks that hold their product and nothing else score 0.01-0.11 (the thin cords of JEW002's bracelets 0.07-0.09):
     a thin margin. 1 = off (as `max_object_missed`; the `salient` preset sets 0.15)."""
