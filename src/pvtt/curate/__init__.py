@@ -118,11 +118,11 @@ class CurateSettings(Settings):
     max_object_missed: float = Field(1.0, ge=0, le=1)
     """Reject a clip whose mask holds only part of the object it lies on: the median, over hand_frames frames, of the
     share of the salient object under the mask that lies outside it (U²-Net-p's map around the mask, `salient`
-    below, hands taken out; :func:`pvtt.curate.metrics.object_missed`). Without a given box to check the mask
-    against, a mask on one part of the product (a watch's dial without its case, three coloured beads of a
-    bracelet, one of two vases) passes every other check, and erase and insert leave the rest of the product in
-    every pair. 1 = off (the default: it reads the 4.6 MB weights `pvtt models download` fetches; the `salient`
-    preset switches it on)."""
+    below, the hands the hand check finds taken out; :func:`pvtt.curate.metrics.object_cover`). Without a given box
+    to check the mask against, a mask on one part of the product (a watch's dial without its case, three coloured
+    beads of a bracelet, a bracelet without its chain) passes every other check, and erase and insert leave the rest
+    of the product in every pair. 1 = off (the default: it reads the 4.6 MB weights `pvtt models download` fetches;
+    the `salient` preset sets 0.2)."""
     max_mask_off_object: float = Field(1.0, ge=0, le=1)
     """Reject a clip whose mask lies partly off the salient object: the median, over hand_frames frames, of the share
     of the mask that U²-Net-p does not take for a salient object (hands count as not salient). A mask on the backdrop
@@ -290,4 +290,5 @@ def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: Cu
     return out
 
 
-__all__ = ["CurateResult", "CurateSettings", "SalientObjectSettings", "clip_embedding", "curate", "find_near_duplicates"]
+__all__ = ["CurateResult", "CurateSettings", "SalientObjectSettings", "clip_embedding", "curate",
+           "find_near_duplicates", "hand_and_object_share"]

@@ -1,5 +1,5 @@
-"""The salient-object map curate's object check reads (``curate.max_object_missed``): U²-Net-p
-(:mod:`pvtt.models.u2net`) on any RGB crop, at the crop's size."""
+"""The salient-object map curate's object checks read (``curate.max_object_missed``, ``max_mask_off_object``):
+U²-Net-p (:mod:`pvtt.models.u2net`) on any RGB crop, at the crop's size."""
 
 from __future__ import annotations
 
