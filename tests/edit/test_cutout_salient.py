@@ -60,6 +60,17 @@ def test_a_watch_on_a_wrist_and_feet_in_sandals_are_flagged_low_confidence(dev_d
     assert not relaxed.cut_out(_photo(dev_data, "JEWE006")).low_confidence  # the flag is that limit's doing
 
 
+def test_a_compass_cut_out_with_the_shell_it_leans_on_is_flagged(dev_data, u2netp):
+    """TOYS002's compass and box lean on a sea shell that U²-Net half believes is part of them: a quarter of its map
+    undecided, above max_undecided, so the cut is flagged rather than pasted with the shell into every pair (build 56's
+    one defective kept pair). TOYS012's rocking horse, cut clean, stays under it."""
+    cutter = _cutter(u2netp)
+    shell = cutter.cut_out(_photo(dev_data, "TOYS002"))
+    assert shell.low_confidence and shell.measures["undecided"] > cutter.settings.salient.max_undecided
+    horse = cutter.cut_out(_photo(dev_data, "TOYS012"))
+    assert not horse.low_confidence and horse.measures["undecided"] < cutter.settings.salient.max_undecided
+
+
 def test_a_bracelet_cut_out_with_the_fabric_it_lies_on_is_rejected(dev_data, u2netp):
     """JEWE003's beads lie on black fabric that fills the photo: U²-Net takes a blob of the fabric with them, and the
     cut's outline has the same colour on both sides along most of its length (``max_seamless``)."""
