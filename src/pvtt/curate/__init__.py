@@ -19,7 +19,8 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.curate.metrics import (box_cover, clip_embedding, decode_damage, exposure, find_near_duplicates,
-                                 mask_drift, mask_pieces, mask_presence, motion_scores, object_cover, sharpness)
+                                 evenly, mask_drift, mask_pieces, mask_presence, motion_scores, object_cover,
+                                 sharpness)
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, Masks, Tracks
 
@@ -271,8 +272,7 @@ def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: Cu
     if hands is None and objects is None:
         return {}
     data = np.asarray(masks.data, bool)
-    t_count = len(clip.frames)
-    idx = np.unique(np.linspace(0, t_count - 1, min(settings.hand_frames, t_count)).round().astype(int))
+    idx = evenly(len(clip.frames), settings.hand_frames)
     found = [hands.hand_mask(clip.frames[t]) for t in idx] if hands is not None else None
     out: dict[str, float] = {}
     if found is not None:

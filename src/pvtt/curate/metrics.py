@@ -74,13 +74,13 @@ def motion_scores(clip: Clip, masks: Masks, tracks: Tracks, step: int = 32) -> d
     return out
 
 
-def _evenly(count: int, n: int) -> np.ndarray:
+def evenly(count: int, n: int) -> np.ndarray:
     """Up to ``n`` indices spread evenly over ``range(count)``, first and last included."""
     return np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(int))
 
 
 def _sample_indices(clip: Clip, n: int) -> np.ndarray:
-    return _evenly(clip.num_frames, n)
+    return evenly(clip.num_frames, n)
 
 
 def _sample(clip: Clip, n: int) -> np.ndarray:
@@ -184,7 +184,7 @@ def mask_pieces(masks: Masks, n: int = 8) -> dict[str, float]:
     held = np.flatnonzero(data.reshape(len(data), -1).any(axis=1))
     if len(held) == 0:
         return {"piece_lift": 0.0, "piece_lift_max": 0.0}
-    lifts = [piece_lift(main_pieces(data[t])[0]) for t in held[_evenly(len(held), n)]]
+    lifts = [piece_lift(main_pieces(data[t])[0]) for t in held[evenly(len(held), n)]]
     return {"piece_lift": float(np.median(lifts)), "piece_lift_max": float(max(lifts))}
 
 

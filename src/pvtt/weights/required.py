@@ -41,6 +41,11 @@ def _section(prefix: str, settings: ModelSettings, stage: str, reason: str) -> R
     return RequiredModel(f"{prefix}.model", settings.model, stage, reason)
 
 
+def _file(prefix: str, settings: Any, stage: str, reason: str) -> RequiredModel:
+    """The ``model`` field of a section that names a single weights file pvtt finds and fetches itself."""
+    return RequiredModel(f"{prefix}.model", settings.model, stage, reason, kind="file")
+
+
 def _detector(prefix: str, settings: Any, stage: str, reason: str) -> RequiredModel:
     """A :class:`~pvtt.locate.DetectorSettings` section: its model, or its family's default weights."""
     from pvtt.locate.detector import DEFAULT_MODELS
@@ -53,8 +58,7 @@ def _detector(prefix: str, settings: Any, stage: str, reason: str) -> RequiredMo
 
 def _locate(config: PipelineConfig) -> list[RequiredModel]:
     if config.locate.backend == "salient":
-        return [RequiredModel("locate.salient.model", config.locate.salient.model, "locate", "locate.backend: salient",
-                              kind="file")]
+        return [_file("locate.salient", config.locate.salient, "locate", "locate.backend: salient")]
     if config.locate.backend != "detector":
         return []
     return [_detector("locate.detector", config.locate.detector, "locate", "locate.backend: detector")]
@@ -77,15 +81,14 @@ def _curate(config: PipelineConfig) -> list[RequiredModel]:
     if config.curate.dedup == "embedding":
         out.append(_section("embed", config.embed, "curate", "curate.dedup: embedding"))
     if config.curate.object_checks():
-        out.append(RequiredModel("curate.salient.model", config.curate.salient.model, "curate",
-                                 "curate.max_object_missed / max_mask_off_object below 1", kind="file"))
+        out.append(_file("curate.salient", config.curate.salient, "curate",
+                         "curate.max_object_missed / max_mask_off_object below 1"))
     return out
 
 
 def _cutout(config: PipelineConfig) -> list[RequiredModel]:
     if config.cutout.backend == "salient":
-        return [RequiredModel("cutout.salient.model", config.cutout.salient.model, "cutout", "cutout.backend: salient",
-                              kind="file")]
+        return [_file("cutout.salient", config.cutout.salient, "cutout", "cutout.backend: salient")]
     if config.cutout.backend != "grounded":
         return []
     grounded = config.cutout.grounded
