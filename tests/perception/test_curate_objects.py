@@ -44,6 +44,8 @@ def test_the_salient_object_beyond_the_mask_is_measured_and_hands_are_taken_out(
     assert object_cover(rgb, whole, _anything_not_grey, 0.5, 0.6, hands=handle)[1] > 0.15
     # the green square is salient but touches no mask: the scene's, not the product's
     assert object_cover(rgb, whole, _anything_not_grey, 0.5, 3.0)[0] < 0.01
+    # a frame without a mask has nothing to compare (and does not fail)
+    assert object_cover(rgb, np.zeros_like(whole), _anything_not_grey, 0.5, 0.6) == (0.0, 0.0)
 
 
 def test_a_mask_on_the_backdrop_beside_the_object_is_off_it():

@@ -250,6 +250,8 @@ def object_cover(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.
     mask holds the whole object, or no salient object touches it. ``off``: the share of the mask that is not salient
     — a mask on the backdrop, a shadow or a sliver beside the object."""
     mask = np.asarray(mask, bool)
+    if not mask.any():
+        return 0.0, 0.0  # no mask on this frame: nothing to compare (curate.min_mask_fraction 0 lets such frames in)
     diagonal = box_diagonal(mask)
     zone = dilate(convex_hull(mask), max(3, int(reach * diagonal)))
     ys, xs = np.nonzero(zone)
