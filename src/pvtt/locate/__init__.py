@@ -54,6 +54,11 @@ class SalientLocateSettings(Settings):
     file of the same network (:mod:`pvtt.models.u2net`)."""
     threshold: float = Field(0.5, gt=0, lt=1)
     """Saliency above which a pixel belongs to the salient object whose box is the product's."""
+    join: float = Field(0.5, gt=0, le=1)
+    """Pieces of the cut map whose saliency mass reaches this share of the largest piece's join its box: a set of
+    separate pieces (two bracelets, two vases) is one product. On the dev clips the second piece of a set weighs
+    0.74-0.99 of the first, everything else that is salient beside a product 0.23 or less
+    (`benchmarks/bench_locate.py`). 1: the largest piece alone."""
 
 
 class LocateSettings(Settings, backends=BACKENDS):

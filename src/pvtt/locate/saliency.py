@@ -2,8 +2,9 @@
 or (the ``salient`` backend) U²-Net-p's salient-object map.
 
 The map is computed at a small working size; it is thresholded (Otsu; 0.5 for U²-Net's nearly two-valued map), the
-connected component with the most saliency mass becomes the box, and the box's confidence is its contrast: mean
-saliency inside the box minus mean outside (in [0, 1]).
+connected component with the most saliency mass becomes the box — with U²-Net's map, together with the components
+whose mass comes near it (``locate.salient.join``: the pieces of a set) — and the box's confidence is its contrast:
+mean saliency inside the box minus mean outside (in [0, 1]).
 """
 
 from __future__ import annotations
@@ -64,28 +65,33 @@ def salient_box(frame: np.ndarray) -> tuple[Box | None, float]:
     return _component_box(sal, binary, frame.shape[:2], "saliency")
 
 
-def network_box(net: object, frame: np.ndarray, threshold: float = 0.5, size: int = 320) -> tuple[Box | None, float]:
+def network_box(net: object, frame: np.ndarray, threshold: float = 0.5, size: int = 320, join: float = 1.0
+                ) -> tuple[Box | None, float]:
     """The same from U²-Net-p's map (:mod:`pvtt.models.u2net`), cut at ``threshold``: a network trained to find
-    the object a picture is about, where the spectral residual finds what stands out of the frame's texture."""
+    the object a picture is about, where the spectral residual finds what stands out of the frame's texture. The
+    components whose saliency mass reaches ``join`` times the largest's join its box: U²-Net marks each piece of a
+    set (two bracelets, two vases) as salient, apart, and about as strongly."""
     from pvtt.models.u2net import saliency
 
     sal = saliency(net, frame, size)
     if float(sal.max()) < threshold:
         return None, 0.0
-    return _component_box(sal, (sal > threshold).astype(np.uint8), frame.shape[:2], "saliency-u2netp")
+    return _component_box(sal, (sal > threshold).astype(np.uint8), frame.shape[:2], "saliency-u2netp", join)
 
 
-def _component_box(sal: np.ndarray, binary: np.ndarray, shape: tuple[int, int], source: str
+def _component_box(sal: np.ndarray, binary: np.ndarray, shape: tuple[int, int], source: str, join: float = 1.0
                    ) -> tuple[Box | None, float]:
     """The box (frame pixels, for a frame of ``shape``) of the component of ``binary`` with the most saliency mass,
-    not just the largest, and its contrast: mean ``sal`` inside the box minus outside, over the map's maximum."""
+    not just the largest, joined by every component with at least ``join`` times its mass (1: none), and its
+    contrast: mean ``sal`` inside the box minus outside, over the map's maximum."""
     h, w = shape
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
     if count < 2:
         return None, 0.0
-    mass = np.bincount(labels.ravel(), weights=sal.ravel(), minlength=count)
-    best = 1 + int(np.argmax(mass[1:]))
-    x, y, bw, bh = stats[best, :4]
+    mass = np.bincount(labels.ravel(), weights=sal.ravel(), minlength=count)[1:]
+    kept = stats[1:][mass >= min(join, 1.0) * mass.max()]
+    x, y = kept[:, 0].min(), kept[:, 1].min()
+    bw, bh = (kept[:, 0] + kept[:, 2]).max() - x, (kept[:, 1] + kept[:, 3]).max() - y
     inside = np.zeros_like(binary, bool)
     inside[y:y + bh, x:x + bw] = True
     contrast = float(sal[inside].mean() - (sal[~inside].mean() if (~inside).any() else 0.0)) / float(sal.max())

@@ -28,4 +28,5 @@ class SalientLocator(NetworkHolder, AutoLocator):
 
     def salient_box(self, frame: np.ndarray) -> tuple[Box | None, float]:
         self.setup()
-        return network_box(self._net, frame, self.settings.salient.threshold)
+        salient = self.settings.salient
+        return network_box(self._net, frame, salient.threshold, join=salient.join)
