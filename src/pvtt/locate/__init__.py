@@ -66,8 +66,8 @@ class LocateSettings(Settings, backends=BACKENDS):
     backend: str = "auto"
     """'auto' (catalog box, then photo match, then saliency; CPU), 'salient' (the same, with U²-Net-p's
     salient-object map for the saliency step; CPU, one 4.6 MB weights file) or 'detector'. Against the reviewer boxes
-    of 28 dev clips (`benchmarks/bench_locate.py`): auto 23 located, 12 at IoU >= 0.5 (median 0.55); salient 27
-    located, 17 (median 0.65)."""
+    of 28 dev clips (`benchmarks/bench_locate.py`): auto 23 located, 12 at IoU >= 0.5 (median 0.55); salient 28
+    located, 21 (median 0.74)."""
     min_inliers: int = Field(10, ge=4)
     """RANSAC homography inliers needed to accept a product-photo match."""
     ratio: float = Field(0.75, gt=0, lt=1)

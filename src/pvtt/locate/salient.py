@@ -3,8 +3,9 @@ salient-object map for the saliency step (:mod:`pvtt.models.u2net`).
 
 The spectral residual finds what stands out of a frame's texture — a bright label, a hand, the edge of a table —
 and a centre prior does the rest; U²-Net-p was trained on which pixels belong to the object a picture is about. On
-the 28 dev clips with reviewer boxes (`benchmarks/bench_locate.py WS --set locate.backend=salient`) it locates 27
-(23) and boxes 17 at IoU >= 0.5 with the reviewer's (12).
+the 28 dev clips with reviewer boxes (`benchmarks/bench_locate.py WS --set locate.backend=salient`) it locates 28
+(23) and boxes 21 at IoU >= 0.5 with the reviewer's (12); 17 when it takes the largest piece of its map alone
+(``locate.salient.join: 1``) instead of every piece of a set.
 """
 
 from __future__ import annotations
