@@ -256,3 +256,25 @@ def test_curate_rejects_a_mask_over_a_box_and_the_hands_in_it(detector, dev_data
                                   CurateSettings(hand_frames=2))
     assert 0.2 < share["hand_fraction"] < 0.3 and share["hand_frames"] == 2
     assert share["hand_fraction"] > CurateSettings().max_hand_fraction
+
+
+def test_curate_sees_that_the_hands_hold_the_stamp_not_the_clay_disc_on_real_frames(detector, dev_data):
+    """CRAF001 at 1.0 s and 1.5 s: a hand lifts the stamp (frame fractions x 0.28-0.45, handle up to y 0.10) beside the
+    clay disc (x 0.47-0.70, y 0.35-0.65; both outlined by looking). A mask on the disc — the salient locator's pick
+    without a reviewer box — is held by none of the gripping hands, a mask on the stamp by all; HOME002's two hands
+    hold its tray."""
+    from pvtt.curate import CurateSettings, hand_and_object_share
+    from pvtt.types import Clip, Masks
+
+    frames = np.stack([frame_at(dev_data / "videos/craft/CRAF001.mp4", t) for t in (1.0, 1.5)])
+    clip, shape, two = Clip("c", frames, 20.0), frames.shape[1:3], CurateSettings(hand_frames=2)
+    disc, stamp = box_mask(shape, [(0.47, 0.35, 0.70, 0.65)]), box_mask(shape, [(0.28, 0.10, 0.45, 0.62)])
+    on_disc = hand_and_object_share(clip, Masks(np.stack([disc] * 2)), detector, None, two)
+    assert on_disc["grip_hands"] == 2 and on_disc["grip_on_mask"] == 0.0
+    assert on_disc["grip_on_mask"] < two.min_grip_on_mask
+    assert hand_and_object_share(clip, Masks(np.stack([stamp] * 2)), detector, None, two)["grip_on_mask"] == 1.0
+    rgb = frame_at(dev_data / "videos/home/HOME002.mp4", 2.0)
+    tray = box_mask(rgb.shape[:2], [(0.2, 0.2, 0.8, 0.75)])
+    share = hand_and_object_share(Clip("t", rgb[None], 20.0), Masks(tray[None]), detector, None,
+                                  CurateSettings(hand_frames=1))
+    assert share["grip_hands"] == 2 and share["grip_on_mask"] == 1.0

@@ -19,8 +19,8 @@ import numpy as np
 from pydantic import Field
 
 from pvtt.curate.metrics import (box_cover, clip_embedding, decode_damage, exposure, find_near_duplicates,
-                                 evenly, mask_drift, mask_pieces, mask_presence, motion_scores, object_cover,
-                                 sharpness)
+                                 evenly, grip_cover, mask_drift, mask_pieces, mask_presence, motion_scores,
+                                 object_cover, sharpness)
 from pvtt.settings import Settings
 from pvtt.types import Box, Clip, Masks, Tracks
 
@@ -140,8 +140,21 @@ class CurateSettings(Settings):
     curated clips score 0-0.08; CLOT001-s07 (two hands rummaging in a box of socks, the mask over box and hands) 0.30,
     and every one of its pairs came out over a blocky fill where the hands were (dev build 37); the clips whose mask
     follows the hands 0.34-0.59. 1 = off."""
+    min_grip_on_mask: float = Field(0.25, ge=0, le=1)
+    """Reject a clip whose hands keep holding something the product mask does not: of the hands the `hands` detector
+    finds gripping on hand_frames frames (thumb tip near the index or middle fingertip, :func:`pvtt.hands.grip_points`),
+    the share whose grip lies on the mask (grown by 3 % of its box diagonal) is below this. A showcase's hands handle
+    the product; hands that hold something the mask never holds mean the mask lies beside the product, or the hands
+    work a second object the edit would leave in them. CRAF001-s00 located without a reviewer box: the mask on the clay
+    disc and the stamp's brass head, the hand on the stamp's handle above them, 0 of 6 (its pairs were kept with the
+    handle standing over B). Masks on held products: HOME002's tray 0.87, MEDI001's pick box 0.62-0.75, CLOT001's socks
+    1.00; a fist under a worn bracelet (JEW002-s03) 0-0.33. Needs hand landmarks (`hands.backend` mediapipe). 0 =
+    off."""
+    min_grip_hands: int = Field(3, ge=1)
+    """Fewer gripping hands than this over the hand_frames frames give `min_grip_on_mask` no verdict (a hand passing
+    through; ELEC003's two frames of a finger pushing a cartridge in)."""
     hand_frames: int = Field(8, ge=1)
-    """Frames sampled (evenly) for the hand check and the object check."""
+    """Frames sampled (evenly) for the hand, grip and object checks."""
     sample_frames: int = Field(8, ge=1)
     """Frames sampled (evenly) for blur and exposure."""
     dedup: Literal["thumbnail", "embedding"] = "thumbnail"
@@ -157,6 +170,11 @@ class CurateSettings(Settings):
     (re-encoded, rescaled, re-cropped by a few percent, slightly shifted in time), which DINOv2 maps to nearly the
     same vector, and keeps other takes of the same product on the same set, which it places lower; not calibrated
     on pvtt footage: look at the similarities in the dedup records before lowering it."""
+
+    def hand_checks(self) -> bool:
+        """Whether a check that reads the hand detector is on (``max_hand_fraction`` below 1 or
+        ``min_grip_on_mask`` above 0)."""
+        return self.max_hand_fraction < 1 or self.min_grip_on_mask > 0
 
     def object_checks(self) -> bool:
         """Whether a check that reads the salient-object network is on (``max_object_missed`` or
@@ -187,7 +205,7 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
     metrics.update(mask_drift(masks, tracks, s.min_drift_points))
     if box is not None and box.source in GIVEN_BOX_SOURCES:
         metrics.update(box_cover(masks, box))
-    metrics.update(hand_and_object_share(clip, masks, hands if s.max_hand_fraction < 1 else None,
+    metrics.update(hand_and_object_share(clip, masks, hands if s.hand_checks() else None,
                                          objects if s.object_checks() else None, s))
     metrics.update(motion_scores(clip, masks, tracks, s.grid_step))
     metrics.update(sharpness(clip, masks, s.sample_frames, s.min_mask_fraction))
@@ -258,14 +276,20 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
     if metrics.get("hand_fraction", 0.0) > s.max_hand_fraction:
         reasons.append(f"mask is mostly hand: {metrics['hand_fraction']:.2f} of the product mask is hand "
                        f"> {s.max_hand_fraction} (the mask follows the hands, not the product)")
+    if metrics.get("grip_hands", 0.0) >= s.min_grip_hands and metrics["grip_on_mask"] < s.min_grip_on_mask:
+        reasons.append(f"hands hold something else: {metrics['grip_on_mask']:.2f} of {int(metrics['grip_hands'])} "
+                       f"gripping hands hold the product mask < {s.min_grip_on_mask} (the mask lies beside what the "
+                       f"hands handle, or they handle a second object the edit would leave in them)")
     return CurateResult(not reasons, reasons, {k: float(v) for k, v in metrics.items()})
 
 
 def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: CurateSettings) -> dict[str, float]:
-    """The hand check's and the object check's measures on ``hand_frames`` evenly sampled frames: how much of the
-    product mask the hand detector calls hand (``hand_fraction``, with ``hands``), and how much of the salient object
-    under the mask lies outside it, hands taken out, and how much of the mask is not on it (``object_missed``, the
-    median over the frames that hold a mask, ``object_missed_max``, ``mask_off_object``: with ``objects``;
+    """The hand, grip and object checks' measures on ``hand_frames`` evenly sampled frames. With ``hands``: how much
+    of the product mask the hand detector calls hand (``hand_fraction``), on how many frames it finds a hand
+    (``hand_frames``), how many of the hands grip something (``grip_hands``) and which share of those hold the mask
+    (``grip_on_mask``, 1 when none grips; :func:`pvtt.curate.metrics.grip_cover`). With ``objects``: how much of the
+    salient object under the mask lies outside it, hands taken out, and how much of the mask is not on it
+    (``object_missed``, the median over the frames that hold a mask, ``object_missed_max``, ``mask_off_object``;
     :func:`pvtt.curate.metrics.object_cover`). Empty without either."""
     from pvtt.hands import hand_fraction
 
@@ -273,11 +297,15 @@ def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: Cu
         return {}
     data = np.asarray(masks.data, bool)
     idx = evenly(len(clip.frames), settings.hand_frames)
-    found = [hands.hand_mask(clip.frames[t]) for t in idx] if hands is not None else None
+    detected = [hands.detect(clip.frames[t]) for t in idx] if hands is not None else None
+    found = [mask for mask, _ in detected] if detected is not None else None
     out: dict[str, float] = {}
-    if found is not None:
+    if detected is not None:
+        grips = [grip_cover(landmarks, data[t]) for t, (_, landmarks) in zip(idx, detected)]
+        gripping, held = (int(sum(g)) for g in zip(*grips)) if grips else (0, 0)
         out.update({"hand_fraction": hand_fraction(data[idx], np.stack(found)),
-                    "hand_frames": float(sum(f.any() for f in found))})
+                    "hand_frames": float(sum(f.any() for f in found)), "grip_hands": float(gripping),
+                    "grip_on_mask": held / gripping if gripping else 1.0})
     if objects is not None:
         g = settings.salient
         cover = [object_cover(clip.frames[t], data[t], objects, g.threshold, g.reach,

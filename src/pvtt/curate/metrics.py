@@ -3,7 +3,7 @@ mask's drift, pieces, cover of a given box and of the salient object it lies on,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -266,6 +266,34 @@ def object_cover(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.
     beyond = obj & ~dilate(mask, max(2, int(0.01 * diagonal)))
     missed = float(beyond.sum()) / max(int((obj | mask).sum()), 1)
     return missed, 1.0 - float((mask & found).sum()) / max(int(mask.sum()), 1)
+
+
+GRIP_MARGIN = 0.03
+"""A grip counts as on the mask within this fraction of the mask's box diagonal: fingers close round an object's
+edge, and the mask's outline is a few pixels off it."""
+
+
+def grip_cover(hands: Sequence[np.ndarray], mask: np.ndarray) -> tuple[int, int]:
+    """``(gripping, on_mask)`` for one frame: how many of ``hands`` (each 21 landmarks in pixels,
+    :meth:`pvtt.hands.HandDetector.detect`) grip something (:func:`pvtt.hands.grip_points`), and how many of those
+    hold it on ``mask`` grown by :data:`GRIP_MARGIN` of its box diagonal — a grip point on it. ``(0, 0)`` without a
+    mask: there is nothing to hold."""
+    from pvtt.hands import grip_points
+
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return 0, 0
+    grown = dilate(mask, max(2, int(GRIP_MARGIN * box_diagonal(mask))))
+    h, w = mask.shape
+    gripping = held = 0
+    for xy in hands:
+        points = grip_points(xy)
+        if len(points):
+            gripping += 1
+            cols = np.clip(np.round(points[:, 0]).astype(int), 0, w - 1)
+            rows = np.clip(np.round(points[:, 1]).astype(int), 0, h - 1)
+            held += bool(grown[rows, cols].any())
+    return gripping, held
 
 
 def clip_embedding(clip: Clip, frames: int = 4, size: int = 16) -> np.ndarray:

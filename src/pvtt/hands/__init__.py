@@ -1,10 +1,11 @@
 """hands: where the hands (and optionally forearms) are in a frame, as a pixel mask.
 
-Interface: :class:`HandDetector` — ``hand_mask(rgb) -> (H, W) bool`` for one frame and
+Interface: :class:`HandDetector` — ``hand_mask(rgb) -> (H, W) bool`` for one frame,
 ``hand_masks(frames, stride) -> (T, H, W) bool`` for a clip (detect every ``stride``-th frame and
-hold the mask in between). Stages use the masks through two helpers below, which need no backend:
-:func:`hand_fraction` (how much of a product mask is hand) and :func:`remove_hands` (the product
-mask without the hand pixels).
+hold the mask in between), and ``detect(rgb)``: the mask with each hand's 21 landmarks, from one search. Stages use
+them through helpers below, which need no backend: :func:`hand_fraction` (how much of a product mask is hand),
+:func:`remove_hands` (the product mask without the hand pixels) and :func:`grip_points` (where a closed hand holds
+something).
 
 Backends (chosen by ``hands.backend``):
 
@@ -72,6 +73,12 @@ class HandDetector(Backend):
         """``(H, W)`` bool: the pixels of the hands (and forearms when enabled) in the RGB ``uint8`` frame."""
         raise NotImplementedError
 
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        """:meth:`hand_mask` and the landmarks of each hand found — ``(21, 2)`` float pixel coordinates (x, y) in
+        MediaPipe's order (0 wrist, 4 thumb tip, 8 index tip, 12 middle tip, … 20 little-finger tip) — from one
+        search. A backend without landmarks gives none."""
+        return self.hand_mask(rgb), []
+
     def hand_masks(self, frames: np.ndarray | Sequence[np.ndarray], stride: int = 1) -> np.ndarray:
         """``(T, H, W)`` bool for a clip: frames ``0, stride, 2*stride, …`` are searched, the others repeat
         the mask of the last searched frame before them."""
@@ -129,6 +136,28 @@ def _check_pair(product_mask: Any, hand_mask: Any) -> tuple[np.ndarray, np.ndarr
     return product_mask.astype(bool, copy=False), hand_mask.astype(bool, copy=False)
 
 
+GRIP_CLOSED = 1.0
+"""A hand grips when its thumb tip is within this many hand sizes (:func:`hand_size`) of its index or middle
+fingertip: a pinch or a grasp, not an open hand. On the dev clips the thumb-to-index distance of the hands holding
+HOME002's tray or MEDI001's pick box is 0.06-1.06 hand sizes, of the hands flat on CLOT001's tissue paper 0.74-1.88:
+the two overlap, so a flat hand can count as gripping now and then (curate's grip check reads many hands)."""
+
+
+def hand_size(xy: np.ndarray) -> float:
+    """The larger of palm length (wrist to middle knuckle) and palm width (index to little knuckle), pixels."""
+    return float(max(np.linalg.norm(xy[0] - xy[9]), np.linalg.norm(xy[5] - xy[17]), 1.0))
+
+
+def grip_points(xy: np.ndarray, closed: float = GRIP_CLOSED) -> np.ndarray:
+    """Where one hand (its 21 landmarks, pixels) holds something: ``(k, 2)`` midpoints between the thumb tip and
+    each of the index and middle fingertips that is within ``closed`` hand sizes of it — what a pinch or a grasp
+    holds lies between them. Empty ``(0, 2)`` for a hand that holds nothing."""
+    xy = np.asarray(xy, np.float64)
+    reach = closed * hand_size(xy)
+    points = [(xy[4] + xy[tip]) / 2 for tip in (8, 12) if np.linalg.norm(xy[4] - xy[tip]) <= reach]
+    return np.array(points, np.float64).reshape(-1, 2)
+
+
 def hand_fraction(product_mask: np.ndarray, hand_mask: np.ndarray) -> float:
     """Fraction of the product mask's pixels that are also hand pixels (0.0 for an empty product mask).
 
@@ -168,5 +197,5 @@ def _large_parts(mask: np.ndarray, min_part: float) -> np.ndarray:
     return keep[labels]
 
 
-__all__ = ["BACKENDS", "HandDetector", "HandSettings", "NoHands", "auto_detector", "check_rgb", "hand_fraction", "make_hand_detector",
-           "remove_hands"]
+__all__ = ["BACKENDS", "GRIP_CLOSED", "HandDetector", "HandSettings", "NoHands", "auto_detector", "check_rgb",
+           "grip_points", "hand_fraction", "hand_size", "make_hand_detector", "remove_hands"]

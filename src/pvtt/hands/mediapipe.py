@@ -21,7 +21,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from pvtt.hands import HandDetector, HandSettings, check_rgb
+from pvtt.hands import HandDetector, HandSettings, check_rgb, hand_size
 from pvtt.models import ModelNotAvailable
 
 INSTALL = "pip install 'pvtt[hands]'"
@@ -130,6 +130,9 @@ class MediaPipeHands(HandDetector):
         return arms
 
     def hand_mask(self, rgb: np.ndarray) -> np.ndarray:
+        return self.detect(rgb)[0]
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         rgb = check_rgb(rgb)
         mask = np.zeros(rgb.shape[:2], np.uint8)
         hands = self.landmarks(rgb)
@@ -137,12 +140,7 @@ class MediaPipeHands(HandDetector):
             draw_hand(mask, xy, self.settings.dilation)
         for wrist, elbow in self.forearms(rgb, hands):
             draw_forearm(mask, wrist, elbow, self.settings.dilation)
-        return mask.astype(bool)
-
-
-def hand_size(xy: np.ndarray) -> float:
-    """The larger of palm length (wrist to middle knuckle) and palm width (index to little knuckle), pixels."""
-    return float(max(np.linalg.norm(xy[0] - xy[9]), np.linalg.norm(xy[5] - xy[17]), 1.0))
+        return mask.astype(bool), hands
 
 
 def draw_hand(mask: np.ndarray, xy: np.ndarray, dilation: float) -> None:

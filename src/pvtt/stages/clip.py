@@ -178,10 +178,11 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "11"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill;
+    version = "12"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill;
     # 6: decode damage; 7: photo-outline boxes are checked as given boxes; 8: photo-outline boxes by the span of the
     # mask (min_outline_span); 9: masks in floating pieces (max_piece_lift); 10: a piece floats only above another
-    # piece in its columns; 11: the mask against the salient object it lies on (max_object_missed, max_mask_off_object)
+    # piece in its columns; 11: the mask against the salient object it lies on (max_object_missed, max_mask_off_object);
+    # 12: what the hands grip (min_grip_on_mask)
     after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
@@ -195,7 +196,7 @@ class CurateStage(ClipStage):
             self.objects = SalientObjects(settings.salient)
 
     def make_backend(self, settings: Any):
-        return make_hand_detector(self.hands_settings) if settings.max_hand_fraction < 1 else None
+        return make_hand_detector(self.hands_settings) if settings.hand_checks() else None
 
     def backends(self):
         return super().backends() + ((self.objects,) if self.objects is not None else ())
