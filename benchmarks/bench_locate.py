@@ -1,7 +1,7 @@
 """Locate's first-frame box and segment's first-frame mask against reviewer boxes on the development clips.
 
     python benchmarks/bench_locate.py WORKSPACE [--labels benchmarks/labels/dev_boxes.yaml] [--segment]
-                                      [--sheet OUT.png] [--grids DIR] [--set locate.key=value ...]
+                                      [--sheet OUT.png] [--grids DIR] [--pieces] [--set locate.key=value ...]
 
 WORKSPACE is a prepared workspace (``pvtt prepare``); each labelled clip's frame 0 is located as the locate
 stage does (the template's own product photo, then saliency) and compared with the reviewer's box
@@ -9,7 +9,9 @@ stage does (the template's own product photo, then saliency) and compared with t
 ``--set locate.backend=salient`` locates with U²-Net-p's map for the saliency step. ``--segment`` also cuts
 frame 0 as the classical segmenter does (GrabCut in the box, grown past a rough box)
 and reports the same for the mask's bounding box. ``--sheet`` draws every clip (reviewer box white, located
-box yellow, mask green); ``--grids`` writes frames with 10 % grids for drawing new labels.
+box yellow, mask green); ``--grids`` writes frames with 10 % grids for drawing new labels; ``--pieces`` prints, for
+every clip, the saliency mass of each piece of U²-Net-p's map of frame 0 over the largest's (what
+``locate.salient.join`` compares).
 """
 from __future__ import annotations
 
@@ -63,6 +65,7 @@ def main() -> None:
     ap.add_argument("--segment", action="store_true")
     ap.add_argument("--sheet", type=Path)
     ap.add_argument("--grids", type=Path)
+    ap.add_argument("--pieces", action="store_true")
     ap.add_argument("--set", action="append", default=[], help="config override, as pvtt build --set")
     args = ap.parse_args()
     cfg = load_config(None, args.set)
@@ -71,6 +74,16 @@ def main() -> None:
     products = {p.id: p for p in collect_products(ws)}
     locator = make_locator(cfg.locate)
     rows, tiles = [], []
+    if args.pieces:
+        from pvtt.locate.saliency import network_pieces
+        from pvtt.models.u2net import load_network
+
+        salient = cfg.locate.salient
+        net = load_network(salient.model, key="locate.salient.model")
+        for item in sorted(collect_clips(ws), key=lambda c: c.id):
+            frame = read_video(ws.abs(item.path), max_frames=1)[0][0]
+            masses = " ".join(f"{m:.2f}" for m in network_pieces(net, frame, salient.threshold)[:5])
+            print(f"{item.id:18} pieces {masses}   {'(no reviewer box)' if labels.get(item.id) is None else ''}")
     for item in collect_clips(ws):
         if item.id not in labels:
             continue

@@ -56,9 +56,9 @@ class SalientLocateSettings(Settings):
     """Saliency above which a pixel belongs to the salient object whose box is the product's."""
     join: float = Field(0.5, gt=0, le=1)
     """Pieces of the cut map whose saliency mass reaches this share of the largest piece's join its box: a set of
-    separate pieces (two bracelets, two vases) is one product. On the dev clips the second piece of a set weighs
-    0.74-0.99 of the first, everything else that is salient beside a product 0.23 or less
-    (`benchmarks/bench_locate.py`). 1: the largest piece alone."""
+    separate pieces (two bracelets, two vases) is one product. On frame 0 of the dev clips the second piece of a set
+    weighs 0.74-0.99 of the first, everything else that is salient beside a product 0.23 or less, a dial-logo close-up
+    without a product box 0.51 (`benchmarks/bench_locate.py WS --pieces`). 1: the largest piece alone."""
 
 
 class LocateSettings(Settings, backends=BACKENDS):

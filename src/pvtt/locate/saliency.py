@@ -79,17 +79,32 @@ def network_box(net: object, frame: np.ndarray, threshold: float = 0.5, size: in
     return _component_box(sal, (sal > threshold).astype(np.uint8), frame.shape[:2], "saliency-u2netp", join)
 
 
+def network_pieces(net: object, frame: np.ndarray, threshold: float = 0.5, size: int = 320) -> np.ndarray:
+    """The saliency mass of each piece of U²-Net-p's map of ``frame`` cut at ``threshold``, over the largest's,
+    largest first (what ``join`` compares; empty when nothing is salient)."""
+    from pvtt.models.u2net import saliency
+
+    sal = saliency(net, frame, size)
+    mass = _pieces(sal, (sal > threshold).astype(np.uint8))[1]
+    return np.sort(mass)[::-1] / mass.max() if len(mass) else mass
+
+
+def _pieces(sal: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The connected pieces of ``binary``: their ``cv2.connectedComponentsWithStats`` rows and saliency masses."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
+    return stats[1:], np.bincount(labels.ravel(), weights=sal.ravel(), minlength=count)[1:]
+
+
 def _component_box(sal: np.ndarray, binary: np.ndarray, shape: tuple[int, int], source: str, join: float = 1.0
                    ) -> tuple[Box | None, float]:
     """The box (frame pixels, for a frame of ``shape``) of the component of ``binary`` with the most saliency mass,
     not just the largest, joined by every component with at least ``join`` times its mass (1: none), and its
     contrast: mean ``sal`` inside the box minus outside, over the map's maximum."""
     h, w = shape
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(binary)
-    if count < 2:
+    stats, mass = _pieces(sal, binary)
+    if not len(mass):
         return None, 0.0
-    mass = np.bincount(labels.ravel(), weights=sal.ravel(), minlength=count)[1:]
-    kept = stats[1:][mass >= min(join, 1.0) * mass.max()]
+    kept = stats[mass >= min(join, 1.0) * mass.max()]
     x, y = kept[:, 0].min(), kept[:, 1].min()
     bw, bh = (kept[:, 0] + kept[:, 2]).max() - x, (kept[:, 1] + kept[:, 3]).max() - y
     inside = np.zeros_like(binary, bool)
