@@ -270,8 +270,9 @@ def test_the_salient_cutouts_single_file_is_listed_and_fetched_by_pip_not_the_hu
     assert [(n.key, n.model, n.kind) for n in needs] == [("cutout.salient.model", "u2netp", "file")]
     both = required_models(load_config(overrides=["cutout.backend=salient", "locate.backend=salient"]))
     assert [(n.key, n.kind) for n in both] == [("locate.salient.model", "file"), ("cutout.salient.model", "file")]
-    preset = required_models(load_config(preset="salient"))  # its cutout and curate's object check: the same file
-    assert [(n.key, n.model, n.kind) for n in preset] == [("curate.salient.model", "u2netp", "file"),
+    preset = required_models(load_config(preset="salient"))  # its locate, cutout and curate's object check: one file
+    assert [(n.key, n.model, n.kind) for n in preset] == [("locate.salient.model", "u2netp", "file"),
+                                                          ("curate.salient.model", "u2netp", "file"),
                                                           ("cutout.salient.model", "u2netp", "file")]
     rows = list_json("--set", "cutout.backend=salient")
     assert rows["missing"] == 1 and "not in " + str(tmp_path / "weights") in rows["models"][0]["note"]

@@ -53,11 +53,12 @@ def state(stage) -> dict:
 
 @pytest.mark.parametrize("preset", [None, "salient"])
 def test_every_pipeline_stage_pickles_with_its_settings(tmp_path, preset):
-    """The defaults, and the ``salient`` preset's U²-Net-p backends (cutout, curate's object checks: never pickled
-    with their network)."""
+    """The defaults, and the ``salient`` preset's U²-Net-p backends (locate, cutout, curate's object checks: never
+    pickled with their network)."""
     stages = pipeline_stages(Workspace(tmp_path), load_config(preset=preset))
     if preset == "salient":
         assert [b.name for b in stages["curate"].backends()][-1] == "salient"
+        assert stages["locate"].backend.name == "salient"
     for name, stage in stages.items():
         assert stage.name == name
         expected = state(stage)
