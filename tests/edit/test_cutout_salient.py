@@ -155,7 +155,8 @@ def test_the_salient_locator_boxes_both_pieces_of_a_set(dev_data, u2netp):
     clip = Clip("art", _photo(dev_data, "ART001")[None], 24.0)
 
     def located(join: float):
-        return make_locator(LocateSettings(backend="salient", salient={"model": str(u2netp), "join": join})).locate(clip)
+        settings = LocateSettings(backend="salient", salient={"model": str(u2netp), "join": join})
+        return make_locator(settings).locate(clip)
 
     alone, joined = located(1.0), located(0.5)
     assert alone.x0 > 1000 and alone.x1 < 2100  # one vase

@@ -30,7 +30,8 @@ def test_a_closed_hand_grips_between_thumb_and_fingertips_an_open_one_holds_noth
     closed, open_ = _hand((100, 100), True), _hand((100, 100), False)
     assert hand_size(closed) == 100
     points = grip_points(closed)
-    assert points.shape == (2, 2) and np.allclose(points, [(95, 100), (100, 100)])  # thumb tip (90, 100), tips (100|110, 100)
+    # thumb tip (90, 100), index and middle tips (100, 100) and (110, 100)
+    assert points.shape == (2, 2) and np.allclose(points, [(95, 100), (100, 100)])
     assert grip_points(open_).shape == (0, 2)
 
 
