@@ -102,3 +102,33 @@ def test_free_window_avoids_the_product_and_keeps_the_aspect():
     assert not occupied[y:y + h, x:x + w].any() and abs(w / h - 16 / 9) < 0.1 and w >= 300
     assert free_window(occupied, 16 / 9, 400) is None  # no window that wide exists
     assert free_window(np.ones((64, 64), bool), 1.0, 8) is None
+
+
+def test_a_case_the_shot_detector_cuts_is_drawn_again_and_named(tmp_path, caplog):
+    """A background video with a hard cut halfway: a case on it would be split at normalize and compare nothing, so
+    it is dropped with a warning naming its background, and the cases come from the still."""
+    import json
+
+    from pvtt.bench.make import make_benchmark
+    from pvtt.media.video import write_video
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(2):
+        image = np.full((300, 300, 3), 250, np.uint8)
+        image[60:240, 90:210] = (40 + 150 * k, 70, 200)  # a plain box on a white studio backdrop
+        Image.fromarray(image).save(photos / f"p{k}.png")
+    frames = 30
+    cut = np.concatenate([np.repeat(textured_background(96, 160, 1)[None], frames // 2, 0),
+                          np.repeat(np.full((96, 160, 3), (30, 160, 40), np.uint8)[None], frames // 2, 0)])
+    write_video(tmp_path / "cut.mp4", cut, 20.0)
+    Image.fromarray(textured_background(96, 160, 2)).save(tmp_path / "still.png")
+    with caplog.at_level("WARNING", logger="pvtt"):
+        cases = make_benchmark([tmp_path / "cut.mp4", tmp_path / "still.png"], [photos], tmp_path / "cases", count=3,
+                               num_frames=frames, width=160, height=96, seed=1)
+    backgrounds = [json.loads((c / "case.json").read_text())["background"] for c in cases]
+    assert len(cases) == 3 and all(b.endswith("still.png") for b in backgrounds)
+    assert [c.name for c in cases] == ["case000", "case001", "case002"]
+    assert "cut.mp4: the shot detector cuts its video at frame(s) [15]" in caplog.text
+    assert sorted(p.name for p in (tmp_path / "cases").iterdir()) == ["case000", "case001", "case002"]

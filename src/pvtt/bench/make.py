@@ -21,6 +21,7 @@ Case folder::
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import numpy as np
 
 from pvtt.media.image import write_png
 from pvtt.media.video import read_video, write_video
+from pvtt.shots import detect_shots
 
 
 @dataclass
@@ -308,6 +310,10 @@ def collect_files(paths: list[Path], extensions: set[str]) -> list[Path]:
     return sorted(set(found))
 
 
+MAX_DRAWS = 4
+"""Draws per case asked for before ``make_benchmark`` gives up: a case the shot detector cuts is drawn again."""
+
+
 def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Path, count: int = 12, seed: int = 0,
                    num_frames: int = 41, width: int = 640, height: int = 352, fps: float = 20.0,
                    workspace: str | Path | None = None) -> list[Path]:
@@ -319,7 +325,9 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
 
     Product photos that the cutout stage would reject (a low-confidence cut, or foreign content: a shelf, a
     hand, fragments, a contact shadow) are skipped and named in the log: a case's product B has to be one the
-    build accepts, or the case never reaches the judge. Each case pairs two different products. ``width`` and
+    build accepts, or the case never reaches the judge. So is a drawn case whose video the shot detector (default
+    settings) cuts — a near-grey studio backdrop whose chroma shifts by half a level reads as a cut to its hue term —
+    and another is drawn in its place (at most :data:`MAX_DRAWS` draws per case). Each case pairs two different products. ``width`` and
     ``height`` should be multiples of 16 so normalization keeps frames 1:1.
     """
     import logging
@@ -367,14 +375,25 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
     if len(cutouts) < 2:
         raise ValueError(f"need at least two usable product photos, found {len(cutouts)} in {products}")
     out = Path(out)
-    made = []
-    for n in range(count):
+    made: list[Path] = []
+    for _ in range(MAX_DRAWS * count):
+        if len(made) == count:
+            break
         about, load = sources[int(rng.integers(len(sources)))]
         i, j = rng.choice(len(cutouts), 2, replace=False)
         params = draw_params(rng, num_frames, width, height)
-        case = make_case(out / f"case{n:03d}", load(), cutouts[i][1], cutouts[j][1], params, fps)
+        case = make_case(out / f"case{len(made):03d}", load(), cutouts[i][1], cutouts[j][1], params, fps)
+        cuts = [shot.start_frame for shot in detect_shots(case / "video_a.mp4")[1:]]
+        if cuts:  # the build would split the case at normalize and compare nothing
+            log.warning("bench: dropped a case on %s: the shot detector cuts its video at frame(s) %s (a build "
+                        "rejects it at normalize, with no edit to compare)", about["background"], cuts)
+            shutil.rmtree(case)
+            continue
         meta = json.loads((case / "case.json").read_text())
         meta.update({**about, "product_a": cutouts[i][0], "product_b": cutouts[j][0]})
         (case / "case.json").write_text(json.dumps(meta, indent=1))
         made.append(case)
+    if len(made) < count:
+        raise ValueError(f"made {len(made)} of {count} cases in {MAX_DRAWS * count} draws: the shot detector cuts "
+                         f"the others (the warnings name their backgrounds)")
     return made
