@@ -327,8 +327,8 @@ def make_benchmark(backgrounds: list[Path], products: list[Path], out: str | Pat
     hand, fragments, a contact shadow) are skipped and named in the log: a case's product B has to be one the
     build accepts, or the case never reaches the judge. So is a drawn case whose video the shot detector (default
     settings) cuts — a near-grey studio backdrop whose chroma shifts by half a level reads as a cut to its hue term —
-    and another is drawn in its place (at most :data:`MAX_DRAWS` draws per case). Each case pairs two different products. ``width`` and
-    ``height`` should be multiples of 16 so normalization keeps frames 1:1.
+    and another is drawn in its place (at most :data:`MAX_DRAWS` draws per case). Each case pairs two different
+    products. ``width`` and ``height`` should be multiples of 16 so normalization keeps frames 1:1.
     """
     import logging
 
