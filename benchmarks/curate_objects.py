@@ -9,9 +9,9 @@ Usage:
 The measures are :func:`pvtt.curate.hand_and_object_share` as the curate stage computes them (U²-Net-p's map,
 hands found by the configured detector taken out, ``curate.hand_frames`` frames), whatever the workspace was
 built with; ``--set`` tries other settings without rebuilding. Printed per clip: both medians, the grip counts, the
-would-be verdict of the three checks at the configured thresholds (the ``salient`` preset's unless ``--set`` says otherwise), and the
-status and reason the workspace's curate record holds. Needs the weights (``pvtt models download --preset
-salient``).
+would-be verdict of the three checks at the configured thresholds (the ``salient`` preset's unless ``--set`` says
+otherwise), and the status and reason the workspace's curate record holds. Needs the weights (``pvtt models download
+--preset salient``).
 """
 from __future__ import annotations
 
@@ -59,7 +59,8 @@ def main() -> None:
         rows.append({"clip_id": clip.id, **{k: round(v, 4) for k, v in measures.items()}, "fails": fails,
                      "status": record.status.value if record else None, "reason": record.reason if record else None})
         print(f"{clip.id:18s} missed {missed:.3f}  off {off:.3f}  hand {measures.get('hand_fraction', 0.0):.2f}  "
-              f"grip {gripping:2d}/{held:.2f}  {'/'.join(fails) or 'pass':11s} | workspace: {rows[-1]['status']} {(rows[-1]['reason'] or '')[:70]}",
+              f"grip {gripping:2d}/{held:.2f}  {'/'.join(fails) or 'pass':11s} | "
+              f"workspace: {rows[-1]['status']} {(rows[-1]['reason'] or '')[:70]}",
               flush=True)
     print(f"\n{len(rows)} clips; the object checks (missed > {s.max_object_missed}, off > {s.max_mask_off_object}, "
           f"reach {s.salient.reach}) and the grip check (< {s.min_grip_on_mask} of >= {s.min_grip_hands} gripping "
