@@ -302,7 +302,7 @@ def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: Cu
     out: dict[str, float] = {}
     if detected is not None:
         grips = [grip_cover(landmarks, data[t]) for t, (_, landmarks) in zip(idx, detected)]
-        gripping, held = (int(sum(g)) for g in zip(*grips)) if grips else (0, 0)
+        gripping, held = sum(g for g, _ in grips), sum(h for _, h in grips)
         out.update({"hand_fraction": hand_fraction(data[idx], np.stack(found)),
                     "hand_frames": float(sum(f.any() for f in found)), "grip_hands": float(gripping),
                     "grip_on_mask": held / gripping if gripping else 1.0})

@@ -71,22 +71,24 @@ def network_box(net: object, frame: np.ndarray, threshold: float = 0.5, size: in
     the object a picture is about, where the spectral residual finds what stands out of the frame's texture. The
     components whose saliency mass reaches ``join`` times the largest's join its box: U²-Net marks each piece of a
     set (two bracelets, two vases) as salient, apart, and about as strongly."""
-    from pvtt.models.u2net import saliency
-
-    sal = saliency(net, frame, size)
-    if float(sal.max()) < threshold:
-        return None, 0.0
-    return _component_box(sal, (sal > threshold).astype(np.uint8), frame.shape[:2], "saliency-u2netp", join)
+    sal, binary = _network_cut(net, frame, threshold, size)
+    return _component_box(sal, binary, frame.shape[:2], "saliency-u2netp", join)
 
 
 def network_pieces(net: object, frame: np.ndarray, threshold: float = 0.5, size: int = 320) -> np.ndarray:
     """The saliency mass of each piece of U²-Net-p's map of ``frame`` cut at ``threshold``, over the largest's,
     largest first (what ``join`` compares; empty when nothing is salient)."""
+    mass = _pieces(*_network_cut(net, frame, threshold, size))[1]
+    return np.sort(mass)[::-1] / mass.max() if len(mass) else mass
+
+
+def _network_cut(net: object, frame: np.ndarray, threshold: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """U²-Net-p's map of ``frame`` at ``size`` and its cut at ``threshold`` (uint8, nothing set where no pixel is
+    salient enough)."""
     from pvtt.models.u2net import saliency
 
     sal = saliency(net, frame, size)
-    mass = _pieces(sal, (sal > threshold).astype(np.uint8))[1]
-    return np.sort(mass)[::-1] / mass.max() if len(mass) else mass
+    return sal, (sal > threshold).astype(np.uint8)
 
 
 def _pieces(sal: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
