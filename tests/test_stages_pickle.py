@@ -37,7 +37,7 @@ def pipeline_stages(ws: Workspace, config: PipelineConfig) -> dict:
         "points_registration": PointsRegistrationStage(ws, config.propagate, retry),
         "cutout": CutoutStage(ws, config.cutout, retry, hands=config.hands),
         "video_cutout": VideoCutoutStage(ws, config.video_cutout, config.cutout, retry,
-                                         hand_mask=make_hand_detector(config.hands)),
+                                         hand_mask=make_hand_detector(config.hands), salient=config.curate.salient),
         "synthesize": SynthesizeStage(ws, config.insert, config.propagate, config.judge, retry, crf),
     }
 

@@ -207,6 +207,28 @@ class VideoCutoutSettings(Settings):
     37). A hole like the ring — the table through a bracelet's loop or a mug's handle — stays. 3 is a margin, not a
     calibration: the dev video products hold no see-through hole. 0 = off."""
 
+    rejected_clips: bool = False
+    """When the template's curated clips give no qualifying frame, look in its clips curate rejected as templates to
+    edit too — too static, blurry, damaged on some frames, a mask that drifts or takes the hands on some frames: a
+    product needs one clean frame, an edit the whole clip. Never in a clip curate found masking the wrong object as a
+    whole (the hands grip something else, the mask misses a given box: `pvtt.stages.product.WRONG_OBJECT`). Every
+    candidate frame still passes the frame checks here; turn the object checks below on with it (`--preset salient`
+    does both), since a rejected clip's mask has not passed curate's."""
+    max_object_missed: float = Field(1.0, ge=0, le=1)
+    """A candidate frame's mask holds the salient object under it: no more than this share of the object lies
+    outside the mask (`pvtt.curate.metrics.object_cover` on the frame, with `curate.salient`'s network, threshold and
+    reach, hands taken out). Curate's `max_object_missed` on one frame. 1 = off."""
+    max_mask_off_object: float = Field(1.0, ge=0, le=1)
+    """A candidate frame's mask lies on the salient object: no more than this share of the mask is off it. Curate's
+    `max_mask_off_object` on one frame. 1 = off."""
+    max_striped_rows: float = Field(0.03, ge=0, le=1)
+    """A candidate frame with decode damage — horizontal stripes over more than this share of its rows
+    (`pvtt.curate.metrics.striped_rows`) — does not qualify: the cut would carry the stripes. 1 = off."""
+
+    def object_checks(self) -> bool:
+        """Whether a frame check that reads the salient-object network is on."""
+        return self.max_object_missed < 1 or self.max_mask_off_object < 1
+
     @model_validator(mode="after")
     def _area_range(self) -> "VideoCutoutSettings":
         if self.min_area >= self.max_area:

@@ -217,7 +217,8 @@ def build(catalog_path: str | Path, out: str | Path, config: PipelineConfig, wor
         if config.video_cutout.enabled:
             from_video = [p for p in products if p.id not in targets and p.template_id]
             hands = make_hand_detector(config.hands) if config.video_cutout.max_hand_fraction < 1 else None
-            records = runner.run(VideoCutoutStage(ws, config.video_cutout, config.cutout, retry, hand_mask=hands),
+            records = runner.run(VideoCutoutStage(ws, config.video_cutout, config.cutout, retry, hand_mask=hands,
+                                                  salient=config.curate.salient),
                                  from_video, "video_cutout")
             summary.add(records)
             targets |= {p.id for p in _passing(records, from_video)}

@@ -187,6 +187,7 @@ class CurateResult:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)  # the failed checks' names, one per reason ("static", "grip", ...)
 
 
 # boxes that hold the product's extent, not a guess at it: drawn by a person (checked by min_box_iou), or the outline
@@ -216,71 +217,77 @@ def curate(clip: Clip, masks: Masks, tracks: Tracks, settings: CurateSettings, h
     if s.max_striped_rows < 1:
         metrics.update(decode_damage(clip, s.max_striped_rows))
     reasons: list[str] = []
+    failed: list[str] = []
+
+    def fail(check: str, reason: str) -> None:
+        failed.append(check)
+        reasons.append(reason)
+
     unit = "(fraction of the diagonal per frame)"
     if metrics["motion"] < s.min_motion:
-        reasons.append(f"too static: motion {metrics['motion']:.5f} < {s.min_motion} {unit}")
+        fail("static", f"too static: motion {metrics['motion']:.5f} < {s.min_motion} {unit}")
     if metrics["motion"] > s.max_motion:
-        reasons.append(f"too fast: motion {metrics['motion']:.4f} > {s.max_motion} {unit}")
+        fail("fast", f"too fast: motion {metrics['motion']:.4f} > {s.max_motion} {unit}")
     elif metrics["grid_tracked"] < s.min_tracked_fraction:
-        reasons.append(f"too fast or chaotic: {metrics['grid_tracked']:.3f} of grid-point steps tracked "
-                       f"< {s.min_tracked_fraction}")
+        fail("chaotic", f"too fast or chaotic: {metrics['grid_tracked']:.3f} of grid-point steps tracked "
+                        f"< {s.min_tracked_fraction}")
     if metrics["sharpness"] < s.min_sharpness:
-        reasons.append(f"blurry: sharpness {metrics['sharpness']:.1f} < {s.min_sharpness} (variance of Laplacian; "
+        fail("blurry", f"blurry: sharpness {metrics['sharpness']:.1f} < {s.min_sharpness} (variance of Laplacian; "
                        f"frame {metrics['frame_sharpness']:.1f}, product {metrics['product_sharpness']:.1f})")
     if metrics.get("striped_frames", 0.0) > 0:
-        reasons.append(f"damaged frames: {int(metrics['striped_frames'])} frame(s) striped over up to "
-                       f"{metrics['striped_rows_max']:.2f} of their rows > {s.max_striped_rows}, the first at frame "
-                       f"{int(metrics['striped_first'])} (decode damage; the edit would copy it into its fill)")
+        fail("damaged", f"damaged frames: {int(metrics['striped_frames'])} frame(s) striped over up to "
+                        f"{metrics['striped_rows_max']:.2f} of their rows > {s.max_striped_rows}, the first at frame "
+                        f"{int(metrics['striped_first'])} (decode damage; the edit would copy it into its fill)")
     region = "product" if metrics["exposure_on_product"] else "frame (no product mask)"
     if metrics["brightness"] < s.min_brightness:
-        reasons.append(f"too dark: {region} mean luma {metrics['brightness']:.1f} < {s.min_brightness}")
+        fail("dark", f"too dark: {region} mean luma {metrics['brightness']:.1f} < {s.min_brightness}")
     if metrics["brightness"] > s.max_brightness:
-        reasons.append(f"overexposed: {region} mean luma {metrics['brightness']:.1f} > {s.max_brightness}")
+        fail("overexposed", f"overexposed: {region} mean luma {metrics['brightness']:.1f} > {s.max_brightness}")
     for side in ("dark", "bright"):
         if metrics[f"clipped_{side}"] > s.max_clipped:
-            reasons.append(f"clipped {side}: {metrics[f'clipped_{side}']:.3f} of {region} pixels > {s.max_clipped}")
+            fail("clipped", f"clipped {side}: {metrics[f'clipped_{side}']:.3f} of {region} pixels > {s.max_clipped}")
     if metrics["absent_fraction"] > s.max_absent_fraction:
-        reasons.append(f"product not visible: mask < {s.min_mask_fraction} of the frame in "
+        fail("absent", f"product not visible: mask < {s.min_mask_fraction} of the frame in "
                        f"{metrics['absent_fraction']:.2f} of frames > {s.max_absent_fraction}")
     if metrics["mask_fraction_max"] > s.max_mask_fraction:
-        reasons.append(f"mask spread over the frame: it covers up to {metrics['mask_fraction_max']:.2f} of the frame "
+        fail("spread", f"mask spread over the frame: it covers up to {metrics['mask_fraction_max']:.2f} of the frame "
                        f"> {s.max_mask_fraction} (most likely backdrop or hands, not the product)")
     if metrics["mask_drift"] > s.max_mask_drift:
-        reasons.append(f"mask drifts: it grows {metrics['mask_drift']:.2f}x more than the product's tracked points "
-                       f"spread > {s.max_mask_drift} (the mask runs into the backdrop or onto the hands, or the "
-                       f"product changes shape)")
+        fail("drift", f"mask drifts: it grows {metrics['mask_drift']:.2f}x more than the product's tracked points "
+                      f"spread > {s.max_mask_drift} (the mask runs into the backdrop or onto the hands, or the "
+                      f"product changes shape)")
     outline = box is not None and box.source == "photo-outline"
     if "box_iou" in metrics and not outline and metrics["box_iou"] < s.min_box_iou:
-        reasons.append(f"mask misses part of the product: its box has IoU {metrics['box_iou']:.2f} with the "
-                       f"{box.source} box < {s.min_box_iou} (part of the product is left out of the mask, or "
-                       f"something beside it is in)")
+        fail("box_iou", f"mask misses part of the product: its box has IoU {metrics['box_iou']:.2f} with the "
+                        f"{box.source} box < {s.min_box_iou} (part of the product is left out of the mask, or "
+                        f"something beside it is in)")
     if "box_span" in metrics and outline and metrics["box_span"] < s.min_outline_span:
-        reasons.append(f"mask misses part of the product: its box spans {metrics['box_span']:.2f} of the "
-                       f"photo-outline box's width or height < {s.min_outline_span} (part of the product is left out "
-                       f"of the mask)")
+        fail("box_span", f"mask misses part of the product: its box spans {metrics['box_span']:.2f} of the "
+                         f"photo-outline box's width or height < {s.min_outline_span} (part of the product is left out "
+                         f"of the mask)")
     if "box_fill" in metrics and metrics["box_fill"] < s.min_box_fill:
-        reasons.append(f"mask holds only part of the product: it covers {metrics['box_fill']:.2f} of the "
-                       f"{box.source} box < {s.min_box_fill} (pieces of the product, the rest left in the clip)")
+        fail("box_fill", f"mask holds only part of the product: it covers {metrics['box_fill']:.2f} of the "
+                         f"{box.source} box < {s.min_box_fill} (pieces of the product, the rest left in the clip)")
     if metrics.get("piece_lift", 0.0) > s.max_piece_lift:
-        reasons.append(f"mask in floating pieces: on half its frames or more a piece of it hangs "
-                       f"{metrics['piece_lift']:.2f} of its height above the rest > {s.max_piece_lift} (parts of the "
-                       f"product without what joins them; the rest of the product is left in the clip)")
+        fail("floating", f"mask in floating pieces: on half its frames or more a piece of it hangs "
+                         f"{metrics['piece_lift']:.2f} of its height above the rest > {s.max_piece_lift} (parts of the "
+                         f"product without what joins them; the rest of the product is left in the clip)")
     if metrics.get("object_missed", 0.0) > s.max_object_missed:
-        reasons.append(f"mask holds only part of the product: {metrics['object_missed']:.2f} of the salient object "
-                       f"under it lies outside it > {s.max_object_missed} (the rest of the product would be left in "
-                       f"the clip)")
+        fail("object_missed", f"mask holds only part of the product: {metrics['object_missed']:.2f} of the "
+                              f"salient object under it lies outside it > {s.max_object_missed} (the rest of the "
+                              f"product would be left in the clip)")
     if metrics.get("mask_off_object", 0.0) > s.max_mask_off_object:
-        reasons.append(f"mask off the product: {metrics['mask_off_object']:.2f} of the mask is not on a salient object "
-                       f"> {s.max_mask_off_object} (the mask took the backdrop, a sliver beside the product or the "
-                       f"hands)")
+        fail("mask_off", f"mask off the product: {metrics['mask_off_object']:.2f} of the mask is not on a salient "
+                         f"object > {s.max_mask_off_object} (the mask took the backdrop, a sliver beside the product "
+                         f"or the hands)")
     if metrics.get("hand_fraction", 0.0) > s.max_hand_fraction:
-        reasons.append(f"mask is mostly hand: {metrics['hand_fraction']:.2f} of the product mask is hand "
-                       f"> {s.max_hand_fraction} (the mask follows the hands, not the product)")
+        fail("hand", f"mask is mostly hand: {metrics['hand_fraction']:.2f} of the product mask is hand "
+                     f"> {s.max_hand_fraction} (the mask follows the hands, not the product)")
     if metrics.get("grip_hands", 0.0) >= s.min_grip_hands and metrics["grip_on_mask"] < s.min_grip_on_mask:
-        reasons.append(f"hands hold something else: {metrics['grip_on_mask']:.2f} of {int(metrics['grip_hands'])} "
-                       f"gripping hands hold the product mask < {s.min_grip_on_mask} (the mask lies beside what the "
-                       f"hands handle, or they handle a second object the edit would leave in them)")
-    return CurateResult(not reasons, reasons, {k: float(v) for k, v in metrics.items()})
+        fail("grip", f"hands hold something else: {metrics['grip_on_mask']:.2f} of {int(metrics['grip_hands'])} "
+                     f"gripping hands hold the product mask < {s.min_grip_on_mask} (the mask lies beside what the "
+                     f"hands handle, or they handle a second object the edit would leave in them)")
+    return CurateResult(not reasons, reasons, {k: float(v) for k, v in metrics.items()}, failed)
 
 
 def hand_and_object_share(clip: Clip, masks: Masks, hands, objects, settings: CurateSettings) -> dict[str, float]:

@@ -178,11 +178,12 @@ class CurateStage(ClipStage):
     """Motion, blur, exposure and product-visibility checks; an embedding for near-duplicates; review media."""
 
     name = "curate"
-    version = "12"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill;
+    version = "13"  # 3: the hand check; 4: mask drift and the given box's cover; 5: the given box's fill;
     # 6: decode damage; 7: photo-outline boxes are checked as given boxes; 8: photo-outline boxes by the span of the
     # mask (min_outline_span); 9: masks in floating pieces (max_piece_lift); 10: a piece floats only above another
     # piece in its columns; 11: the mask against the salient object it lies on (max_object_missed, max_mask_off_object);
-    # 12: what the hands grip (min_grip_on_mask)
+    # 12: what the hands grip (min_grip_on_mask); 13: the failed checks' names recorded (``failed``), which
+    # video_cutout reads
     after = ("locate", "segment", "track")
 
     def __init__(self, workspace: Workspace, settings: Any, retry_failed: bool = True, crf: int = 18,
@@ -224,6 +225,7 @@ class CurateStage(ClipStage):
                    for k, v in result.metrics.items()}
         if self.backend is not None:
             metrics["hand_detector"] = self.backend.name
+        metrics["failed"] = result.failed
         if not result.passed:
             raise RejectItem("; ".join(result.reasons), metrics=metrics, outputs=outputs)
         return outputs, metrics

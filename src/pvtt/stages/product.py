@@ -5,7 +5,9 @@
 - ``video_cutout``: for a product whose photo was rejected (a lifestyle shot, a busy background), the product
   as its own template shows it: the mask of the best frame of the template's curated clips (sharp, large,
   confident, whole inside the frame, no hand on it) refined into an alpha, plus a few other frames' crops as
-  extra reference views.
+  extra reference views. With ``video_cutout.rejected_clips``, when no frame of the curated clips qualifies, the
+  clips curate rejected as templates to edit (too static, blurry, a mask that fails on some frames) are looked in
+  too: a product needs one clean frame, an edit a whole clip.
 
 :func:`pvtt.artifacts.target` is the one place that says which of the two is a product's target image: the
 photo's cutout when it is done (confident), else the video cutout when that is done.
@@ -27,12 +29,12 @@ from pvtt.compose import _centroid, main_pieces, piece_lift
 from pvtt.config import MediaSettings, settings_key
 from pvtt.cutout import support_ratio
 from pvtt.errors import BadInput, RejectItem
-from pvtt.items import ClipItem, ProductItem, curated_clips
+from pvtt.items import ClipItem, ProductItem, collect_clips, curated_clips
 from pvtt.media.image import load_image_rgba, write_png
 from pvtt.registry import Backend
 from pvtt.stage import Stage
 from pvtt.store import Workspace, atomic_path, file_fingerprint
-from pvtt.types import Product
+from pvtt.types import Product, Status
 
 # a hand detector: a callable (H, W, 3) uint8 RGB frame -> (H, W) bool, True on hand pixels, or an object with that
 # as its ``hand_mask`` method (a pvtt.hands detector)
@@ -160,11 +162,20 @@ REASONS = {
     "support": "a table or shelf in the mask (its base far wider than its body)",
     "floating": "a piece of the mask hanging above the rest (the product's middle not in the mask)",
     "unsteady": "a clip whose masks change shape from frame to frame (its segmentation is not reliable)",
+    "partial": "a mask holding only part of the salient object under it",
+    "off": "a mask off the salient object",
+    "damaged": "decode damage (striped rows)",
 }
+
+# curate checks that find a clip's mask on the wrong object as a whole: no frame of such a clip shows the product,
+# however well its mask looks on the frame (``video_cutout.rejected_clips``). CRAF001's mask on the clay disc beside
+# the stamp the hands hold is whole, sharp, unoccluded and salient on its frames; only the grip check sees it.
+WRONG_OBJECT = frozenset({"grip", "box_iou", "box_span", "box_fill"})
 
 
 def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: float = 1.0,
-                hand: np.ndarray | None = None, stability: float = 1.0) -> tuple[dict[str, float], np.ndarray, str]:
+                hand: np.ndarray | None = None, stability: float = 1.0,
+                cover: tuple[float, float] | None = None) -> tuple[dict[str, float], np.ndarray, str]:
     """``(score parts, the product mask to cut out, reason)`` of one frame; ``reason`` is "" when the frame
     qualifies, else a key of :data:`REASONS`.
 
@@ -172,8 +183,12 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     hand pixels on the product or within a quarter of its size around it (a hand over it, holding it, wearing
     it) count against the frame, as a fraction of the mask (``hand`` part, ``max_hand_fraction``).
     ``stability``: how well the mask's area agrees with its neighbours' in time (1 = same), since a frame
-    where the segmentation glitched stands out from the frames around it.
+    where the segmentation glitched stands out from the frames around it. ``cover``: ``(missed, off)`` of the mask
+    against the salient object under it (:func:`pvtt.curate.metrics.object_cover`), when the object checks are on.
+    Decode damage (:func:`pvtt.curate.metrics.striped_rows`) is measured here.
     """
+    from pvtt.curate.metrics import striped_rows
+
     height, width = mask.shape
     short = min(height, width)
     total = int(mask.sum())
@@ -191,6 +206,9 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
         grown = cv2.dilate(hand.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the hand's fringe too
         mask = mask & ~grown
     parts["hand"] = round(hand_fraction, 4)
+    if cover is not None:
+        parts["object_missed"], parts["mask_off_object"] = round(cover[0], 4), round(cover[1], 4)
+    parts["striped"] = round(striped_rows(rgb), 4) if settings.max_striped_rows < 1 else 0.0
     kept, compactness = main_pieces(mask)
     parts["compactness"] = round(compactness, 4)
     area = float(kept.mean())
@@ -209,6 +227,12 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     parts["piece_lift"] = round(piece_lift(kept), 4)
     if hand_fraction > settings.max_hand_fraction:
         return parts, kept, "hand"
+    if parts["striped"] > settings.max_striped_rows:
+        return parts, kept, "damaged"
+    if parts.get("object_missed", 0.0) > settings.max_object_missed:
+        return parts, kept, "partial"
+    if parts.get("mask_off_object", 0.0) > settings.max_mask_off_object:
+        return parts, kept, "off"
     if parts["piece_lift"] > settings.max_piece_lift:  # before support: pieces of an object make odd widths too
         return parts, kept, "floating"
     if parts["support"] > settings.max_support:
@@ -380,20 +404,12 @@ def mask_steadiness(masks: np.ndarray) -> float:
     return float(np.median(ious)) if ious else 1.0
 
 
-def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
-                  hand_mask: HandMask | None = None, clips: list[ClipItem] | None = None) -> VideoProduct:
-    """The product of ``template_id`` cut out from the template's curated clips (reads the workspace only).
-    ``cutout``: the ``cutout`` section, whose ``refine_radius``, ``margin`` and outline redraw (``refine_size``,
-    ``refine_band``, ``grabcut_iters``) shape the cut as for photos.
+def _score_clips(ws: Workspace, clips: list[ClipItem], settings: Any, hand_mask: HandMask | None,
+                 objects: Any) -> tuple[list[FrameScore], dict[str, float]]:
+    """Every sampled frame of ``clips`` scored (:func:`score_frame`; one clip's frames in memory at a time), a hand
+    found in the samples around a frame holding it too (:func:`hold_hands`), and each clip's mask steadiness."""
+    from pvtt.curate.metrics import object_cover
 
-    Raises :class:`RejectItem` when the template has no curated clip, or when no sampled frame shows the
-    product whole and unoccluded (the message counts why each frame failed).
-    """
-    clips = curated_clips(ws, template_id) if clips is None else clips
-    if not clips:
-        raise RejectItem(f"no curated clip of template {template_id}: the product has no video frames to cut out "
-                         "from")
-    # 1. score sampled frames of every curated clip (one clip's frames in memory at a time)
     candidates: list[FrameScore] = []
     steadiness: dict[str, float] = {}
     for clip in clips:
@@ -410,25 +426,57 @@ def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
                            f"{video.frames.shape[1:3]} x {video.num_frames}")
         areas = masks.areas
         for t in _sample_indices(video.num_frames, settings.frames_per_clip):
-            rgb = video.frames[t]
+            rgb, mask = video.frames[t], masks.data[t]
             confidence = 1.0 if masks.confidence is None else float(masks.confidence[t])
-            parts, _, reason = score_frame(rgb, masks.data[t], settings, confidence, _hand_pixels(hand_mask, rgb),
-                                           _stability(areas, t))
+            hand = _hand_pixels(hand_mask, rgb)
+            cover = (object_cover(rgb, mask, objects, objects.settings.threshold, objects.settings.reach, hand)
+                     if objects is not None else None)
+            parts, _, reason = score_frame(rgb, mask, settings, confidence, hand, _stability(areas, t), cover)
             candidates.append(FrameScore(clip.id, int(t), clip.start_time + t / clip.fps, reason, parts))
     if hand_mask is not None:
         hold_hands(candidates, settings.max_hand_fraction, settings.hand_hold)
-    # 2. the best frame and the views
+    return candidates, steadiness
+
+
+def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
+                  hand_mask: HandMask | None = None, clips: list[ClipItem] | None = None, objects: Any = None,
+                  rejected: list[ClipItem] | None = None) -> VideoProduct:
+    """The product of ``template_id`` cut out from the template's curated clips (reads the workspace only).
+    ``cutout``: the ``cutout`` section, whose ``refine_radius``, ``margin`` and outline redraw (``refine_size``,
+    ``refine_band``, ``grabcut_iters``) shape the cut as for photos. ``objects``: the salient-object network of the
+    frame object checks (:class:`pvtt.curate.objects.SalientObjects`), when they are on. ``rejected``: clips curate
+    rejected as templates (``video_cutout.rejected_clips``), looked in only when no frame of ``clips`` qualifies.
+
+    Raises :class:`RejectItem` when the template has no such clip, or when no sampled frame shows the product whole
+    and unoccluded (the message counts why each frame failed).
+    """
+    clips = curated_clips(ws, template_id) if clips is None else clips
+    rejected = rejected or []
+    if not clips and not rejected:
+        raise RejectItem(f"no curated clip of template {template_id}"
+                         + (", and none curate rejected only as a template to edit" if settings.rejected_clips else "")
+                         + ": the product has no video frames to cut out from")
+    # 1. score sampled frames of the curated clips, then, when none qualifies, of the rejected ones
+    candidates, steadiness = _score_clips(ws, clips, settings, hand_mask, objects)
     best, views = choose_frames(candidates, settings.views, settings.view_min_score)
+    if best is None and rejected:
+        more, more_steadiness = _score_clips(ws, rejected, settings, hand_mask, objects)
+        candidates += more
+        steadiness.update(more_steadiness)
+        best, views = choose_frames(more, settings.views, settings.view_min_score)
+    # 2. the best frame and the views
     if best is None:
         failures = Counter(c.reason for c in candidates)
         detail = ", ".join(f"{n} {REASONS[kind]}" for kind, n in failures.most_common())
         what = ("no steady mask" if set(failures) == {"unsteady"} else "product never unoccluded")
-        raise RejectItem(f"{what} in the {len(clips)} curated clip(s) of template {template_id}: "
+        where = f"the {len(clips)} curated clip(s)" + (f" and {len(rejected)} clip(s) curate rejected as templates"
+                                                       if rejected else "")
+        raise RejectItem(f"{what} in {where} of template {template_id}: "
                          f"of {len(candidates)} sampled frames, {detail}" + _unsteady_note(steadiness, settings),
                          metrics={"candidates": len(candidates), "failures": dict(failures),
                                   "steadiness": steadiness})
     # 3. cut them out (the clips holding them decoded again: cheaper in memory than keeping every candidate)
-    by_clip = {c.id: c for c in clips}
+    by_clip = {c.id: c for c in [*clips, *rejected]}
     cut: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
     for clip_id in dict.fromkeys(f.clip_id for f in [best, *views]):
         video = by_clip[clip_id].load(ws)
@@ -441,7 +489,7 @@ def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
                 (cutout.refine_size, cutout.refine_band, cutout.grabcut_iters))
     image, peeled = cut[(best.clip_id, best.frame_index)]
     return VideoProduct(image, [cut[(v.clip_id, v.frame_index)][0] for v in views], best, views, candidates,
-                        [c.id for c in clips], peeled, steadiness)
+                        [c.id for c in [*clips, *rejected]], peeled, steadiness)
 
 
 def _unsteady_note(steadiness: dict[str, float], settings: Any) -> str:
@@ -463,52 +511,73 @@ def _hook_name(hook: Any) -> str | None:
 
 
 class VideoCutoutStage(Stage[ProductItem]):
-    """A product cut out from its own template's curated clips (see :func:`video_product`).
+    """A product cut out from its own template's curated clips (see :func:`video_product`), and with
+    ``video_cutout.rejected_clips`` from the clips curate rejected as templates when those give no frame.
 
     ``settings``: the ``video_cutout`` section; ``cutout``: the ``cutout`` section, whose ``refine_radius`` and
     ``margin`` shape the alpha as for photos. ``hand_mask``: an optional hand detector, picklable: a callable
     ``rgb -> bool mask`` or an object with such a ``hand_mask`` method (a :class:`~pvtt.registry.Backend`, such
     as a ``pvtt.hands`` detector, is set up once per worker like any backend); without one, hands are not
-    looked for.
+    looked for. ``salient``: the settings of the salient-object network the frame object checks read, when they are
+    on (``curate.salient``: the network, threshold and reach curate's object checks use).
     """
 
     name = "video_cutout"
-    version = "10"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    version = "12"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
     # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift);
     # 5: the surface under the product peeled out of the cut frames' masks (peel_support); 6: no frame of a clip whose
     # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled; 8: the mask's holes
     # unlike the frame around the product filled before the cut (hole_fill); 9: the cut's outline redrawn by GrabCut
     # (cutout.refine_size); 10: a hand found in the sampled frame before or after counts (hand_hold); 11: a piece
-    # floats only above another piece in its columns (pvtt.compose.piece_lift; two vases at different depths stand)
+    # floats only above another piece in its columns (pvtt.compose.piece_lift; two vases at different depths stand);
+    # 12: the frame's object checks and decode damage, and the clips curate rejected as templates (rejected_clips)
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
-                 hand_mask: HandMask | None = None):
+                 hand_mask: HandMask | None = None, salient: Any = None):
         super().__init__(workspace, retry_failed)
         self.settings = settings
         self.cutout = cutout
         self.hand_mask = hand_mask
+        self.objects = None
+        if settings.object_checks():
+            from pvtt.curate.objects import SalientObjects
+
+            self.objects = SalientObjects(salient)
 
     def backends(self):
-        return (self.hand_mask,) if isinstance(self.hand_mask, Backend) else ()
+        return tuple(b for b in (self.hand_mask, self.objects) if isinstance(b, Backend))
 
     def _clips(self, product: ProductItem) -> list[ClipItem]:
         return curated_clips(self.workspace, product.template_id) if product.template_id else []
 
+    def _rejected(self, product: ProductItem) -> list[ClipItem]:
+        """The template's clips curate rejected as templates to edit, but not for masking the wrong object
+        (:data:`WRONG_OBJECT`), whose masks are done; none without ``rejected_clips``."""
+        if not (self.settings.rejected_clips and product.template_id):
+            return []
+        ws, out = self.workspace, []
+        for clip in collect_clips(ws, [product.template_id]):
+            found = ws.read_record("curate", clip.id)
+            if (found is not None and found.status is Status.REJECTED
+                    and artifacts.record(ws, "segment", clip.id, required=False) is not None
+                    and "failed" in found.metrics and not WRONG_OBJECT & set(found.metrics["failed"])):
+                out.append(clip)
+        return out
+
     def key(self, product: ProductItem) -> str:
         ws = self.workspace
-        clips = [(c.id, c.key, c.path, artifacts.record(ws, "segment", c.id).key,
-                  artifacts.record(ws, "curate", c.id).key)
-                 for c in self._clips(product)]
+        clips = [(c.id, c.key, c.path, artifacts.record(ws, "segment", c.id).key, ws.read_record("curate", c.id).key)
+                 for c in self._clips(product) + self._rejected(product)]
         c = self.cutout
         return settings_key(self.name, self.version, product.id, product.template_id, clips, self.settings,
                             c.refine_radius, c.margin, c.refine_size, c.refine_band, c.grabcut_iters,
-                            _hook_name(self.hand_mask))
+                            _hook_name(self.hand_mask), self.objects and self.objects.settings)
 
     def run(self, product: ProductItem, key: str):
         if not product.template_id:
             raise RejectItem(f"product {product.id} has no template video to cut it out from")
         found = video_product(self.workspace, product.template_id, self.settings, self.cutout, self.hand_mask,
-                              self._clips(product))
+                              self._clips(product), self.objects, self._rejected(product))
         folder = self.workspace.artifact_dir(self.name, product.id, key)
         paths = []
         for n, rgba in enumerate([found.cutout, *found.views]):
@@ -522,7 +591,9 @@ class VideoCutoutStage(Stage[ProductItem]):
                    "height": int(found.cutout.shape[0]),
                    "view_frames": [{"clip_id": v.clip_id, "frame_index": v.frame_index, "score": v.score}
                                    for v in found.view_frames]}
+        curated = {c.id for c in self._clips(product)}
         metrics = {"score": best.score, **best.parts, "peeled": round(found.peeled, 4), "clips": len(found.clips),
+                   "from_rejected_clip": best.clip_id not in curated,
                    "steadiness": found.steadiness,
                    "candidates": len(found.candidates),
                    "qualifying": sum(c.qualifies for c in found.candidates),
