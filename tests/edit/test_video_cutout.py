@@ -14,6 +14,7 @@ from PIL import Image
 
 from pvtt import artifacts
 from pvtt.config import VideoCutoutSettings, load_config
+from pvtt.curate import SalientObjectSettings
 from pvtt.cutout import CutoutSettings
 from pvtt.demo import composite, make_demo_catalog, draw_product
 from pvtt.items import ProductItem, curated_clips
@@ -85,7 +86,14 @@ def test_the_best_frame_is_sharp_whole_and_unoccluded():
     unoccluded = set(SHARP) - set(HAND_OVER)
     assert best.frame_index in unoccluded
     blurred = [c for c in candidates if c.frame_index in BLURRED]
-    assert all(c.qualifies and c.score < 0.5 * best.score for c in blurred)  # chosen neither as cutout nor view
+    assert [c.reason for c in blurred] == ["blurry"] * len(BLURRED)  # under video_cutout.min_sharpness
+    assert all(c.parts["product_sharpness"] < 20 < best.parts["product_sharpness"] for c in blurred)
+    # below the minimum they still qualify, and score too low to be chosen as the cutout or a view
+    lenient = VideoCutoutSettings(min_sharpness=0)
+    for c in blurred:
+        parts, _, c.reason = score_frame(frames[c.frame_index], masks[c.frame_index], lenient)
+    best, views = choose_frames(candidates, settings.views, settings.view_min_score)
+    assert all(c.qualifies and c.score < 0.5 * best.score for c in blurred)
     assert len(views) == 2 and {v.frame_index for v in views} <= unoccluded - {best.frame_index}
     assert min(abs(a.frame_index - b.frame_index) for a, b in [(best, views[0]), (best, views[1]), tuple(views)]) >= 2
 
@@ -145,9 +153,10 @@ def test_a_mask_whose_pieces_hang_above_the_rest_does_not_qualify():
 # -- the stage on a workspace holding one template clip -------------------------------------------------------
 
 
-def workspace_with_clip(root, frames: np.ndarray, masks: np.ndarray, curated: bool = True) -> Workspace:
+def workspace_with_clip(root, frames: np.ndarray, masks: np.ndarray, curated: bool = True,
+                        failed: list[str] | None = None) -> Workspace:
     """A workspace as analysis leaves it: template T1 (whose product is T1) with one clip, its masks and its
-    curate record; the templates T2 with no clip."""
+    curate record (rejected with the checks ``failed`` when not ``curated``); the templates T2 with no clip."""
     ws = Workspace(root)
     write_json(ws.root / "catalog.json", {"path": "", "layout": "test", "products": [], "templates": [
         {"id": tid, "product_id": tid, "category": "home", "subcategory": "mug"} for tid in ("T1", "T2")]})
@@ -163,7 +172,8 @@ def workspace_with_clip(root, frames: np.ndarray, masks: np.ndarray, curated: bo
     artifacts.save_masks(masks_path, Masks(masks))
     ws.write_record(ItemRecord("segment", "T1-s00-w00", "s1", Status.DONE, outputs={"masks_path": ws.rel(masks_path)}))
     ws.write_record(ItemRecord("curate", "T1-s00-w00", "c1", Status.DONE if curated else Status.REJECTED,
-                               reason="" if curated else "too static: motion 0"))
+                               reason="" if curated else "too static: motion 0",
+                               metrics={} if failed is None else {"failed": failed}))
     return ws
 
 
@@ -182,7 +192,8 @@ def test_video_cutout_writes_the_cutout_and_its_views(tmp_path):
     assert record.status is Status.DONE, record.reason
     assert record.outputs["clip_id"] == "T1-s00-w00"
     assert record.outputs["frame_index"] in set(SHARP) - set(HAND_OVER) - set(HAND_BESIDE)
-    assert record.metrics["failures"] == {"border": len(BORDER), "hand": len(HAND_OVER) + len(HAND_BESIDE)}
+    assert record.metrics["failures"] == {"border": len(BORDER), "hand": len(HAND_OVER) + len(HAND_BESIDE),
+                                          "blurry": len(BLURRED)}
     target = artifacts.target(ws, "T1")  # no photo cutout: the video's is the target image
     assert target.outputs["source"] == "video"
     rgba = artifacts.cutout(ws, "T1")
@@ -240,6 +251,67 @@ def test_a_product_whose_template_has_no_curated_clip_is_rejected_with_the_reaso
     assert record.reason.startswith("no curated clip of template T1")
     assert stage.process(product(None)).reason == "product P9 has no template video to cut it out from"
     assert artifacts.target(ws, "T1", required=False) is None
+
+
+def test_a_clip_curate_rejected_as_a_template_gives_the_product_with_rejected_clips(tmp_path):
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks, curated=False, failed=["static", "blurry"])
+    off = VideoCutoutStage(ws, VideoCutoutSettings(), CutoutSettings()).process(product())
+    assert off.status is Status.REJECTED and off.reason.startswith("no curated clip of template T1:")
+    record = VideoCutoutStage(ws, VideoCutoutSettings(rejected_clips=True), CutoutSettings(),
+                              hand_mask=hand_mask).process(product())
+    assert record.status is Status.DONE, record.reason
+    assert record.metrics["from_rejected_clip"] is True and record.outputs["clip_id"] == "T1-s00-w00"
+    assert record.outputs["frame_index"] in set(SHARP) - set(HAND_OVER) - set(HAND_BESIDE)
+
+
+@pytest.mark.parametrize("failed", [["static", "grip"], ["box_span"], None])
+def test_a_clip_whose_mask_curate_found_on_the_wrong_object_gives_no_product(tmp_path, failed):
+    """The hands grip something beside the mask, the mask misses a given box — or an older curate record that does
+    not name its failed checks: no frame of the clip is looked at."""
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks, curated=False, failed=failed)
+    record = VideoCutoutStage(ws, VideoCutoutSettings(rejected_clips=True), CutoutSettings()).process(product())
+    assert record.status is Status.REJECTED
+    assert record.reason == ("no curated clip of template T1, and none curate rejected only as a template to edit: "
+                             "the product has no video frames to cut out from")
+
+
+class WholeFrameObject(Backend):
+    """A salient-object network that calls everything it is shown the object: any mask holds only part of it."""
+
+    settings_class = SalientObjectSettings
+
+    def __call__(self, rgb):
+        return np.ones(rgb.shape[:2], np.float32)
+
+
+def test_frames_whose_mask_holds_only_part_of_the_salient_object_do_not_qualify(tmp_path):
+    frames, masks = template_frames()
+    ws = workspace_with_clip(tmp_path, frames, masks, curated=False, failed=["static"])
+    stage = VideoCutoutStage(ws, VideoCutoutSettings(rejected_clips=True, max_object_missed=0.2), CutoutSettings())
+    assert stage.objects is not None  # built from curate.salient's settings when the checks are on
+    stage.objects = WholeFrameObject()
+    record = stage.process(product())
+    assert record.status is Status.REJECTED
+    assert "a mask holding only part of the salient object under it" in record.reason
+    assert record.reason.startswith("product never unoccluded in the 0 curated clip(s) and 1 clip(s) curate "
+                                    "rejected as templates of template T1")
+
+
+def test_frame_checks_name_a_partial_mask_a_mask_off_the_object_and_decode_damage():
+    frames, masks = template_frames()
+    rgb, mask = frames[20], masks[20]
+    settings = VideoCutoutSettings(max_object_missed=0.2, max_mask_off_object=0.15)
+    assert score_frame(rgb, mask, settings, cover=(0.05, 0.05))[2] == ""
+    assert score_frame(rgb, mask, settings, cover=(0.5, 0.0))[2] == "partial"
+    assert score_frame(rgb, mask, settings, cover=(0.0, 0.3))[2] == "off"
+    striped = rgb.copy()
+    rows = np.random.default_rng(0).integers(0, 255, (40, 1, 3), dtype=np.uint8)
+    striped[80:120] = rows  # 40 rows of unrelated flat colours: 0.31 of the frame's rows
+    parts, _, reason = score_frame(striped, mask, settings)
+    assert reason == "damaged" and parts["striped"] > 0.03
+    assert score_frame(striped, mask, VideoCutoutSettings(max_striped_rows=1.0))[2] != "damaged"
 
 
 def test_a_curate_record_left_behind_by_a_rejected_segment_does_not_count(tmp_path):

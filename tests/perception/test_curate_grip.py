@@ -79,6 +79,9 @@ def test_curate_rejects_a_clip_whose_hands_hold_something_beside_the_mask_and_sa
     assert result.metrics["grip_hands"] == 4 and result.metrics["grip_on_mask"] == 0.0
     assert any(r.startswith("hands hold something else: 0.00 of 4 gripping hands hold the product mask < 0.25")
                for r in result.reasons), result.reasons
+    # each reason's check is named, in the same order (video_cutout reads the names from the curate record)
+    assert len(result.failed) == len(result.reasons) and "grip" in result.failed
+    assert result.reasons[result.failed.index("grip")].startswith("hands hold something else")
     result = curate(clip, Masks(np.stack([held] * 4)), tracks, settings, hands=hands)
     assert result.metrics["grip_on_mask"] == 1.0 and not any(r.startswith("hands hold") for r in result.reasons)
     # too few gripping hands: no verdict; 0: off

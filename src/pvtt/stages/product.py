@@ -165,6 +165,7 @@ REASONS = {
     "partial": "a mask holding only part of the salient object under it",
     "off": "a mask off the salient object",
     "damaged": "decode damage (striped rows)",
+    "blurry": "a blurred product",
 }
 
 # curate checks that find a clip's mask on the wrong object as a whole: no frame of such a clip shows the product,
@@ -222,13 +223,19 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     hull = cv2.convexHull(np.column_stack([xs, ys]).astype(np.int32))
     parts["solidity"] = round(float(min(1.0, kept.sum() / max(1.0, cv2.contourArea(hull)))), 4)
     luma = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    parts["sharpness"] = round(float(cv2.Laplacian(luma, cv2.CV_64F)[kept].var()), 3)
+    laplacian = cv2.Laplacian(luma, cv2.CV_64F)
+    parts["sharpness"] = round(float(laplacian[kept].var()), 3)
+    r = max(1, round(0.01 * short))  # with its outline, as curate measures it: a smooth product has sharp edges
+    region = cv2.dilate(kept.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
+    parts["product_sharpness"] = round(float(laplacian[region].var()), 3)
     parts["support"] = round(support_ratio(kept), 4)
     parts["piece_lift"] = round(piece_lift(kept), 4)
     if hand_fraction > settings.max_hand_fraction:
         return parts, kept, "hand"
     if parts["striped"] > settings.max_striped_rows:
         return parts, kept, "damaged"
+    if parts["product_sharpness"] < settings.min_sharpness:
+        return parts, kept, "blurry"
     if parts.get("object_missed", 0.0) > settings.max_object_missed:
         return parts, kept, "partial"
     if parts.get("mask_off_object", 0.0) > settings.max_mask_off_object:
