@@ -223,9 +223,10 @@ class VideoCutoutSettings(Settings):
     `max_mask_off_object` on one frame. 1 = off."""
     min_sharpness: float = Field(20.0, ge=0)
     """A candidate frame's product is at least this sharp: the variance of the Laplacian of the frame's luma over its
-    mask grown by 1 % of the frame's short side, so its outline counts (curate's product sharpness, on one frame). In the rejected clips of the dev templates whose photos are
-    rejected, the one frame of JEWE003 (in a fade from black: 9.9) and of CLOT001 (in a camera move: 10.0) that passed
-    every other check was blurred, and the cut with it; TOYS002's chosen frame scores 2,275. 0 = off."""
+    mask grown by 1 % of the frame's short side, so its outline counts (curate's product sharpness, on one frame). In
+    the rejected clips of the dev templates whose photos are rejected, the one frame of JEWE003 (in a fade from black:
+    10.2) and of CLOT001 (in a camera move: 12.3) that passed every other check was blurred, and the cut with it;
+    TOYS002's chosen frame scores 2,172. 0 = off."""
     max_striped_rows: float = Field(0.03, ge=0, le=1)
     """A candidate frame with decode damage — horizontal stripes over more than this share of its rows
     (`pvtt.curate.metrics.striped_rows`) — does not qualify: the cut would carry the stripes. 1 = off."""
