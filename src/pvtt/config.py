@@ -227,6 +227,12 @@ class VideoCutoutSettings(Settings):
     the rejected clips of the dev templates whose photos are rejected, the one frame of JEWE003 (in a fade from black:
     10.2) and of CLOT001 (in a camera move: 12.3) that passed every other check was blurred, and the cut with it;
     TOYS002's chosen frame scores 2,172. 0 = off."""
+    min_frames: int = Field(2, ge=1)
+    """A clip gives a product only when at least this many of its sampled frames qualify: a mask right on one frame
+    among many wrong ones is more likely chance than a segmentation that holds the product. In the rejected clips of
+    the dev templates whose photos are rejected, SHOE003's one qualifying frame of 48 (the others cut by the frame
+    border or the mask off the shoe) was cut without the heel its mask missed, with a line of decode damage across
+    its sole; TOYS002's clip has 5 of 24. 1 = off."""
     max_striped_rows: float = Field(0.03, ge=0, le=1)
     """A candidate frame with decode damage — horizontal stripes over more than this share of its rows
     (`pvtt.curate.metrics.striped_rows`) — does not qualify: the cut would carry the stripes. 1 = off."""

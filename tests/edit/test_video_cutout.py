@@ -21,8 +21,8 @@ from pvtt.items import ProductItem, curated_clips
 from pvtt.media.video import write_video
 from pvtt.pipeline import build
 from pvtt.registry import Backend
-from pvtt.stages.product import (FrameScore, VideoCutoutStage, choose_frames, cut_out_frame, fill_missed_holes,
-                                 hold_hands, mask_steadiness, score_frame)
+from pvtt.stages.product import (REASONS, FrameScore, VideoCutoutStage, choose_frames, cut_out_frame,
+                                 fill_missed_holes, hold_hands, mask_steadiness, require_company, score_frame)
 from pvtt.store import Workspace, write_json
 from pvtt.testmedia import textured_background
 from pvtt.types import ItemRecord, Masks, Status
@@ -312,6 +312,16 @@ def test_frame_checks_name_a_partial_mask_a_mask_off_the_object_and_decode_damag
     parts, _, reason = score_frame(striped, mask, settings)
     assert reason == "damaged" and parts["striped"] > 0.03
     assert score_frame(striped, mask, VideoCutoutSettings(max_striped_rows=1.0))[2] != "damaged"
+
+
+def test_a_clean_frame_alone_in_its_clip_does_not_qualify():
+    candidates = [FrameScore("a", 0, 0.0, "border"), FrameScore("a", 1, 0.1), FrameScore("a", 2, 0.2, "off"),
+                  FrameScore("b", 0, 0.0), FrameScore("b", 1, 0.1), FrameScore("b", 2, 0.2, "hand")]
+    require_company(candidates, 2)
+    assert [c.reason for c in candidates] == ["border", "lone", "off", "", "", "hand"]
+    require_company(candidates, 3)
+    assert [c.reason for c in candidates[3:5]] == ["lone", "lone"]
+    assert "too few clean frames" in REASONS["lone"]
 
 
 def test_a_curate_record_left_behind_by_a_rejected_segment_does_not_count(tmp_path):

@@ -166,6 +166,7 @@ REASONS = {
     "off": "a mask off the salient object",
     "damaged": "decode damage (striped rows)",
     "blurry": "a blurred product",
+    "lone": "a clean frame in a clip with too few clean frames (video_cutout.min_frames)",
 }
 
 # curate checks that find a clip's mask on the wrong object as a whole: no frame of such a clip shows the product,
@@ -267,6 +268,16 @@ def hold_hands(candidates: list[FrameScore], max_hand: float, hold: int) -> None
             if c.qualifies and hold > 0 and near > max_hand:
                 c.parts["hand_held"] = near
                 c.reason = "hand"
+
+
+def require_company(candidates: list[FrameScore], min_frames: int) -> None:
+    """Reject (reason "lone") the qualifying candidates of each clip that has fewer than ``min_frames`` of them: a mask
+    right on one sampled frame among many wrong ones is more likely chance than a segmentation that holds the
+    product."""
+    clean = Counter(c.clip_id for c in candidates if c.qualifies)
+    for c in candidates:
+        if c.qualifies and clean[c.clip_id] < min_frames:
+            c.reason = "lone"
 
 
 def choose_frames(candidates: list[FrameScore], views: int, view_min_score: float
@@ -442,6 +453,7 @@ def _score_clips(ws: Workspace, clips: list[ClipItem], settings: Any, hand_mask:
             candidates.append(FrameScore(clip.id, int(t), clip.start_time + t / clip.fps, reason, parts))
     if hand_mask is not None:
         hold_hands(candidates, settings.max_hand_fraction, settings.hand_hold)
+    require_company(candidates, settings.min_frames)
     return candidates, steadiness
 
 
