@@ -299,6 +299,30 @@ def test_frames_whose_mask_holds_only_part_of_the_salient_object_do_not_qualify(
                                     "rejected as templates of template T1")
 
 
+class RedObject(Backend):
+    """A salient-object network that sees red pixels only."""
+
+    settings_class = SalientObjectSettings
+
+    def __call__(self, rgb):
+        return ((rgb[..., 0] > 200) & (rgb[..., 1] < 60)).astype(np.float32)
+
+
+def test_the_masks_parts_off_the_salient_object_are_trimmed_from_the_cut():
+    """A sliver of thumb the hand detector missed, taken into the mask beside the product, is not salient: it
+    leaves the cut, and the product's own rim stays."""
+    from pvtt.stages.product import _on_object
+
+    rgb = np.full((200, 300, 3), 128, np.uint8)
+    rgb[50:150, 80:200] = (230, 30, 30)  # the product
+    rgb[50:150, 200:215] = (220, 160, 140)  # a sliver of skin beside it, in the mask
+    mask = np.zeros((200, 300), bool)
+    mask[50:150, 80:215] = True
+    kept, share = _on_object(rgb, mask, mask, RedObject(), None)
+    assert not kept[:, 205:].any() and kept[50:150, 80:200].all()
+    assert share == pytest.approx(1 - kept.sum() / mask.sum()) and 0.04 < share < 0.12
+
+
 def test_frame_checks_name_a_partial_mask_a_mask_off_the_object_and_decode_damage():
     frames, masks = template_frames()
     rgb, mask = frames[20], masks[20]

@@ -239,21 +239,17 @@ def box_cover(masks: Masks, box: Box) -> dict[str, float]:
     return {"box_iou": float(first.iou(box)) if first is not None else 0.0, "box_fill": fill, "box_span": span}
 
 
-def object_cover(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.ndarray], np.ndarray],
-                 threshold: float, reach: float, hands: np.ndarray | None = None) -> tuple[float, float]:
-    """How the product mask and the salient object it lies on cover each other, on one frame: ``(missed, off)``.
+def salient_object(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.ndarray], np.ndarray],
+                   threshold: float, reach: float, hands: np.ndarray | None = None) -> np.ndarray:
+    """The salient object ``mask`` lies on, on one frame (bool, the frame's shape; empty without a mask).
 
     A salient-object map (``saliency_of``: RGB crop -> (h, w) map in [0, 1]) of the crop around the mask's hull
     grown by ``reach`` x its box diagonal is cut at ``threshold``, hands (``hands``, a hand mask) taken out. Its
-    pieces that touch the mask are the object. ``missed``: the part of the object beyond the mask (grown by 1 % of
-    its diagonal: the outlines of map and mask never agree to the pixel) over object and mask together — 0 when the
-    mask holds the whole object, or no salient object touches it. ``off``: the share of the mask that is not salient
-    — a mask on the backdrop, a shadow or a sliver beside the object."""
+    pieces that touch the mask are the object."""
     mask = np.asarray(mask, bool)
     if not mask.any():
-        return 0.0, 0.0  # no mask on this frame: nothing to compare (curate.min_mask_fraction 0 lets such frames in)
-    diagonal = box_diagonal(mask)
-    zone = dilate(convex_hull(mask), max(3, int(reach * diagonal)))
+        return np.zeros(mask.shape, bool)
+    zone = dilate(convex_hull(mask), max(3, int(reach * box_diagonal(mask))))
     ys, xs = np.nonzero(zone)
     y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     found = np.zeros(mask.shape, bool)
@@ -262,10 +258,28 @@ def object_cover(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.
     if hands is not None:
         found &= ~np.asarray(hands, bool)
     _, pieces = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
-    obj = np.isin(pieces, np.unique(pieces[mask & found])) & found
-    beyond = obj & ~dilate(mask, max(2, int(0.01 * diagonal)))
+    return np.isin(pieces, np.unique(pieces[mask & found])) & found
+
+
+OUTLINE_SLACK = 0.01
+"""Where the mask and the salient object's outline differ by less than this fraction of the mask's box diagonal, they
+agree: the outlines of a 320-pixel saliency map and a mask never meet to the pixel."""
+
+
+def object_cover(frame: np.ndarray, mask: np.ndarray, saliency_of: Callable[[np.ndarray], np.ndarray],
+                 threshold: float, reach: float, hands: np.ndarray | None = None) -> tuple[float, float]:
+    """How the product mask and the salient object it lies on (:func:`salient_object`) cover each other, on one
+    frame: ``(missed, off)``. ``missed``: the part of the object beyond the mask (grown by :data:`OUTLINE_SLACK`)
+    over object and mask together — 0 when the mask holds the whole object, or no salient object touches it.
+    ``off``: the share of the mask that is not salient — a mask on the backdrop, a shadow or a sliver beside the
+    object."""
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        return 0.0, 0.0  # no mask on this frame: nothing to compare (curate.min_mask_fraction 0 lets such frames in)
+    obj = salient_object(frame, mask, saliency_of, threshold, reach, hands)
+    beyond = obj & ~dilate(mask, max(2, int(OUTLINE_SLACK * box_diagonal(mask))))
     missed = float(beyond.sum()) / max(int((obj | mask).sum()), 1)
-    return missed, 1.0 - float((mask & found).sum()) / max(int(mask.sum()), 1)
+    return missed, 1.0 - float((mask & obj).sum()) / max(int(mask.sum()), 1)  # a salient pixel on it is the object's
 
 
 GRIP_MARGIN = 0.03

@@ -25,7 +25,7 @@ import numpy as np
 from scipy.ndimage import binary_fill_holes
 
 from pvtt import artifacts
-from pvtt.compose import _centroid, main_pieces, piece_lift
+from pvtt.compose import _centroid, box_diagonal, dilate, main_pieces, piece_lift
 from pvtt.config import MediaSettings, settings_key
 from pvtt.cutout import support_ratio
 from pvtt.errors import BadInput, RejectItem
@@ -388,6 +388,7 @@ class VideoProduct:
     clips: list[str]
     peeled: float = 0.0  # share of the chosen frame's mask taken out as the surface under the product
     steadiness: dict[str, float] = field(default_factory=dict)  # clip id -> mask_steadiness
+    trimmed: float = 0.0  # share of the chosen frame's mask taken out as off the salient object (object checks on)
 
 
 def _sample_indices(num_frames: int, count: int) -> np.ndarray:
@@ -497,18 +498,39 @@ def video_product(ws: Workspace, template_id: str, settings: Any, cutout: Any,
     # 3. cut them out (the clips holding them decoded again: cheaper in memory than keeping every candidate)
     by_clip = {c.id: c for c in [*clips, *rejected]}
     cut: dict[tuple[str, int], tuple[np.ndarray, float]] = {}
+    trimmed = 0.0
     for clip_id in dict.fromkeys(f.clip_id for f in [best, *views]):
         video = by_clip[clip_id].load(ws)
         masks = artifacts.masks(ws, clip_id)
         for frame in [f for f in [best, *views] if f.clip_id == clip_id]:
-            rgb = video.frames[frame.frame_index]
-            _, mask, _ = score_frame(rgb, masks.data[frame.frame_index], settings, hand=_hand_pixels(hand_mask, rgb))
+            rgb, raw = video.frames[frame.frame_index], masks.data[frame.frame_index]
+            hand = _hand_pixels(hand_mask, rgb)
+            _, mask, _ = score_frame(rgb, raw, settings, hand=hand)
+            if objects is not None:
+                mask, share = _on_object(rgb, raw, mask, objects, hand)
+                trimmed = share if frame is best else trimmed
             cut[(clip_id, frame.frame_index)] = cut_out_frame(
                 rgb, mask, cutout.refine_radius, cutout.margin, settings.peel_support, settings.hole_fill,
                 (cutout.refine_size, cutout.refine_band, cutout.grabcut_iters))
     image, peeled = cut[(best.clip_id, best.frame_index)]
     return VideoProduct(image, [cut[(v.clip_id, v.frame_index)][0] for v in views], best, views, candidates,
-                        [c.id for c in [*clips, *rejected]], peeled, steadiness)
+                        [c.id for c in [*clips, *rejected]], peeled, steadiness, trimmed)
+
+
+def _on_object(rgb: np.ndarray, raw: np.ndarray, mask: np.ndarray, objects: Any,
+               hand: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """``mask`` without its parts off the salient object ``raw`` (the frame's mask) lies on, beyond
+    :data:`~pvtt.curate.metrics.OUTLINE_SLACK` — a sliver of the thumb under TOYS002's box that MediaPipe did not
+    find, the shadow beside ART001's vases — and the share of ``mask`` taken out. The frame passed the object checks,
+    so this is a trim at the rim, not a new mask."""
+    from pvtt.curate.metrics import OUTLINE_SLACK, salient_object
+
+    if not mask.any():
+        return mask, 0.0
+    g = objects.settings
+    obj = salient_object(rgb, raw, objects, g.threshold, g.reach, hand)
+    kept = mask & dilate(obj, max(2, int(OUTLINE_SLACK * box_diagonal(mask))))
+    return kept, float(1.0 - kept.sum() / mask.sum())
 
 
 def _unsteady_note(steadiness: dict[str, float], settings: Any) -> str:
@@ -542,14 +564,15 @@ class VideoCutoutStage(Stage[ProductItem]):
     """
 
     name = "video_cutout"
-    version = "12"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
+    version = "13"  # 2: a candidate frame whose mask carries a table or shelf (support) does not qualify;
     # 3: soft edges decontaminated; 4: nor one whose mask has a piece hanging above the rest (max_piece_lift);
     # 5: the surface under the product peeled out of the cut frames' masks (peel_support); 6: no frame of a clip whose
     # masks are unsteady (min_mask_steadiness); 7: the support ratio with the mask's holes filled; 8: the mask's holes
     # unlike the frame around the product filled before the cut (hole_fill); 9: the cut's outline redrawn by GrabCut
     # (cutout.refine_size); 10: a hand found in the sampled frame before or after counts (hand_hold); 11: a piece
     # floats only above another piece in its columns (pvtt.compose.piece_lift; two vases at different depths stand);
-    # 12: the frame's object checks and decode damage, and the clips curate rejected as templates (rejected_clips)
+    # 12: the frame's object checks and decode damage, and the clips curate rejected as templates (rejected_clips);
+    # 13: min_sharpness, min_frames, and with the object checks on the mask's parts off the salient object trimmed
 
     def __init__(self, workspace: Workspace, settings: Any, cutout: Any, retry_failed: bool = True,
                  hand_mask: HandMask | None = None, salient: Any = None):
@@ -612,6 +635,7 @@ class VideoCutoutStage(Stage[ProductItem]):
                                    for v in found.view_frames]}
         curated = {c.id for c in self._clips(product)}
         metrics = {"score": best.score, **best.parts, "peeled": round(found.peeled, 4), "clips": len(found.clips),
+                   "off_object_trimmed": round(found.trimmed, 4),
                    "from_rejected_clip": best.clip_id not in curated,
                    "steadiness": found.steadiness,
                    "candidates": len(found.candidates),
