@@ -94,10 +94,9 @@ class PairingSettings(Settings):
     """Side of the square canvas silhouettes are compared on."""
     fit_only: bool = True
     """Leave out a clip x product combination whose product cannot fit A's slot, the insert stage's rejection known
-    before any work: B scaled to A's visible area, and grown by up to insert.cover_growth as insert grows it, changes
-    scale more than insert.max_scale_change against A's box, leaves the frame by more than insert.max_outside, or is
-    cut by a frame edge that A stays clear of (insert.max_outside_clear). sampled:K then draws K among the products
-    that fit; the count left out is logged."""
+    before any work: B scaled to A's visible area changes scale more than insert.max_scale_change against A's box,
+    leaves the frame by more than insert.max_outside, or is cut by a frame edge that A stays clear of
+    (insert.max_outside_clear). sampled:K then draws K among the products that fit; the count left out is logged."""
     instruction: Literal["template", "vlm"] = "template"
     """A pair's edit instruction: 'template' (one of several phrasings, seeded) or 'vlm' (Ditto-1M's two steps with
     the `vlm` model: a dense caption per clip, then an instruction per pair from the caption and B's description,

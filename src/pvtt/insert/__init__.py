@@ -104,8 +104,7 @@ class InsertSettings(Settings, backends=BACKENDS):
     count as rounding. B's growth to cover A (cover_growth) stops at that edge."""
     cover_growth: float = Field(1.3, ge=1)
     """Largest linear growth of B beyond the area match to hide more of A's region where the silhouettes differ (less
-    erase fill shows); 1 = B's area equals A's. A B too small for A's box at the area match (more than
-    max_scale_change narrower or shorter) starts at the first 5 % step that fits, and pairing counts it as fitting."""
+    erase fill shows); 1 = B's area equals A's."""
     cover_target: float = Field(0.1, ge=0, le=1)
     """B stops growing once at most this fraction of A's first-frame mask shows around it."""
     harmonize: float = Field(0.35, ge=0, le=1)
