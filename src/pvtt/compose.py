@@ -150,26 +150,6 @@ def slot_misfit(box_a: Box, width: float, height: float, frame_width: int, frame
     return None
 
 
-GROWTH_STEP = 0.05  # insert grows B beyond the area match in steps of this much of its size
-
-
-def growth_steps(cover_growth: float) -> list[float]:
-    """The factors insert may grow B by beyond the area match: 1, 1.05, 1.10, … up to ``cover_growth``."""
-    return [1.0 + GROWTH_STEP * n for n in range(int(round((cover_growth - 1.0) / GROWTH_STEP + 1e-6)) + 1)]
-
-
-def fitting_growth(box_a: Box, width: float, height: float, frame_width: int, frame_height: int, settings: Any
-                   ) -> tuple[float, str | None]:
-    """``(growth, None)``: the smallest of :func:`growth_steps` (``settings.cover_growth``) at which B, ``width`` x
-    ``height`` at the area match, fits A's slot (:func:`slot_misfit`); ``(1.0, why)`` when none does. A B a little too
-    small for A's box at the area match (a compact box for two long bracelets) fits once grown, as insert grows it
-    anyway to hide more of A."""
-    for k in growth_steps(settings.cover_growth):
-        if slot_misfit(box_a, width * k, height * k, frame_width, frame_height, settings) is None:
-            return k, None
-    return 1.0, slot_misfit(box_a, width, height, frame_width, frame_height, settings)
-
-
 def area_matched_size(area_a: float, opaque_b: np.ndarray) -> tuple[float, float, float]:
     """``(scale, width, height)`` of B (its opaque pixels ``opaque_b``, cropped to their box) scaled to A's visible
     area ``area_a``: where insert starts before it grows B to cover more of A."""

@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from pvtt import artifacts
-from pvtt.compose import area_matched_size, fitting_growth
+from pvtt.compose import area_matched_size, slot_misfit
 from pvtt.instruction import make_instruction
 from pvtt.items import ClipItem, ProductItem
 from pvtt.settings import Settings
@@ -171,7 +171,7 @@ def misfit(clip: PairClip, product: PairProduct, insert: Any) -> str | None:
     if not product.silhouette.any():
         return None
     _, width, height = area_matched_size(float(clip.silhouette.sum()), product.silhouette)
-    return fitting_growth(clip.box, width, height, *clip.frame, insert)[1]
+    return slot_misfit(clip.box, width, height, *clip.frame, insert)
 
 
 def make_pairs(clips: list[PairClip], products: list[PairProduct], settings: PairingSettings | None = None,

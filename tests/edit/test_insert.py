@@ -132,33 +132,3 @@ def test_b_cut_by_a_frame_edge_that_a_stays_clear_of_is_rejected():
     assert reason is not None and "cut by the frame" in reason
     at_top = Box(100, 1, 160, 100)  # A reaches the top edge itself
     assert slot_misfit(at_top, 40, 110, 320, 240, s) is None
-
-
-def test_a_b_too_small_for_as_box_at_the_area_match_is_grown_into_it():
-    """A long, thin A (two bracelets in a row) and a compact B: at A's area B's box is more than max_scale_change
-    narrower than A's. Insert grows B anyway to hide more of A, so a B that fits within cover_growth is grown to the
-    first step that fits — pairing and insert agree — and one that needs more is still rejected."""
-    from pvtt.compose import area_matched_size, fitting_growth, scale_change
-    from pvtt.insert import InsertSettings
-    from pvtt.pairing import PairClip, PairProduct, misfit
-
-    frame, mask = _scene((40, 90, 160, 95), size=(160, 200))  # two bracelets, 120 px long, 5 px thick
-    mask[145:150, 40:160] = True
-    frame[mask] = 60
-    box_a = box_of_mask(mask)  # 120 x 60
-    s = InsertSettings()
-    square = _product(50, 50)
-    _, w, h = area_matched_size(float(mask.sum()), square[..., 3] > 0)  # 34.6 x 34.6: 3.5x narrower than A
-    assert scale_change(box_a, w, h) > s.max_scale_change
-    growth, reason = fitting_growth(box_a, w, h, 200, 160, s)
-    assert reason is None and 1.0 < growth <= s.cover_growth
-    assert scale_change(box_a, w * growth, h * growth) <= s.max_scale_change
-    result = make_inserter().insert(frame, frame, mask, box_a, square)
-    assert result.info["scale_change"] <= s.max_scale_change
-    clip = PairClip("c", "T", None, None, mask[90:150, 40:160], box_a, (200, 160))
-    assert misfit(clip, PairProduct("p", None, None, None, square[..., 3] > 0), s) is None
-    # without the growth allowed, the same B does not fit, and says why
-    tight = InsertSettings(cover_growth=1.0)
-    assert fitting_growth(box_a, w, h, 200, 160, tight)[1].startswith("product does not fit A's slot")
-    with pytest.raises(RejectItem, match="scale change"):
-        make_inserter(cover_growth=1.0).insert(frame, frame, mask, box_a, square)

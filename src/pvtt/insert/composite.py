@@ -17,8 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pvtt.compose import (area_matched_size, dilate, fitting_growth, growth_steps, outside_share, render_product,
-                          scale_change, slot_box, slot_misfit, translation)
+from pvtt.compose import (area_matched_size, dilate, outside_share, render_product, scale_change, slot_box,
+                          slot_misfit, translation)
 from pvtt.errors import RejectItem
 from pvtt.insert import Inserter
 from pvtt.types import Box, InsertResult
@@ -116,26 +116,21 @@ def _uncovered(mask_a: np.ndarray, opaque: np.ndarray, box: Box) -> float:
 
 def _covering_scale(mask_a: np.ndarray, opaque: np.ndarray, box_a: Box, scale: float, s) -> tuple[float, float]:
     """The area-matched ``scale`` grown in 5 % steps, up to ``s.cover_growth`` and within the scale and frame
-    limits, until at most ``s.cover_target`` of A's mask shows around B (else the step that hides the most). It
-    starts at the first step that fits (:func:`pvtt.compose.fitting_growth`): a B too small for A's box at the
-    area match is grown into it."""
+    limits, until at most ``s.cover_target`` of A's mask shows around B (else the step that hides the most)."""
     height, width = mask_a.shape
-    start, _ = fitting_growth(box_a, opaque.shape[1] * scale, opaque.shape[0] * scale, width, height, s)
 
-    def uncovered(k: float) -> float:
-        return _uncovered(mask_a, opaque, slot_box(box_a, opaque.shape[1] * k, opaque.shape[0] * k, s.anchor))
+    def fits(k: float) -> bool:
+        return slot_misfit(box_a, opaque.shape[1] * k, opaque.shape[0] * k, width, height, s) is None
 
-    best = (scale * start, uncovered(scale * start))
-    for growth in growth_steps(s.cover_growth):
+    best = (scale, _uncovered(mask_a, opaque, slot_box(box_a, opaque.shape[1] * scale, opaque.shape[0] * scale,
+                                                         s.anchor)))
+    growth = 1.05
+    while best[1] > s.cover_target and growth <= s.cover_growth + 1e-9 and fits(scale * growth):
         k = scale * growth
-        if growth <= start:
-            continue
-        if best[1] <= s.cover_target or slot_misfit(box_a, opaque.shape[1] * k, opaque.shape[0] * k, width, height,
-                                                    s) is not None:
-            break
-        left = uncovered(k)
+        left = _uncovered(mask_a, opaque, slot_box(box_a, opaque.shape[1] * k, opaque.shape[0] * k, s.anchor))
         if left < best[1] - 0.01:
             best = (k, left)
+        growth += 0.05
     return best
 
 
