@@ -426,7 +426,8 @@ def mask_steadiness(masks: np.ndarray) -> float:
 def _score_clips(ws: Workspace, clips: list[ClipItem], settings: Any, hand_mask: HandMask | None,
                  objects: Any) -> tuple[list[FrameScore], dict[str, float]]:
     """Every sampled frame of ``clips`` scored (:func:`score_frame`; one clip's frames in memory at a time), a hand
-    found in the samples around a frame holding it too (:func:`hold_hands`), and each clip's mask steadiness."""
+    found in the samples around a frame holding it too (:func:`hold_hands`), a clean frame alone in its clip not
+    qualifying (:func:`require_company`), and each clip's mask steadiness."""
     from pvtt.curate.metrics import object_cover
 
     candidates: list[FrameScore] = []
