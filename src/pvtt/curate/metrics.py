@@ -125,6 +125,15 @@ def decode_damage(clip: Clip, threshold: float) -> dict[str, float]:
             "striped_first": float(damaged[0]) if len(damaged) else -1.0}
 
 
+def product_sharpness(luma: np.ndarray, mask: np.ndarray) -> float:
+    """Variance of the Laplacian of ``luma`` over ``mask`` dilated by 1 % of the frame's short side, so the product's
+    outline counts: a smooth product has sharp edges."""
+    radius = max(1, round(0.01 * min(luma.shape[:2])))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    region = cv2.dilate(np.asarray(mask, np.uint8), kernel) > 0
+    return float(cv2.Laplacian(luma, cv2.CV_64F)[region].var())
+
+
 def sharpness(clip: Clip, masks: Masks, n: int = 8, min_fraction: float = 0.002) -> dict[str, float]:
     """Variance of the Laplacian of the luma, median over ``n`` sampled frames: of the whole frame, of the
     product region (its mask dilated by 1% of the short side, so its outline counts), and the better of
@@ -134,12 +143,7 @@ def sharpness(clip: Clip, masks: Masks, n: int = 8, min_fraction: float = 0.002)
     whole frame, and a sharp but smooth or dark product scores low on its own.
     """
     frame_values = [float(cv2.Laplacian(_luma(f), cv2.CV_64F).var()) for f in _sample(clip, n)]
-    radius = max(1, round(0.01 * min(clip.width, clip.height)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    product_values = []
-    for luma, mask in _product_regions(clip, masks, n, min_fraction):
-        region = cv2.dilate(mask.astype(np.uint8), kernel) > 0
-        product_values.append(float(cv2.Laplacian(luma, cv2.CV_64F)[region].var()))
+    product_values = [product_sharpness(luma, mask) for luma, mask in _product_regions(clip, masks, n, min_fraction)]
     frame = float(np.median(frame_values))
     product = float(np.median(product_values)) if product_values else 0.0
     return {"sharpness": max(frame, product), "frame_sharpness": frame, "product_sharpness": product}

@@ -189,7 +189,7 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     against the salient object under it (:func:`pvtt.curate.metrics.object_cover`), when the object checks are on.
     Decode damage (:func:`pvtt.curate.metrics.striped_rows`) is measured here.
     """
-    from pvtt.curate.metrics import striped_rows
+    from pvtt.curate.metrics import product_sharpness, striped_rows
 
     height, width = mask.shape
     short = min(height, width)
@@ -224,11 +224,8 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     hull = cv2.convexHull(np.column_stack([xs, ys]).astype(np.int32))
     parts["solidity"] = round(float(min(1.0, kept.sum() / max(1.0, cv2.contourArea(hull)))), 4)
     luma = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    laplacian = cv2.Laplacian(luma, cv2.CV_64F)
-    parts["sharpness"] = round(float(laplacian[kept].var()), 3)
-    r = max(1, round(0.01 * short))  # with its outline, as curate measures it: a smooth product has sharp edges
-    region = cv2.dilate(kept.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)) > 0
-    parts["product_sharpness"] = round(float(laplacian[region].var()), 3)
+    parts["sharpness"] = round(float(cv2.Laplacian(luma, cv2.CV_64F)[kept].var()), 3)
+    parts["product_sharpness"] = round(product_sharpness(luma, kept), 3)  # with its outline, as curate measures it
     parts["support"] = round(support_ratio(kept), 4)
     parts["piece_lift"] = round(piece_lift(kept), 4)
     if hand_fraction > settings.max_hand_fraction:
