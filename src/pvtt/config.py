@@ -223,7 +223,8 @@ class VideoCutoutSettings(Settings):
     `max_mask_off_object` on one frame. 1 = off."""
     min_sharpness: float = Field(20.0, ge=0)
     """A candidate frame's product is at least this sharp: the variance of the Laplacian of the frame's luma over its
-    mask grown by 1 % of the frame's short side, so its outline counts (curate's product sharpness, on one frame). In
+    mask grown by 1 % of the frame's short side, so its outline counts (`pvtt.curate.metrics.product_sharpness`, as
+    curate measures it, on one frame). In
     the rejected clips of the dev templates whose photos are rejected, the one frame of JEWE003 (in a fade from black:
     10.2) and of CLOT001 (in a camera move: 12.3) that passed every other check was blurred, and the cut with it;
     TOYS002's chosen frame scores 2,172. 0 = off."""

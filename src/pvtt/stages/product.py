@@ -616,8 +616,9 @@ class VideoCutoutStage(Stage[ProductItem]):
     def run(self, product: ProductItem, key: str):
         if not product.template_id:
             raise RejectItem(f"product {product.id} has no template video to cut it out from")
+        curated = self._clips(product)
         found = video_product(self.workspace, product.template_id, self.settings, self.cutout, self.hand_mask,
-                              self._clips(product), self.objects, self._rejected(product))
+                              curated, self.objects, self._rejected(product))
         folder = self.workspace.artifact_dir(self.name, product.id, key)
         paths = []
         for n, rgba in enumerate([found.cutout, *found.views]):
@@ -631,10 +632,9 @@ class VideoCutoutStage(Stage[ProductItem]):
                    "height": int(found.cutout.shape[0]),
                    "view_frames": [{"clip_id": v.clip_id, "frame_index": v.frame_index, "score": v.score}
                                    for v in found.view_frames]}
-        curated = {c.id for c in self._clips(product)}
         metrics = {"score": best.score, **best.parts, "peeled": round(found.peeled, 4), "clips": len(found.clips),
                    "off_object_trimmed": round(found.trimmed, 4),
-                   "from_rejected_clip": best.clip_id not in curated,
+                   "from_rejected_clip": best.clip_id not in {c.id for c in curated},
                    "steadiness": found.steadiness,
                    "candidates": len(found.candidates),
                    "qualifying": sum(c.qualifies for c in found.candidates),
