@@ -11,9 +11,7 @@ upsampled at the end.
    it (backward warping leaves no holes; what leaves the frame falls off the border).
 3. Every ``refine_every`` frames, or when confidence drops, GrabCut re-segments the frame with the
    warped mask as seeds (its core as foreground, an uncertain band around its edge, background beyond);
-   a refinement that disagrees too much with the warped mask is discarded as drift, and none may add pixels
-   beyond frame 0's mask box carried along by the flow (``anchor_margin``): small additions each refinement
-   would otherwise add up, a mask creeping over a backdrop of the product's colours.
+   a refinement that disagrees too much with the warped mask is discarded as drift.
 4. A majority vote over the flow-aligned masks of frames t-1, t, t+1 removes one-frame flicker.
 
 GrabCut's strong boundary term also cuts away thin or low-contrast parts of a product (chains, a grey
