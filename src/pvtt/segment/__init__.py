@@ -108,12 +108,6 @@ class SegmentSettings(Settings, backends=BACKENDS):
     flow_prior: float = Field(4.0, ge=0)
     """Classical: when a re-refinement adds back thin parts, the warped mask counts this many nats (log-likelihood
     ratio) for the product inside it and against it outside, so that only parts the flow carried come back."""
-    anchor_margin: float | None = Field(0.05, ge=0)
-    """Classical: a re-refinement may not add pixels beyond frame 0's mask box carried along by the flow (a
-    similarity transform fitted on the flow of the mask's pixels, frame to frame) grown by this fraction of its
-    diagonal on each side; sides of frame 0's box on the frame's border stay open (a product entering the frame).
-    Without it a mask creeps into a look-alike backdrop a few pixels per refinement (TOYS004's kettle took the
-    yellow checked curtain above its handle, up to the top of the frame). None: off."""
     smooth: bool = True
     """Classical: majority vote over the flow-aligned masks of frames t-1, t, t+1."""
     min_first_area: float = Field(0.0005, ge=0, le=1)

@@ -35,7 +35,6 @@ from scipy.sparse.csgraph import breadth_first_order, maximum_flow
 
 from pvtt.errors import RejectItem
 from pvtt.segment import SegmentSettings, Segmenter, check_box
-from pvtt.compose import edges_reached
 from pvtt.types import Box, Clip, Masks
 
 
@@ -379,40 +378,6 @@ def grabcut_refine(image: np.ndarray, soft: np.ndarray, band: int, iterations: i
     return _clean(out)
 
 
-def flow_similarity(mask: np.ndarray, back: np.ndarray, samples: int = 2000) -> np.ndarray | None:
-    """The similarity transform (2x3) taking frame t-1 to frame t, fitted (RANSAC, 2 px) on ``mask``'s pixels of frame t
-    and where the back flow ``back`` (t to t-1) says they came from; None with fewer than 8 pixels or no fit."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) < 8:
-        return None
-    step = -(-len(xs) // samples)
-    ys, xs = ys[::step], xs[::step]
-    here = np.stack([xs, ys], axis=1).astype(np.float32)
-    there = here + back[ys, xs].astype(np.float32)
-    transform, _ = cv2.estimateAffinePartial2D(there, here, method=cv2.RANSAC, ransacReprojThreshold=2.0)
-    return transform
-
-
-def anchor_region(box: tuple[float, float, float, float], open_sides: frozenset[str], transform: np.ndarray,
-                  margin: float, shape: tuple[int, int]) -> np.ndarray:
-    """Where a re-refined mask may reach (bool ``shape``): frame 0's mask box ``box`` (x0, y0, x1, y1) moved by
-    ``transform`` (2x3, frame 0 to now), grown by ``margin`` x its diagonal on each side, unbounded on
-    ``open_sides`` (of left, top, right, bottom)."""
-    x0, y0, x1, y1 = box
-    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
-    moved = corners @ transform[:, :2].T + transform[:, 2]
-    (bx0, by0), (bx1, by1) = moved.min(axis=0), moved.max(axis=0)
-    grow = margin * float(np.hypot(bx1 - bx0, by1 - by0))
-    height, width = shape
-    left = 0 if "left" in open_sides else int(np.clip(np.floor(bx0 - grow), 0, width))
-    top = 0 if "top" in open_sides else int(np.clip(np.floor(by0 - grow), 0, height))
-    right = width if "right" in open_sides else int(np.clip(np.ceil(bx1 + grow) + 1, 0, width))
-    bottom = height if "bottom" in open_sides else int(np.clip(np.ceil(by1 + grow) + 1, 0, height))
-    region = np.zeros(shape, bool)
-    region[top:bottom, left:right] = True
-    return region
-
-
 def first_frame_mask(frame: np.ndarray, box: Box, s: SegmentSettings) -> np.ndarray:
     """Frame 0's product mask, at the scale it is cut at: GrabCut in ``box`` (:func:`grabcut_box`), followed past
     the sides of a rough box (confidence below ``grow_below``: :func:`extend_past_box`).
@@ -467,21 +432,14 @@ class ClassicalSegmenter(Segmenter):
         dis = cv2.DISOpticalFlow_create(presets[s.flow_preset])
         back = [None] + [dis.calc(gray[t], gray[t - 1], None) for t in range(1, count)]
         fwd = [dis.calc(gray[t], gray[t + 1], None) for t in range(count - 1)] + [None]
-        # 5. propagate; frame 0's mask box follows the flow (the anchor re-refinements stay within)
+        # 5. propagate
         soft = np.zeros((count, h, w), np.float32)
         soft[0] = first
         confidence = np.ones(count, np.float32)
-        ys, xs = np.nonzero(first > 0.5)
-        box0 = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)) if len(xs) else None
-        open_sides = edges_reached(Box(*box0), w, h) if box0 else frozenset()
-        moved = np.eye(3)[:2]
         for t in range(1, count):
             warped = _warp(soft[t - 1], back[t])
             warped = np.clip((warped - 0.5) * 2.0 + 0.5, 0.0, 1.0)  # undo the blur of bilinear sampling
             binary = warped > 0.5
-            step = flow_similarity(binary, back[t]) if s.anchor_margin is not None else None
-            if step is not None:
-                moved = step @ np.vstack([moved, [0.0, 0.0, 1.0]])
             conf = self._flow_consistency(binary, back[t], fwd[t - 1])
             due = s.refine_every and (t % s.refine_every == 0 or confidence[t - 1] < s.refine_below)
             if due and binary.any():
@@ -489,8 +447,6 @@ class ClassicalSegmenter(Segmenter):
                 band = max(2, int(s.band * np.hypot(xs.max() - xs.min(), ys.max() - ys.min())))
                 refined = grabcut_refine(small[t], warped, band, s.refine_iterations, product, s.cut_smoothness,
                                          s.flow_prior)
-                if refined is not None and s.anchor_margin is not None and box0 is not None:
-                    refined &= anchor_region(box0, open_sides, moved, s.anchor_margin, (h, w)) | binary
                 if refined is not None:
                     agreement = _iou(refined, binary)
                     if agreement >= s.min_refine_agreement:
