@@ -134,8 +134,8 @@ def slot_misfit(box_a: Box, width: float, height: float, frame_width: int, frame
     change = scale_change(box_a, width, height)
     if change > settings.max_scale_change:
         return (f"product does not fit A's slot: B's box {width:.0f}x{height:.0f} vs A's "
-                f"{box_a.width:.0f}x{box_a.height:.0f} is a {change:.1f}x scale change "
-                f"(limit {settings.max_scale_change:.1f}x)")
+                f"{box_a.width:.0f}x{box_a.height:.0f} is a {change:.2f}x scale change "
+                f"(limit {settings.max_scale_change:.2f}x)")
     slot = slot_box(box_a, width, height, settings.anchor)
     outside = outside_share(slot, frame_width, frame_height)
     if outside > settings.max_outside:
