@@ -337,6 +337,15 @@ def test_frame_checks_name_a_partial_mask_a_mask_off_the_object_and_decode_damag
     assert score_frame(rgb, mask, settings, cover=(0.15, 0.0))[2] == ""
     assert score_frame(rgb, mask, preset, cover=(0.15, 0.0))[2] == "partial"
     assert score_frame(rgb, mask, preset, cover=(0.001, 0.0))[2] == ""
+    # given as a callable, the cover (a network run) is asked for only once the cheaper checks pass
+    calls = []
+
+    def cover():
+        calls.append(1)
+        return 0.5, 0.0
+
+    assert score_frame(rgb, mask, settings, hand=mask, cover=cover)[2] == "hand" and not calls
+    assert score_frame(rgb, mask, settings, cover=cover)[2] == "partial" and calls == [1]
     striped = rgb.copy()
     rows = np.random.default_rng(0).integers(0, 255, (40, 1, 3), dtype=np.uint8)
     striped[80:120] = rows  # 40 rows of unrelated flat colours: 0.31 of the frame's rows

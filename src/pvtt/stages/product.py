@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import cv2
@@ -177,7 +178,8 @@ WRONG_OBJECT = frozenset({"grip", "box_iou", "box_span", "box_fill"})
 
 def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: float = 1.0,
                 hand: np.ndarray | None = None, stability: float = 1.0,
-                cover: tuple[float, float] | None = None) -> tuple[dict[str, float], np.ndarray, str]:
+                cover: tuple[float, float] | Callable[[], tuple[float, float]] | None = None
+                ) -> tuple[dict[str, float], np.ndarray, str]:
     """``(score parts, the product mask to cut out, reason)`` of one frame; ``reason`` is "" when the frame
     qualifies, else a key of :data:`REASONS`.
 
@@ -186,8 +188,10 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
     it) count against the frame, as a fraction of the mask (``hand`` part, ``max_hand_fraction``).
     ``stability``: how well the mask's area agrees with its neighbours' in time (1 = same), since a frame
     where the segmentation glitched stands out from the frames around it. ``cover``: ``(missed, off)`` of the mask
-    against the salient object under it (:func:`pvtt.curate.metrics.object_cover`), when the object checks are on.
-    Decode damage (:func:`pvtt.curate.metrics.striped_rows`) is measured here.
+    against the salient object under it (:func:`pvtt.curate.metrics.object_cover`), when the object checks are on, or
+    a callable giving it: called only for a frame that passes the hand, damage and sharpness checks, since it runs
+    the salient-object network (0.3 s a frame; most frames of a handled clip fail on the hand). Decode damage
+    (:func:`pvtt.curate.metrics.striped_rows`) is measured here.
     """
     from pvtt.curate.metrics import product_sharpness, striped_rows
 
@@ -208,8 +212,6 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
         grown = cv2.dilate(hand.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0  # the hand's fringe too
         mask = mask & ~grown
     parts["hand"] = round(hand_fraction, 4)
-    if cover is not None:
-        parts["object_missed"], parts["mask_off_object"] = round(cover[0], 4), round(cover[1], 4)
     parts["striped"] = round(striped_rows(rgb), 4) if settings.max_striped_rows < 1 else 0.0
     kept, compactness = main_pieces(mask)
     parts["compactness"] = round(compactness, 4)
@@ -234,6 +236,9 @@ def score_frame(rgb: np.ndarray, mask: np.ndarray, settings: Any, confidence: fl
         return parts, kept, "damaged"
     if parts["product_sharpness"] < settings.min_sharpness:
         return parts, kept, "blurry"
+    if cover is not None:
+        missed, off = cover() if callable(cover) else cover
+        parts["object_missed"], parts["mask_off_object"] = round(missed, 4), round(off, 4)
     if parts.get("object_missed", 0.0) > settings.max_object_missed:
         return parts, kept, "partial"
     if parts.get("mask_off_object", 0.0) > settings.max_mask_off_object:
@@ -446,8 +451,8 @@ def _score_clips(ws: Workspace, clips: list[ClipItem], settings: Any, hand_mask:
             rgb, mask = video.frames[t], masks.data[t]
             confidence = 1.0 if masks.confidence is None else float(masks.confidence[t])
             hand = _hand_pixels(hand_mask, rgb)
-            cover = (object_cover(rgb, mask, objects, objects.settings.threshold, objects.settings.reach, hand)
-                     if objects is not None else None)
+            cover = (partial(object_cover, rgb, mask, objects, objects.settings.threshold, objects.settings.reach,
+                             hand) if objects is not None else None)
             parts, _, reason = score_frame(rgb, mask, settings, confidence, hand, _stability(areas, t), cover)
             candidates.append(FrameScore(clip.id, int(t), clip.start_time + t / clip.fps, reason, parts))
     if hand_mask is not None:
