@@ -2,12 +2,13 @@
 
     python benchmarks/bench_fill.py [--data DIR] [--short 360] [--context 0.25] [--wide-context 1.0] [--out /tmp/fill]
                                     [--methods telea,membrane,shiftmap,fsr-fast,fsr-best] [--limit N] [--full 720]
-                                    [--place textured|smooth] [--rare-ratio 0.05]
+                                    [--place textured|smooth|boundary] [--rare-ratio 0.05] [--boundary-gain 1.0]
 
 (``fsr-best`` costs 30–40 CPU seconds per hole: leave it out, or use ``--limit``, for a quick run. A method with
 ``+common`` appended, e.g. ``shiftmap+common``, copies only from colours common around the hole:
-``erase.inpaint_rare_ratio`` = ``--rare-ratio``. With ``--full`` every shift-map method is run twice, upsampled and
-with ``+detail``: ``shiftmap+common`` and ``shiftmap+common+detail``.)
+``erase.inpaint_rare_ratio`` = ``--rare-ratio``; with ``+sided``, each side of a straight boundary across the hole
+is filled from its own side: ``erase.inpaint_boundary_gain`` = ``--boundary-gain``. With ``--full`` every
+shift-map method is run twice, upsampled and with ``+detail``: ``shiftmap+common`` and ``shiftmap+common+detail``.)
 
 The classical eraser fills the never-visible part of A's region once, in frame 0's coordinates, at the work
 resolution (``erase.work_short_side``, 360 by default) with :func:`pvtt.erase.classical.fill_unseen`; this
@@ -162,11 +163,13 @@ def shape_mask(p: HoleParams, size: tuple[int, int], bracelet: np.ndarray | None
     return cv2.warpAffine(out.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
 
 
-def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray, smooth: bool = False) -> np.ndarray:
+def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray, where: str = "textured") -> np.ndarray:
     """``shape`` dilated as the eraser dilates A's mask, scaled to ``p.area`` of the frame, and moved to the
     candidate position where the frame is most textured but has the least large-scale structure (fine texture
     of a surface — fabric, wood, a table — rather than an object's outline, which no fill can guess); with
-    ``smooth``, where it is least textured (a wall, a studio backdrop, satin)."""
+    ``where="smooth"``, where it is least textured (a wall, a studio backdrop, satin); with ``"boundary"``, where the
+    frame's coarse colour above the hole's middle row differs most from that below it (a wall over a table, a
+    table's edge)."""
     h, w = shape.shape
     settings = EraseSettings()
     region = dilate_region(shape, settings.dilate, settings.shadow, settings.fill_holes)
@@ -183,12 +186,17 @@ def place(shape: np.ndarray, p: HoleParams, truth: np.ndarray, smooth: bool = Fa
     size = float(np.sqrt(len(ys)))
     coarse = cv2.GaussianBlur(truth.astype(np.float32), (0, 0), max(2.0, size / 8))
     best, best_score = None, -np.inf
+    upper = ys < ys.mean()
     for fx, fy in p.candidates:
         dx = int(np.clip(fx * w - xs.mean(), -xs.min() + 2, w - 3 - xs.max()))
         dy = int(np.clip(fy * h - ys.mean(), -ys.min() + 2, h - 3 - ys.max()))
         structure = float(coarse[ys + dy, xs + dx].std(axis=0).mean())
         detail = float(texture[ys + dy, xs + dx].mean())
-        score = -detail * (1 + structure / 8) if smooth else detail / (1 + structure / 8)
+        if where == "boundary":
+            inside = coarse[ys + dy, xs + dx]
+            score = float(np.linalg.norm(inside[upper].mean(0) - inside[~upper].mean(0)))
+        else:
+            score = -detail * (1 + structure / 8) if where == "smooth" else detail / (1 + structure / 8)
         if score > best_score:
             best, best_score = (dx, dy), score
     out = np.zeros_like(region)
@@ -243,10 +251,13 @@ def main() -> None:
     parser.add_argument("--full", type=int, default=0,
                         help="frames at this short side, filled at --short and brought back up (0: fill and measure "
                              "at --short)")
-    parser.add_argument("--place", choices=("textured", "smooth"), default="textured",
-                        help="where each hole goes: the most textured candidate position, or the smoothest")
+    parser.add_argument("--place", choices=("textured", "smooth", "boundary"), default="textured",
+                        help="where each hole goes: the most textured candidate position, the smoothest, or the one "
+                             "whose coarse colour changes most from its upper to its lower half")
     parser.add_argument("--rare-ratio", type=float, default=EraseSettings().inpaint_rare_ratio,
                         help="erase.inpaint_rare_ratio of the '+common' methods (e.g. shiftmap+common)")
+    parser.add_argument("--boundary-gain", type=float, default=EraseSettings().inpaint_boundary_gain,
+                        help="erase.inpaint_boundary_gain of the '+sided' methods (e.g. shiftmap+common+sided)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sheet-rows", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("/tmp/fill"))
@@ -255,9 +266,10 @@ def main() -> None:
     if args.full:  # each shift-map method also with its pixels copied at full resolution
         methods = [v for m in methods for v in ((m, m + "+detail") if m.split("+")[0] == "shiftmap" else (m,))]
     for m in methods:
-        unknown = set(m.split("+")[1:]) - ({"common", "detail"} if args.full else {"common"})
+        unknown = set(m.split("+")[1:]) - ({"common", "sided", "detail"} if args.full else {"common", "sided"})
         if unknown:
-            sys.exit(f"unknown method option(s) {sorted(unknown)} in {m!r}: '+common', and with --full '+detail'")
+            sys.exit(f"unknown method option(s) {sorted(unknown)} in {m!r}: '+common', '+sided', and with --full "
+                     "'+detail'")
     if not (args.data / "videos").is_dir():
         sys.exit(f"no development data at {args.data}")
     if args.full and args.full <= args.short:
@@ -279,7 +291,7 @@ def main() -> None:
     for i, p in enumerate(params):
         name, truth = backgrounds[p.background]
         small = cv2.resize(truth, _size_at(truth, args.short), interpolation=cv2.INTER_AREA) if args.full else truth
-        hole = place(shape_mask(p, small.shape[:2], bracelet), p, small, smooth=args.place == "smooth")
+        hole = place(shape_mask(p, small.shape[:2], bracelet), p, small, args.place)
         if args.full:  # the hole at full size, and again at the work size: every pixel it touches
             hole = cv2.resize(hole.astype(np.uint8), truth.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
             hole_small = cv2.resize(hole.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
@@ -291,14 +303,15 @@ def main() -> None:
             started, cpu = time.perf_counter(), time.process_time()
             method, *options = m.split("+")
             share = args.rare_ratio if "common" in options else 0.0
+            gain = args.boundary_gain if "sided" in options else 0.0
             if args.full:
                 filled = fill_unseen_full(holed, hole_small, method, EraseSettings().inpaint_radius,
                                           context=args.context, wide_context=args.wide_context,
-                                          detail="detail" in options, rare_ratio=share)
+                                          detail="detail" in options, rare_ratio=share, boundary_gain=gain)
                 filled = np.where(hole[..., None], filled, truth)
             else:
                 filled = fill_unseen(holed, hole, method, EraseSettings().inpaint_radius, context=args.context,
-                                     wide_context=args.wide_context, rare_ratio=share)
+                                     wide_context=args.wide_context, rare_ratio=share, boundary_gain=gain)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             fills[m] = filled
             record["methods"][m] = {**measure(filled, truth, hole), "seconds": seconds, "cpu": cpu}

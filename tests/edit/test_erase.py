@@ -238,6 +238,68 @@ def test_a_hole_from_a_wall_into_a_table_keeps_the_tables_texture():
     assert np.array_equal(chosen[~hole], scene[~hole])
 
 
+WALL = np.array([160, 190, 175])
+
+
+def _wall_over_table(slope: float, t_count: int = 1) -> tuple[Clip, Masks, np.ndarray, np.ndarray]:
+    """A still product (a tall ellipse) standing from a flat grey-green wall down into a busy table whose edge runs
+    at ``slope`` through the frame (360 x 480): the clip, A's masks, the true background and the wall's pixels."""
+    from pvtt.testmedia import textured_background
+
+    scene = textured_background(360, 480, 3, detail=10.0)
+    yy, xx = np.mgrid[:360, :480]
+    wall = yy < 150 + slope * (xx - 240)
+    flat = np.clip(WALL + np.random.default_rng(0).normal(0, 3, (360, 480, 1)), 0, 255).astype(np.uint8)
+    scene[wall] = flat[wall]
+    product = ((xx - 240) / 60) ** 2 + ((yy - 175) / 95) ** 2 < 1
+    frames = np.repeat(scene[None], t_count, 0)
+    frames[:, product] = (200, 60, 40)
+    return Clip("wall", frames, 20.0), Masks(np.repeat(product[None], t_count, 0)), scene, wall
+
+
+def test_a_straight_boundary_is_found_where_a_wall_meets_a_table_and_nowhere_else():
+    from pvtt.testmedia import textured_background
+
+    for slope in (0.0, 0.2, -0.3):
+        _, masks, scene, _ = _wall_over_table(slope)
+        line = classical.straight_boundary(scene, masks.data[0], 1.0)
+        assert line is not None, slope
+        assert abs(line[0] - slope) < 0.05
+        assert abs(line[0] * 240 + line[1] - 150) < 4  # the edge's row under the product's middle
+    hole = masks.data[0]
+    assert classical.straight_boundary(textured_background(360, 480, 3, detail=10.0), hole, 1.0) is None  # a table
+    assert classical.straight_boundary(scene, hole, 10.0) is None  # the gain asked for is far above the wall's
+    edge = np.zeros_like(hole)
+    edge[60:300, :200] = True  # reaches the frame's left edge: no band there
+    assert classical.straight_boundary(scene, edge, 1.0) is None
+    steep, *_ = _wall_over_table(0.6)
+    assert classical.straight_boundary(steep.frames[0], hole, 1.0) is None  # steeper than BOUNDARY_MAX_SLOPE
+
+
+@needs_xphoto
+def test_each_side_of_a_wall_table_line_is_filled_from_its_own_side():
+    """The product hides where a slanted table edge meets the wall, and no frame shows it: shift-map pulled the wall's
+    colour down into the table beside where B goes (`pvtt demo`'s notch); filled side by side, the edge continues."""
+    clip, masks, scene, wall = _wall_over_table(0.2, t_count=2)
+    near_wall = np.abs(scene.astype(int) - WALL).max(-1) < 15
+    yy, xx = np.mgrid[:360, :480]
+    table_rows = (yy > 150 + 0.2 * (xx - 240) + 4)  # a few pixels clear of the edge
+    wall_rows = (yy < 150 + 0.2 * (xx - 240) - 4)
+    shares = {}
+    for gain in (0.0, EraseSettings().inpaint_boundary_gain):
+        erased = make_eraser(inpaint_boundary_gain=gain).erase(clip, masks)
+        assert erased.info["never_visible_fraction"] > 0.9
+        frame, region = erased.frames[0], erased.region[0]
+        walled = np.abs(frame.astype(int) - WALL).max(-1) < 15
+        shares[gain] = (float(walled[region & table_rows].mean()), float(walled[region & wall_rows].mean()))
+        assert np.array_equal(frame[~region], clip.frames[0][~region])
+    assert near_wall[table_rows].mean() < 0.01  # (the true table has next to no wall colour)
+    off, on = shares[0.0], shares[EraseSettings().inpaint_boundary_gain]
+    assert off[0] > 0.05, shares  # the notch: the wall's colour below the edge
+    assert on[0] < 0.01, shares  # gone: the table continues up to the edge
+    assert on[1] > 0.97, shares  # and above it, the wall
+
+
 def test_copy_offsets_finds_where_each_copied_pixel_came_from():
     """A hole filled by copying two pieces of the known texture from two offsets: every pixel's offset is found
     (seam pixels included, from their neighbours), and a pixel that is no copy gets none."""

@@ -80,6 +80,13 @@ class EraseSettings(Settings, backends=BACKENDS):
     a box beside the product — is then not repeated beside B, while a busy texture, as common around the hole as
     elsewhere, stays a source (:func:`pvtt.erase.classical.rare_colours`; left alone when that would take half of
     the crop). 0 = from anywhere."""
+    inpaint_boundary_gain: float = Field(1.0, ge=0)
+    """Where a straight boundary between two backgrounds crosses what no frame shows — a wall meeting the table A
+    stands on — the cv2.xphoto fills fill each side of it from that side only, so the line continues through the
+    fill: shift-map had pulled the wall's colour a few rows down into the table beside B (`pvtt demo`). The
+    boundary is looked for in a band on each side of the hole; its row must split the band's colours with at least
+    this log-likelihood gain per pixel (a flat wall over a busy table: about 4; one texture: well under 1), and the
+    two sides must agree (:func:`pvtt.erase.classical.straight_boundary`). 0 = off."""
     inpaint_detail: bool = True
     """Shift-map copies pixels: bring its work-resolution fill up to the frame's resolution by copying each pixel from
     where its work-resolution pixel came from, at full resolution (the frame's grain and fine texture), instead of

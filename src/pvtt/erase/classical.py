@@ -10,14 +10,15 @@
 3. Temporal fill (full resolution, inside each region's bbox): other frames at offsets ±1, ±2, ±4, …
    are warped into frame t by ``G_t⁻¹ G_s``; their pixels where *their* region is absent fill the
    hole, nearest frames first, each shifted to the mean colour of the frame around the hole.
-4. What no frame shows is inpainted once (``erase.inpaint``: cv2.xphoto shift-map texture by default, from a
-   narrow and a wide crop, the fill matching the frame beside the hole row by row kept, copying no colour that is
-   rare right around the hole (:func:`rare_colours`: another object's); or a smooth membrane,
-   cv2.inpaint Telea, cv2.xphoto FSR; see :func:`fill_unseen`) in frame 0's coordinates, at the work resolution
-   and brought to full resolution by copying each pixel from where shift-map copied it (:func:`fill_unseen_full`),
-   and warped to every frame, so the fill does not flicker; each frame adds its own difference to that fill,
-   measured in a band just outside the region and interpolated smoothly across the hole (lighting changes over
-   the clip, no seam at the region's border).
+4. What no frame shows is inpainted once (``erase.inpaint``: cv2.xphoto shift-map texture by default, from a narrow and
+   a wide crop, the fill matching the frame beside the hole row by row kept, copying no colour that is rare right around
+   the hole (:func:`rare_colours`: another object's), each side of a straight boundary that crosses the hole — a wall
+   above a table — filled from its own side only (:func:`straight_boundary`); or a smooth membrane, cv2.inpaint Telea,
+   cv2.xphoto FSR; see :func:`fill_unseen`) in frame 0's coordinates, at the work resolution and brought to full
+   resolution by copying each pixel from where shift-map copied it (:func:`fill_unseen_full`), and warped to every
+   frame, so the fill does not flicker; each frame adds its own difference to that fill, measured in a band just outside
+   the region and interpolated smoothly across the hole (lighting changes over the clip, no seam at the region's
+   border).
 5. Feathered blend of the fill into the frame.
 """
 
@@ -93,7 +94,7 @@ def xphoto_available() -> bool:
 
 
 def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25,
-                wide_context: float = 0.0, rare_ratio: float = 0.0) -> np.ndarray:
+                wide_context: float = 0.0, rare_ratio: float = 0.0, boundary_gain: float = 0.0) -> np.ndarray:
     """``image`` (H, W, 3) uint8 RGB with its ``hole`` (H, W) filled by ``method``; pixels outside the hole are kept.
 
     - ``membrane``: smooth interpolation from the hole's border (:func:`membrane`);
@@ -108,15 +109,18 @@ def fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 
       a hole that runs from a wall into a table and reaches the frame's bottom has little table in the narrow crop,
       and shift-map filled the table's rows with the wall's colour (the demo's smears). With ``rare_ratio`` above 0
       shift-map does not copy colours that are rarer around the hole than that times their share of the crop
-      (:func:`rare_colours`).
+      (:func:`rare_colours`). With ``boundary_gain`` above 0 and a straight boundary between two backgrounds
+      crossing the hole (:func:`straight_boundary` with that gain), the cv2.xphoto fills fill each side of it from
+      that side only: the wall's colour is not pulled below the line into the table (`pvtt demo`'s notch).
 
     Measured on real frames with true backgrounds in ``benchmarks/bench_fill.py``.
     """
-    return _fill_unseen(image, hole, method, radius, context, wide_context, rare_ratio)[0]
+    return _fill_unseen(image, hole, method, radius, context, wide_context, rare_ratio, boundary_gain)[0]
 
 
 def _fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int, context: float,
-                 wide_context: float, rare_ratio: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+                 wide_context: float, rare_ratio: float = 0.0, boundary_gain: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`fill_unseen`, and for shift-map where each hole pixel was copied from (:func:`copy_offsets`)."""
     hole = np.asarray(hole, bool)
     box = _box_of(hole)
@@ -131,12 +135,141 @@ def _fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int, 
         raise ValueError(f"method must be one of membrane, telea, {', '.join(XPHOTO_FILLS)}; got {method!r}")
     contexts = (context, wide_context) if wide_context > context else (context,)
     crops = dict.fromkeys(_grown(box, c, hole.shape) for c in contexts)  # the frame's edges can make them one crop
-    fills = [_xphoto_fill(image, hole, method, crop, rare_ratio) for crop in crops]
+    line = straight_boundary(image, hole, boundary_gain) if boundary_gain > 0 else None
+    fills = [_sided_fill(image, hole, method, crop, rare_ratio, line) for crop in crops]
     return fills[0] if len(fills) == 1 else min(fills, key=lambda f: row_texture_mismatch(f[0], hole))
 
 
+BOUNDARY_MAX_SLOPE = 0.36  # tan 20°: a table's edge seen from above or at a slant; steeper ones are not looked for
+
+
+def _cost(n: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
+    """Minus the log-likelihood (up to a constant) of ``n`` pixels under one Gaussian per channel, from their sums
+    ``s1`` and sums of squares ``s2`` (rows of 3): ``n`` times the sum of the log variances (+1: a flat wall's zero
+    variance)."""
+    n = np.maximum(n, 1.0)
+    var = np.maximum(s2 / n[:, None] - (s1 / n[:, None]) ** 2, 0) + 1.0
+    return n * np.log(var).sum(1)
+
+
+def _pooled_cost(*parts: np.ndarray) -> float:
+    """:func:`_cost` of the pixels of ``parts`` (each (n, 3)) under one model."""
+    pixels = np.concatenate(parts)
+    pixels = pixels - pixels.mean(0)
+    return float(_cost(np.array([len(pixels)], float), pixels.sum(0)[None], (pixels ** 2).sum(0)[None])[0])
+
+
+def _split_rows(lab: np.ndarray, known: np.ndarray, first: int, last: int) -> tuple[int | None, float]:
+    """``(row, gain)``: the row, from ``first`` to ``last``, of a band (``lab`` (h, w, 3), its usable pixels
+    ``known``) that splits its pixels into an upper and a lower run best explained by a Gaussian colour model each
+    (mean and variance per channel), and the log-likelihood that gains per pixel over one model for the band
+    (None, 0: too few pixels). A flat wall over a busy table gains about 4; two stretches of one texture under 1."""
+    first, last = max(first, 1), min(last, lab.shape[0] - 1)
+    if last < first or known.sum() < 40:
+        return None, 0.0
+    x = np.where(known[..., None], lab - lab[known].mean(0), 0.0)
+    count = np.cumsum(known.sum(1).astype(np.float64))
+    s1, s2 = np.cumsum(x.sum(1), 0), np.cumsum((x ** 2).sum(1), 0)
+
+    i = np.arange(first, last + 1)
+    upper, lower = count[i - 1], count[-1] - count[i - 1]
+    ok = (upper >= 20) & (lower >= 20)
+    if not ok.any():
+        return None, 0.0
+    i = i[ok]
+    whole = _cost(count[-1:], s1[-1:], s2[-1:])[0]
+    gain = (whole - _cost(count[i - 1], s1[i - 1], s2[i - 1])
+            - _cost(count[-1] - count[i - 1], s1[-1] - s1[i - 1], s2[-1] - s2[i - 1])) / count[-1]
+    best = int(np.argmax(gain))
+    return int(i[best]), float(gain[best])
+
+
+def straight_boundary(image: np.ndarray, hole: np.ndarray, min_gain: float) -> tuple[float, float] | None:
+    """A straight boundary between two backgrounds that crosses ``hole`` — where a wall meets the table a product
+    stands on — as ``(slope, intercept)`` of the line ``y = slope * x + intercept``, or None.
+
+    In a band on each side of the hole's box (15 % of its size wide; the hole's rows and a quarter of its height above
+    and below) the row within the hole's rows that splits the band's colours best (:func:`_split_rows`) must gain at
+    least ``min_gain`` (found again with the band's columns shifted along the line through the two rows: a slanted edge
+    crosses rows); that line may not be steeper than :data:`BOUNDARY_MAX_SLOPE`, and the two sides must agree: one
+    colour model for both sides' upper parts and one for their lower parts must explain them better, by ``min_gain`` per
+    pixel, than one for the left upper and right lower part and one for the other two (a flat wall above on both sides,
+    a table below on both, whose colour may drift from one side to the other). A hole reaching the frame's left or right
+    edge has no band there: no boundary. Shift-map, filling a hole that runs from a wall down into a table, pulled the
+    wall's colour a few rows below the line (`pvtt demo`: a notch of wall beside B); filled side by side, the line
+    continues."""
+    hole = np.asarray(hole, bool)
+    ys, xs = np.nonzero(hole)
+    if len(ys) == 0:
+        return None
+    width = hole.shape[1]
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    band = max(4, int(0.15 * max(y1 - y0, x1 - x0)))
+    # the band also reaches above and below the hole: a wall that shows only a few rows beside its top still counts
+    top, bottom = max(0, y0 - (y1 - y0) // 4), min(hole.shape[0], y1 + (y1 - y0) // 4)
+    lab = cv2.cvtColor(np.ascontiguousarray(image[top:bottom]), cv2.COLOR_RGB2Lab).astype(np.float64)
+    lab[..., 0] *= 100 / 255  # OpenCV's 8-bit Lab: L 0-255, a and b offset by 128
+    lab[..., 1:] -= 128
+    bands = [(c0, c1) for c0, c1 in ((max(0, x0 - band), x0), (x1, min(width, x1 + band)))]
+    if any(c1 - c0 < 3 for c0, c1 in bands):
+        return None
+    slope = 0.0
+    for _ in range(2):  # split the bands' rows; then again along the slope found (a slanted edge crosses rows)
+        sides = []
+        for c0, c1 in bands:
+            # each column of the band shifted by the slope, so that the line runs along its rows
+            shift = np.round(slope * (np.arange(c0, c1) - (c0 + c1 - 1) / 2)).astype(int)
+            rows = np.arange(bottom - top)[:, None] + shift[None]
+            inside = (rows >= 0) & (rows < bottom - top)
+            rows = np.clip(rows, 0, bottom - top - 1)
+            cols = np.arange(c1 - c0)[None].repeat(len(rows), 0)
+            colours = lab[:, c0:c1][rows, cols]
+            known = ~hole[top:bottom, c0:c1][rows, cols] & inside
+            row, gain = _split_rows(colours, known, y0 - top + 2, y1 - top - 2)
+            if row is None or gain < min_gain:
+                return None
+            upper, lower = known.copy(), known.copy()
+            upper[row:], lower[:row] = False, False
+            sides.append(((c0 + c1 - 1) / 2, top + row - 0.5, colours[upper], colours[lower]))
+        (xl, yl, upper_l, lower_l), (xr, yr, upper_r, lower_r) = sides
+        slope = (yr - yl) / (xr - xl)
+        if abs(slope) > BOUNDARY_MAX_SLOPE:
+            return None
+    paired = _pooled_cost(upper_l, upper_r) + _pooled_cost(lower_l, lower_r)
+    crossed = _pooled_cost(upper_l, lower_r) + _pooled_cost(lower_l, upper_r)
+    if (crossed - paired) / (len(upper_l) + len(lower_l) + len(upper_r) + len(lower_r)) < min_gain:
+        return None
+    return float(slope), float(yl - slope * xl)
+
+
+def _sided_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int],
+                rare_ratio: float, line: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`_xphoto_fill`, and with a boundary ``line`` (:func:`straight_boundary`) once per side of it: each
+    side's part of the hole from that side's pixels only, in the part of the crop that side reaches."""
+    if line is None:
+        return _xphoto_fill(image, hole, method, crop_box, rare_ratio)
+    slope, intercept = line
+    x0, y0, x1, y1 = crop_box
+    ends = (slope * x0 + intercept, slope * (x1 - 1) + intercept)  # the line's rows at the crop's sides
+    yy, xx = np.mgrid[:hole.shape[0], :hole.shape[1]]
+    below = yy > slope * xx + intercept
+    out, offsets = image.copy(), None
+    for side, (top, bottom) in ((~below, (y0, min(y1, int(np.ceil(max(ends))) + 1))),
+                                (below, (max(y0, int(np.floor(min(ends)))), y1))):
+        part = hole & side
+        if not part.any():
+            continue
+        fill, found = _xphoto_fill(image, part, method, (x0, top, x1, bottom), rare_ratio, exclude=~side)
+        out[part] = fill[part]
+        if found is not None:
+            offsets = np.full(hole.shape + (2,), NO_OFFSET, np.int32) if offsets is None else offsets
+            offsets[part] = found[part]
+    return out, offsets
+
+
 def fill_unseen_full(full: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25,
-                     wide_context: float = 0.0, detail: bool = True, rare_ratio: float = 0.0) -> np.ndarray:
+                     wide_context: float = 0.0, detail: bool = True, rare_ratio: float = 0.0,
+                     boundary_gain: float = 0.0) -> np.ndarray:
     """:func:`fill_unseen` at ``hole``'s resolution (the work resolution), returned at ``full``'s: ``full`` (H, W, 3)
     is brought down to ``hole``'s size (h, w), filled there, and the fill brought back up. Upsampled, a fill is a
     blur — the frame's grain and fine texture gone, the hole's outline seen as a soft patch (every fill of `pvtt
@@ -146,7 +279,7 @@ def fill_unseen_full(full: np.ndarray, hole: np.ndarray, method: str, radius: in
     height, width = full.shape[:2]
     h, w = hole.shape
     small = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
-    painted, offsets = _fill_unseen(small, hole, method, radius, context, wide_context, rare_ratio)
+    painted, offsets = _fill_unseen(small, hole, method, radius, context, wide_context, rare_ratio, boundary_gain)
     out = cv2.resize(painted, (width, height), interpolation=cv2.INTER_LINEAR)
     if not detail or offsets is None:
         return out
@@ -262,17 +395,19 @@ def _grown(box: tuple[int, int, int, int], context: float, shape: tuple[int, ...
 
 
 def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int],
-                 rare_ratio: float = 0.0) -> tuple[np.ndarray, np.ndarray | None]:
+                 rare_ratio: float = 0.0, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`fill_unseen` by a cv2.xphoto ``method`` from the crop ``crop_box`` (x0, y0, x1, y1) around the hole, and
-    for shift-map its :func:`copy_offsets` over the whole image."""
+    for shift-map its :func:`copy_offsets` over the whole image. Pixels in ``exclude`` (the other side of a boundary)
+    are no source and are left as they are."""
     x0, y0, x1, y1 = crop_box
     crop, crop_hole = image[y0:y1, x0:x1], hole[y0:y1, x0:x1]
     algorithm = getattr(cv2.xphoto, XPHOTO_FILLS[method])
     # shift-map wants a Lab-like image (intensity first); FSR wants BGR
     src = cv2.cvtColor(crop, cv2.COLOR_RGB2Lab if method == "shiftmap" else cv2.COLOR_RGB2BGR)
-    unknown = crop_hole
+    off_limits = crop_hole if exclude is None else crop_hole | exclude[y0:y1, x0:x1]
+    unknown = off_limits
     if method == "shiftmap" and rare_ratio > 0:  # not a source: what is rare around the hole (a petal, a box)
-        unknown = crop_hole | rare_colours(src, crop_hole, rare_ratio)
+        unknown = off_limits | rare_colours(src, crop_hole, rare_ratio)
     src[unknown] = 0
     dst = np.zeros_like(src)
     cv2.xphoto.inpaint(src, (~unknown).astype(np.uint8) * 255, dst, algorithm)
@@ -288,7 +423,7 @@ def _xphoto_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tup
         offsets[y0:y1, x0:x1] = found
     dst = cv2.cvtColor(dst, cv2.COLOR_Lab2RGB if method == "shiftmap" else cv2.COLOR_BGR2RGB)
     if unwritten is not None and unwritten.any():
-        smooth = membrane(crop.astype(np.float32), ~crop_hole)
+        smooth = membrane(crop.astype(np.float32), ~off_limits)
         dst[unwritten] = np.clip(smooth[unwritten], 0, 255).round().astype(np.uint8)
     out = image.copy()
     out[y0:y1, x0:x1][crop_hole] = dst[crop_hole]
@@ -508,7 +643,8 @@ class ClassicalEraser(Eraser):
                 x0, y0, x1, y1, fill, _ = fills[0]
                 ref[y0:y1, x0:x1] = np.clip(fill, 0, 255).astype(np.uint8)
             painted_full = fill_unseen_full(ref, hole_ref > 0, inpaint, s.inpaint_radius, s.inpaint_context,
-                                            s.inpaint_wide_context, s.inpaint_detail, s.inpaint_rare_ratio)
+                                            s.inpaint_wide_context, s.inpaint_detail, s.inpaint_rare_ratio,
+                                            s.inpaint_boundary_gain)
             covered_full = cv2.resize(np.ones((wsize[1], wsize[0]), np.uint8), (width, height),
                                       interpolation=cv2.INTER_NEAREST)
             for t in range(t_count):

@@ -262,13 +262,14 @@ class EraseStage(ClipStage):
     """Product A removed: the clean background video (cached per clip, shared by all its pairs)."""
 
     name = "erase"
-    version = "11"  # 3: shift-map's unwritten (blue) pixels take the membrane; 4: no black at the edge of a warped
+    version = "12"  # 3: shift-map's unwritten (blue) pixels take the membrane; 4: no black at the edge of a warped
     # view; 5: the unseen part also filled from a wide crop, the fill nearer the texture beside it row by row kept;
     # 6: the unseen fill copied at full resolution along shift-map's offsets (erase.inpaint_detail);
     # 7: the background's motion checked against the frames (no motion / similarity / homography per step);
     # 8: a thin product's region dilated by its area's scale, not its length's (erase.dilate); 9: small holes of the
     # mask filled (erase.fill_holes); 10: the region and its band grown by pvtt.compose.dilate (rim pixels differ);
-    # 11: shift-map copies no colour rare around the hole (erase.inpaint_rare_ratio)
+    # 11: shift-map copies no colour rare around the hole (erase.inpaint_rare_ratio); 12: each side of a straight
+    # boundary across the unseen part filled from its own side (erase.inpaint_boundary_gain)
     after = ("segment",)
 
     def run(self, clip: ClipItem, key: str):
