@@ -274,6 +274,13 @@ def test_a_straight_boundary_is_found_where_a_wall_meets_a_table_and_nowhere_els
     assert classical.straight_boundary(scene, edge, 1.0) is None
     steep, *_ = _wall_over_table(0.6)
     assert classical.straight_boundary(steep.frames[0], hole, 1.0) is None  # steeper than BOUNDARY_MAX_SLOPE
+    # a flat object just wider than the product above it (a box behind it, fingers over it) is no wall's foot: its
+    # edge ends within a band's width of the product's sides
+    local = textured_background(360, 480, 3, detail=10.0)
+    local[:150, 150:330] = scene[:150, 150:330]
+    assert classical.straight_boundary(local, hole, 1.0) is None
+    local[:150] = scene[:150]
+    assert classical.straight_boundary(local, hole, 1.0) is not None  # (the same edge across the frame)
 
 
 @needs_xphoto

@@ -195,9 +195,11 @@ def straight_boundary(image: np.ndarray, hole: np.ndarray, min_gain: float) -> t
     colour model for both sides' upper parts and one for their lower parts must explain them better, by ``min_gain`` per
     pixel, than one for the left upper and right lower part and one for the other two (a flat wall above on both sides,
     a table below on both, whose colour may drift from one side to the other). A hole reaching the frame's left or right
-    edge has no band there: no boundary. Shift-map, filling a hole that runs from a wall down into a table, pulled the
-    wall's colour a few rows below the line (`pvtt demo`: a notch of wall beside B); filled side by side, the line
-    continues."""
+    edge has no band there: no boundary. The line must also split a band as wide again beyond each side's band (where
+    the frame reaches that far), within a few rows of where it runs: a wall's foot runs on past the hole, while an
+    object's edge beside it (fingers over a box) soon ends. Shift-map, filling a hole that runs from a wall down into a
+    table, pulled the wall's colour a few rows below the line (`pvtt demo`: a notch of wall beside B); filled side by
+    side, the line continues."""
     hole = np.asarray(hole, bool)
     ys, xs = np.nonzero(hole)
     if len(ys) == 0:
@@ -217,14 +219,7 @@ def straight_boundary(image: np.ndarray, hole: np.ndarray, min_gain: float) -> t
     for _ in range(2):  # split the bands' rows; then again along the slope found (a slanted edge crosses rows)
         sides = []
         for c0, c1 in bands:
-            # each column of the band shifted by the slope, so that the line runs along its rows
-            shift = np.round(slope * (np.arange(c0, c1) - (c0 + c1 - 1) / 2)).astype(int)
-            rows = np.arange(bottom - top)[:, None] + shift[None]
-            inside = (rows >= 0) & (rows < bottom - top)
-            rows = np.clip(rows, 0, bottom - top - 1)
-            cols = np.arange(c1 - c0)[None].repeat(len(rows), 0)
-            colours = lab[:, c0:c1][rows, cols]
-            known = ~hole[top:bottom, c0:c1][rows, cols] & inside
+            colours, known = _sheared(lab, ~hole[top:bottom], c0, c1, slope)
             row, gain = _split_rows(colours, known, y0 - top + 2, y1 - top - 2)
             if row is None or gain < min_gain:
                 return None
@@ -239,7 +234,30 @@ def straight_boundary(image: np.ndarray, hole: np.ndarray, min_gain: float) -> t
     crossed = _pooled_cost(upper_l, lower_r) + _pooled_cost(lower_l, upper_r)
     if (crossed - paired) / (len(upper_l) + len(lower_l) + len(upper_r) + len(lower_r)) < min_gain:
         return None
-    return float(slope), float(yl - slope * xl)
+    intercept = yl - slope * xl
+    # a wall's foot runs on past the hole; an object's edge beside it (a hand over a box) soon ends
+    tolerance = max(3, (y1 - y0) // 20)
+    for c0, c1 in ((max(0, x0 - 2 * band), max(0, x0 - band)), (min(width, x1 + band), min(width, x1 + 2 * band))):
+        if c1 - c0 < 3:
+            continue  # the frame ends there
+        colours, known = _sheared(lab, ~hole[top:bottom], c0, c1, slope)
+        expected = int(round(slope * (c0 + c1 - 1) / 2 + intercept + 0.5)) - top
+        row, gain = _split_rows(colours, known, expected - tolerance, expected + tolerance)
+        if row is None or gain < min_gain:
+            return None
+    return float(slope), float(intercept)
+
+
+def _sheared(lab: np.ndarray, known: np.ndarray, c0: int, c1: int, slope: float) -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``c0:c1`` of ``lab`` and ``known``, each column shifted by ``slope`` about the band's middle so that a
+    line of that slope runs along the band's rows (pixels shifted in from beyond the rows are not known)."""
+    height = lab.shape[0]
+    shift = np.round(slope * (np.arange(c0, c1) - (c0 + c1 - 1) / 2)).astype(int)
+    rows = np.arange(height)[:, None] + shift[None]
+    inside = (rows >= 0) & (rows < height)
+    rows = np.clip(rows, 0, height - 1)
+    cols = np.arange(c1 - c0)[None].repeat(height, 0)
+    return lab[:, c0:c1][rows, cols], known[:, c0:c1][rows, cols] & inside
 
 
 def _sided_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int],
