@@ -307,6 +307,29 @@ def test_each_side_of_a_wall_table_line_is_filled_from_its_own_side():
     assert on[1] > 0.97, shares  # and above it, the wall
 
 
+@needs_xphoto
+def test_a_flat_object_beside_the_product_is_not_repeated_in_the_tables_fill(monkeypatch):
+    """A flat purple tray stands on the busy table right beside the product: it touches the hole, so its colour is
+    common around it (no rare colour), and shift-map repeated pieces of it in the table's fill (`pvtt demo`'s
+    props); on the busy side of the wall's foot, flat objects are no source."""
+    clip, masks, scene, _ = _wall_over_table(0.0, t_count=2)
+    tray = np.zeros(scene.shape[:2], bool)
+    tray[205:250, 290:345] = True
+    frames = clip.frames.copy()
+    frames[:, tray] = (90, 60, 150)
+    clip = Clip("tray", frames, 20.0)
+    shares = {}
+    for name, flat in (("kept out", classical.flat_objects),
+                       ("a source", lambda image, sources: np.zeros_like(sources))):
+        monkeypatch.setattr(classical, "flat_objects", flat)
+        erased = make_eraser().erase(clip, masks)
+        region = erased.region[0] & ~tray
+        purple = np.abs(erased.frames[0].astype(int) - (90, 60, 150)).max(-1) < 25
+        shares[name] = float(purple[region].mean())
+    assert shares["a source"] > 0.02, shares  # pieces of the tray in the fill
+    assert shares["kept out"] < 0.002, shares
+
+
 def test_copy_offsets_finds_where_each_copied_pixel_came_from():
     """A hole filled by copying two pieces of the known texture from two offsets: every pixel's offset is found
     (seam pixels included, from their neighbours), and a pixel that is no copy gets none."""

@@ -263,7 +263,8 @@ def _sheared(lab: np.ndarray, known: np.ndarray, c0: int, c1: int, slope: float)
 def _sided_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int],
                 rare_ratio: float, line: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`_xphoto_fill`, and with a boundary ``line`` (:func:`straight_boundary`) once per side of it: each
-    side's part of the hole from that side's pixels only, in the part of the crop that side reaches."""
+    side's part of the hole from that side's pixels only, in the part of the crop that side reaches, less the flat
+    objects on a busy side (:func:`flat_objects`)."""
     if line is None:
         return _xphoto_fill(image, hole, method, crop_box, rare_ratio)
     slope, intercept = line
@@ -277,12 +278,43 @@ def _sided_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tupl
         part = hole & side
         if not part.any():
             continue
-        fill, found = _xphoto_fill(image, part, method, (x0, top, x1, bottom), rare_ratio, exclude=~side)
+        sources = np.zeros_like(hole)
+        sources[top:bottom, x0:x1] = True
+        sources &= side & ~hole
+        exclude = ~side | flat_objects(image, sources)
+        fill, found = _xphoto_fill(image, part, method, (x0, top, x1, bottom), rare_ratio, exclude=exclude)
         out[part] = fill[part]
         if found is not None:
             offsets = np.full(hole.shape + (2,), NO_OFFSET, np.int32) if offsets is None else offsets
             offsets[part] = found[part]
     return out, offsets
+
+
+FLAT_OBJECT_RATIO = 0.3  # flat_objects: a pixel whose local colour spread is under this × the side's median
+FLAT_SIDE_MIN = 8.0  # flat_objects looks only on a side this busy (median local spread, CIELAB units summed)
+
+
+def flat_objects(image: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """The pixels of ``sources`` (one side of a boundary: one background) that belong to flat objects on a busy
+    texture: their local colour spread (the standard deviation of each CIELAB channel in a 7 x 7 window, summed) is
+    under :data:`FLAT_OBJECT_RATIO` × the side's median, on a side whose median is at least :data:`FLAT_SIDE_MIN`
+    (a flat wall has none); opened by 5 x 5 (no grain) and grown by 3 px (an object's rim is not flat). Nothing when
+    that would be over 30 % of the side. A box or a tray beside the product on a patterned table touches the hole,
+    so :func:`rare_colours` keeps its colours as sources, and shift-map repeated pieces of it in the table's fill
+    (`pvtt demo`: DEMO003-s00's purple and light-blue props beside B; DEMO003-s01's yellow bar)."""
+    none = np.zeros_like(sources)
+    if sources.sum() < 100:
+        return none
+    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab).astype(np.float32)
+    mean, square = cv2.blur(lab, (7, 7)), cv2.blur(lab * lab, (7, 7))
+    spread = np.sqrt(np.maximum(square - mean * mean, 0)).sum(-1)
+    median = float(np.median(spread[sources]))
+    if median < FLAT_SIDE_MIN:
+        return none
+    flat = sources & (spread < FLAT_OBJECT_RATIO * median)
+    flat = cv2.morphologyEx(flat.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8)) > 0
+    flat = dilate(flat, 3) & sources
+    return none if flat.sum() > 0.3 * sources.sum() else flat
 
 
 def fill_unseen_full(full: np.ndarray, hole: np.ndarray, method: str, radius: int = 5, context: float = 0.25,
