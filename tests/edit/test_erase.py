@@ -314,7 +314,7 @@ def test_a_flat_object_beside_the_product_is_not_repeated_in_the_tables_fill(mon
     props); on the busy side of the wall's foot, flat objects are no source."""
     clip, masks, scene, _ = _wall_over_table(0.0, t_count=2)
     tray = np.zeros(scene.shape[:2], bool)
-    tray[205:250, 290:345] = True
+    tray[215:240, 300:340] = True
     frames = clip.frames.copy()
     frames[:, tray] = (90, 60, 150)
     clip = Clip("tray", frames, 20.0)

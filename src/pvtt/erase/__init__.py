@@ -86,7 +86,9 @@ class EraseSettings(Settings, backends=BACKENDS):
     fill: shift-map had pulled the wall's colour a few rows down into the table beside B (`pvtt demo`). The
     boundary is looked for in a band on each side of the hole; its row must split the band's colours with at least
     this log-likelihood gain per pixel (a flat wall over a busy table: about 4; one texture: well under 1), and the
-    two sides must agree (:func:`pvtt.erase.classical.straight_boundary`). 0 = off."""
+    two sides must agree and the line run on beyond the bands (:func:`pvtt.erase.classical.straight_boundary`). A side
+    that is a busy texture (a patterned table) gives no flat object on it to its fill (a tray beside the product:
+    :func:`pvtt.erase.classical.flat_objects`). 0 = off."""
     inpaint_detail: bool = True
     """Shift-map copies pixels: bring its work-resolution fill up to the frame's resolution by copying each pixel from
     where its work-resolution pixel came from, at full resolution (the frame's grain and fine texture), instead of

@@ -141,6 +141,10 @@ def _fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int, 
 
 
 BOUNDARY_MAX_SLOPE = 0.36  # tan 20°: a table's edge seen from above or at a slant; steeper ones are not looked for
+# what one colour model for the two sides' upper parts (and one for their lower parts) may lose, per pixel, against
+# one for each side: 0.00-0.28 for the walls and tables of `pvtt demo` and the tests (a table's colour drifting from
+# one side to the other), 0.4-2.4 where bench_fill's holes crossed an object's edge (fingers, a stamp, a rocking horse)
+BOUNDARY_MAX_JOIN = 0.35
 
 
 def _cost(n: np.ndarray, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
@@ -191,15 +195,15 @@ def straight_boundary(image: np.ndarray, hole: np.ndarray, min_gain: float) -> t
     In a band on each side of the hole's box (15 % of its size wide; the hole's rows and a quarter of its height above
     and below) the row within the hole's rows that splits the band's colours best (:func:`_split_rows`) must gain at
     least ``min_gain`` (found again with the band's columns shifted along the line through the two rows: a slanted edge
-    crosses rows); that line may not be steeper than :data:`BOUNDARY_MAX_SLOPE`, and the two sides must agree: one
-    colour model for both sides' upper parts and one for their lower parts must explain them better, by ``min_gain`` per
-    pixel, than one for the left upper and right lower part and one for the other two (a flat wall above on both sides,
-    a table below on both, whose colour may drift from one side to the other). A hole reaching the frame's left or right
-    edge has no band there: no boundary. The line must also split a band as wide again beyond each side's band (where
-    the frame reaches that far), within a few rows of where it runs: a wall's foot runs on past the hole, while an
-    object's edge beside it (fingers over a box) soon ends. Shift-map, filling a hole that runs from a wall down into a
-    table, pulled the wall's colour a few rows below the line (`pvtt demo`: a notch of wall beside B); filled side by
-    side, the line continues."""
+    crosses rows); that line may not be steeper than :data:`BOUNDARY_MAX_SLOPE`, and the two sides must show the same
+    two backgrounds: one colour model for both sides' upper parts, and one for their lower parts, may lose at most
+    :data:`BOUNDARY_MAX_JOIN` per pixel against one model per side (a flat wall above on both sides, a table below on
+    both, its colour drifting a little from one side to the other). A hole reaching the frame's left or right edge has
+    no band there: no boundary. The line must also split a band as wide again beyond each side's band (where the frame
+    reaches that far), within a few rows of where it runs: a wall's foot runs on past the hole, while an object's edge
+    beside it (fingers over a box) soon ends. Shift-map, filling a hole that runs from a wall down into a table, pulled
+    the wall's colour a few rows below the line (`pvtt demo`: a notch of wall beside B); filled side by side, the line
+    continues."""
     hole = np.asarray(hole, bool)
     ys, xs = np.nonzero(hole)
     if len(ys) == 0:
@@ -230,10 +234,10 @@ def straight_boundary(image: np.ndarray, hole: np.ndarray, min_gain: float) -> t
         slope = (yr - yl) / (xr - xl)
         if abs(slope) > BOUNDARY_MAX_SLOPE:
             return None
-    paired = _pooled_cost(upper_l, upper_r) + _pooled_cost(lower_l, lower_r)
-    crossed = _pooled_cost(upper_l, lower_r) + _pooled_cost(lower_l, upper_r)
-    if (crossed - paired) / (len(upper_l) + len(lower_l) + len(upper_r) + len(lower_r)) < min_gain:
-        return None
+    for left, right in ((upper_l, upper_r), (lower_l, lower_r)):  # the same background on both sides
+        if (_pooled_cost(left, right) - _pooled_cost(left) - _pooled_cost(right)) / (len(left) + len(right)) \
+                > BOUNDARY_MAX_JOIN:
+            return None
     intercept = yl - slope * xl
     # a wall's foot runs on past the hole; an object's edge beside it (a hand over a box) soon ends
     tolerance = max(3, (y1 - y0) // 20)
