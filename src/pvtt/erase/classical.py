@@ -295,17 +295,17 @@ def _sided_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tupl
 
 
 FLAT_OBJECT_RATIO = 0.3  # flat_objects: a pixel whose local colour spread is under this × the side's median
-FLAT_SIDE_MIN = 8.0  # flat_objects looks only on a side this busy (median local spread, CIELAB units summed)
+FLAT_SIDE_MIN = 8.0  # flat_objects looks only on a side this busy (median local spread, 8-bit Lab levels summed)
 
 
 def flat_objects(image: np.ndarray, sources: np.ndarray) -> np.ndarray:
-    """The pixels of ``sources`` (one side of a boundary: one background) that belong to flat objects on a busy
-    texture: their local colour spread (the standard deviation of each CIELAB channel in a 7 x 7 window, summed) is
-    under :data:`FLAT_OBJECT_RATIO` × the side's median, on a side whose median is at least :data:`FLAT_SIDE_MIN`
-    (a flat wall has none); opened by 5 x 5 (no grain) and grown by 3 px (an object's rim is not flat). Nothing when
-    that would be over 30 % of the side. A box or a tray beside the product on a patterned table touches the hole,
-    so :func:`rare_colours` keeps its colours as sources, and shift-map repeated pieces of it in the table's fill
-    (`pvtt demo`: DEMO003-s00's purple and light-blue props beside B; DEMO003-s01's yellow bar)."""
+    """The pixels of ``sources`` (one side of a boundary: one background) that belong to flat objects on a busy texture:
+    their local colour spread (the standard deviation of each channel of OpenCV's 8-bit Lab in a 7 x 7 window, summed)
+    is under :data:`FLAT_OBJECT_RATIO` × the side's median, on a side whose median is at least :data:`FLAT_SIDE_MIN` (a
+    flat wall has none); opened by 5 x 5 (no grain) and grown by 3 px (an object's rim is not flat). Nothing when that
+    would be over 30 % of the side. A box or a tray beside the product on a patterned table touches the hole, so
+    :func:`rare_colours` keeps its colours as sources, and shift-map repeated pieces of it in the table's fill (`pvtt
+    demo`: DEMO003-s00's purple and light-blue props beside B; DEMO003-s01's yellow bar)."""
     none = np.zeros_like(sources)
     if sources.sum() < 100:
         return none
