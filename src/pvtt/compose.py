@@ -48,11 +48,12 @@ def membrane(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     return est.astype(np.float32)
 
 
-def local_contrast(grey: np.ndarray) -> np.ndarray:
-    """Local contrast: the standard deviation of the grey level in a 5x5 window."""
+def local_contrast(grey: np.ndarray, size: int = 5) -> np.ndarray:
+    """Local contrast: the standard deviation of the grey level in a ``size`` x ``size`` window (of each channel, for
+    an (H, W, C) image)."""
     g = grey.astype(np.float32)
-    mean = cv2.blur(g, (5, 5))
-    return np.sqrt(np.maximum(cv2.blur(g * g, (5, 5)) - mean * mean, 0))
+    mean = cv2.blur(g, (size, size))
+    return np.sqrt(np.maximum(cv2.blur(g * g, (size, size)) - mean * mean, 0))
 
 
 def row_texture_mismatch(image: np.ndarray, hole: np.ndarray, strip: int = 8) -> float:

@@ -30,7 +30,7 @@ import time
 import cv2
 import numpy as np
 
-from pvtt.compose import dilate, fill_small_holes, membrane, row_texture_mismatch
+from pvtt.compose import dilate, fill_small_holes, local_contrast, membrane, row_texture_mismatch
 from pvtt.erase import EraseResult, Eraser
 from pvtt.types import Clip, Masks
 
@@ -309,9 +309,7 @@ def flat_objects(image: np.ndarray, sources: np.ndarray) -> np.ndarray:
     none = np.zeros_like(sources)
     if sources.sum() < 100:
         return none
-    lab = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab).astype(np.float32)
-    mean, square = cv2.blur(lab, (7, 7)), cv2.blur(lab * lab, (7, 7))
-    spread = np.sqrt(np.maximum(square - mean * mean, 0)).sum(-1)
+    spread = local_contrast(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab), 7).sum(-1)
     median = float(np.median(spread[sources]))
     if median < FLAT_SIDE_MIN:
         return none
