@@ -266,12 +266,38 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
 ENCODER_THREADS = 3  # fixed: libx264's output depends on its thread count, and "auto" follows the machine's cores
 
 
+def x264_params(features: dict[str, bool] | None = None) -> str:
+    """libx264's parameters for a CPU with ``features`` (numpy's record of this one's by default): ``asm=avx2`` where
+    it has AVX-512, else none.
+
+    libx264's AVX-512 code (its macroblock-tree path) gives a different stream for the same frames from one encode to
+    the next, even with one thread: a 64x64 pan of 16 frames encoded 200 times in one process gave 3-40 different
+    files, and one ``pvtt demo`` background differed in 13 % of its decoded pixels. Its AVX2 code gives one file, and
+    the same file as the AVX-512 code wherever that one is steady (a 30-frame dev clip: identical bytes), so capping
+    the instruction set changes nothing else (BENCHMARKS.md, "The same frames, the same file, every time").
+    ``asm`` names instruction sets that libx264 then uses without checking the CPU, hence only where AVX-512 (and
+    with it AVX2) is there; numpy's record of the CPU's features says so on any OS."""
+    if features is None:
+        try:
+            from numpy._core._multiarray_umath import __cpu_features__ as features
+        except ImportError:  # numpy < 2
+            try:
+                from numpy.core._multiarray_umath import __cpu_features__ as features
+            except ImportError:
+                features = {}
+    return "asm=avx2" if features.get("AVX512F") and features.get("AVX2") else ""
+
+
+ENCODER_PARAMS = x264_params()
+
+
 class VideoWriter:
     """H.264 (libx264, yuv420p) writer; frames are RGB ``uint8`` of a fixed size with even sides.
 
     ``path`` is written as MP4 whatever its suffix, so atomic writes can use a temporary name. The same frames give
-    the same file on any machine: the RGB → YUV conversion is done here in integers (:func:`rgb_to_yuv420p`) and the
-    encoder runs ``threads`` threads (default :data:`ENCODER_THREADS`), not as many as the machine has cores.
+    the same file on any machine and every time: the RGB → YUV conversion is done here in integers
+    (:func:`rgb_to_yuv420p`), the encoder runs ``threads`` threads (default :data:`ENCODER_THREADS`), not as many as
+    the machine has cores, and with libx264's AVX-512 code left out (:data:`ENCODER_PARAMS`).
     """
 
     def __init__(
@@ -294,7 +320,10 @@ class VideoWriter:
         rate = Fraction(fps).limit_denominator(1001)
         stream = self._container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
+        options = {"crf": str(crf), "preset": preset}
+        if ENCODER_PARAMS:
+            options["x264-params"] = ENCODER_PARAMS
+        stream.options = options
         stream.codec_context.thread_count = threads
         self._stream = stream
         self.frames_written = 0
