@@ -52,20 +52,32 @@ def panning_frames(background: np.ndarray, num_frames: int, height: int, width: 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 20.0, times: list[float] | None = None,
                 rotation: int = 0, codec: str = "libx264") -> Path:
-    """Encode ``frames`` with optional per-frame ``times`` (seconds; variable frame rate) and display rotation."""
+    """Encode ``frames`` with optional per-frame ``times`` (seconds; variable frame rate) and display rotation.
+
+    libx264 of even-sided frames is given them as :class:`~pvtt.media.video.VideoWriter` gives them (YUV converted in
+    integers, its thread count and parameters), so the same frames make the same file on any machine: the demo's
+    templates are written here, and a template that differs from machine to machine gives a different demo."""
+    from pvtt.media.video import ENCODER_PARAMS, ENCODER_THREADS, rgb_to_yuv420p
+
     path = Path(path)
     height, width = frames.shape[1:3]
+    as_writer = codec == "libx264" and not height % 2 and not width % 2
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": "18", "preset": "ultrafast"}
+        if as_writer:
+            stream.codec_context.thread_count = ENCODER_THREADS
+            if ENCODER_PARAMS:
+                stream.options = {**stream.options, "x264-params": ENCODER_PARAMS}
         if times is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             stream.set_display_rotation(rotation)
         for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(rgb), format="yuv420p") if as_writer else \
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             if times is not None:
                 frame.pts = int(round(times[i] * 1000))
                 frame.time_base = Fraction(1, 1000)
