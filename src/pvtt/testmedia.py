@@ -57,7 +57,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 20.0, times: 
     libx264 of even-sided frames is given them as :class:`~pvtt.media.video.VideoWriter` gives them (YUV converted in
     integers, its thread count and parameters), so the same frames make the same file on any machine: the demo's
     templates are written here, and a template that differs from machine to machine gives a different demo."""
-    from pvtt.media.video import ENCODER_PARAMS, ENCODER_THREADS, rgb_to_yuv420p
+    from pvtt.media.video import ENCODER_THREADS, rgb_to_yuv420p, x264_options
 
     path = Path(path)
     height, width = frames.shape[1:3]
@@ -66,11 +66,9 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 20.0, times: 
         stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "ultrafast"}
+        stream.options = x264_options(18, "ultrafast") if as_writer else {"crf": "18", "preset": "ultrafast"}
         if as_writer:
             stream.codec_context.thread_count = ENCODER_THREADS
-            if ENCODER_PARAMS:
-                stream.options = {**stream.options, "x264-params": ENCODER_PARAMS}
         if times is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:

@@ -291,6 +291,11 @@ def x264_params(features: dict[str, bool] | None = None) -> str:
 ENCODER_PARAMS = x264_params()
 
 
+def x264_options(crf: int, preset: str) -> dict[str, str]:
+    """libx264's options as every pvtt video is written with them: ``crf``, ``preset`` and :data:`ENCODER_PARAMS`."""
+    return {"crf": str(crf), "preset": preset, **({"x264-params": ENCODER_PARAMS} if ENCODER_PARAMS else {})}
+
+
 class VideoWriter:
     """H.264 (libx264, yuv420p) writer; frames are RGB ``uint8`` of a fixed size with even sides.
 
@@ -320,10 +325,7 @@ class VideoWriter:
         rate = Fraction(fps).limit_denominator(1001)
         stream = self._container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        options = {"crf": str(crf), "preset": preset}
-        if ENCODER_PARAMS:
-            options["x264-params"] = ENCODER_PARAMS
-        stream.options = options
+        stream.options = x264_options(crf, preset)
         stream.codec_context.thread_count = threads
         self._stream = stream
         self.frames_written = 0
