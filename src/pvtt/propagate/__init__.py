@@ -305,6 +305,11 @@ class PropagateSettings(Settings, backends=BACKENDS):
     (a smoothed Lab histogram of A's frame-0 pixels) than A's rarest colours that make up this share of A. A's own
     pixels that its mask missed — A turned, lifted, deformed, so unlike its frame-0 look — are then not drawn over B
     as fragments of A, while a hand, of colours A lacks, still is (0 = no colour test)."""
+    occlusion_depth: float = Field(0.06, ge=0, lt=1)
+    """warp: an occluder must reach this far into A's expected footprint (fraction of A's box diagonal); a piece that
+    stays within this band along the footprint's edge is the warp missing A's outline by a few pixels (the table
+    beside A, outside A's mask), not a hand in front of A, and B is drawn over it (`pvtt demo`'s bottle: a 12-px strip
+    of table shown over B in the last frame; 0 = off)."""
     relight: bool = True
     """warp: follow the clip's brightness changes (gain of the background around B relative to frame 0)."""
     motion_lora: MotionLoraSettings = Field(default_factory=MotionLoraSettings)

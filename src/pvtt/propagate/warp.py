@@ -19,7 +19,9 @@
    pixels are shown there, over B. A footprint pixel that still looks like A is an under-segmented
    mask, not an occluder (showing the clip there would bring A back). Nor is a pixel of one of A's own
    colours (``occlusion_colour``): A turned or lifted no longer looks like its frame-0 self where its mask
-   missed it, but it keeps its colours, which a hand in front of it rarely shares.
+   missed it, but it keeps its colours, which a hand in front of it rarely shares. Nor is a piece that stays in a
+   band along the footprint's edge (``occlusion_depth``): there the warped footprint overshoots A's outline onto the
+   table beside it, while a hand in front of A reaches into it.
 """
 
 from __future__ import annotations
@@ -218,6 +220,8 @@ class WarpPropagator(Propagator):
         footprint0 = masks[0].astype(np.uint8)
         k = max(3, int(0.03 * diag)) | 1
         opening = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        depth = int(round(s.occlusion_depth * diag))
+        inward = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * depth + 1, 2 * depth + 1)) if depth else None
         ref_level = self._level(background[0], c0)
         occluded_px = 0
         colours_a = ColourModel(frames[0][masks[0]], s.occlusion_colour) if s.occlusion_colour > 0 else None
@@ -241,9 +245,16 @@ class WarpPropagator(Propagator):
                 if occ.any():
                     # opened and blended in a crop around it: a margin of the kernel's size plus the blur's reach
                     # leaves every pixel as the whole frame's would be (0.3x of this block's time on a 720p clip)
-                    box, pad = box_of_mask(occ), k + 5
+                    box, pad = box_of_mask(occ), max(k, depth) + 5
                     crop = box_slices(Box(box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad), width, height)
                     opened = cv2.morphologyEx(occ[crop].astype(np.uint8), cv2.MORPH_OPEN, opening) > 0
+                    if inward is not None and opened.any():  # only pieces that reach inside the footprint
+                        inner = cv2.erode(footprint[crop].astype(np.uint8), inward) > 0
+                        count, labels = cv2.connectedComponents(opened.astype(np.uint8), connectivity=8)
+                        deep = np.zeros(count, bool)
+                        deep[np.unique(labels[opened & inner])] = True
+                        deep[0] = False
+                        opened = deep[labels]
                     if opened.any():
                         soft = cv2.GaussianBlur(opened.astype(np.float32), (0, 0), 1.0)[..., None]
                         frame[crop] = (frame[crop] * (1 - soft) + frames[t][crop] * soft).round().astype(np.uint8)

@@ -27,12 +27,13 @@ CLIP_EXTRAS = ("depth", "motion_lora", "points_registration")  # clip artifacts 
 
 class SynthesizeStage(Stage[PairItem]):
     name = "synthesize"
-    version = "9"  # 3: the pair's instruction, B's cutout, the clip's depth video and motion LoRA go to the backends
+    version = "10"  # 3: the pair's instruction, B's cutout, the clip's depth video and motion LoRA go to the backends
     # 4: the judge measures floating over all of A's columns (verdicts change with no setting changed)
     # 5: B's contact shadow is not drawn inside B's holes (composite insert); 6: 2 px past a frame edge A stays clear
     # of count as rounding (insert.max_outside_clear); 7: the judge's blocks only where a third of the frames measure;
     # 8: a contact shadow under each part of B standing on the floor (composite insert); 9: the ring B is harmonised
-    # to grown by pvtt.compose.dilate (a few rim pixels differ)
+    # to grown by pvtt.compose.dilate (a few rim pixels differ); 10: an occluder must reach into A's footprint
+    # (propagate.occlusion_depth)
 
     def __init__(self, workspace: Workspace, insert: Any, propagate: Any, judge: Any, retry_failed: bool = True,
                  crf: int = 18, embed: Any = None, vlm: Any = None):
