@@ -111,10 +111,14 @@ class Box:
     def as_tuple(self) -> tuple[float, float, float, float]:
         return (self.x0, self.y0, self.x1, self.y1)
 
+    def intersection(self, other: Box) -> float:
+        """Area shared with ``other``."""
+        return (max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
+                * max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0)))
+
     def iou(self, other: Box) -> float:
         """Intersection over union with ``other`` (0.0 when both are empty)."""
-        inter = (max(0.0, min(self.x1, other.x1) - max(self.x0, other.x0))
-                 * max(0.0, min(self.y1, other.y1) - max(self.y0, other.y0)))
+        inter = self.intersection(other)
         union = self.area + other.area - inter
         return inter / union if union > 0 else 0.0
 

@@ -13,6 +13,9 @@ from pvtt.locate.saliency import salient_box
 from pvtt.types import Box, Clip, ProductImage
 
 
+MATCH_INSIDE_SALIENT = 0.8  # share of a lifestyle photo's match box inside the salient object's box to take the latter
+
+
 class AutoLocator(Locator):
     """First-frame box from the catalog, the template's own product photo, or saliency (in that order)."""
 
@@ -40,6 +43,13 @@ class AutoLocator(Locator):
             raise RejectItem(f"product not found: frame 0 is a flat image (pixel std {frame.std():.2f} < 2)")
         if product is not None and s.use_photo:
             match = match_photo(frame, product.rgba, s.min_inliers, s.ratio, s.match_long_side, s.min_area, s.max_area)
+            if match.box is not None and match.box.source == "photo-match" and s.use_saliency:
+                # a lifestyle photo's match boxes the hull of its matched features, often one part of the product
+                # (a box's ribbon): the salient object holding that hull gives the product's extent
+                box, contrast = self.salient_box(frame)
+                if box is not None and contrast >= s.min_saliency and \
+                        match.box.intersection(box) >= MATCH_INSIDE_SALIENT * match.box.area:
+                    return box
             if match.box is not None:
                 return match.box
             tried.append(f"photo match failed: {match.reason}")

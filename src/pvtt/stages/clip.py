@@ -75,7 +75,8 @@ class LocateStage(ClipStage):
     """The product's box on the clip's first frame: catalog box → the template's own photo → saliency."""
 
     name = "locate"
-    version = "3"  # 3: a box projected from the photo's product outline is source photo-outline
+    version = "4"  # 3: a box projected from the photo's product outline is source photo-outline; 4: a lifestyle
+    # photo's match gives way to the salient object holding it
 
     def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True, crf: int = 18):
         super().__init__(workspace, settings, retry_failed, crf)
