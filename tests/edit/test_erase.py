@@ -320,7 +320,7 @@ def test_a_flat_object_beside_the_product_is_not_repeated_in_the_tables_fill(mon
     clip = Clip("tray", frames, 20.0)
     shares = {}
     for name, flat in (("kept out", classical.flat_objects),
-                       ("a source", lambda image, sources: np.zeros_like(sources))):
+                       ("a source", lambda spread, sources: np.zeros_like(sources))):
         monkeypatch.setattr(classical, "flat_objects", flat)
         erased = make_eraser().erase(clip, masks)
         region = erased.region[0] & ~tray

@@ -136,7 +136,8 @@ def _fill_unseen(image: np.ndarray, hole: np.ndarray, method: str, radius: int, 
     contexts = (context, wide_context) if wide_context > context else (context,)
     crops = dict.fromkeys(_grown(box, c, hole.shape) for c in contexts)  # the frame's edges can make them one crop
     line = straight_boundary(image, hole, boundary_gain) if boundary_gain > 0 else None
-    fills = [_sided_fill(image, hole, method, crop, rare_ratio, line) for crop in crops]
+    spread = None if line is None else colour_spread(image)  # for flat_objects: one map for every side and crop
+    fills = [_sided_fill(image, hole, method, crop, rare_ratio, line, spread) for crop in crops]
     return fills[0] if len(fills) == 1 else min(fills, key=lambda f: row_texture_mismatch(f[0], hole))
 
 
@@ -265,10 +266,11 @@ def _sheared(lab: np.ndarray, known: np.ndarray, c0: int, c1: int, slope: float)
 
 
 def _sided_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tuple[int, int, int, int],
-                rare_ratio: float, line: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray | None]:
+                rare_ratio: float, line: tuple[float, float] | None, spread: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`_xphoto_fill`, and with a boundary ``line`` (:func:`straight_boundary`) once per side of it: each
     side's part of the hole from that side's pixels only, in the part of the crop that side reaches, less the flat
-    objects on a busy side (:func:`flat_objects`)."""
+    objects on a busy side (:func:`flat_objects` on the image's :func:`colour_spread`, ``spread``)."""
     if line is None:
         return _xphoto_fill(image, hole, method, crop_box, rare_ratio)
     slope, intercept = line
@@ -285,7 +287,7 @@ def _sided_fill(image: np.ndarray, hole: np.ndarray, method: str, crop_box: tupl
         sources = np.zeros_like(hole)
         sources[top:bottom, x0:x1] = True
         sources &= side & ~hole
-        exclude = ~side | flat_objects(image, sources)
+        exclude = ~side | flat_objects(spread, sources)
         fill, found = _xphoto_fill(image, part, method, (x0, top, x1, bottom), rare_ratio, exclude=exclude)
         out[part] = fill[part]
         if found is not None:
@@ -298,18 +300,23 @@ FLAT_OBJECT_RATIO = 0.3  # flat_objects: a pixel whose local colour spread is un
 FLAT_SIDE_MIN = 8.0  # flat_objects looks only on a side this busy (median local spread, 8-bit Lab levels summed)
 
 
-def flat_objects(image: np.ndarray, sources: np.ndarray) -> np.ndarray:
+def colour_spread(image: np.ndarray) -> np.ndarray:
+    """Local colour spread of an RGB image: the standard deviation of each channel of OpenCV's 8-bit Lab in a 7 x 7
+    window, summed (what :func:`flat_objects` reads)."""
+    return local_contrast(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab), 7).sum(-1)
+
+
+def flat_objects(spread: np.ndarray, sources: np.ndarray) -> np.ndarray:
     """The pixels of ``sources`` (one side of a boundary: one background) that belong to flat objects on a busy texture:
-    their local colour spread (the standard deviation of each channel of OpenCV's 8-bit Lab in a 7 x 7 window, summed)
-    is under :data:`FLAT_OBJECT_RATIO` × the side's median, on a side whose median is at least :data:`FLAT_SIDE_MIN` (a
-    flat wall has none); opened by 5 x 5 (no grain) and grown by 3 px (an object's rim is not flat). Nothing when that
+    their local colour spread (``spread``, the image's :func:`colour_spread`) is under :data:`FLAT_OBJECT_RATIO` × the
+    side's median, on a side whose median is at least :data:`FLAT_SIDE_MIN` (a flat wall has none); opened by 5 x 5 (no
+    grain) and grown by 3 px (an object's rim is not flat). Nothing when that
     would be over 30 % of the side. A box or a tray beside the product on a patterned table touches the hole, so
     :func:`rare_colours` keeps its colours as sources, and shift-map repeated pieces of it in the table's fill (`pvtt
     demo`: DEMO003-s00's purple and light-blue props beside B; DEMO003-s01's yellow bar)."""
     none = np.zeros_like(sources)
     if sources.sum() < 100:
         return none
-    spread = local_contrast(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2Lab), 7).sum(-1)
     median = float(np.median(spread[sources]))
     if median < FLAT_SIDE_MIN:
         return none

@@ -32,6 +32,11 @@ class AutoLocator(Locator):
         residual's here; :class:`~pvtt.locate.salient.SalientLocator` U²-Net-p's)."""
         return salient_box(frame)
 
+    def _salient(self, frame: np.ndarray) -> tuple[Box | None, float]:
+        """:meth:`salient_box`, the box only when its contrast reaches ``locate.min_saliency``."""
+        box, contrast = self.salient_box(frame)
+        return (box if box is not None and contrast >= self.settings.min_saliency else None), contrast
+
     def locate(self, clip: Clip, product: ProductImage | None = None, hint: Box | None = None) -> Box:
         s = self.settings
         tried: list[str] = []
@@ -46,16 +51,15 @@ class AutoLocator(Locator):
             if match.box is not None and match.box.source == "photo-match" and s.use_saliency:
                 # a lifestyle photo's match boxes the hull of its matched features, often one part of the product
                 # (a box's ribbon): the salient object holding that hull gives the product's extent
-                box, contrast = self.salient_box(frame)
-                if box is not None and contrast >= s.min_saliency and \
-                        match.box.intersection(box) >= MATCH_INSIDE_SALIENT * match.box.area:
+                box, _ = self._salient(frame)
+                if box is not None and match.box.intersection(box) >= MATCH_INSIDE_SALIENT * match.box.area:
                     return box
             if match.box is not None:
                 return match.box
             tried.append(f"photo match failed: {match.reason}")
         if s.use_saliency:
-            box, contrast = self.salient_box(frame)
-            if box is not None and contrast >= s.min_saliency:
+            box, contrast = self._salient(frame)
+            if box is not None:
                 return box
             tried.append(f"saliency contrast {contrast:.3f} < {s.min_saliency}")
         raise RejectItem("product not found: " + ("; ".join(tried) or "no catalog box, no photo, saliency disabled"))

@@ -243,8 +243,9 @@ class WarpPropagator(Propagator):
                     crop = box_slices(box_of_mask(occ), width, height)
                     occ[crop] &= colours_a.foreign(frames[t][crop])
                 if occ.any():
-                    # opened and blended in a crop around it: a margin of the kernel's size plus the blur's reach
-                    # leaves every pixel as the whole frame's would be (0.3x of this block's time on a 720p clip)
+                    # opened (and, for the depth rule, the footprint eroded) and blended in a crop around it: a margin
+                    # of the larger kernel's reach plus the blur's leaves every pixel as the whole frame's would be
+                    # (0.3x of this block's time on a 720p clip)
                     box, pad = box_of_mask(occ), max(k, depth) + 5
                     crop = box_slices(Box(box.x0 - pad, box.y0 - pad, box.x1 + pad, box.y1 + pad), width, height)
                     opened = cv2.morphologyEx(occ[crop].astype(np.uint8), cv2.MORPH_OPEN, opening) > 0
