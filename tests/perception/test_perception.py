@@ -100,6 +100,29 @@ def test_a_lifestyle_photos_match_takes_the_salient_object_holding_it():
     assert make_locator(use_saliency=False).locate(clip, ProductImage("p", busy), None).source == "photo-match"
 
 
+def test_a_lifestyle_photos_match_around_the_salient_object_gives_way_to_it(monkeypatch):
+    """The other way round: the busy table's features matched too, so the hull holds the product and most of the frame
+    (the demo's gift box once its template was encoded from integer YUV: 0.83 of the frame). The salient object it
+    holds is the box; a hull beside the salient object stays."""
+    from pvtt.demo import product_photo, render_template
+    from pvtt.locate import auto
+    from pvtt.locate.matching import PhotoMatch
+
+    frame = render_template(2, 2, frames_per_shot=1)[0]
+    clip = Clip("DEMO003-s00", frame[None], 20.0)
+    studio = product_photo(2, 2)
+    reference = make_locator().locate(clip, ProductImage("p", np.dstack([studio, np.full(studio.shape[:2], 255,
+                                                                                             np.uint8)])), None)
+    photo = ProductImage("p", np.full((40, 40, 4), 255, np.uint8))
+    for hull, taken in ((Box(0, 40, 960, 640, source="photo-match"), "saliency"),
+                        (Box(20, 60, 260, 300, source="photo-match"), "photo-match")):  # beside the box: stays
+        monkeypatch.setattr(auto, "match_photo", lambda *a, hull=hull: PhotoMatch(hull, 12, 40, 0.6, "whole"))
+        box = make_locator().locate(clip, photo, None)
+        assert box.source == taken, (hull, box)
+        if taken == "saliency":
+            assert box_iou(box, reference) > 0.95, (box, reference)
+
+
 def test_locate_hint_and_saliency(case):
     clip, truth, _ = case
     locator = make_locator(LocateSettings())

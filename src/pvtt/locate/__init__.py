@@ -6,8 +6,9 @@ A clip listed in ``locate.boxes`` (a reviewer's box) takes that box whatever the
 
 - ``auto`` (CPU, no weights): the catalog's annotated box when there is one, else the template's own
   product photo matched against frame 0 (SIFT + ratio test + RANSAC homography), else a saliency map. A lifestyle
-  photo's match (no product outline to project) boxes the hull of its matched features, often one part of the
-  product; when the salient object's box holds that hull, the salient box is taken instead.
+  photo's match (no product outline to project) boxes the hull of its matched features, one part of the product or
+  the product with the table features matched around it; where that hull and the salient object's box nest, the
+  salient box is taken instead.
 - ``salient`` (CPU, one 4.6 MB weights file): as ``auto``, with U²-Net-p's salient-object map
   (:mod:`pvtt.models.u2net`) for the saliency step instead of the spectral residual.
 - ``detector``: a text-prompted open-vocabulary detector (OWLv2 / Grounding DINO, GPU-friendly).

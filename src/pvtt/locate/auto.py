@@ -13,7 +13,9 @@ from pvtt.locate.saliency import salient_box
 from pvtt.types import Box, Clip, ProductImage
 
 
-MATCH_INSIDE_SALIENT = 0.8  # share of a lifestyle photo's match box inside the salient object's box to take the latter
+# a lifestyle photo's match box and the salient object's box nest (this share of the smaller lies in the larger): the
+# salient box is taken
+MATCH_SALIENT_NESTED = 0.8
 
 
 class AutoLocator(Locator):
@@ -49,10 +51,12 @@ class AutoLocator(Locator):
         if product is not None and s.use_photo:
             match = match_photo(frame, product.rgba, s.min_inliers, s.ratio, s.match_long_side, s.min_area, s.max_area)
             if match.box is not None and match.box.source == "photo-match" and s.use_saliency:
-                # a lifestyle photo's match boxes the hull of its matched features, often one part of the product
-                # (a box's ribbon): the salient object holding that hull gives the product's extent
+                # a lifestyle photo's match boxes the hull of its matched features: one part of the product (a box's
+                # ribbon), or the product and the table features matched around it; where that hull and the salient
+                # object nest, the salient object gives the product's extent
                 box, _ = self._salient(frame)
-                if box is not None and match.box.intersection(box) >= MATCH_INSIDE_SALIENT * match.box.area:
+                if box is not None and \
+                        match.box.intersection(box) >= MATCH_SALIENT_NESTED * min(match.box.area, box.area):
                     return box
             if match.box is not None:
                 return match.box
