@@ -76,7 +76,7 @@ class LocateStage(ClipStage):
 
     name = "locate"
     version = "4"  # 3: a box projected from the photo's product outline is source photo-outline; 4: a lifestyle
-    # photo's match gives way to the salient object holding it
+    # photo's match gives way to the salient object it nests with
 
     def __init__(self, workspace: Workspace, settings: LocateSettings, retry_failed: bool = True, crf: int = 18):
         super().__init__(workspace, settings, retry_failed, crf)
